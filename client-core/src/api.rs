@@ -1,0 +1,412 @@
+//! The REST control plane: its types and a sans-IO client.
+//!
+//! [`ApiClient`] builds [`HttpRequest`]s and turns [`HttpResponse`]s into typed results;
+//! the CLI sends them with its HTTP stack, the web console with the browser's fetch.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/clients` answer: the new client and its key, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The client's id.
+    pub client_id: String,
+    /// The API key; only its hash is kept by the server.
+    pub api_key: String,
+}
+
+/// `GET /v1/clients/me` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// The client's id.
+    pub client_id: String,
+    /// Registration time, seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// `POST /v1/tunnels` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTunnel {
+    /// Subdomain wanted; a random one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// Whether a client serves the tunnel now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelStatus {
+    /// A client is connected and serving.
+    Online,
+    /// No client is connected; public requests get 502.
+    Offline,
+}
+
+impl std::fmt::Display for TunnelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TunnelStatus::Online => "online",
+            TunnelStatus::Offline => "offline",
+        })
+    }
+}
+
+/// A tunnel as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tunnel {
+    /// The tunnel's id.
+    pub tunnel_id: String,
+    /// Its subdomain.
+    pub domain: String,
+    /// Where the public reaches it.
+    pub public_url: String,
+    /// Online or offline.
+    pub status: TunnelStatus,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// `GET /v1/tunnels` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelList {
+    /// The caller's tunnels, oldest first.
+    pub tunnels: Vec<Tunnel>,
+}
+
+/// `POST /v1/tokens` answer: a short-lived token for the WebSocket endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionToken {
+    /// The signed token.
+    pub token: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// WebSocket URL to connect to, with the token appended as `?token=`.
+    pub ws_url: String,
+}
+
+/// Machine-readable kinds of API error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorCode {
+    /// No key, or a key the server does not know.
+    Unauthorized,
+    /// The resource does not exist or is not the caller's.
+    NotFound,
+    /// The request body or parameters are wrong.
+    BadRequest,
+    /// The subdomain breaks the naming rules.
+    InvalidDomain,
+    /// The subdomain is held by another tunnel.
+    DomainTaken,
+    /// Too many requests; retry later.
+    RateLimited,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The server failed.
+    Internal,
+    /// A code this client does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+/// The error body every API failure carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Inside [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Its kind.
+    pub code: ApiErrorCode,
+    /// What a person should do.
+    pub message: String,
+}
+
+/// An HTTP request for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: &'static str,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers to set.
+    pub headers: Vec<(String, String)>,
+    /// JSON body, if any.
+    pub body: Option<Vec<u8>>,
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// A failed API call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with an error.
+    #[error("{message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Its kind.
+        code: ApiErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// The answer was not what this client expects (wrong server or version).
+    #[error("unexpected answer from the server (HTTP {status}): {detail}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// The error kind, when the server named one.
+    pub fn code(&self) -> Option<ApiErrorCode> {
+        match self {
+            ApiError::Server { code, .. } => Some(*code),
+            ApiError::Unexpected { .. } => None,
+        }
+    }
+}
+
+/// A request together with how to read its answer.
+#[derive(Debug)]
+pub struct Call<T> {
+    /// The request to send.
+    pub request: HttpRequest,
+    expect: u16,
+    _out: PhantomData<fn() -> T>,
+}
+
+/// Marker output for calls whose success has no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoContent;
+
+/// Outputs a [`Call`] can produce from a success body.
+pub trait FromBody: Sized {
+    /// Reads the body.
+    fn from_body(body: &[u8]) -> Result<Self, String>;
+}
+
+impl<T: DeserializeOwned> FromBody for T {
+    fn from_body(body: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    }
+}
+
+impl<T: FromBody> Call<T> {
+    /// Reads the answer to [`Self::request`].
+    pub fn parse(&self, response: &HttpResponse) -> Result<T, ApiError> {
+        parse_response(self.expect, response)
+    }
+}
+
+impl Call<NoContent> {
+    /// Reads the answer to a call that returns no body.
+    pub fn parse_empty(&self, response: &HttpResponse) -> Result<NoContent, ApiError> {
+        if response.status == self.expect {
+            Ok(NoContent)
+        } else {
+            Err(error_from(response))
+        }
+    }
+}
+
+fn parse_response<T: FromBody>(expect: u16, response: &HttpResponse) -> Result<T, ApiError> {
+    if response.status != expect {
+        return Err(error_from(response));
+    }
+    T::from_body(&response.body).map_err(|detail| ApiError::Unexpected {
+        status: response.status,
+        detail,
+    })
+}
+
+fn error_from(response: &HttpResponse) -> ApiError {
+    match serde_json::from_slice::<ErrorBody>(&response.body) {
+        Ok(ErrorBody { error }) => ApiError::Server {
+            status: response.status,
+            code: error.code,
+            message: error.message,
+        },
+        Err(_) => ApiError::Unexpected {
+            status: response.status,
+            detail: String::from_utf8_lossy(&response.body)
+                .chars()
+                .take(200)
+                .collect(),
+        },
+    }
+}
+
+/// Builds control-plane requests for one server and key.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    base_url: String,
+    api_key: Option<String>,
+}
+
+impl ApiClient {
+    /// A client for the API at `base_url` (e.g. `http://localhost:8080`).
+    pub fn new(base_url: &str, api_key: Option<String>) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+        }
+    }
+
+    /// The API's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `POST /v1/clients`: register a new client (no key needed).
+    pub fn register(&self) -> Call<Registration> {
+        self.call("POST", "/v1/clients", None, 201)
+    }
+
+    /// `GET /v1/clients/me`: who the key belongs to.
+    pub fn me(&self) -> Call<ClientInfo> {
+        self.call("GET", "/v1/clients/me", None, 200)
+    }
+
+    /// `POST /v1/tokens`: a short-lived token for the WebSocket endpoint.
+    pub fn session_token(&self) -> Call<SessionToken> {
+        self.call("POST", "/v1/tokens", None, 201)
+    }
+
+    /// `POST /v1/tunnels`: create a tunnel, on `domain` or a random one.
+    pub fn create_tunnel(&self, domain: Option<&str>) -> Call<Tunnel> {
+        let body = CreateTunnel {
+            domain: domain.map(str::to_owned),
+        };
+        self.call("POST", "/v1/tunnels", Some(json(&body)), 201)
+    }
+
+    /// `GET /v1/tunnels`: the caller's tunnels.
+    pub fn list_tunnels(&self) -> Call<TunnelList> {
+        self.call("GET", "/v1/tunnels", None, 200)
+    }
+
+    /// `GET /v1/tunnels/{id}`.
+    pub fn get_tunnel(&self, tunnel_id: &str) -> Call<Tunnel> {
+        self.call("GET", &format!("/v1/tunnels/{tunnel_id}"), None, 200)
+    }
+
+    /// `DELETE /v1/tunnels/{id}`.
+    pub fn delete_tunnel(&self, tunnel_id: &str) -> Call<NoContent> {
+        self.call("DELETE", &format!("/v1/tunnels/{tunnel_id}"), None, 204)
+    }
+
+    fn call<T>(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        expect: u16,
+    ) -> Call<T> {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if let Some(key) = &self.api_key {
+            headers.push(("authorization".to_owned(), format!("Bearer {key}")));
+        }
+        if body.is_some() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        Call {
+            request: HttpRequest {
+                method,
+                url: format!("{}{path}", self.base_url),
+                headers,
+                body,
+            },
+            expect,
+            _out: PhantomData,
+        }
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_authorized_requests() {
+        let api = ApiClient::new("http://localhost:8080/", Some("k".into()));
+        let call = api.create_tunnel(Some("myapp"));
+        assert_eq!(call.request.url, "http://localhost:8080/v1/tunnels");
+        assert_eq!(call.request.method, "POST");
+        assert!(
+            call.request
+                .headers
+                .contains(&("authorization".into(), "Bearer k".into()))
+        );
+        assert_eq!(
+            call.request.body.as_deref(),
+            Some(br#"{"domain":"myapp"}"#.as_slice())
+        );
+    }
+
+    #[test]
+    fn parses_success_and_errors() {
+        let api = ApiClient::new("http://x", None);
+        let call = api.register();
+        let ok = HttpResponse {
+            status: 201,
+            body: br#"{"client_id":"c","api_key":"k"}"#.to_vec(),
+        };
+        assert_eq!(call.parse(&ok).unwrap().client_id, "c");
+        let err = HttpResponse {
+            status: 409,
+            body: br#"{"error":{"code":"domain_taken","message":"taken"}}"#.to_vec(),
+        };
+        let e = call.parse(&err).unwrap_err();
+        assert_eq!(e.code(), Some(ApiErrorCode::DomainTaken));
+        assert_eq!(e.to_string(), "taken");
+        let html = HttpResponse {
+            status: 502,
+            body: b"<html>bad gateway</html>".to_vec(),
+        };
+        assert!(matches!(
+            call.parse(&html),
+            Err(ApiError::Unexpected { status: 502, .. })
+        ));
+        let newer = HttpResponse {
+            status: 418,
+            body: br#"{"error":{"code":"teapot","message":"m"}}"#.to_vec(),
+        };
+        assert_eq!(
+            call.parse(&newer).unwrap_err().code(),
+            Some(ApiErrorCode::Unknown)
+        );
+    }
+
+    #[test]
+    fn delete_expects_no_content() {
+        let call = ApiClient::new("http://x", Some("k".into())).delete_tunnel("t1");
+        assert_eq!(
+            call.parse_empty(&HttpResponse {
+                status: 204,
+                body: vec![]
+            }),
+            Ok(NoContent)
+        );
+    }
+}

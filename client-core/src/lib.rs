@@ -1,0 +1,19 @@
+//! The runtime-agnostic core shared by the `tunnel` CLI and the web console.
+//!
+//! Nothing here opens a socket, spawns a task or reads a clock: inputs come in as
+//! values, outputs go out as values, and the same code builds for native targets and
+//! for `wasm32-unknown-unknown`.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: the wire contract between client and server: frames, their JSON
+//!   encoding, body chunking, and every limit as a named constant.
+//! - [`session`]: the client side of a tunnel session as a sans-IO state machine
+//!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
+//! - [`api`]: the REST control plane's types and a sans-IO client for it.
+//! - [`domain`]: subdomain rules and random names.
+
+pub mod api;
+pub mod domain;
+pub mod protocol;
+pub mod session;

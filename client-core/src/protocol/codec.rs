@@ -1,0 +1,137 @@
+//! Turning frames into WebSocket messages and back.
+//!
+//! JSON text is the encoding every deployment speaks: API Gateway routes on a field of
+//! the JSON body and refuses binary frames from clients.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::frames::{Headers, StreamId};
+use super::limits::{MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_MESSAGE_BYTES, MAX_PATH_BYTES};
+
+/// A WebSocket message as the codec sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (JSON).
+    Text(String),
+    /// A binary message. Not part of protocol version 1; decoding refuses it.
+    Binary(Vec<u8>),
+}
+
+/// Why a message could not become a frame, or a frame a message.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The message is larger than any frame may be.
+    #[error("message of {size} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Size of the offending message.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not a frame of this protocol.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// A binary message arrived where only JSON text is spoken.
+    #[error("binary messages are not part of protocol version 1")]
+    UnexpectedBinary,
+}
+
+/// Encodes a frame as a JSON text message.
+pub fn encode<F: Serialize>(frame: &F) -> Result<Message, CodecError> {
+    let text = serde_json::to_string(frame)?;
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge {
+            size: text.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(Message::Text(text))
+}
+
+/// Decodes a JSON text message into a frame.
+pub fn decode<F: DeserializeOwned>(message: &Message) -> Result<F, CodecError> {
+    match message {
+        Message::Text(text) => decode_text(text),
+        Message::Binary(_) => Err(CodecError::UnexpectedBinary),
+    }
+}
+
+/// Decodes JSON text into a frame, refusing oversized input before parsing it.
+pub fn decode_text<F: DeserializeOwned>(text: &str) -> Result<F, CodecError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge {
+            size: text.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(serde_json::from_str(text)?)
+}
+
+/// A head (request or response line plus headers) that breaks a limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// Too many header lines.
+    #[error("{count} headers exceed the limit of {max}")]
+    TooManyHeaders {
+        /// Header lines seen.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Header names and values together are too large.
+    #[error("headers of {size} bytes exceed the limit of {max}")]
+    HeadersTooLarge {
+        /// Total bytes seen.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The request target is too long.
+    #[error("request target of {size} bytes exceeds the limit of {max}")]
+    PathTooLong {
+        /// Bytes seen.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A header name or value holds CR, LF or NUL, which could split the head.
+    #[error("header {name:?} of stream {id} contains a control character")]
+    ControlCharacter {
+        /// The stream.
+        id: StreamId,
+        /// The offending header name.
+        name: String,
+    },
+}
+
+/// Checks a head against the header and path limits.
+pub fn check_head(id: StreamId, path: &str, headers: &Headers) -> Result<(), HeadError> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err(HeadError::PathTooLong {
+            size: path.len(),
+            max: MAX_PATH_BYTES,
+        });
+    }
+    if headers.len() > MAX_HEADER_COUNT {
+        return Err(HeadError::TooManyHeaders {
+            count: headers.len(),
+            max: MAX_HEADER_COUNT,
+        });
+    }
+    let size: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return Err(HeadError::HeadersTooLarge {
+            size,
+            max: MAX_HEADER_BYTES,
+        });
+    }
+    let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+    if let Some((name, _)) = headers.iter().find(|(n, v)| bad(n) || bad(v)) {
+        return Err(HeadError::ControlCharacter {
+            id,
+            name: name.clone(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The frames, one enum per direction.
+//!
+//! Both enums are tagged by `action` because API Gateway routes WebSocket messages on
+//! `$request.body.action`; the same field names the frame kind everywhere else.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one proxied exchange within a session. Chosen by the server.
+pub type StreamId = u64;
+
+/// Header lines in arrival order; repeated names stay repeated.
+pub type Headers = Vec<(String, String)>;
+
+/// Frames the client sends to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame of a session: binds this connection to a tunnel the caller owns.
+    Connect {
+        /// Protocol version the client speaks.
+        version: u16,
+        /// The tunnel to serve, created beforehand over the REST API.
+        tunnel_id: String,
+    },
+    /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
+    Response {
+        /// The REQUEST this answers.
+        id: StreamId,
+        /// HTTP status code.
+        status: u16,
+        /// Response headers, in order.
+        headers: Headers,
+        /// The body when it fits in this frame; otherwise BODY frames follow.
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+        body: Vec<u8>,
+        /// True when no BODY frames follow.
+        fin: bool,
+        /// Echo of the REQUEST's `reply_to`, so a stateless relay knows where to send this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+        /// Echo of the REQUEST's `secret`, proving the answer comes from the addressee.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    /// A piece of a response body.
+    Body(BodyChunk),
+    /// The client could not answer a REQUEST (origin refused, timed out, ...).
+    Error(ErrorFrame),
+    /// Keep-alive probe; the peer answers PONG with the same nonce.
+    Ping {
+        /// Opaque value echoed back.
+        nonce: u64,
+    },
+    /// Answer to a PING.
+    Pong {
+        /// The nonce of the PING being answered.
+        nonce: u64,
+    },
+}
+
+/// Frames the server sends to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to CONNECT: the tunnel is live.
+    Connected {
+        /// Protocol version the server speaks.
+        version: u16,
+        /// The tunnel now served by this connection.
+        tunnel_id: String,
+        /// Its subdomain.
+        domain: String,
+        /// Where the public reaches it.
+        public_url: String,
+        /// Largest body chunk, in raw bytes, either side may send in one frame.
+        max_chunk: usize,
+    },
+    /// A public HTTP request for the origin, maybe with its whole body.
+    Request {
+        /// Names this exchange in every later frame.
+        id: StreamId,
+        /// HTTP method.
+        method: String,
+        /// Path and query string, as received.
+        path: String,
+        /// Request headers, in order.
+        headers: Headers,
+        /// The body when it fits in this frame; otherwise BODY frames follow.
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+        body: Vec<u8>,
+        /// True when no BODY frames follow.
+        fin: bool,
+        /// Where a relay should send the answer (AWS return channel); echoed back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+        /// Per-request secret the answer must carry; echoed back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    /// A piece of a request body.
+    Body(BodyChunk),
+    /// The public client went away: stop working on this exchange.
+    Cancel {
+        /// The exchange to drop.
+        id: StreamId,
+    },
+    /// The server refuses something; without an `id` it ends the session.
+    Error(ErrorFrame),
+    /// Keep-alive probe; the peer answers PONG with the same nonce.
+    Ping {
+        /// Opaque value echoed back.
+        nonce: u64,
+    },
+    /// Answer to a PING.
+    Pong {
+        /// The nonce of the PING being answered.
+        nonce: u64,
+    },
+}
+
+/// A piece of a body. Chunks of one stream are numbered from 0 with no gaps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyChunk {
+    /// The exchange this body belongs to.
+    pub id: StreamId,
+    /// Position of this chunk, from 0.
+    pub seq: u32,
+    /// The bytes.
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+    /// True on the last chunk.
+    pub fin: bool,
+    /// Echo of the REQUEST's `reply_to` (response bodies only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Echo of the REQUEST's `secret` (response bodies only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// What went wrong, for one exchange or for the whole session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    /// The exchange concerned; `None` for the whole session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<StreamId>,
+    /// Machine-readable kind.
+    pub code: ErrorCode,
+    /// What a person should know or do.
+    pub message: String,
+    /// Echo of the REQUEST's `reply_to`, when answering one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Echo of the REQUEST's `secret`, when answering one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Kinds of protocol error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The origin refused the connection (nothing listening on the local port).
+    OriginRefused,
+    /// The origin took too long to answer.
+    OriginTimeout,
+    /// The origin answered with something that is not HTTP, or broke off.
+    OriginFailed,
+    /// The peer broke the protocol (bad sequence, unknown stream, oversized frame).
+    ProtocolViolation,
+    /// CONNECT named a version this server does not speak.
+    UnsupportedVersion,
+    /// CONNECT named a tunnel that does not exist or is not the caller's.
+    UnknownTunnel,
+    /// Another connection already serves the tunnel.
+    TunnelInUse,
+    /// The connection is not authorized.
+    Unauthorized,
+    /// The body is larger than the server accepts.
+    BodyTooLarge,
+    /// Something failed on the server.
+    Internal,
+}
+
+/// Base64 (standard alphabet, padded) for body bytes in JSON.
+mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}

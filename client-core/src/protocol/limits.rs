@@ -1,0 +1,51 @@
+//! Every limit of the wire contract, named once.
+//!
+//! The figures that come from AWS API Gateway are the binding ones: a frame that fits
+//! there fits everywhere.
+
+use std::time::Duration;
+
+/// Version carried in CONNECT; a server refuses versions it does not speak.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// API Gateway WebSocket: the largest message it accepts (bigger closes with 1009).
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// API Gateway WebSocket: the largest single frame. Our messages are sent unfragmented,
+/// so every encoded message must fit in one frame.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+
+/// Raw body bytes per chunk in the JSON encoding. Base64 grows them by 4/3 (21,848
+/// bytes), which leaves ~10 KiB of the 32 KiB frame for the envelope and headers.
+pub const JSON_CHUNK_BYTES: usize = 16 * 1024;
+
+/// The largest chunk a server may advertise. A local stack, free of API Gateway's
+/// frame limit, uses bigger chunks for throughput.
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Smallest chunk a server may advertise; anything less is a misconfiguration.
+pub const MIN_CHUNK_BYTES: usize = 1024;
+
+/// Requests a single session carries at once. More is a misbehaving peer.
+pub const MAX_CONCURRENT_STREAMS: usize = 1024;
+
+/// Header lines per request or response head.
+pub const MAX_HEADER_COUNT: usize = 128;
+
+/// Total bytes of header names and values in one head.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Longest request target (path and query).
+pub const MAX_PATH_BYTES: usize = 8 * 1024;
+
+/// How often an idle client sends PING. Far below API Gateway's 10-minute idle cap.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// With nothing received for this long the connection is presumed dead.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// First reconnect delay.
+pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
+
+/// Reconnect delays stop growing here.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);

@@ -1,0 +1,19 @@
+//! The wire contract between a tunnel client and the server.
+//!
+//! One session is one WebSocket. The client opens it with CONNECT naming its tunnel; the
+//! server answers CONNECTED. From then on the server sends a REQUEST per public HTTP
+//! request, numbered by a stream id, and the client answers each with a RESPONSE. Bodies
+//! that do not fit in the head frame follow as BODY chunks numbered from 0, the last
+//! flagged `fin`. Either side may PING; the other answers PONG. ERROR with a stream id
+//! ends that exchange; without one it ends the session.
+//!
+//! Every limit is a named constant in [`limits`].
+
+mod chunks;
+mod codec;
+mod frames;
+pub mod limits;
+
+pub use chunks::{ChunkReader, ChunkWriter, SequenceError};
+pub use codec::{CodecError, HeadError, Message, check_head, decode, decode_text, encode};
+pub use frames::{BodyChunk, ClientFrame, ErrorCode, ErrorFrame, Headers, ServerFrame, StreamId};

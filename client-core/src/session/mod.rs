@@ -1,0 +1,619 @@
+//! The client side of one tunnel session as a deterministic state machine.
+//!
+//! It owns no socket and no clock. A driver feeds it what arrives
+//! ([`ClientSession::handle_message`]) and the passing of time
+//! ([`ClientSession::handle_timeout`]), gives it commands (answer a request, fail one),
+//! and drains what it wants done: messages to send ([`ClientSession::poll_transmit`]),
+//! things that happened ([`ClientSession::poll_event`]) and when to wake it next
+//! ([`ClientSession::poll_timeout`]). Time is a [`Duration`] since any fixed origin the
+//! driver picks, so tests run on a virtual clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use crate::protocol::limits::{
+    IDLE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_CHUNK_BYTES, MAX_CONCURRENT_STREAMS, MIN_CHUNK_BYTES,
+    PROTOCOL_VERSION, RECONNECT_INITIAL, RECONNECT_MAX,
+};
+use crate::protocol::{
+    BodyChunk, ChunkReader, ChunkWriter, ClientFrame, CodecError, ErrorCode, ErrorFrame, HeadError,
+    Headers, Message, ServerFrame, StreamId, check_head, decode, encode,
+};
+
+/// Settings of one session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The tunnel this session serves.
+    pub tunnel_id: String,
+    /// Send PING after this long without hearing from the server.
+    pub keepalive_interval: Duration,
+    /// Give up on the connection after this long without hearing from the server.
+    pub idle_timeout: Duration,
+    /// Largest request body accepted from the server, in bytes.
+    pub max_request_body: u64,
+}
+
+impl SessionConfig {
+    /// Defaults from the protocol limits for `tunnel_id`.
+    pub fn new(tunnel_id: impl Into<String>) -> Self {
+        Self {
+            tunnel_id: tunnel_id.into(),
+            keepalive_interval: KEEPALIVE_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            max_request_body: u64::MAX,
+        }
+    }
+}
+
+/// What the server told us when the tunnel went live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The tunnel served.
+    pub tunnel_id: String,
+    /// Its subdomain.
+    pub domain: String,
+    /// Where the public reaches it.
+    pub public_url: String,
+    /// Largest body chunk either side sends.
+    pub max_chunk: usize,
+}
+
+/// The head of a public request to forward to the origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers, in order.
+    pub headers: Headers,
+}
+
+/// Something the driver must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The tunnel is live.
+    Connected(Connected),
+    /// A new public request; `body` holds its start (maybe all of it when `fin`).
+    Request {
+        /// The stream to answer on.
+        id: StreamId,
+        /// Method, path, headers.
+        head: RequestHead,
+        /// First body bytes.
+        body: Vec<u8>,
+        /// True when the body is complete.
+        fin: bool,
+    },
+    /// More request body.
+    RequestBody {
+        /// The stream.
+        id: StreamId,
+        /// The bytes.
+        data: Vec<u8>,
+        /// True on the last piece.
+        fin: bool,
+    },
+    /// The public client went away; drop the exchange.
+    Cancelled {
+        /// The stream.
+        id: StreamId,
+    },
+    /// The session is over; the driver should close the socket and maybe reconnect.
+    Closed(CloseReason),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// The server refused or ended the session.
+    #[error("server: {message}")]
+    Server {
+        /// Its reason.
+        code: ErrorCode,
+        /// Its words.
+        message: String,
+    },
+    /// Nothing arrived within the idle timeout.
+    #[error("no word from the server for {0:?}")]
+    IdleTimeout(Duration),
+    /// The server broke the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The driver closed it.
+    #[error("closed locally")]
+    Local,
+}
+
+/// A command that does not fit the session's state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such stream is open (finished, cancelled or never seen).
+    #[error("stream {0} is not open")]
+    UnknownStream(StreamId),
+    /// The response was already started, or finished.
+    #[error("stream {0}: response already {1}")]
+    WrongState(StreamId, &'static str),
+    /// The response head breaks a limit.
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    /// An encoded frame would not fit in a message.
+    #[error(transparent)]
+    Codec(#[from] CodecErrorText),
+}
+
+/// A codec error kept as text so that [`CommandError`] stays `Clone` and `Eq`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecErrorText(String);
+
+impl From<CodecError> for CommandError {
+    fn from(e: CodecError) -> Self {
+        CommandError::Codec(CodecErrorText(e.to_string()))
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Handshaking,
+    Live(Connected),
+    Closed,
+}
+
+#[derive(Debug)]
+struct Stream {
+    request: ChunkReader,
+    response_started: bool,
+    response: ChunkWriter,
+    reply_to: Option<String>,
+    secret: Option<String>,
+}
+
+impl Stream {
+    fn done(&self) -> bool {
+        self.request.is_finished() && self.response.is_finished()
+    }
+}
+
+/// One tunnel session, client side.
+#[derive(Debug)]
+pub struct ClientSession {
+    config: SessionConfig,
+    state: State,
+    streams: HashMap<StreamId, Stream>,
+    transmit: VecDeque<Message>,
+    events: VecDeque<Event>,
+    last_heard: Duration,
+    ping_sent: Option<u64>,
+    next_nonce: u64,
+}
+
+impl ClientSession {
+    /// A session at `now` that opens with CONNECT.
+    pub fn new(config: SessionConfig, now: Duration) -> Self {
+        let mut session = Self {
+            state: State::Handshaking,
+            streams: HashMap::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            last_heard: now,
+            ping_sent: None,
+            next_nonce: 1,
+            config,
+        };
+        session.queue(&ClientFrame::Connect {
+            version: PROTOCOL_VERSION,
+            tunnel_id: session.config.tunnel_id.clone(),
+        });
+        session
+    }
+
+    /// The live tunnel, once CONNECTED arrived.
+    pub fn connected(&self) -> Option<&Connected> {
+        match &self.state {
+            State::Live(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// True after the session ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Handles a message from the server.
+    pub fn handle_message(&mut self, now: Duration, message: &Message) {
+        match decode::<ServerFrame>(message) {
+            Ok(frame) => self.handle_frame(now, frame),
+            Err(e) => self.violation(format!("undecodable message: {e}")),
+        }
+    }
+
+    /// Handles a decoded frame from the server.
+    pub fn handle_frame(&mut self, now: Duration, frame: ServerFrame) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_heard = now;
+        self.ping_sent = None;
+        match frame {
+            ServerFrame::Connected {
+                version,
+                tunnel_id,
+                domain,
+                public_url,
+                max_chunk,
+            } => self.on_connected(version, tunnel_id, domain, public_url, max_chunk),
+            ServerFrame::Request {
+                id,
+                method,
+                path,
+                headers,
+                body,
+                fin,
+                reply_to,
+                secret,
+            } => {
+                let head = RequestHead {
+                    method,
+                    path,
+                    headers,
+                };
+                self.on_request(id, head, body, fin, reply_to, secret);
+            }
+            ServerFrame::Body(chunk) => self.on_body(chunk),
+            ServerFrame::Cancel { id } => {
+                if self.streams.remove(&id).is_some() {
+                    self.events.push_back(Event::Cancelled { id });
+                }
+            }
+            ServerFrame::Error(ErrorFrame {
+                id: None,
+                code,
+                message,
+                ..
+            }) => self.close(CloseReason::Server { code, message }),
+            // A per-stream error from the server means it gave up on that exchange.
+            ServerFrame::Error(ErrorFrame { id: Some(id), .. }) => {
+                if self.streams.remove(&id).is_some() {
+                    self.events.push_back(Event::Cancelled { id });
+                }
+            }
+            ServerFrame::Ping { nonce } => self.queue(&ClientFrame::Pong { nonce }),
+            ServerFrame::Pong { .. } => {}
+        }
+    }
+
+    fn on_connected(
+        &mut self,
+        version: u16,
+        tunnel_id: String,
+        domain: String,
+        public_url: String,
+        max_chunk: usize,
+    ) {
+        if !matches!(self.state, State::Handshaking) {
+            return self.violation("CONNECTED twice".into());
+        }
+        if version != PROTOCOL_VERSION {
+            return self.violation(format!(
+                "server speaks version {version}, this client {PROTOCOL_VERSION}"
+            ));
+        }
+        if tunnel_id != self.config.tunnel_id {
+            return self.violation(format!("CONNECTED for another tunnel ({tunnel_id})"));
+        }
+        if !(MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(&max_chunk) {
+            return self.violation(format!("max_chunk {max_chunk} out of range"));
+        }
+        let info = Connected {
+            tunnel_id,
+            domain,
+            public_url,
+            max_chunk,
+        };
+        self.state = State::Live(info.clone());
+        self.events.push_back(Event::Connected(info));
+    }
+
+    fn on_request(
+        &mut self,
+        id: StreamId,
+        head: RequestHead,
+        body: Vec<u8>,
+        fin: bool,
+        reply_to: Option<String>,
+        secret: Option<String>,
+    ) {
+        if !matches!(self.state, State::Live(_)) {
+            return self.violation("REQUEST before CONNECTED".into());
+        }
+        if self.streams.contains_key(&id) {
+            return self.violation(format!("REQUEST reuses open stream {id}"));
+        }
+        if self.streams.len() >= MAX_CONCURRENT_STREAMS {
+            return self.violation(format!(
+                "more than {MAX_CONCURRENT_STREAMS} concurrent requests"
+            ));
+        }
+        if let Err(e) = check_head(id, &head.path, &head.headers) {
+            return self.violation(e.to_string());
+        }
+        let mut request = if fin {
+            ChunkReader::finished()
+        } else {
+            ChunkReader::new()
+        };
+        if let Err(e) = request.count(id, body.len(), self.config.max_request_body) {
+            return self.violation(e.to_string());
+        }
+        self.streams.insert(
+            id,
+            Stream {
+                request,
+                response_started: false,
+                response: ChunkWriter::new(),
+                reply_to,
+                secret,
+            },
+        );
+        self.events.push_back(Event::Request {
+            id,
+            head,
+            body,
+            fin,
+        });
+    }
+
+    fn on_body(&mut self, chunk: BodyChunk) {
+        let max = self.config.max_request_body;
+        // Chunks for a stream we dropped (cancelled, failed) are late, not wrong.
+        let Some(stream) = self.streams.get_mut(&chunk.id) else {
+            return;
+        };
+        if let Err(e) = stream.request.accept(&chunk, max) {
+            return self.violation(e.to_string());
+        }
+        let (id, fin) = (chunk.id, chunk.fin);
+        self.events.push_back(Event::RequestBody {
+            id,
+            data: chunk.data,
+            fin,
+        });
+        self.reap(id);
+    }
+
+    /// Starts the response to `id` with its status and headers, and as much of the
+    /// body as is at hand. `fin` says whether that is all of it.
+    pub fn respond(
+        &mut self,
+        id: StreamId,
+        status: u16,
+        headers: Headers,
+        body: &[u8],
+        fin: bool,
+    ) -> Result<(), CommandError> {
+        let max_chunk = self.max_chunk();
+        let stream = self
+            .streams
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownStream(id))?;
+        if stream.response_started {
+            return Err(CommandError::WrongState(id, "started"));
+        }
+        check_head(id, "", &headers)?;
+        stream.response_started = true;
+        let (inline, rest) = body.split_at(body.len().min(max_chunk));
+        let head_fin = fin && rest.is_empty();
+        let frame = ClientFrame::Response {
+            id,
+            status,
+            headers,
+            body: inline.to_vec(),
+            fin: head_fin,
+            reply_to: stream.reply_to.clone(),
+            secret: stream.secret.clone(),
+        };
+        if head_fin {
+            stream.response.mark_finished();
+        }
+        self.queue_checked(&frame)?;
+        if !rest.is_empty() {
+            self.send_body(id, rest, fin)?;
+        }
+        self.reap(id);
+        Ok(())
+    }
+
+    /// Sends more of the response body of `id`; `fin` ends it.
+    pub fn send_body(&mut self, id: StreamId, data: &[u8], fin: bool) -> Result<(), CommandError> {
+        let max_chunk = self.max_chunk();
+        let stream = self
+            .streams
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownStream(id))?;
+        if !stream.response_started {
+            return Err(CommandError::WrongState(id, "not started"));
+        }
+        if stream.response.is_finished() {
+            return Err(CommandError::WrongState(id, "finished"));
+        }
+        let mut chunks = stream.response.write(id, data, fin, max_chunk);
+        for chunk in &mut chunks {
+            chunk.reply_to.clone_from(&stream.reply_to);
+            chunk.secret.clone_from(&stream.secret);
+        }
+        for chunk in chunks {
+            self.queue_checked(&ClientFrame::Body(chunk))?;
+        }
+        self.reap(id);
+        Ok(())
+    }
+
+    /// Gives up on `id`, telling the server why; it answers the public client.
+    pub fn fail(
+        &mut self,
+        id: StreamId,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Result<(), CommandError> {
+        let stream = self
+            .streams
+            .remove(&id)
+            .ok_or(CommandError::UnknownStream(id))?;
+        self.queue_checked(&ClientFrame::Error(ErrorFrame {
+            id: Some(id),
+            code,
+            message: message.into(),
+            reply_to: stream.reply_to,
+            secret: stream.secret,
+        }))
+    }
+
+    /// Ends the session from this side.
+    pub fn close(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.state = State::Closed;
+        self.streams.clear();
+        self.events.push_back(Event::Closed(reason));
+    }
+
+    /// Handles the passing of time: keep-alive and idle detection.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.is_closed() {
+            return;
+        }
+        let silent = now.saturating_sub(self.last_heard);
+        if silent >= self.config.idle_timeout {
+            return self.close(CloseReason::IdleTimeout(silent));
+        }
+        if silent >= self.config.keepalive_interval && self.ping_sent.is_none() {
+            let nonce = self.next_nonce;
+            self.next_nonce += 1;
+            self.ping_sent = Some(nonce);
+            self.queue(&ClientFrame::Ping { nonce });
+        }
+    }
+
+    /// When [`Self::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.is_closed() {
+            return None;
+        }
+        let idle = self.last_heard + self.config.idle_timeout;
+        if self.ping_sent.is_some() {
+            Some(idle)
+        } else {
+            Some(idle.min(self.last_heard + self.config.keepalive_interval))
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn max_chunk(&self) -> usize {
+        match &self.state {
+            State::Live(c) => c.max_chunk,
+            _ => MIN_CHUNK_BYTES,
+        }
+    }
+
+    fn reap(&mut self, id: StreamId) {
+        if self.streams.get(&id).is_some_and(Stream::done) {
+            self.streams.remove(&id);
+        }
+    }
+
+    fn queue(&mut self, frame: &ClientFrame) {
+        // Frames built here are small and well-formed; a failure is a bug worth seeing.
+        if let Err(e) = self.queue_checked(frame) {
+            self.violation(format!("cannot encode own frame: {e}"));
+        }
+    }
+
+    fn queue_checked(&mut self, frame: &ClientFrame) -> Result<(), CommandError> {
+        self.transmit.push_back(encode(frame)?);
+        Ok(())
+    }
+
+    fn violation(&mut self, message: String) {
+        if self.is_closed() {
+            return;
+        }
+        if let Ok(m) = encode(&ClientFrame::Error(ErrorFrame {
+            id: None,
+            code: ErrorCode::ProtocolViolation,
+            message: message.clone(),
+            reply_to: None,
+            secret: None,
+        })) {
+            self.transmit.push_back(m);
+        }
+        self.close(CloseReason::Protocol(message));
+    }
+}
+
+/// Delays between reconnect attempts: exponential, capped, with jitter so that many
+/// clients dropped at once do not return at once.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(RECONNECT_INITIAL, RECONNECT_MAX)
+    }
+}
+
+impl Backoff {
+    /// Delays start near `initial` and never exceed `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The delay before the next attempt. `random` is any uniformly random value; the
+    /// delay lies in the upper half of the current step ("equal jitter"), so it grows
+    /// reliably while spreading clients apart.
+    pub fn next_delay(&mut self, random: u64) -> Duration {
+        let factor = 1u32 << self.attempt.min(20);
+        let step = self.initial.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let half = step / 2;
+        let span = (step - half).as_nanos().max(1) as u64;
+        half + Duration::from_nanos(random % span)
+    }
+
+    /// Forget past failures: the next delay is short again.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Failed attempts since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+#[cfg(test)]
+mod tests;

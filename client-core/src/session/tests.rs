@@ -1,0 +1,380 @@
+use super::*;
+use crate::protocol::decode;
+
+const S: Duration = Duration::from_secs(1);
+
+fn sent(session: &mut ClientSession) -> Vec<ClientFrame> {
+    std::iter::from_fn(|| session.poll_transmit())
+        .map(|m| decode(&m).unwrap())
+        .collect()
+}
+
+fn events(session: &mut ClientSession) -> Vec<Event> {
+    std::iter::from_fn(|| session.poll_event()).collect()
+}
+
+fn connected(max_chunk: usize) -> ClientSession {
+    let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    assert!(matches!(
+        sent(&mut s).as_slice(),
+        [ClientFrame::Connect { version: PROTOCOL_VERSION, tunnel_id }] if tunnel_id == "t1"
+    ));
+    s.handle_frame(
+        Duration::ZERO,
+        ServerFrame::Connected {
+            version: PROTOCOL_VERSION,
+            tunnel_id: "t1".into(),
+            domain: "myapp".into(),
+            public_url: "http://myapp.localhost:8080".into(),
+            max_chunk,
+        },
+    );
+    assert!(matches!(events(&mut s).as_slice(), [Event::Connected(c)] if c.domain == "myapp"));
+    s
+}
+
+fn request(id: StreamId, body: &[u8], fin: bool) -> ServerFrame {
+    ServerFrame::Request {
+        id,
+        method: "POST".into(),
+        path: "/hook?x=1".into(),
+        headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+        body: body.to_vec(),
+        fin,
+        reply_to: Some("conn-9".into()),
+        secret: Some("s3cret".into()),
+    }
+}
+
+#[test]
+fn small_exchange_is_one_frame_each_way_with_echoes() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(1, b"hi", true));
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[..], [Event::Request { id: 1, body, fin: true, head }]
+        if body == b"hi" && head.headers.len() == 2)
+    );
+    s.respond(1, 200, vec![("x".into(), "y".into())], b"ok", true)
+        .unwrap();
+    match &sent(&mut s)[..] {
+        [
+            ClientFrame::Response {
+                id: 1,
+                status: 200,
+                body,
+                fin: true,
+                reply_to,
+                secret,
+                ..
+            },
+        ] => {
+            assert_eq!(body, b"ok");
+            assert_eq!(reply_to.as_deref(), Some("conn-9"));
+            assert_eq!(secret.as_deref(), Some("s3cret"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.open_streams(), 0, "finished stream is forgotten");
+}
+
+#[test]
+fn large_response_is_chunked_at_the_advertised_size() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(2, b"", true));
+    events(&mut s);
+    let body = vec![7u8; MIN_CHUNK_BYTES * 2 + 1];
+    s.respond(2, 200, vec![], &body, true).unwrap();
+    let frames = sent(&mut s);
+    let mut got = Vec::new();
+    for f in &frames {
+        match f {
+            ClientFrame::Response { body, fin, .. } => {
+                assert!(!fin);
+                assert_eq!(body.len(), MIN_CHUNK_BYTES);
+                got.extend_from_slice(body);
+            }
+            ClientFrame::Body(c) => {
+                assert!(c.data.len() <= MIN_CHUNK_BYTES);
+                assert_eq!(c.reply_to.as_deref(), Some("conn-9"));
+                got.extend_from_slice(&c.data);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, body);
+    assert!(matches!(frames.last(), Some(ClientFrame::Body(c)) if c.fin && c.seq == 1));
+    assert_eq!(
+        s.send_body(2, b"more", true),
+        Err(CommandError::UnknownStream(2))
+    );
+}
+
+#[test]
+fn streamed_response_in_pieces() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(3, b"", true));
+    events(&mut s);
+    s.respond(3, 200, vec![], b"", false).unwrap();
+    s.send_body(3, b"ab", false).unwrap();
+    s.send_body(3, b"", true).unwrap();
+    let frames = sent(&mut s);
+    assert_eq!(frames.len(), 3);
+    assert!(matches!(&frames[2], ClientFrame::Body(c) if c.fin && c.seq == 1 && c.data.is_empty()));
+    assert_eq!(
+        s.respond(3, 200, vec![], b"", true),
+        Err(CommandError::UnknownStream(3))
+    );
+}
+
+#[test]
+fn request_body_chunks_flow_in_order() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(4, b"a", false));
+    for (seq, fin) in [(0, false), (1, true)] {
+        s.handle_frame(
+            S,
+            ServerFrame::Body(BodyChunk {
+                id: 4,
+                seq,
+                data: vec![b'b'],
+                fin,
+                reply_to: None,
+                secret: None,
+            }),
+        );
+    }
+    let ev = events(&mut s);
+    assert_eq!(ev.len(), 3);
+    assert!(matches!(
+        &ev[2],
+        Event::RequestBody {
+            id: 4,
+            fin: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn out_of_order_chunk_ends_the_session_with_a_reason() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(5, b"", false));
+    events(&mut s);
+    s.handle_frame(
+        S,
+        ServerFrame::Body(BodyChunk {
+            id: 5,
+            seq: 1,
+            data: vec![],
+            fin: true,
+            reply_to: None,
+            secret: None,
+        }),
+    );
+    assert!(s.is_closed());
+    assert!(matches!(
+        &sent(&mut s)[..],
+        [ClientFrame::Error(ErrorFrame {
+            id: None,
+            code: ErrorCode::ProtocolViolation,
+            ..
+        })]
+    ));
+    assert!(
+        matches!(&events(&mut s)[..], [Event::Closed(CloseReason::Protocol(m))] if m.contains("expected chunk 0"))
+    );
+}
+
+#[test]
+fn duplicate_stream_id_and_request_before_connected_are_violations() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(6, b"", false));
+    s.handle_frame(S, request(6, b"", false));
+    assert!(s.is_closed());
+
+    let mut early = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    early.handle_frame(S, request(1, b"", true));
+    assert!(early.is_closed());
+}
+
+#[test]
+fn oversized_request_body_is_refused_at_the_limit() {
+    let mut config = SessionConfig::new("t1");
+    config.max_request_body = 4;
+    let mut s = ClientSession::new(config, Duration::ZERO);
+    s.handle_frame(
+        Duration::ZERO,
+        ServerFrame::Connected {
+            version: PROTOCOL_VERSION,
+            tunnel_id: "t1".into(),
+            domain: "d".into(),
+            public_url: "u".into(),
+            max_chunk: MIN_CHUNK_BYTES,
+        },
+    );
+    s.handle_frame(S, request(1, b"1234", true));
+    assert!(!s.is_closed(), "exactly the limit is fine");
+    s.handle_frame(S, request(2, b"12345", true));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn cancel_drops_the_stream() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(7, b"", false));
+    events(&mut s);
+    s.handle_frame(S, ServerFrame::Cancel { id: 7 });
+    assert_eq!(events(&mut s), vec![Event::Cancelled { id: 7 }]);
+    assert_eq!(s.open_streams(), 0);
+    // A late chunk for the cancelled stream is ignored, not a violation.
+    s.handle_frame(
+        S,
+        ServerFrame::Body(BodyChunk {
+            id: 7,
+            seq: 0,
+            data: vec![],
+            fin: true,
+            reply_to: None,
+            secret: None,
+        }),
+    );
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn fail_reports_the_error_with_echoes() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(8, b"", true));
+    events(&mut s);
+    s.fail(8, ErrorCode::OriginRefused, "connection refused")
+        .unwrap();
+    assert!(matches!(
+        &sent(&mut s)[..],
+        [ClientFrame::Error(ErrorFrame {
+            id: Some(8),
+            code: ErrorCode::OriginRefused,
+            secret: Some(_),
+            ..
+        })]
+    ));
+    assert_eq!(s.open_streams(), 0);
+}
+
+#[test]
+fn keepalive_pings_then_idle_timeout_closes() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    let ka = KEEPALIVE_INTERVAL;
+    assert_eq!(s.poll_timeout(), Some(ka));
+    s.handle_timeout(ka - Duration::from_millis(1));
+    assert!(sent(&mut s).is_empty(), "no ping before the interval");
+    s.handle_timeout(ka);
+    let nonce = match &sent(&mut s)[..] {
+        [ClientFrame::Ping { nonce }] => *nonce,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(s.poll_timeout(), Some(IDLE_TIMEOUT));
+    s.handle_timeout(ka + S);
+    assert!(sent(&mut s).is_empty(), "one ping outstanding at a time");
+    s.handle_frame(ka + S, ServerFrame::Pong { nonce });
+    assert_eq!(s.poll_timeout(), Some(ka + S + ka));
+
+    let quiet = ka + S + IDLE_TIMEOUT;
+    s.handle_timeout(quiet);
+    assert!(s.is_closed());
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Closed(CloseReason::IdleTimeout(_))]
+    ));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn answers_server_pings() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, ServerFrame::Ping { nonce: 42 });
+    assert_eq!(sent(&mut s), vec![ClientFrame::Pong { nonce: 42 }]);
+}
+
+#[test]
+fn server_error_without_stream_closes() {
+    let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    s.handle_frame(
+        S,
+        ServerFrame::Error(ErrorFrame {
+            id: None,
+            code: ErrorCode::TunnelInUse,
+            message: "in use".into(),
+            reply_to: None,
+            secret: None,
+        }),
+    );
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Closed(CloseReason::Server {
+            code: ErrorCode::TunnelInUse,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn connected_checks_version_tunnel_and_chunk_range() {
+    for (version, tunnel, chunk) in [
+        (PROTOCOL_VERSION + 1, "t1", MIN_CHUNK_BYTES),
+        (PROTOCOL_VERSION, "other", MIN_CHUNK_BYTES),
+        (PROTOCOL_VERSION, "t1", MIN_CHUNK_BYTES - 1),
+        (PROTOCOL_VERSION, "t1", MAX_CHUNK_BYTES + 1),
+    ] {
+        let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+        s.handle_frame(
+            S,
+            ServerFrame::Connected {
+                version,
+                tunnel_id: tunnel.into(),
+                domain: "d".into(),
+                public_url: "u".into(),
+                max_chunk: chunk,
+            },
+        );
+        assert!(s.is_closed(), "{version} {tunnel} {chunk}");
+    }
+    let mut edge = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    edge.handle_frame(
+        S,
+        ServerFrame::Connected {
+            version: PROTOCOL_VERSION,
+            tunnel_id: "t1".into(),
+            domain: "d".into(),
+            public_url: "u".into(),
+            max_chunk: MAX_CHUNK_BYTES,
+        },
+    );
+    assert!(edge.connected().is_some());
+}
+
+#[test]
+fn undecodable_message_is_a_violation() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_message(S, &Message::Text("{\"action\":\"nope\"}".into()));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn backoff_grows_caps_jitters_and_resets() {
+    let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    let lows: Vec<_> = (0..6).map(|_| b.next_delay(0)).collect();
+    assert_eq!(
+        lows,
+        [50, 100, 200, 400, 500, 500].map(Duration::from_millis)
+    );
+    let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    for _ in 0..30 {
+        let d = b.next_delay(u64::MAX);
+        assert!(d <= Duration::from_secs(1), "{d:?}");
+    }
+    assert_eq!(b.attempts(), 30);
+    b.reset();
+    let d = b.next_delay(12_345);
+    assert!(d >= Duration::from_millis(50) && d < Duration::from_millis(100));
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Idempotent, non-interactive installer for what the build and tests need.
+# Usage: scripts/setup.sh [base] [wasm] [python] [browser]   (no args = base)
+# Safe to re-run: every step checks first and skips what is present, so a
+# second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+VENV="${TUNNEL_VENV:-$HOME/.cache/tunnel-venv}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Only root can apt-get; a developer's non-root machine gets sudo if present.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# The image's apt lists can be months old: candidates are then missing
+# (lld-22) or outdated (rustc-web 1.85), and old .debs may be gone from the
+# mirror. So refresh once per run, but only when something must be installed.
+APT_UPDATED=0
+apt_update_once() {
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq
+    APT_UPDATED=1
+  fi
+}
+
+# True when every named package is already installed.
+dpkg_installed() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 1
+  done
+}
+
+# True when apt knows an installable candidate for the package.
+apt_has() {
+  local c
+  c="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+  [ -n "$c" ] && [ "$c" != "(none)" ]
+}
+
+apt_install() {
+  dpkg_installed "$@" && return 0
+  apt_update_once
+  log "apt-get install $*"
+  $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+setup_base() {
+  command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found: install a Rust toolchain with rustup (https://rustup.rs) and put ~/.cargo/bin on PATH"
+}
+
+setup_wasm() {
+  # A rustup target (a user's machine) is preferred and needs nothing else.
+  if command -v rustup >/dev/null 2>&1 &&
+    rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "wasm: rustup target wasm32-unknown-unknown present"
+  else
+    # rustup cannot download targets here. Debian's rustc-web ships a recent
+    # rustc/cargo in /usr/bin plus std sources, so std is built for wasm with
+    # -Zbuild-std (see scripts/wasm-build.sh); lld provides wasm-ld.
+    local pkgs=(rustc-web cargo-web rust-web-src)
+    local lld=lld-22
+    if ! dpkg_installed "${pkgs[@]}" "$lld"; then
+      apt_update_once
+      local p
+      for p in "${pkgs[@]}"; do apt_has "$p" || die "apt has no package $p"; done
+      if ! apt_has "$lld"; then
+        # LLVM majors move with Debian updates: take the newest lld-N offered.
+        lld="$(apt-cache search --names-only '^lld-[0-9]+$' | awk '{print $1}' | sort -t- -k2 -n | tail -1)"
+        [ -n "$lld" ] || die "apt has no lld-N package"
+        log "wasm: lld-22 not offered, using $lld"
+      fi
+      apt_install "${pkgs[@]}" "$lld"
+    fi
+    { [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ]; } || die "rustc-web/cargo-web did not provide /usr/bin/cargo and /usr/bin/rustc"
+    log "wasm: fallback toolchain $(/usr/bin/rustc --version)"
+  fi
+
+  # wasm-bindgen-cli must equal the wasm-bindgen crate's version exactly, so
+  # the caller pins it. No --locked: the crates.io index here can lag the lock.
+  if [ -n "${WASM_BINDGEN_VERSION:-}" ]; then
+    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WASM_BINDGEN_VERSION" ]; then
+      log "wasm: wasm-bindgen $WASM_BINDGEN_VERSION present"
+    else
+      log "wasm: cargo install wasm-bindgen-cli =$WASM_BINDGEN_VERSION"
+      cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --force
+    fi
+  fi
+}
+
+vpip_has() { "$VENV/bin/pip" show -q "$1" >/dev/null 2>&1; }
+
+setup_python() {
+  # Debian's python3 splits venv/ensurepip out; pyenv builds have them.
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install python3-venv
+  fi
+  if [ ! -x "$VENV/bin/pip" ]; then
+    log "python: creating venv $VENV"
+    python3 -m venv "$VENV"
+  fi
+  # pip show is quick and offline; install only what is missing. One package
+  # per call: with several names pip succeeds if any is found. flask_cors
+  # stands for the [server] extra, which plain moto lacks.
+  local want=()
+  vpip_has moto && vpip_has flask-cors || want+=("moto[server]")
+  vpip_has checkov || want+=(checkov)
+  if [ "${#want[@]}" -gt 0 ]; then
+    log "python: pip install ${want[*]}"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${want[@]}"
+  fi
+  log "python: venv ready"
+  echo "TUNNEL_VENV=$VENV"
+}
+
+setup_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    log "browser: chromium and chromedriver present"
+  else
+    apt_install chromium chromium-driver
+  fi
+}
+
+[ "$#" -gt 0 ] || set -- base
+for component in "$@"; do
+  case "$component" in
+    base | wasm | python | browser) ;;
+    *) die "unknown component '$component' (expected: base wasm python browser)" ;;
+  esac
+done
+setup_base # every other component relies on cargo anyway
+for component in "$@"; do
+  case "$component" in
+    base) ;;
+    *) "setup_$component" ;;
+  esac
+done
