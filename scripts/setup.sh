@@ -62,10 +62,13 @@ setup_wasm() {
   else
     # rustup cannot download targets here. Debian's rustc-web ships a recent
     # rustc/cargo in /usr/bin plus std sources, so std is built for wasm with
-    # -Zbuild-std (see scripts/wasm-build.sh); lld provides wasm-ld.
+    # -Zbuild-std (see scripts/wasm-build.sh). The Recommends rust-web-llvm
+    # is skipped: it pulls all of llvm-22 in just for a rust-lld symlink, and
+    # wasm-build.sh links with lld-N's wasm-ld-N instead.
     local pkgs=(rustc-web cargo-web rust-web-src)
     local lld=lld-22
-    if ! dpkg_installed "${pkgs[@]}" "$lld"; then
+    # Any lld-N counts as present, so a re-run after the fallback below is quick.
+    if ! { dpkg_installed "${pkgs[@]}" && compgen -G '/usr/bin/wasm-ld-*' >/dev/null; }; then
       apt_update_once
       local p
       for p in "${pkgs[@]}"; do apt_has "$p" || die "apt has no package $p"; done
@@ -93,8 +96,6 @@ setup_wasm() {
   fi
 }
 
-vpip_has() { "$VENV/bin/pip" show -q "$1" >/dev/null 2>&1; }
-
 setup_python() {
   # Debian's python3 splits venv/ensurepip out; pyenv builds have them.
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -104,12 +105,12 @@ setup_python() {
     log "python: creating venv $VENV"
     python3 -m venv "$VENV"
   fi
-  # pip show is quick and offline; install only what is missing. One package
-  # per call: with several names pip succeeds if any is found. flask_cors
-  # stands for the [server] extra, which plain moto lacks.
-  local want=()
-  vpip_has moto && vpip_has flask-cors || want+=("moto[server]")
-  vpip_has checkov || want+=(checkov)
+  # One offline pip show (~1 s) says which are present; install only what is
+  # missing. flask-cors stands for the [server] extra, which plain moto lacks.
+  local have want=()
+  have="$("$VENV/bin/pip" show moto flask-cors checkov 2>/dev/null | sed -n 's/^Name: //p' | tr '[:upper:]' '[:lower:]')"
+  { grep -qx moto <<<"$have" && grep -qx flask-cors <<<"$have"; } || want+=("moto[server]")
+  grep -qx checkov <<<"$have" || want+=(checkov)
   if [ "${#want[@]}" -gt 0 ]; then
     log "python: pip install ${want[*]}"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${want[@]}"
@@ -133,10 +134,4 @@ for component in "$@"; do
     *) die "unknown component '$component' (expected: base wasm python browser)" ;;
   esac
 done
-setup_base # every other component relies on cargo anyway
-for component in "$@"; do
-  case "$component" in
-    base) ;;
-    *) "setup_$component" ;;
-  esac
-done
+for component in "$@"; do "setup_$component"; done
