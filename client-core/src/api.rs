@@ -226,7 +226,8 @@ impl Call<NoContent> {
 }
 
 fn parse_response<T: FromBody>(expect: u16, response: &HttpResponse) -> Result<T, ApiError> {
-    if response.status != expect {
+    // 200 for a resumed resource where 201 is usual for a new one: both are success.
+    if response.status != expect && !(expect == 201 && response.status == 200) {
         return Err(error_from(response));
     }
     T::from_body(&response.body).map_err(|detail| ApiError::Unexpected {

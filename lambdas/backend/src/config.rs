@@ -1,0 +1,98 @@
+//! What a deployment configures.
+
+use client_core::protocol::limits::JSON_CHUNK_BYTES;
+
+/// Default lifetime of a session token: long enough to connect, short enough that a
+/// leaked one is soon useless.
+pub const TOKEN_TTL_SECS: u64 = 300;
+
+/// How public URLs are formed and recognised: `<scheme>://<sub>.<base_domain>[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrls {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The domain tunnels live under, e.g. `localhost` or `tunnel.example.com`.
+    pub base_domain: String,
+    /// The port the public uses, when not the scheme's default.
+    pub port: Option<u16>,
+}
+
+impl PublicUrls {
+    /// The public URL of subdomain `sub`.
+    pub fn url_for(&self, sub: &str) -> String {
+        match self.port {
+            Some(p) => format!("{}://{sub}.{}:{p}", self.scheme, self.base_domain),
+            None => format!("{}://{sub}.{}", self.scheme, self.base_domain),
+        }
+    }
+
+    /// The subdomain a `Host` header names, if it is `<one label>.<base_domain>` (any
+    /// port, any case). `None` for the bare base domain and for foreign hosts.
+    pub fn subdomain_of(&self, host: &str) -> Option<String> {
+        let host = host.trim().to_ascii_lowercase();
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host.as_str(),
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let base = self.base_domain.to_ascii_lowercase();
+        let sub = name.strip_suffix(base.as_str())?.strip_suffix('.')?;
+        (!sub.is_empty() && !sub.contains('.')).then(|| sub.to_owned())
+    }
+}
+
+/// Deployment settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Public URL scheme.
+    pub public: PublicUrls,
+    /// The WebSocket endpoint clients connect to; `None` means `ws://<the Host the
+    /// token was requested on>/v1/connect`, which suits a server reached by many names.
+    pub ws_url: Option<String>,
+    /// Session token lifetime, seconds.
+    pub token_ttl_secs: u64,
+    /// Largest body chunk per frame, raw bytes, advertised in CONNECTED.
+    pub max_chunk: usize,
+}
+
+impl Config {
+    /// Settings with the protocol's defaults.
+    pub fn new(public: PublicUrls, ws_url: Option<String>) -> Self {
+        Self {
+            public,
+            ws_url,
+            token_ttl_secs: TOKEN_TTL_SECS,
+            max_chunk: JSON_CHUNK_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls() -> PublicUrls {
+        PublicUrls {
+            scheme: "http".into(),
+            base_domain: "localhost".into(),
+            port: Some(8080),
+        }
+    }
+
+    #[test]
+    fn forms_and_recognises_hosts() {
+        let u = urls();
+        assert_eq!(u.url_for("myapp"), "http://myapp.localhost:8080");
+        assert_eq!(
+            u.subdomain_of("myapp.localhost:8080").as_deref(),
+            Some("myapp")
+        );
+        assert_eq!(u.subdomain_of("MyApp.LocalHost").as_deref(), Some("myapp"));
+        assert_eq!(u.subdomain_of("myapp.localhost.").as_deref(), Some("myapp"));
+        assert_eq!(u.subdomain_of("localhost:8080"), None);
+        assert_eq!(u.subdomain_of("a.b.localhost"), None);
+        assert_eq!(u.subdomain_of("myapp.example.com"), None);
+        assert_eq!(u.subdomain_of("evillocalhost"), None);
+        assert_eq!(u.subdomain_of("127.0.0.1:8080"), None);
+    }
+}

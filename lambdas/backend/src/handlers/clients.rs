@@ -1,0 +1,93 @@
+//! register-client, key checks, and session tokens.
+
+use client_core::api::{ClientInfo, Registration, SessionToken};
+
+use super::{ApiFailure, Caller};
+use crate::Backend;
+use crate::auth::{self, CLIENT_ID_BYTES, Claims};
+use crate::model::ClientRecord;
+use crate::store::StoreError;
+
+/// Creates a client and its API key. The key is in the answer and nowhere else.
+pub async fn register_client(b: &Backend, now: u64) -> Result<Registration, ApiFailure> {
+    // 80 random bits: a collision is practically impossible, and harmless (retried).
+    for _ in 0..3 {
+        let client_id = auth::random_id(CLIENT_ID_BYTES);
+        let key = auth::new_api_key(&client_id);
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            key_hash: key.key_hash,
+            created_at: now,
+        };
+        match b.store.put_client(&record).await {
+            Ok(()) => {
+                tracing::info!(client_id, "client registered");
+                return Ok(Registration {
+                    client_id,
+                    api_key: key.api_key,
+                });
+            }
+            Err(StoreError::Exists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiFailure::from(StoreError::Backend(
+        "client id collided three times".into(),
+    )))
+}
+
+/// The caller named by an `Authorization: Bearer <api key>` header value.
+pub async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Caller, ApiFailure> {
+    let header = authorization.ok_or_else(|| ApiFailure::unauthorized("no API key"))?;
+    let key = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiFailure::unauthorized("the Authorization header is not 'Bearer <api key>'")
+        })?;
+    let (client_id, secret) =
+        auth::parse_api_key(key).ok_or_else(|| ApiFailure::unauthorized("malformed API key"))?;
+    let record = b.store.get_client(client_id).await?;
+    match record {
+        Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
+            client_id: r.client_id,
+        }),
+        _ => Err(ApiFailure::unauthorized("unknown or revoked API key")),
+    }
+}
+
+/// The caller's own record.
+pub async fn client_info(b: &Backend, caller: &Caller) -> Result<ClientInfo, ApiFailure> {
+    let r = b
+        .store
+        .get_client(&caller.client_id)
+        .await?
+        .ok_or_else(|| ApiFailure::unauthorized("unknown or revoked API key"))?;
+    Ok(ClientInfo {
+        client_id: r.client_id,
+        created_at: r.created_at,
+    })
+}
+
+/// Path of the local stack's WebSocket endpoint.
+pub const WS_PATH: &str = "/v1/connect";
+
+/// A short-lived token that authorizes one WebSocket connection of the caller.
+pub fn issue_token(b: &Backend, caller: &Caller, host: Option<&str>, now: u64) -> SessionToken {
+    let exp = now + b.config.token_ttl_secs;
+    let token = b.signer.sign(&Claims {
+        sub: caller.client_id.clone(),
+        iat: now,
+        exp,
+    });
+    SessionToken {
+        token,
+        expires_at: exp,
+        ws_url: b
+            .config
+            .ws_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{}{WS_PATH}", host.unwrap_or("127.0.0.1"))),
+    }
+}

@@ -1,0 +1,150 @@
+//! The WebSocket lifecycle: authorize-connection (`$connect`), tunnel-connect (the
+//! CONNECT frame) and tunnel-disconnect (`$disconnect`).
+
+use client_core::protocol::limits::PROTOCOL_VERSION;
+use client_core::protocol::{ErrorCode, ErrorFrame, ServerFrame, encode};
+
+use super::{ApiFailure, Caller};
+use crate::Backend;
+use crate::model::ConnectionRecord;
+use crate::store::StoreError;
+
+/// Checks the session token presented on `$connect`.
+pub fn authorize_connection(
+    b: &Backend,
+    token: Option<&str>,
+    now: u64,
+) -> Result<Caller, ApiFailure> {
+    let token = token.ok_or_else(|| {
+        ApiFailure::unauthorized(
+            "no session token; get one with POST /v1/tokens and connect with ?token=",
+        )
+    })?;
+    let claims = b
+        .signer
+        .verify(token, now)
+        .map_err(|e| ApiFailure::unauthorized(&format!("session token refused ({e})")))?;
+    Ok(Caller {
+        client_id: claims.sub,
+    })
+}
+
+fn refusal(code: ErrorCode, message: String) -> ErrorFrame {
+    ErrorFrame {
+        id: None,
+        code,
+        message,
+        reply_to: None,
+        secret: None,
+    }
+}
+
+/// Binds connection `connection_id` of `caller` to the tunnel named in CONNECT and
+/// answers CONNECTED, or refuses with an ERROR frame (also sent to the connection).
+pub async fn tunnel_connect(
+    b: &Backend,
+    connection_id: &str,
+    caller: &Caller,
+    version: u16,
+    tunnel_id: &str,
+    now: u64,
+) -> Result<ServerFrame, ErrorFrame> {
+    let outcome = bind(b, connection_id, caller, version, tunnel_id, now).await;
+    let frame = match &outcome {
+        Ok(f) => f.clone(),
+        Err(e) => ServerFrame::Error(e.clone()),
+    };
+    match encode(&frame) {
+        Ok(m) => {
+            if let Err(e) = b.connections.send(connection_id, m).await {
+                tracing::warn!(connection_id, error = %e, "could not answer CONNECT");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode CONNECT answer"),
+    }
+    outcome
+}
+
+async fn bind(
+    b: &Backend,
+    connection_id: &str,
+    caller: &Caller,
+    version: u16,
+    tunnel_id: &str,
+    now: u64,
+) -> Result<ServerFrame, ErrorFrame> {
+    if version != PROTOCOL_VERSION {
+        return Err(refusal(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "this server speaks protocol version {PROTOCOL_VERSION}, the client {version}; upgrade the tunnel CLI"
+            ),
+        ));
+    }
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, "store failure on CONNECT");
+        refusal(
+            ErrorCode::Internal,
+            "the server could not reach its store; retrying".into(),
+        )
+    };
+    let tunnel = match b.store.get_tunnel(tunnel_id).await.map_err(internal)? {
+        Some(t) if t.client_id == caller.client_id => t,
+        _ => {
+            return Err(refusal(
+                ErrorCode::UnknownTunnel,
+                format!(
+                    "no tunnel {tunnel_id:?} among yours; it may have been stopped. Start a new one with `tunnel start`"
+                ),
+            ));
+        }
+    };
+    match b.store.attach_connection(tunnel_id, connection_id).await {
+        Ok(()) => {}
+        Err(StoreError::TunnelInUse(_)) => {
+            return Err(refusal(
+                ErrorCode::TunnelInUse,
+                format!(
+                    "tunnel {tunnel_id} ({}) is already served by another running `tunnel start`",
+                    tunnel.domain
+                ),
+            ));
+        }
+        Err(StoreError::NotFound(_)) => {
+            return Err(refusal(
+                ErrorCode::UnknownTunnel,
+                format!("tunnel {tunnel_id} was just stopped"),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    }
+    b.store
+        .put_connection(&ConnectionRecord {
+            connection_id: connection_id.to_owned(),
+            client_id: caller.client_id.clone(),
+            tunnel_id: Some(tunnel_id.to_owned()),
+            connected_at: now,
+        })
+        .await
+        .map_err(internal)?;
+    tracing::info!(connection_id, tunnel_id, domain = %tunnel.domain, "tunnel online");
+    Ok(ServerFrame::Connected {
+        version: PROTOCOL_VERSION,
+        tunnel_id: tunnel_id.to_owned(),
+        public_url: b.config.public.url_for(&tunnel.domain),
+        domain: tunnel.domain,
+        max_chunk: b.config.max_chunk,
+    })
+}
+
+/// Releases whatever connection `connection_id` held.
+pub async fn tunnel_disconnect(b: &Backend, connection_id: &str) -> Result<(), StoreError> {
+    let Some(record) = b.store.get_connection(connection_id).await? else {
+        return Ok(());
+    };
+    if let Some(tunnel_id) = &record.tunnel_id {
+        b.store.detach_connection(tunnel_id, connection_id).await?;
+        tracing::info!(connection_id, tunnel_id, "tunnel offline");
+    }
+    b.store.delete_connection(connection_id).await
+}

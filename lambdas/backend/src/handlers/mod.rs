@@ -1,0 +1,88 @@
+//! One module per planned backend function. Each is a plain async function over
+//! [`crate::Backend`], with no knowledge of HTTP servers, Lambda events or sockets.
+
+pub mod clients;
+pub mod connection;
+pub mod proxy;
+pub mod tunnels;
+
+use client_core::api::{ApiErrorCode, ErrorBody, ErrorDetail};
+
+use crate::store::StoreError;
+
+/// The authenticated client making a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Its id.
+    pub client_id: String,
+}
+
+/// A refused or failed call, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code:?}: {message}")]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// Machine-readable kind.
+    pub code: ApiErrorCode,
+    /// What a person should do.
+    pub message: String,
+}
+
+impl ApiFailure {
+    /// A failure with `status`, `code` and `message`.
+    pub fn new(status: u16, code: ApiErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 401 with the hint every unauthenticated caller needs.
+    pub fn unauthorized(why: &str) -> Self {
+        Self::new(
+            401,
+            ApiErrorCode::Unauthorized,
+            format!(
+                "{why}: send 'Authorization: Bearer <api key>'; get a key with `tunnel register` or log in with `tunnel auth login`"
+            ),
+        )
+    }
+
+    /// 404 for a resource the caller cannot see (absent or someone else's: the same
+    /// answer, so ids of other clients' resources leak nothing).
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            404,
+            ApiErrorCode::NotFound,
+            format!("no {what} {id:?} among yours; list them with `tunnel list`"),
+        )
+    }
+
+    /// 400 for a malformed request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, ApiErrorCode::BadRequest, message)
+    }
+
+    /// The JSON body the API sends.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::new(
+            500,
+            ApiErrorCode::Internal,
+            "the server could not reach its store; try again shortly",
+        )
+    }
+}

@@ -1,0 +1,173 @@
+//! create-tunnel, list-tunnels, delete-tunnel.
+
+use client_core::api::{ApiErrorCode, CreateTunnel, Tunnel, TunnelStatus};
+use client_core::domain::{random_subdomain, validate_subdomain};
+use client_core::protocol::{ErrorCode, ErrorFrame, ServerFrame, encode};
+use rand::RngCore;
+
+use super::{ApiFailure, Caller};
+use crate::Backend;
+use crate::auth;
+use crate::model::TunnelRecord;
+use crate::store::StoreError;
+
+/// Random names tried before giving up; each has 2^32 choices, so more than one
+/// collision in a row means the name space is nearly full.
+pub const RANDOM_DOMAIN_ATTEMPTS: usize = 8;
+
+/// Random bytes in a tunnel id.
+pub const TUNNEL_ID_BYTES: usize = 10;
+
+/// A tunnel record as the API shows it.
+pub fn view(b: &Backend, t: &TunnelRecord) -> Tunnel {
+    Tunnel {
+        tunnel_id: t.tunnel_id.clone(),
+        domain: t.domain.clone(),
+        public_url: b.config.public.url_for(&t.domain),
+        status: if t.connection_id.is_some() {
+            TunnelStatus::Online
+        } else {
+            TunnelStatus::Offline
+        },
+        created_at: t.created_at,
+    }
+}
+
+/// Whether [`create_tunnel`] made a new tunnel or handed back the caller's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new tunnel.
+    New,
+    /// The caller's offline tunnel that already held the domain (a restarted CLI).
+    Resumed,
+}
+
+/// Creates a tunnel on the requested domain, or a random one.
+///
+/// A domain held by one of the caller's own tunnels that no client serves is handed
+/// back, so `tunnel start --domain x` works again after the CLI was killed.
+pub async fn create_tunnel(
+    b: &Backend,
+    caller: &Caller,
+    req: CreateTunnel,
+    now: u64,
+) -> Result<(Tunnel, Created), ApiFailure> {
+    let requested = req.domain.map(|d| d.trim().to_owned());
+    if let Some(d) = &requested {
+        validate_subdomain(d)
+            .map_err(|e| ApiFailure::new(400, ApiErrorCode::InvalidDomain, e.to_string()))?;
+    }
+    let attempts = if requested.is_some() {
+        1
+    } else {
+        RANDOM_DOMAIN_ATTEMPTS
+    };
+    for _ in 0..attempts {
+        let domain = requested
+            .clone()
+            .unwrap_or_else(|| random_subdomain(rand::rngs::OsRng.next_u64()));
+        let record = TunnelRecord {
+            tunnel_id: auth::random_id(TUNNEL_ID_BYTES),
+            client_id: caller.client_id.clone(),
+            domain: domain.clone(),
+            created_at: now,
+            connection_id: None,
+        };
+        match b.store.create_tunnel(&record).await {
+            Ok(()) => {
+                tracing::info!(client_id = %caller.client_id, tunnel_id = %record.tunnel_id, %domain, "tunnel created");
+                return Ok((view(b, &record), Created::New));
+            }
+            Err(StoreError::DomainTaken(_)) if requested.is_some() => {
+                return resume_own(b, caller, &domain).await;
+            }
+            Err(StoreError::DomainTaken(_) | StoreError::Exists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiFailure::new(
+        503,
+        ApiErrorCode::Internal,
+        "could not find a free random domain; try again or pick one with --domain",
+    ))
+}
+
+async fn resume_own(
+    b: &Backend,
+    caller: &Caller,
+    domain: &str,
+) -> Result<(Tunnel, Created), ApiFailure> {
+    let taken = || {
+        ApiFailure::new(
+            409,
+            ApiErrorCode::DomainTaken,
+            format!("domain {domain:?} is taken; choose another name with --domain"),
+        )
+    };
+    let Some(claim) = b.store.get_domain(domain).await? else {
+        // Released between our write and this read: let the caller simply retry.
+        return Err(taken());
+    };
+    if claim.client_id != caller.client_id {
+        return Err(taken());
+    }
+    match b.store.get_tunnel(&claim.tunnel_id).await? {
+        Some(t) if t.connection_id.is_none() => Ok((view(b, &t), Created::Resumed)),
+        Some(t) => Err(ApiFailure::new(
+            409,
+            ApiErrorCode::DomainTaken,
+            format!(
+                "domain {domain:?} is served by your tunnel {} from another running `tunnel start`; stop that one first (`tunnel stop {}`)",
+                t.tunnel_id, t.tunnel_id
+            ),
+        )),
+        None => Err(taken()),
+    }
+}
+
+/// The caller's tunnels, oldest first.
+pub async fn list_tunnels(b: &Backend, caller: &Caller) -> Result<Vec<Tunnel>, ApiFailure> {
+    let records = b.store.list_tunnels(&caller.client_id).await?;
+    Ok(records.iter().map(|t| view(b, t)).collect())
+}
+
+/// One of the caller's tunnels.
+pub async fn get_tunnel(
+    b: &Backend,
+    caller: &Caller,
+    tunnel_id: &str,
+) -> Result<TunnelRecord, ApiFailure> {
+    match b.store.get_tunnel(tunnel_id).await? {
+        Some(t) if t.client_id == caller.client_id => Ok(t),
+        _ => Err(ApiFailure::not_found("tunnel", tunnel_id)),
+    }
+}
+
+/// Deletes one of the caller's tunnels, releasing its domain. A client serving it is
+/// told (ERROR `unknown_tunnel`), so it stops instead of reconnecting.
+pub async fn delete_tunnel(
+    b: &Backend,
+    caller: &Caller,
+    tunnel_id: &str,
+) -> Result<(), ApiFailure> {
+    let t = get_tunnel(b, caller, tunnel_id).await?;
+    match b.store.delete_tunnel(&t).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(client_id = %caller.client_id, tunnel_id, domain = %t.domain, "tunnel deleted");
+    if let Some(conn) = &t.connection_id {
+        let frame = ServerFrame::Error(ErrorFrame {
+            id: None,
+            code: ErrorCode::UnknownTunnel,
+            message: format!("tunnel {tunnel_id} ({}) was stopped", t.domain),
+            reply_to: None,
+            secret: None,
+        });
+        if let Ok(m) = encode(&frame) {
+            // Best effort: a client that is already gone needs no telling.
+            let _ = b.connections.send(conn, m).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! The backend of the tunnel service as plain async functions over two ports.
+//!
+//! The same handlers serve both deployments: the AWS Lambda functions wrap them in
+//! `lambda_runtime`, and the local stack (`tunnel-server`) calls them from its HTTP and
+//! WebSocket listeners. Everything they persist goes through [`store::Store`]; everything
+//! they send to a client's WebSocket goes through [`connections::Connections`].
+//!
+//! # Layout
+//!
+//! - [`handlers`]: one module per planned function (clients, tunnels, the WebSocket
+//!   connection lifecycle, the public proxy's lookups and pages).
+//! - [`api`]: the REST control plane as one router over the handlers.
+//! - [`store`]: the `Store` port, the embedded (redb) adapter and the contract suite
+//!   every adapter must pass.
+//! - [`connections`]: the `Connections` port.
+//! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
+//! - [`model`]: the stored records.
+//! - [`config`]: what a deployment configures (public URLs, token lifetime, chunk size).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod connections;
+pub mod handlers;
+pub mod model;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use config::{Config, PublicUrls};
+
+/// The ports and settings every handler needs.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Persistence.
+    pub store: Arc<dyn store::Store>,
+    /// Sending to client WebSockets.
+    pub connections: Arc<dyn connections::Connections>,
+    /// Deployment settings.
+    pub config: Config,
+    /// Signs and checks session tokens.
+    pub signer: auth::TokenSigner,
+}
+
+/// Seconds since the Unix epoch, for records and tokens.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

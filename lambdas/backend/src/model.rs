@@ -1,0 +1,56 @@
+//! The records the store keeps. Field names are the attribute names on every backend.
+
+use serde::{Deserialize, Serialize};
+
+/// A registered client. Its API key is kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Public id, also embedded in the API key so the key finds its record.
+    pub client_id: String,
+    /// SHA-256 of the API key's secret part, hex.
+    pub key_hash: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// A tunnel: a claimed subdomain and, while a client serves it, its connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelRecord {
+    /// Random id.
+    pub tunnel_id: String,
+    /// Owner.
+    pub client_id: String,
+    /// Claimed subdomain.
+    pub domain: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// The WebSocket connection serving it now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+}
+
+/// The claim of a subdomain. One per domain, enforced by a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainRecord {
+    /// The subdomain.
+    pub domain: String,
+    /// The tunnel holding it.
+    pub tunnel_id: String,
+    /// That tunnel's owner.
+    pub client_id: String,
+}
+
+/// A live WebSocket connection, so `$disconnect` (which knows only the connection id)
+/// can find what to release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    /// Connection id (API Gateway's, or the local stack's).
+    pub connection_id: String,
+    /// The authorized client.
+    pub client_id: String,
+    /// The tunnel it serves, once CONNECT succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_id: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub connected_at: u64,
+}

@@ -1,0 +1,318 @@
+//! The store of the local stack: one redb file under the data dir.
+//!
+//! redb commits are durable (fsync) and atomic, so a `kill -9` loses at most the write
+//! in flight, never half of one. Each trait operation is one write transaction, which
+//! redb runs one at a time: that serialisation is what makes the conditional writes
+//! (domain claims, connection binding) race-free. Operations are short, so they run
+//! inline on the caller's task.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Store, StoreError};
+use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+
+const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
+const TUNNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("tunnels");
+const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
+const CONNECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("connections");
+/// Index of a client's tunnels: `client_id/created_at/tunnel_id`, ordered by creation.
+const CLIENT_TUNNELS: TableDefinition<&str, ()> = TableDefinition::new("client_tunnels");
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "tunnel.redb";
+
+/// The embedded [`Store`].
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    db: Database,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(backend)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn index_key(tunnel: &TunnelRecord) -> String {
+    format!(
+        "{}/{:020}/{}",
+        tunnel.client_id, tunnel.created_at, tunnel.tunnel_id
+    )
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let store = Self { db };
+        store.write(|tx| {
+            tx.open_table(CLIENTS).map_err(backend)?;
+            tx.open_table(TUNNELS).map_err(backend)?;
+            tx.open_table(DOMAINS).map_err(backend)?;
+            tx.open_table(CONNECTIONS).map_err(backend)?;
+            tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// Forgets every connection. A process that just started has none, whatever the
+    /// file says (it may have been killed with clients attached).
+    pub fn detach_all(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+            let mut attached = Vec::new();
+            for row in tunnels.iter().map_err(backend)? {
+                let (_, value) = row.map_err(backend)?;
+                let t: TunnelRecord = decode(value.value())?;
+                if t.connection_id.is_some() {
+                    attached.push(t);
+                }
+            }
+            for mut t in attached {
+                t.connection_id = None;
+                tunnels
+                    .insert(t.tunnel_id.as_str(), encode(&t)?.as_slice())
+                    .map_err(backend)?;
+            }
+            let mut connections = tx.open_table(CONNECTIONS).map_err(backend)?;
+            connections.retain(|_, _| false).map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        // On error the transaction is dropped, which aborts it.
+        let out = f(&tx)?;
+        tx.commit().map_err(backend)?;
+        Ok(out)
+    }
+
+    fn read<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(table).map_err(backend)?;
+        match t.get(key).map_err(backend)? {
+            Some(v) => Ok(Some(decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn update_tunnel(
+        &self,
+        tunnel_id: &str,
+        f: impl FnOnce(&mut TunnelRecord) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut t = tx.open_table(TUNNELS).map_err(backend)?;
+            let mut tunnel: TunnelRecord = match t.get(tunnel_id).map_err(backend)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NotFound("tunnel")),
+            };
+            if f(&mut tunnel)? {
+                t.insert(tunnel_id, encode(&tunnel)?.as_slice())
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut t = tx.open_table(CLIENTS).map_err(backend)?;
+            if t.get(client.client_id.as_str()).map_err(backend)?.is_some() {
+                return Err(StoreError::Exists("client"));
+            }
+            t.insert(client.client_id.as_str(), encode(client)?.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.read(CLIENTS, client_id)
+    }
+
+    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
+            if domains
+                .get(tunnel.domain.as_str())
+                .map_err(backend)?
+                .is_some()
+            {
+                return Err(StoreError::DomainTaken(tunnel.domain.clone()));
+            }
+            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+            if tunnels
+                .get(tunnel.tunnel_id.as_str())
+                .map_err(backend)?
+                .is_some()
+            {
+                return Err(StoreError::Exists("tunnel"));
+            }
+            let claim = DomainRecord {
+                domain: tunnel.domain.clone(),
+                tunnel_id: tunnel.tunnel_id.clone(),
+                client_id: tunnel.client_id.clone(),
+            };
+            domains
+                .insert(tunnel.domain.as_str(), encode(&claim)?.as_slice())
+                .map_err(backend)?;
+            tunnels
+                .insert(tunnel.tunnel_id.as_str(), encode(tunnel)?.as_slice())
+                .map_err(backend)?;
+            tx.open_table(CLIENT_TUNNELS)
+                .map_err(backend)?
+                .insert(index_key(tunnel).as_str(), ())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError> {
+        self.read(TUNNELS, tunnel_id)
+    }
+
+    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let index = tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
+        let tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+        // '/' + 1 == '0': the range covers exactly the keys starting with "client_id/".
+        let (start, end) = (format!("{client_id}/"), format!("{client_id}0"));
+        let mut out = Vec::new();
+        for row in index.range(start.as_str()..end.as_str()).map_err(backend)? {
+            let (key, _) = row.map_err(backend)?;
+            let Some(tunnel_id) = key.value().rsplit('/').next().map(str::to_owned) else {
+                continue;
+            };
+            if let Some(v) = tunnels.get(tunnel_id.as_str()).map_err(backend)? {
+                out.push(decode(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+            if tunnels
+                .remove(tunnel.tunnel_id.as_str())
+                .map_err(backend)?
+                .is_none()
+            {
+                return Err(StoreError::NotFound("tunnel"));
+            }
+            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
+            let owned = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
+                Some(v) => decode::<DomainRecord>(v.value())?.tunnel_id == tunnel.tunnel_id,
+                None => false,
+            };
+            if owned {
+                domains.remove(tunnel.domain.as_str()).map_err(backend)?;
+            }
+            tx.open_table(CLIENT_TUNNELS)
+                .map_err(backend)?
+                .remove(index_key(tunnel).as_str())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
+        self.read(DOMAINS, domain)
+    }
+
+    async fn attach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        self.update_tunnel(tunnel_id, |t| match &t.connection_id {
+            Some(c) if c != connection_id => Err(StoreError::TunnelInUse(tunnel_id.to_owned())),
+            _ => {
+                t.connection_id = Some(connection_id.to_owned());
+                Ok(true)
+            }
+        })
+    }
+
+    async fn detach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self.update_tunnel(tunnel_id, |t| {
+            if t.connection_id.as_deref() == Some(connection_id) {
+                t.connection_id = None;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        });
+        match result {
+            // The tunnel was deleted while connected: nothing left to detach.
+            Err(StoreError::NotFound(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(CONNECTIONS)
+                .map_err(backend)?
+                .insert(
+                    connection.connection_id.as_str(),
+                    encode(connection)?.as_slice(),
+                )
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn get_connection(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.read(CONNECTIONS, connection_id)
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.open_table(CONNECTIONS)
+                .map_err(backend)?
+                .remove(connection_id)
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,87 @@
+//! The `Store` port: everything the backend persists.
+//!
+//! Each operation is a single conditional step on every adapter, so two callers racing
+//! for one domain or one tunnel can never both win.
+
+mod embedded;
+
+pub use embedded::EmbeddedStore;
+
+use async_trait::async_trait;
+
+use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A record with that key exists already (conditional write refused).
+    #[error("{0} already exists")]
+    Exists(&'static str),
+    /// The domain is held by another tunnel.
+    #[error("domain {0} is taken")]
+    DomainTaken(String),
+    /// The tunnel is already served by another connection.
+    #[error("tunnel {0} is served by another connection")]
+    TunnelInUse(String),
+    /// The record to change does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The backend failed (I/O, network, corrupt data).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// Persistence of clients, tunnels, domains and connections.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Adds a client; fails with [`StoreError::Exists`] if the id is taken.
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+
+    /// Reads a client.
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Claims `tunnel.domain` for `tunnel` and stores the tunnel, atomically; fails with
+    /// [`StoreError::DomainTaken`] when the domain is held.
+    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError>;
+
+    /// Reads a tunnel.
+    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError>;
+
+    /// The client's tunnels, oldest first.
+    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError>;
+
+    /// Removes a tunnel and releases its domain, atomically.
+    async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError>;
+
+    /// Reads a domain claim.
+    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError>;
+
+    /// Binds `connection_id` to the tunnel unless another connection serves it
+    /// ([`StoreError::TunnelInUse`]); a missing tunnel is [`StoreError::NotFound`].
+    async fn attach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Unbinds `connection_id` from the tunnel if it is still the one serving it.
+    async fn detach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records a live connection (overwrites).
+    async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError>;
+
+    /// Reads a connection.
+    async fn get_connection(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError>;
+
+    /// Forgets a connection.
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError>;
+}
+
+pub mod contract;

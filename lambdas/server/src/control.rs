@@ -1,0 +1,147 @@
+//! Requests for the service itself: the REST control plane, the WebSocket upgrade and
+//! the landing page.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tunnel_backend::api::{self, ApiRequest, ApiResponse, MAX_API_BODY_BYTES};
+use tunnel_backend::handlers::ApiFailure;
+use tunnel_backend::handlers::clients::WS_PATH;
+use tunnel_backend::handlers::connection::authorize_connection;
+use tunnel_backend::unix_now;
+
+use crate::{Body, State, full, socket};
+
+const LANDING: &str = "tunnel-server\n\n\
+REST API:   /v1 (JSON; see the README)\n\
+WebSocket:  /v1/connect (tunnel clients)\n\
+Tunnels:    http://<name>.<this host>\n\n\
+The web console is not part of this build yet.\n";
+
+/// Handles a request addressed to the service rather than to a tunnel.
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if path == WS_PATH {
+        return upgrade(state, req);
+    }
+    if api::is_api_path(&path) {
+        return rest(state, req).await;
+    }
+    if path == "/" {
+        let mut r = Response::new(full(LANDING));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return r;
+    }
+    let mut r = Response::new(full(format!(
+        "Not found: {path}. The API is under /v1; tunnels are reached at http://<name>.<this host>.\n"
+    )));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+fn json(resp: ApiResponse) -> Response<Body> {
+    let mut r = Response::new(full(resp.body));
+    *r.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if resp.status != 204 {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    r
+}
+
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn rest(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let host = header_str(&req, header::HOST);
+    let authorization = header_str(&req, header::AUTHORIZATION);
+    let body = match Limited::new(req.into_body(), MAX_API_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => {
+            return json(ApiResponse::from_failure(&ApiFailure::new(
+                413,
+                client_core::api::ApiErrorCode::PayloadTooLarge,
+                format!("control-plane request bodies are limited to {MAX_API_BODY_BYTES} bytes"),
+            )));
+        }
+    };
+    let req = ApiRequest {
+        method,
+        path,
+        host,
+        authorization,
+        body,
+    };
+    json(api::handle(&state.backend, req, unix_now()).await)
+}
+
+/// The session token, from `?token=` (what browsers and API Gateway authorizers can
+/// pass) or `Authorization: Bearer`.
+fn token_of(req: &Request<Incoming>) -> Option<String> {
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_owned())
+    });
+    from_query.or_else(|| {
+        header_str(req, header::AUTHORIZATION)
+            .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned))
+    })
+}
+
+fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body> {
+    let caller = match authorize_connection(&state.backend, token_of(&req).as_deref(), unix_now()) {
+        Ok(c) => c,
+        Err(f) => return json(ApiResponse::from_failure(&f)),
+    };
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return json(ApiResponse::from_failure(&ApiFailure::bad_request(
+            "this endpoint speaks WebSocket only; connect with a WebSocket client",
+        )));
+    };
+    if !is_upgrade {
+        return json(ApiResponse::from_failure(&ApiFailure::bad_request(
+            "missing 'Upgrade: websocket'",
+        )));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => socket::run(state, upgraded, caller).await,
+            Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+        }
+    });
+    let mut r = Response::new(full(""));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}

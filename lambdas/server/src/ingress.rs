@@ -1,0 +1,440 @@
+//! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
+//! WebSocket to the client and its answer comes back, streamed both ways.
+//!
+//! The request head travels with as much body as fits in one frame; the rest follows
+//! as BODY chunks from a pump task while this task waits for the answer, so an origin
+//! may answer before the upload ends. The answer's body is streamed to the public
+//! client as it arrives. Dropping the answer early (the public client went away) sends
+//! CANCEL so the client stops working on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use client_core::protocol::{
+    ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
+    encode,
+};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, Incoming};
+use tokio::sync::mpsc;
+use tunnel_backend::handlers::proxy::{ProxyError, end_to_end, error_page, resolve};
+
+use crate::hub::{Conn, ResponsePart};
+use crate::{Body, State, full};
+
+/// How long the client may take to start answering. Below the CLI's own origin timeout
+/// would cut it short; this covers a client that stopped answering altogether.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Public request body limit of the local stack, unless configured otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
+
+fn page(status: StatusCode, detail: &str) -> Response<Body> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut r = Response::new(full(error_page(status.as_u16(), title, detail)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// Forwards one public request for subdomain `domain`.
+pub async fn proxy(
+    state: Arc<State>,
+    domain: String,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    let target = match resolve(&state.backend, &domain).await {
+        Ok(t) => t,
+        Err(ProxyError::UnknownTunnel(d)) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "No tunnel is registered for {d}. Check the address, or start one with `tunnel start <port> --domain {d}`."
+                ),
+            );
+        }
+        Err(ProxyError::Offline(d)) => return offline(&d),
+        Err(ProxyError::Store(e)) => {
+            tracing::error!(error = %e, "store failure on ingress");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The tunnel server could not reach its store. Try again shortly.",
+            );
+        }
+    };
+    let Some(conn) = state.hub.get(&target.connection_id) else {
+        return offline(&domain);
+    };
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut headers = Headers::with_capacity(parts.headers.len() + 3);
+    for (name, value) in &parts.headers {
+        let Ok(v) = value.to_str() else {
+            return page(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The value of header {name} is not valid text; the tunnel carries UTF-8 header values only."
+                ),
+            );
+        };
+        headers.push((name.as_str().to_owned(), v.to_owned()));
+    }
+    let mut headers = end_to_end(headers);
+    headers.push(("x-forwarded-for".into(), remote.ip().to_string()));
+    headers.push(("x-forwarded-proto".into(), "http".into()));
+    headers.push(("x-forwarded-host".into(), host));
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+
+    let max_body = state.max_body;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return too_large(max_body);
+    }
+
+    let (id, responses) = conn.open_stream();
+    let guard = StreamGuard {
+        conn: conn.clone(),
+        id,
+        done: false,
+    };
+    if let Err(e) = check_head(id, &path, &headers) {
+        return match e {
+            HeadError::PathTooLong { .. } => page(StatusCode::URI_TOO_LONG, &e.to_string()),
+            HeadError::ControlCharacter { .. } => page(StatusCode::BAD_REQUEST, &e.to_string()),
+            _ => page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &e.to_string()),
+        };
+    }
+    let mut body = body;
+    let max_chunk = state.backend.config.max_chunk;
+    let (first, fin) = match read_up_to(&mut body, max_chunk).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(error = %e, "public client broke off the upload");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            );
+        }
+    };
+    if first.len() as u64 > max_body {
+        return too_large(max_body);
+    }
+    let head = ServerFrame::Request {
+        id,
+        method: parts.method.as_str().to_owned(),
+        path,
+        headers,
+        body: first.to_vec(),
+        fin,
+        reply_to: None,
+        secret: None,
+    };
+    if !send(&conn, &head).await {
+        return offline(&domain);
+    }
+    let mut pump = if fin {
+        None
+    } else {
+        Some(tokio::spawn(pump_body(
+            conn.clone(),
+            id,
+            body,
+            first.len() as u64,
+            max_body,
+            max_chunk,
+        )))
+    };
+    answer(guard, responses, &mut pump, &domain, max_body).await
+}
+
+/// Reads body frames until `max` bytes are at hand or the body ends.
+async fn read_up_to(body: &mut Incoming, max: usize) -> Result<(Bytes, bool), hyper::Error> {
+    let mut buf = Vec::new();
+    loop {
+        if buf.len() >= max {
+            return Ok((Bytes::from(buf), body.is_end_stream()));
+        }
+        match body.frame().await {
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    if buf.is_empty() && data.len() >= max {
+                        return Ok((data, body.is_end_stream()));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            None => return Ok((Bytes::from(buf), true)),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum PumpError {
+    TooLarge,
+    Client(hyper::Error),
+    Tunnel,
+}
+
+/// Sends the rest of a request body as BODY chunks.
+async fn pump_body(
+    conn: Arc<Conn>,
+    id: StreamId,
+    mut body: Incoming,
+    mut sent: u64,
+    max_body: u64,
+    max_chunk: usize,
+) -> Result<(), PumpError> {
+    let mut writer = ChunkWriter::new();
+    loop {
+        let (data, fin) = match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) => (d, body.is_end_stream()),
+                Err(_) => continue,
+            },
+            Some(Err(e)) => return Err(PumpError::Client(e)),
+            None => (Bytes::new(), true),
+        };
+        sent += data.len() as u64;
+        if sent > max_body {
+            return Err(PumpError::TooLarge);
+        }
+        for chunk in writer.write(id, &data, fin, max_chunk) {
+            if !send(&conn, &ServerFrame::Body(chunk)).await {
+                return Err(PumpError::Tunnel);
+            }
+        }
+        if fin {
+            return Ok(());
+        }
+    }
+}
+
+async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
+    match encode(frame) {
+        Ok(m) => conn.send(m).await.is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode frame");
+            false
+        }
+    }
+}
+
+/// Waits for the client's answer, watching the upload as it goes.
+async fn answer(
+    mut guard: StreamGuard,
+    mut responses: mpsc::Receiver<ResponsePart>,
+    pump: &mut Option<tokio::task::JoinHandle<Result<(), PumpError>>>,
+    domain: &str,
+    max_body: u64,
+) -> Response<Body> {
+    let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
+    tokio::pin!(deadline);
+    let first = loop {
+        tokio::select! {
+            part = responses.recv() => break part,
+            () = &mut deadline => {
+                return page(StatusCode::GATEWAY_TIMEOUT, &format!(
+                    "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs()));
+            }
+            result = async {
+                match pump.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if pump.is_some() => {
+                *pump = None;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(PumpError::TooLarge)) => return too_large(max_body),
+                    Ok(Err(PumpError::Client(e))) => {
+                        tracing::debug!(error = %e, "public client broke off the upload");
+                        return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
+                    }
+                    Ok(Err(PumpError::Tunnel)) | Err(_) => return offline(domain),
+                }
+            }
+        }
+    };
+    let (status, headers, body, fin) = match first {
+        Some(ResponsePart::Head {
+            status,
+            headers,
+            body,
+            fin,
+        }) => (status, headers, body, fin),
+        Some(ResponsePart::Error(e)) => {
+            guard.finish();
+            return origin_error(e.code, &e.message);
+        }
+        Some(ResponsePart::Body(_)) => {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "The tunnel client sent a body before its response head.",
+            );
+        }
+        None => {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                &format!("The tunnel client for {domain} disconnected before answering."),
+            );
+        }
+    };
+    let Ok(status) = StatusCode::from_u16(status) else {
+        return page(
+            StatusCode::BAD_GATEWAY,
+            &format!("The local service answered with an invalid status {status}."),
+        );
+    };
+    let mut response = if fin {
+        guard.finish();
+        Response::new(full(body))
+    } else {
+        Response::new(stream_body(guard, responses, body))
+    };
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    for (name, value) in end_to_end(headers) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    response
+}
+
+/// The rest of the answer's body, streamed as BODY frames arrive.
+fn stream_body(
+    guard: StreamGuard,
+    responses: mpsc::Receiver<ResponsePart>,
+    first: Vec<u8>,
+) -> Body {
+    struct St {
+        guard: StreamGuard,
+        rx: mpsc::Receiver<ResponsePart>,
+        reader: ChunkReader,
+        first: Option<Vec<u8>>,
+        failed: bool,
+    }
+    let st = St {
+        guard,
+        rx: responses,
+        reader: ChunkReader::new(),
+        first: (!first.is_empty()).then_some(first),
+        failed: false,
+    };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        if let Some(first) = st.first.take() {
+            return Some((Ok(Frame::data(Bytes::from(first))), st));
+        }
+        if st.failed {
+            return None;
+        }
+        if st.reader.is_finished() {
+            st.guard.finish();
+            return None;
+        }
+        // An error ends the body abruptly, which tells the public client it is
+        // incomplete; nothing follows it.
+        st.failed = true;
+        let err = |m: &str| std::io::Error::other(m.to_owned());
+        match st.rx.recv().await {
+            Some(ResponsePart::Body(chunk)) => match st.reader.accept(&chunk, u64::MAX) {
+                Ok(()) => {
+                    st.failed = false;
+                    Some((Ok(Frame::data(Bytes::from(chunk.data))), st))
+                }
+                Err(e) => Some((Err(err(&e.to_string())), st)),
+            },
+            Some(ResponsePart::Error(e)) => {
+                st.guard.finish();
+                Some((Err(err(&e.message)), st))
+            }
+            Some(ResponsePart::Head { .. }) => Some((Err(err("second response head")), st)),
+            None => Some((Err(err("tunnel client disconnected mid-body")), st)),
+        }
+    });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
+
+/// Closes the stream when the exchange ends, and tells the client to stop if it
+/// ended before the answer did.
+struct StreamGuard {
+    conn: Arc<Conn>,
+    id: StreamId,
+    done: bool,
+}
+
+impl StreamGuard {
+    /// The exchange ended normally: no CANCEL is due.
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.conn.close_stream(self.id);
+        if !self.done {
+            if let Ok(m) = encode(&ServerFrame::Cancel { id: self.id }) {
+                self.conn.try_send(m);
+            }
+        }
+    }
+}
+
+fn offline(domain: &str) -> Response<Body> {
+    page(
+        StatusCode::BAD_GATEWAY,
+        &format!(
+            "The tunnel {domain} exists but no client is connected to it. Run `tunnel start <port> --domain {domain}` on the machine that serves it."
+        ),
+    )
+}
+
+fn too_large(max: u64) -> Response<Body> {
+    page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("The request body is larger than this server's limit of {max} bytes."),
+    )
+}
+
+fn origin_error(code: ErrorCode, message: &str) -> Response<Body> {
+    match code {
+        ErrorCode::OriginRefused => page(
+            StatusCode::BAD_GATEWAY,
+            &format!(
+                "The tunnel client could not reach the local service: the local port refused the connection ({message})."
+            ),
+        ),
+        ErrorCode::OriginTimeout => page(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!("The local service did not answer in time ({message})."),
+        ),
+        _ => page(
+            StatusCode::BAD_GATEWAY,
+            &format!("The tunnel client could not complete the request: {message}"),
+        ),
+    }
+}

@@ -1,0 +1,139 @@
+//! `tunnel-server`: the whole service in one process on one port.
+//!
+//! A request whose `Host` is `<name>.<base domain>` is public traffic for tunnel
+//! `<name>`; any other host is the service itself: the REST control plane under `/v1`,
+//! the WebSocket endpoint for clients at `/v1/connect`, and the web console at `/`.
+//! `*.localhost` resolves to loopback in browsers and curl, so a first run needs no DNS.
+//!
+//! # Layout
+//!
+//! - [`serve`]: accepts connections from a listener until a shutdown future completes,
+//!   then drains in-flight requests.
+//! - [`hub`]: live client connections, the in-process `Connections` adapter and the
+//!   rendezvous of responses with the requests awaiting them.
+//! - [`socket`]: one task per client WebSocket.
+//! - [`ingress`]: public requests through a tunnel and back.
+//! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
+//!   handlers of `tunnel-backend`.
+
+pub mod control;
+pub mod hub;
+pub mod ingress;
+pub mod socket;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tunnel_backend::Backend;
+
+use crate::hub::Hub;
+
+/// How long a connection may take to send a request head; cuts off slow-loris clients.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for in-flight requests before closing anyway.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Response bodies: streamed, failing with an I/O error when the tunnel breaks.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole body at once.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct State {
+    /// Handlers and their ports.
+    pub backend: Backend,
+    /// Live client connections.
+    pub hub: Arc<Hub>,
+    /// Public request body limit, bytes.
+    pub max_body: u64,
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes, then stops accepting and gives
+/// in-flight requests up to [`DRAIN_TIMEOUT`] to finish.
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    // Every connection task holds a receiver; when all are dropped, the drain is over.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| dispatch(state.clone(), req, remote));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(stopped);
+        });
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop.send(true);
+    drop(stopped);
+    if tokio::time::timeout(DRAIN_TIMEOUT, stop.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timed out; closing remaining connections");
+    }
+}
+
+async fn dispatch(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default()
+        .to_owned();
+    let response = match state.backend.config.public.subdomain_of(&host) {
+        Some(domain) => ingress::proxy(state, domain, req, remote).await,
+        None => control::handle(state, req).await,
+    };
+    Ok(response)
+}

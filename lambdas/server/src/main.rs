@@ -1,0 +1,148 @@
+//! `tunnel-server`: runs the local stack. See the crate docs of `tunnel_server`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use tunnel_backend::auth::{MIN_TOKEN_SECRET_BYTES, TokenSigner};
+use tunnel_backend::store::EmbeddedStore;
+use tunnel_backend::{Backend, Config, PublicUrls};
+use tunnel_server::hub::Hub;
+use tunnel_server::ingress::DEFAULT_MAX_BODY_BYTES;
+use tunnel_server::{State, serve};
+
+/// File in the data dir holding the session-token signing key.
+const TOKEN_KEY_FILE: &str = "token.key";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tunnel-server",
+    version,
+    about = "The tunnel service on one port: REST API, WebSocket endpoint and public ingress"
+)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where registrations and tunnels are kept (default: $HOME/.tunnel/server).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Base domain of public URLs: tunnel NAME is reached at http://NAME.BASE:PORT.
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Port shown in public URLs, when the public reaches this server through another
+    /// port (a reverse proxy); defaults to the listening port.
+    #[arg(long)]
+    public_port: Option<u16>,
+    /// Largest public request body, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body: u64,
+}
+
+/// Reads the signing key, making one on first run. Kept on disk so tokens issued
+/// before a restart stay valid.
+fn token_key(dir: &Path) -> Result<Vec<u8>> {
+    let path = dir.join(TOKEN_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= MIN_TOKEN_SECRET_BYTES => return Ok(key),
+        Ok(_) => bail!(
+            "{} is too short; delete it to make a new one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let key = tunnel_backend::auth::random_id(MIN_TOKEN_SECRET_BYTES).into_bytes();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(&key)?;
+    file.sync_all()?;
+    Ok(key)
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .context("HOME is not set; pass --data-dir DIR to say where to keep the server's data")?;
+    Ok(PathBuf::from(home).join(".tunnel").join("server"))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => default_data_dir()?,
+    };
+    let store = EmbeddedStore::open(&data_dir)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    store.detach_all()?;
+    let signer = TokenSigner::new(token_key(&data_dir)?).context("token key too short")?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pick another with --listen",
+                args.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let public = PublicUrls {
+        scheme: "http".into(),
+        base_domain: args.domain.trim_matches('.').to_ascii_lowercase(),
+        port: Some(args.public_port.unwrap_or(local.port())),
+    };
+    let hub = Arc::new(Hub::new());
+    let backend = Backend {
+        store: Arc::new(store),
+        connections: hub.clone(),
+        config: Config::new(public, None),
+        signer,
+    };
+    let state = Arc::new(State {
+        backend,
+        hub,
+        max_body: args.max_body,
+    });
+    tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
+    // The base URL alone on stdout: scripts and tests wait for this line.
+    println!("http://{local}");
+    std::io::stdout().flush()?;
+    serve(listener, state, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

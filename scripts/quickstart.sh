@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# First run: install what is missing, build, start the local stack, register, and
+# open a tunnel to PORT (or to a small demo origin), printing the public URL.
+#
+#   scripts/quickstart.sh [PORT]      stays in the foreground; Ctrl-C stops everything
+#   scripts/quickstart.sh --check     same, but fetches the public URL once and exits
+#                                     (what the test script runs to keep this honest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHECK=0
+PORT=""
+for arg in "$@"; do
+  case "$arg" in
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) PORT="$arg" ;;
+  esac
+done
+
+scripts/setup.sh base
+echo "[quickstart] building (release)..." >&2
+cargo build --release --quiet -p tunnel-server -p native-cli
+BIN="${CARGO_TARGET_DIR:-target}/release"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# A --check run must not touch the user's own server data or config.
+if [ "$CHECK" -eq 1 ]; then
+  DATA_DIR="$WORK/data"
+  export TUNNEL_CONFIG="$WORK/config"
+  LISTEN="127.0.0.1:0"
+else
+  DATA_DIR="${TUNNEL_DATA_DIR:-$HOME/.tunnel/server}"
+  LISTEN="${TUNNEL_LISTEN:-127.0.0.1:8080}"
+fi
+
+"$BIN/tunnel-server" --listen "$LISTEN" --data-dir "$DATA_DIR" >"$WORK/server.out" &
+PIDS+=($!)
+# The server prints its base URL once it accepts connections.
+for _ in $(seq 300); do
+  [ -s "$WORK/server.out" ] && break
+  kill -0 "${PIDS[0]}" 2>/dev/null || { echo "[quickstart] tunnel-server failed to start (is $LISTEN in use? set TUNNEL_LISTEN)" >&2; exit 1; }
+  sleep 0.1
+done
+API_URL="$(head -n1 "$WORK/server.out")"
+echo "[quickstart] local stack at $API_URL" >&2
+
+# Register only when there is no key this server accepts yet.
+if ! "$BIN/tunnel" --api-url "$API_URL" list >/dev/null 2>&1; then
+  "$BIN/tunnel" --api-url "$API_URL" register >&2
+fi
+
+if [ -z "$PORT" ]; then
+  # A demo origin so there is something to see.
+  mkdir -p "$WORK/site"
+  echo "<h1>Hello through the tunnel</h1>" >"$WORK/site/index.html"
+  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/site" >/dev/null 2>&1 &
+  PIDS+=($!)
+  echo "[quickstart] demo origin on localhost:$PORT" >&2
+fi
+
+if [ "$CHECK" -eq 0 ]; then
+  exec "$BIN/tunnel" --api-url "$API_URL" start "$PORT"
+fi
+
+"$BIN/tunnel" --api-url "$API_URL" start "$PORT" >"$WORK/tunnel.out" 2>"$WORK/tunnel.err" &
+PIDS+=($!)
+URL=""
+for _ in $(seq 300); do
+  URL="$(grep -m1 '^http://' "$WORK/tunnel.out" || true)"
+  [ -n "$URL" ] && break
+  sleep 0.1
+done
+[ -n "$URL" ] || { echo "[quickstart] no public URL; tunnel said:" >&2; cat "$WORK/tunnel.err" >&2; exit 1; }
+echo "$URL"
+# curl resolves *.localhost to loopback by itself.
+curl -fsS "$URL/" | grep -q "Hello through the tunnel" && echo "[quickstart] check passed: $URL serves the demo origin" >&2

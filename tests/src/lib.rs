@@ -1,0 +1,342 @@
+//! Harness for the end-to-end tests: starts the real `tunnel-server` and `tunnel`
+//! binaries on loopback (port 0, readiness read from their output, never slept on),
+//! an echo origin, and an HTTP client that reaches `<name>.localhost` without DNS.
+//!
+//! The binaries are looked up next to the test executable, where
+//! `cargo test --workspace` builds them.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::net::TcpListener;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+/// Longest wait for a process to say it is ready; a bound on failure, not a delay.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of a workspace binary built by cargo beside the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/e2e-hash -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so cargo builds it",
+        path.display()
+    );
+    path
+}
+
+/// Reads lines from `lines` until one satisfies `pred`; returns it.
+pub async fn wait_line<R>(lines: &mut Lines<R>, what: &str, pred: impl Fn(&str) -> bool) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let found = tokio::time::timeout(READY_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        Ok(None) => panic!("output ended before {what}"),
+        Err(_) => panic!("no {what} within {READY_TIMEOUT:?}"),
+    }
+}
+
+/// A running `tunnel-server`.
+#[derive(Debug)]
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts a server on a free loopback port over `data_dir`.
+    pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// Starts a server with extra arguments.
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin("tunnel-server"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = wait_line(&mut lines, "server URL", |l| l.starts_with("http://")).await;
+        let port = url.rsplit(':').next().unwrap().parse().unwrap();
+        Self { child, url, port }
+    }
+
+    /// Kills the server the hard way (SIGKILL).
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// The public URL host of tunnel `name`.
+    pub fn host_of(&self, name: &str) -> String {
+        format!("{name}.localhost:{}", self.port)
+    }
+}
+
+/// One user of the CLI: a config file of their own.
+#[derive(Debug)]
+pub struct User {
+    /// Their config file.
+    pub config: PathBuf,
+    /// The server they talk to.
+    pub api_url: String,
+}
+
+/// What a finished CLI command did.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl User {
+    /// A user whose config lives in `dir`.
+    pub fn new(dir: &Path, server: &Server) -> Self {
+        Self {
+            config: dir.join("config"),
+            api_url: server.url.clone(),
+        }
+    }
+
+    /// A `tunnel` command for this user.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("tunnel"));
+        c.args(["--api-url", &self.api_url])
+            .args(args)
+            .env("TUNNEL_CONFIG", &self.config)
+            .env_remove("TUNNEL_API_URL")
+            .env_remove("TUNNEL_API_KEY")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Runs a command to completion.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let out = tokio::time::timeout(READY_TIMEOUT, self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("`tunnel {}` did not finish", args.join(" ")))
+            .unwrap();
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert_eq!(
+            out.code,
+            Some(0),
+            "`tunnel {}` failed: {out:?}",
+            args.join(" ")
+        );
+        out.stdout
+    }
+
+    /// `tunnel register`, then the saved API key.
+    pub async fn register(&self) -> String {
+        self.ok(&["register"]).await;
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("api_key = "))
+            .map(|v| v.trim_matches('"').to_owned())
+            .expect("config holds the api_key")
+    }
+
+    /// Starts `tunnel start` with `args` and waits for its public URL.
+    pub async fn start(&self, args: &[&str]) -> RunningTunnel {
+        let mut full = vec!["start"];
+        full.extend_from_slice(args);
+        let mut child = self
+            .command(&full)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = wait_line(&mut stdout, "public URL", |l| l.starts_with("http://")).await;
+        RunningTunnel {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A `tunnel start` in the foreground.
+#[derive(Debug)]
+pub struct RunningTunnel {
+    /// The process.
+    pub child: Child,
+    /// The public URL it printed.
+    pub url: String,
+    /// The rest of its standard output.
+    pub stdout: Lines<BufReader<ChildStdout>>,
+    /// Its standard error.
+    pub stderr: Lines<BufReader<ChildStderr>>,
+}
+
+impl RunningTunnel {
+    /// The subdomain of its URL.
+    pub fn domain(&self) -> String {
+        let host = self.url.trim_start_matches("http://");
+        host.split('.').next().unwrap().to_owned()
+    }
+
+    /// Sends SIGINT (as Ctrl-C does) and waits for the exit code.
+    pub async fn interrupt(mut self) -> Option<i32> {
+        let pid = self.child.id().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(READY_TIMEOUT, self.child.wait())
+            .await
+            .expect("tunnel exits after Ctrl-C")
+            .unwrap()
+            .code()
+    }
+}
+
+/// An origin that echoes each request: the body back as the body, and the method,
+/// target and headers it saw in `x-echo-*` response headers.
+#[derive(Debug)]
+pub struct Origin {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Origin {
+    /// Starts an echo origin on a free port.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(echo))
+                        .await;
+                });
+            }
+        });
+        Self { port, task }
+    }
+}
+
+async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().to_string();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/".to_owned(), ToString::to_string);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut resp = Response::new(Full::new(body));
+    let h = resp.headers_mut();
+    h.insert("x-echo-method", method.parse().unwrap());
+    h.insert(
+        "x-echo-target",
+        http::HeaderValue::from_str(&target).unwrap(),
+    );
+    h.insert(
+        "x-echo-headers",
+        http::HeaderValue::from_str(&serde_json::to_string(&headers).unwrap()).unwrap(),
+    );
+    h.append("x-multi-out", "one".parse().unwrap());
+    h.append("x-multi-out", "two".parse().unwrap());
+    Ok(resp)
+}
+
+/// A port with nothing listening on it (bound, then released).
+pub async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// An HTTP client that sends `<name>.localhost:<port>` to 127.0.0.1, as curl and
+/// browsers do, without needing DNS for it.
+pub fn public_client(server: &Server, names: &[&str]) -> reqwest::Client {
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
+    let mut b = reqwest::Client::builder().no_proxy();
+    for n in names {
+        b = b.resolve(&format!("{n}.localhost"), addr);
+    }
+    b.build().unwrap()
+}
+
+/// Random bytes, for bodies that must arrive exactly.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut v);
+    v
+}
