@@ -1,0 +1,195 @@
+//! Sends the control-plane calls built by [`client_core::api::ApiClient`] with reqwest.
+//!
+//! client-core decides what to send and how to read the answer; this module only moves
+//! bytes, and sorts failures into "the server said no" and "the server is not there".
+
+use std::time::Duration;
+
+use client_core::api::{
+    ApiClient, ApiError, ApiErrorCode, Call, FromBody, HttpRequest, HttpResponse, NoContent,
+};
+
+/// Longest wait for a TCP (and TLS) connection to the API.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest wait for a whole API call; every call is small.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No HTTP answer: refused, timed out, DNS, TLS.
+    #[error("cannot reach the tunnel server at {url}: {reason}")]
+    Unreachable {
+        /// The API's base URL.
+        url: String,
+        /// The innermost cause, which is the informative one.
+        reason: String,
+    },
+    /// The server answered with an error, or with something unreadable.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The request could not be built (a malformed API URL).
+    #[error("invalid request to {url}: {reason}")]
+    Invalid {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl CallError {
+    /// True when trying again later may succeed: the server is unreachable, overloaded
+    /// or failing, as opposed to refusing this request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Unreachable { .. } => true,
+            CallError::Api(ApiError::Server { status, code, .. }) => {
+                *status >= 500 || *code == ApiErrorCode::RateLimited
+            }
+            CallError::Api(ApiError::Unexpected { status, .. }) => *status >= 500,
+            CallError::Invalid { .. } => false,
+        }
+    }
+
+    /// The API's error kind, when the server named one.
+    pub fn code(&self) -> Option<ApiErrorCode> {
+        match self {
+            CallError::Api(e) => e.code(),
+            _ => None,
+        }
+    }
+}
+
+/// The REST API of one server, with one key (or none).
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    core: ApiClient,
+}
+
+impl Api {
+    /// A client for the API at `base_url`, authenticating with `api_key` when given.
+    pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, CallError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .user_agent(concat!("tunnel/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CallError::Invalid {
+                url: base_url.to_owned(),
+                reason: root_cause(&e),
+            })?;
+        Ok(Self {
+            http,
+            core: ApiClient::new(base_url, api_key),
+        })
+    }
+
+    /// The API's base URL.
+    pub fn base_url(&self) -> &str {
+        self.core.base_url()
+    }
+
+    /// Builds a call with `build` and sends it: `api.call(|c| c.me())`.
+    pub async fn call<T: FromBody>(
+        &self,
+        build: impl FnOnce(&ApiClient) -> Call<T>,
+    ) -> Result<T, CallError> {
+        let call = build(&self.core);
+        let response = self.send(&call.request).await?;
+        Ok(call.parse(&response)?)
+    }
+
+    /// Like [`Self::call`] for calls whose success has no body.
+    pub async fn call_empty(
+        &self,
+        build: impl FnOnce(&ApiClient) -> Call<NoContent>,
+    ) -> Result<(), CallError> {
+        let call = build(&self.core);
+        let response = self.send(&call.request).await?;
+        call.parse_empty(&response)?;
+        Ok(())
+    }
+
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CallError> {
+        let invalid = |reason: String| CallError::Invalid {
+            url: request.url.clone(),
+            reason,
+        };
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut builder = self.http.request(method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let unreachable = |e: reqwest::Error| {
+            if e.is_builder() {
+                invalid(root_cause(&e))
+            } else {
+                CallError::Unreachable {
+                    url: self.base_url().to_owned(),
+                    reason: root_cause(&e),
+                }
+            }
+        };
+        let response = builder.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(unreachable)?;
+        Ok(HttpResponse {
+            status,
+            body: body.to_vec(),
+        })
+    }
+}
+
+/// The innermost cause of `error`: reqwest's own message only repeats the URL, while
+/// the bottom of the chain says "Connection refused" or "dns error".
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_connection_is_unreachable_and_transient() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let api = Api::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let err = api.call(|c| c.me()).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "cannot reach the tunnel server at http://127.0.0.1:{port}: "
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn server_refusals_are_not_transient() {
+        let refusal = |status, code| {
+            CallError::Api(ApiError::Server {
+                status,
+                code,
+                message: "m".into(),
+            })
+        };
+        assert!(!refusal(409, ApiErrorCode::DomainTaken).is_transient());
+        assert!(!refusal(401, ApiErrorCode::Unauthorized).is_transient());
+        assert!(refusal(503, ApiErrorCode::Internal).is_transient());
+        assert!(refusal(429, ApiErrorCode::RateLimited).is_transient());
+    }
+}

@@ -1,0 +1,29 @@
+//! The `tunnel` command line client: registers with a tunnel server, manages tunnels,
+//! and serves a local HTTP port on a public URL.
+//!
+//! It is a thin driver of `client-core`: the wire protocol, the session state machine,
+//! the reconnect backoff and the REST calls all live there; this crate supplies
+//! sockets, clocks, randomness, files and a terminal.
+//!
+//! # Layout
+//!
+//! - `main.rs`: the command line (clap) and exit codes; nothing else.
+//! - [`config`]: the config file, its location, and precedence against the
+//!   environment and flags.
+//! - [`api`]: sends client-core's REST calls with reqwest and sorts failures into
+//!   refusals and an unreachable server.
+//! - [`commands`]: `register`, `auth`, `list`, `stop`, `status`.
+//! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
+//!   Ctrl-C.
+//! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
+//! - [`origin`]: forwards one request to the local origin with hyper and streams the
+//!   answer back.
+//! - [`output`]: tables and JSON.
+
+pub mod api;
+pub mod commands;
+pub mod config;
+pub mod origin;
+pub mod output;
+pub mod start;
+pub mod tunnel;

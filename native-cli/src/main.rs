@@ -1,0 +1,186 @@
+//! `tunnel`: see the library's documentation for how the pieces fit.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use client_core::domain::{DomainError, validate_subdomain};
+use native_cli::commands;
+use native_cli::config::{self, Overrides, Settings};
+use native_cli::start::{self, StartOptions};
+use tokio::sync::watch;
+
+/// Serve a local HTTP service on a public URL.
+#[derive(Debug, Parser)]
+#[command(name = "tunnel", version)]
+struct Cli {
+    /// Base URL of the tunnel server's REST API [default: from the config file, else
+    /// http://127.0.0.1:8080].
+    #[arg(long, global = true, env = config::API_URL_ENV, value_name = "URL")]
+    api_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register a new client and save its API key.
+    Register,
+    /// Log in with an existing API key, or log out.
+    #[command(subcommand)]
+    Auth(Auth),
+    /// Serve http://HOST:PORT on a public URL until Ctrl-C.
+    Start {
+        /// Port of the local HTTP service.
+        #[arg(default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// Subdomain to ask for; a random one when absent.
+        // Hyphen values are let through so that `--domain -app` meets the domain rules,
+        // whose message says what is wrong with it, rather than clap's "unexpected -a".
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        domain: Option<String>,
+        /// Host of the local HTTP service.
+        #[arg(long, default_value = "localhost")]
+        host: String,
+        /// Print one line per proxied request.
+        #[arg(long)]
+        log: bool,
+    },
+    /// List your tunnels.
+    List {
+        /// Print the server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop (delete) a tunnel, or all of yours.
+    Stop {
+        /// The tunnel to stop; all of yours when absent.
+        tunnel_id: Option<String>,
+    },
+    /// Show the configuration, the server's reachability and your tunnels.
+    Status {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Auth {
+    /// Check an API key with the server and save it.
+    Login {
+        /// The key; read from standard input when absent.
+        #[arg(long, value_name = "KEY")]
+        api_key: Option<String>,
+    },
+    /// Remove the saved API key (the API URL stays).
+    Logout,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // A bad --domain is a usage error, like the ones clap reports with 2.
+            if e.downcast_ref::<DomainError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Start {
+        domain: Some(domain),
+        ..
+    } = &cli.command
+    {
+        validate_subdomain(domain)?;
+    }
+    let path = config::default_config_path()?;
+    let settings = Settings::load(path, Overrides::from_env(cli.api_url))?;
+    match cli.command {
+        Command::Register => commands::register(&settings).await?,
+        Command::Auth(Auth::Login { api_key }) => commands::login(&settings, api_key).await?,
+        Command::Auth(Auth::Logout) => commands::logout(&settings)?,
+        Command::List { json } => commands::list(&settings, json).await?,
+        Command::Stop { tunnel_id } => commands::stop(&settings, tunnel_id).await?,
+        Command::Status { json } => commands::status(&settings, json).await?,
+        Command::Start {
+            port,
+            domain,
+            host,
+            log,
+        } => {
+            let api = commands::authorized_api(&settings)?;
+            let options = StartOptions {
+                port,
+                host,
+                domain,
+                log_requests: log,
+            };
+            let stop = stop_signal().context("cannot watch for Ctrl-C")?;
+            start::start(&api, &options, stop).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Turns true at the first Ctrl-C (or SIGTERM). A second one exits at once, in case
+/// the polite shutdown hangs.
+fn stop_signal() -> std::io::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    let mut signals = Signals::new()?;
+    tokio::spawn(async move {
+        signals.recv().await;
+        tx.send_replace(true);
+        signals.recv().await;
+        std::process::exit(130);
+    });
+    Ok(rx)
+}
+
+/// The signals that ask the tunnel to stop, installed up front so none is missed.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Forwarding one public request to the local origin and streaming its answer back.
+//!
+//! The origin is plain HTTP/1.1 on `HOST:PORT`, reached through hyper-util's pooled
+//! client, which adds no headers of its own: what the public client sent is what the
+//! origin sees, except `Host`, which names the origin so that virtual-hosted local
+//! servers answer as they do for a browser on `localhost`.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use client_core::protocol::{ErrorCode, Headers, StreamId};
+use client_core::session::RequestHead;
+use futures_util::FutureExt as _;
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::BodyExt as _;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout_at};
+
+use crate::api::root_cause;
+
+/// How long the origin may take to send its response head (or to take more of the
+/// request body). Under API Gateway's 29 s
+/// integration timeout, so the public client hears our explanation rather than a bare
+/// gateway timeout.
+pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Pooled origin connections idle longer than this are closed.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Response headers that describe our hop to the origin, not the response: the body
+/// arrives here de-chunked, so passing these on would misdescribe it.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What the origin answered, piece by piece, for the session driver to pass on.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Status and headers, with the body bytes already at hand.
+    Head {
+        status: u16,
+        headers: Headers,
+        body: Bytes,
+        fin: bool,
+    },
+    /// More of the body.
+    Body { data: Bytes, fin: bool },
+    /// No (complete) answer; the public client gets an error.
+    Fail { code: ErrorCode, message: String },
+}
+
+/// A [`Reply`] for one stream.
+#[derive(Debug)]
+pub(crate) struct OriginReply {
+    pub id: StreamId,
+    pub reply: Reply,
+}
+
+/// The local HTTP service behind the tunnel.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    client: Client<HttpConnector, ForwardBody>,
+    authority: String,
+    timeout: Duration,
+}
+
+impl Origin {
+    /// The origin at `http://host:port`.
+    pub fn new(host: &str, port: u16) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        // An IPv6 literal needs brackets to be followed by a port.
+        let authority = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Self {
+            client,
+            authority,
+            timeout: ORIGIN_TIMEOUT,
+        }
+    }
+
+    /// The same origin with another response-head timeout (tests use short ones).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long the origin may take to answer, or to take more request body.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `host:port`, as sent in the `Host` header.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// `http://host:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+
+    /// Sends the request to the origin and reports its answer on `replies`, ending
+    /// with a `fin` or a `Fail`. Stops early when the driver stops listening.
+    pub(crate) async fn forward(
+        self,
+        id: StreamId,
+        head: RequestHead,
+        body: ForwardBody,
+        replies: mpsc::Sender<OriginReply>,
+    ) {
+        let send = |reply| replies.send(OriginReply { id, reply });
+        let fail = |code, message| Reply::Fail { code, message };
+        let request = match self.build_request(head, body) {
+            Ok(request) => request,
+            Err(message) => {
+                let _ = send(fail(ErrorCode::OriginFailed, message)).await;
+                return;
+            }
+        };
+        let deadline = Instant::now() + self.timeout;
+        let response = match timeout_at(deadline, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let (code, message) = self.classify(&e);
+                let _ = send(fail(code, message)).await;
+                return;
+            }
+            Err(_) => {
+                let _ = send(fail(ErrorCode::OriginTimeout, self.timeout_message())).await;
+                return;
+            }
+        };
+        let (parts, mut body) = response.into_parts();
+        let mut head = Some((parts.status.as_u16(), response_headers(&parts.headers)));
+        // A fixed-length body is worth waiting for so that a small answer travels as one
+        // message; a streamed one (server-sent events, say) must not hold up its head.
+        let wait_for_first = body.size_hint().exact().is_some();
+        loop {
+            let next = match &head {
+                Some(_) if wait_for_first => match timeout_at(deadline, body.frame()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let _ = send(fail(ErrorCode::OriginTimeout, self.timeout_message())).await;
+                        return;
+                    }
+                },
+                Some(_) => body
+                    .frame()
+                    .now_or_never()
+                    .unwrap_or(Some(Ok(Frame::data(Bytes::new())))),
+                None => body.frame().await,
+            };
+            let (data, fin) = match next {
+                None => (Bytes::new(), true),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => (data, body.is_end_stream()),
+                    // Trailers have no place in the protocol; the body goes on.
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => {
+                    let message = format!(
+                        "{} broke off its response: {}",
+                        self.authority,
+                        root_cause(&e)
+                    );
+                    let _ = send(fail(ErrorCode::OriginFailed, message)).await;
+                    return;
+                }
+            };
+            let reply = match head.take() {
+                Some((status, headers)) => Reply::Head {
+                    status,
+                    headers,
+                    body: data,
+                    fin,
+                },
+                None if data.is_empty() && !fin => continue,
+                None => Reply::Body { data, fin },
+            };
+            if send(reply).await.is_err() || fin {
+                return;
+            }
+        }
+    }
+
+    fn build_request(
+        &self,
+        head: RequestHead,
+        body: ForwardBody,
+    ) -> Result<Request<ForwardBody>, String> {
+        let cannot = |what: &str, e: &dyn std::fmt::Display| format!("cannot forward {what}: {e}");
+        if !head.path.starts_with('/') {
+            return Err(format!(
+                "cannot forward the request target {:?}: only paths are supported",
+                head.path
+            ));
+        }
+        let uri: Uri = format!("http://{}{}", self.authority, head.path)
+            .parse()
+            .map_err(|e| cannot(&format!("the request target {:?}", head.path), &e))?;
+        let method = Method::from_bytes(head.method.as_bytes())
+            .map_err(|e| cannot(&format!("the method {:?}", head.method), &e))?;
+        let host = HeaderValue::from_str(&self.authority)
+            .map_err(|e| cannot(&format!("to {:?}", self.authority), &e))?;
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        let mut host_seen = false;
+        for (name, value) in head.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| cannot(&format!("the header name {name:?}"), &e))?;
+            if name == HOST {
+                // The first Host line becomes the origin's; a repeated one is dropped,
+                // since a request with two Hosts is refused by most servers.
+                if !host_seen {
+                    headers.append(HOST, host.clone());
+                    host_seen = true;
+                }
+                continue;
+            }
+            let value = HeaderValue::from_bytes(value.as_bytes())
+                .map_err(|e| cannot(&format!("the value of header {name}"), &e))?;
+            headers.append(name, value);
+        }
+        if !host_seen {
+            headers.append(HOST, host);
+        }
+        Ok(request)
+    }
+
+    fn classify(&self, error: &hyper_util::client::legacy::Error) -> (ErrorCode, String) {
+        let authority = &self.authority;
+        if error.is_connect() {
+            if io_error_kind(error) == Some(std::io::ErrorKind::ConnectionRefused) {
+                return (
+                    ErrorCode::OriginRefused,
+                    format!(
+                        "nothing is listening on {authority} (connection refused); \
+                         start your service or pick another port"
+                    ),
+                );
+            }
+            return (
+                ErrorCode::OriginFailed,
+                format!("cannot connect to {authority}: {}", root_cause(error)),
+            );
+        }
+        (
+            ErrorCode::OriginFailed,
+            format!("{authority} failed to answer: {}", root_cause(error)),
+        )
+    }
+
+    fn timeout_message(&self) -> String {
+        format!(
+            "{} did not answer within {} s",
+            self.authority,
+            self.timeout.as_secs_f32()
+        )
+    }
+}
+
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cause = e.source();
+    }
+    None
+}
+
+fn response_headers(headers: &HeaderMap) -> Headers {
+    headers
+        .iter()
+        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A request body that starts with the bytes of the REQUEST frame and goes on with
+/// what the driver passes through a bounded channel, so a slow origin slows the
+/// driver instead of filling memory.
+#[derive(Debug)]
+pub(crate) struct ForwardBody {
+    first: Bytes,
+    rest: Option<mpsc::Receiver<Bytes>>,
+}
+
+impl ForwardBody {
+    /// A body that is `first` and, when `rest` is given, whatever arrives on it until
+    /// its sender is dropped.
+    pub(crate) fn new(first: Bytes, rest: Option<mpsc::Receiver<Bytes>>) -> Self {
+        Self { first, rest }
+    }
+}
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if !self.first.is_empty() {
+            let first = std::mem::take(&mut self.first);
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        match &mut self.rest {
+            None => Poll::Ready(None),
+            Some(rest) => rest
+                .poll_recv(cx)
+                .map(|next| next.map(|data| Ok(Frame::data(data)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_empty() && self.rest.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.rest {
+            None => SizeHint::with_exact(self.first.len() as u64),
+            Some(_) => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! `tunnel start`: create the tunnel, keep a session to it alive, and clean up on stop.
+//!
+//! Every wait here (API calls, connecting, backoff) also watches the stop signal, so
+//! Ctrl-C is honoured at once wherever it lands. A server that cannot be reached is
+//! waited for with backoff; only a refusal that retrying cannot fix ends the command.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use client_core::api::{ApiClient, Call, ErrorBody, FromBody, SessionToken};
+use client_core::protocol::ErrorCode;
+use client_core::session::{Backoff, Connected};
+use tokio::sync::watch;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::api::{Api, CallError};
+use crate::origin::Origin;
+use crate::tunnel::{SessionEnd, run_session};
+
+type WebSocket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Longest wait for the WebSocket handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Longest wait for deleting the tunnel on the way out: a dead server must not keep
+/// Ctrl-C from working.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `tunnel start` was asked to do.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// The origin's port.
+    pub port: u16,
+    /// The origin's host.
+    pub host: String,
+    /// The subdomain wanted (already validated), or a random one.
+    pub domain: Option<String>,
+    /// Print one line per proxied request.
+    pub log_requests: bool,
+}
+
+/// Why `tunnel start` gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An API call was refused (taken domain, bad key, ...).
+    #[error(transparent)]
+    Api(#[from] CallError),
+    /// The server ended the session for good; its words.
+    #[error("{message}")]
+    Refused {
+        /// The server's reason.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// The WebSocket endpoint refused the upgrade.
+    #[error("the server refused the WebSocket connection (HTTP {status}): {message}")]
+    Handshake {
+        /// HTTP status of the refusal.
+        status: u16,
+        /// The server's message, or the body's start.
+        message: String,
+    },
+}
+
+/// Runs `tunnel start` until `stop` turns true or the server refuses for good.
+pub async fn start(
+    api: &Api,
+    options: &StartOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), StartError> {
+    let origin = Origin::new(&options.host, options.port);
+    let mut backoff = Backoff::default();
+    let domain = options.domain.as_deref();
+    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| c.create_tunnel(domain)).await?
+    else {
+        eprintln!("tunnel stopped");
+        return Ok(());
+    };
+    backoff.reset();
+    let mut announced = false;
+    loop {
+        let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?
+        else {
+            break;
+        };
+        let ws = tokio::select! {
+            connecting = connect(&token) => match connecting? {
+                Ok(ws) => ws,
+                Err(unreachable) => {
+                    if pause(&mut backoff, &mut stop, &unreachable).await {
+                        continue;
+                    }
+                    break;
+                }
+            },
+            () = stopped(stop.clone()) => break,
+        };
+        let on_connected = |live: &Connected| {
+            backoff.reset();
+            announce(live, &origin, &mut announced);
+        };
+        let end = run_session(
+            ws,
+            &tunnel.tunnel_id,
+            &origin,
+            options.log_requests,
+            on_connected,
+            stopped(stop.clone()),
+        )
+        .await;
+        match end {
+            SessionEnd::Shutdown => break,
+            SessionEnd::Fatal { code, message } => {
+                return Err(StartError::Refused { code, message });
+            }
+            SessionEnd::Lost(reason) => {
+                if !pause(
+                    &mut backoff,
+                    &mut stop,
+                    &format!("connection lost: {reason}"),
+                )
+                .await
+                {
+                    break;
+                }
+            }
+        }
+    }
+    match timeout(
+        STOP_TIMEOUT,
+        api.call_empty(|c| c.delete_tunnel(&tunnel.tunnel_id)),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("could not delete tunnel {}: {e}", tunnel.tunnel_id),
+        Err(_) => eprintln!(
+            "could not delete tunnel {}: no answer within {} s",
+            tunnel.tunnel_id,
+            STOP_TIMEOUT.as_secs()
+        ),
+    }
+    eprintln!("tunnel stopped");
+    Ok(())
+}
+
+/// Opens the WebSocket with `token`. The inner error says why the server could not be
+/// reached (worth a retry); the outer one is a refusal of the upgrade (not worth one).
+async fn connect(token: &SessionToken) -> Result<Result<WebSocket, String>, StartError> {
+    let unreachable =
+        |why: String| format!("cannot reach the tunnel server at {}: {why}", token.ws_url);
+    let url = session_url(token);
+    match timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async(url.as_str()),
+    )
+    .await
+    {
+        Ok(Ok((ws, _))) => Ok(Ok(ws)),
+        Ok(Err(tungstenite::Error::Http(response))) if is_refusal(response.status()) => {
+            Err(handshake_refusal(&response))
+        }
+        Ok(Err(e)) => Ok(Err(unreachable(e.to_string()))),
+        Err(_) => Ok(Err(unreachable(format!(
+            "no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )))),
+    }
+}
+
+/// Prints the public URL alone on stdout the first time (scripts read it from there),
+/// and the human version on stderr every time.
+fn announce(live: &Connected, origin: &Origin, announced: &mut bool) {
+    if *announced {
+        eprintln!(
+            "reconnected: forwarding {} -> {}",
+            live.public_url,
+            origin.url()
+        );
+        return;
+    }
+    *announced = true;
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (the reader took the URL and left) must not stop the tunnel.
+    let _ = writeln!(stdout, "{}", live.public_url).and_then(|()| stdout.flush());
+    eprintln!("Forwarding {} -> {}", live.public_url, origin.url());
+    eprintln!("Press Ctrl-C to stop.");
+}
+
+/// Makes an API call, waiting out an unreachable or failing server. `None` when
+/// stopped meanwhile.
+async fn retrying<T: FromBody>(
+    api: &Api,
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+    build: impl Fn(&ApiClient) -> Call<T>,
+) -> Result<Option<T>, CallError> {
+    loop {
+        let result = tokio::select! {
+            result = api.call(&build) => result,
+            () = stopped(stop.clone()) => return Ok(None),
+        };
+        match result {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if e.is_transient() => {
+                if !pause(backoff, stop, &e.to_string()).await {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Says what went wrong and waits the next backoff delay. False when stopped meanwhile.
+async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>, what: &str) -> bool {
+    let delay = backoff.next_delay(rand::random());
+    eprintln!("{what}; retrying in {:.1}s", delay.as_secs_f64());
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = stopped(stop.clone()) => false,
+    }
+}
+
+/// Completes once `stop` turns true; never, if its sender is gone without doing so.
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The WebSocket URL with the token appended.
+pub fn session_url(token: &SessionToken) -> String {
+    let separator = if token.ws_url.contains('?') { '&' } else { '?' };
+    format!(
+        "{}{separator}token={}",
+        token.ws_url,
+        percent_encode(&token.token)
+    )
+}
+
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A refusal of the upgrade that a retry would meet again (a rate limit is not one).
+fn is_refusal(status: http::StatusCode) -> bool {
+    status.is_client_error() && status != http::StatusCode::TOO_MANY_REQUESTS
+}
+
+fn handshake_refusal(response: &http::Response<Option<Vec<u8>>>) -> StartError {
+    let status = response.status().as_u16();
+    let body = response.body().as_deref().unwrap_or_default();
+    let message = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => error.message,
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    };
+    StartError::Handshake { status, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(ws_url: &str, token: &str) -> SessionToken {
+        SessionToken {
+            token: token.into(),
+            expires_at: 0,
+            ws_url: ws_url.into(),
+        }
+    }
+
+    #[test]
+    fn token_is_appended_and_escaped() {
+        assert_eq!(
+            session_url(&token("ws://h:1/v1/connect", "a.b-c_d")),
+            "ws://h:1/v1/connect?token=a.b-c_d"
+        );
+        assert_eq!(
+            session_url(&token("wss://h/ws?stage=prod", "a+b/c=")),
+            "wss://h/ws?stage=prod&token=a%2Bb%2Fc%3D"
+        );
+    }
+
+    #[test]
+    fn handshake_refusal_shows_the_servers_words() {
+        let response = http::Response::builder()
+            .status(401)
+            .body(Some(
+                br#"{"error":{"code":"unauthorized","message":"token expired"}}"#.to_vec(),
+            ))
+            .unwrap();
+        assert_eq!(
+            handshake_refusal(&response).to_string(),
+            "the server refused the WebSocket connection (HTTP 401): token expired"
+        );
+        assert!(is_refusal(http::StatusCode::FORBIDDEN));
+        assert!(!is_refusal(http::StatusCode::TOO_MANY_REQUESTS));
+        assert!(!is_refusal(http::StatusCode::BAD_GATEWAY));
+    }
+}

@@ -1,0 +1,541 @@
+//! The driver of one tunnel session: socket and clock on one side, the sans-IO
+//! [`ClientSession`] in the middle, origin tasks on the other.
+//!
+//! Everything the session decides happens here in one task; each public request is
+//! forwarded by its own task, which reports back through a bounded channel. Request
+//! bodies flow the other way through a bounded channel per request. When one of those
+//! is full the driver stops reading the WebSocket until the origin catches up: the
+//! protocol has no per-stream flow control, so pausing the connection is the only way
+//! to slow the server down without buffering without bound.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use client_core::protocol::{ErrorCode, Message, StreamId};
+use client_core::session::{
+    ClientSession, CloseReason, CommandError, Connected, Event, RequestHead, SessionConfig,
+};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::{self, OwnedPermit, error::TrySendError};
+use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+
+use crate::origin::{ForwardBody, Origin, OriginReply, Reply};
+
+/// Request body pieces buffered per request between the driver and the origin.
+pub const REQUEST_BODY_BUFFER: usize = 8;
+
+/// Origin replies buffered between all origin tasks and the driver.
+const REPLY_BUFFER: usize = 64;
+
+/// How long a polite close waits for the server's close reply.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The shutdown future completed and the WebSocket was closed.
+    Shutdown,
+    /// The connection was lost or broken; a new connection may succeed.
+    Lost(String),
+    /// The server refused the session for good (tunnel gone, in use, not ours, ...).
+    Fatal {
+        /// The server's reason.
+        code: ErrorCode,
+        /// Its words, for the user.
+        message: String,
+    },
+}
+
+/// Serves the tunnel `tunnel_id` over `ws` until the connection ends or `shutdown`
+/// completes, forwarding each public request to `origin`.
+///
+/// `on_connected` runs when the server confirms the tunnel is live. With `log_requests`
+/// one line per proxied request goes to stdout.
+pub async fn run_session<S, F>(
+    mut ws: WebSocketStream<S>,
+    tunnel_id: &str,
+    origin: &Origin,
+    log_requests: bool,
+    mut on_connected: F,
+    shutdown: impl Future<Output = ()>,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnMut(&Connected),
+{
+    let (replies_tx, mut replies) = mpsc::channel(REPLY_BUFFER);
+    let clock = Instant::now();
+    let mut driver = Driver {
+        session: ClientSession::new(SessionConfig::new(tunnel_id), Duration::ZERO),
+        clock,
+        origin,
+        log_requests,
+        streams: HashMap::new(),
+        tasks: JoinSet::new(),
+        replies: replies_tx,
+        stalled: None,
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let ended = driver.drain_events(&mut on_connected);
+        if let Err(e) = driver.flush(&mut ws).await {
+            return SessionEnd::Lost(e.to_string());
+        }
+        if let Some(end) = ended {
+            close(&mut ws).await;
+            return end;
+        }
+        let wake = driver.session.poll_timeout().map(|t| clock + t);
+        let stall = driver
+            .stalled
+            .as_ref()
+            .map(|s| (s.tx.clone(), s.since + origin.timeout()));
+        let stall_deadline = stall.as_ref().map(|(_, deadline)| *deadline);
+        tokio::select! {
+            () = &mut shutdown => {
+                close(&mut ws).await;
+                return SessionEnd::Shutdown;
+            }
+            message = ws.next(), if driver.stalled.is_none() => match message {
+                Some(Ok(message)) => {
+                    if let Some(end) = driver.on_message(message) {
+                        return end;
+                    }
+                }
+                Some(Err(e)) => return SessionEnd::Lost(e.to_string()),
+                None => return SessionEnd::Lost("the server closed the connection".into()),
+            },
+            Some(reply) = replies.recv() => driver.on_reply(reply),
+            () = sleep_until_some(wake) => {
+                let now = driver.now();
+                driver.session.handle_timeout(now);
+            }
+            permit = reserve(stall.map(|(tx, _)| tx)), if stall_deadline.is_some() => {
+                driver.unstall(permit);
+            }
+            () = sleep_until_some(stall_deadline), if stall_deadline.is_some() => {
+                driver.give_up_stalled();
+            }
+            Some(joined) = driver.tasks.join_next_with_id(), if !driver.tasks.is_empty() => {
+                driver.on_task_end(joined);
+            }
+        }
+    }
+}
+
+/// The state of [`run_session`], so that each reaction is a small method.
+struct Driver<'a> {
+    session: ClientSession,
+    clock: Instant,
+    origin: &'a Origin,
+    log_requests: bool,
+    streams: HashMap<StreamId, Forward>,
+    tasks: JoinSet<()>,
+    replies: mpsc::Sender<OriginReply>,
+    stalled: Option<Stalled>,
+}
+
+/// A request being forwarded.
+struct Forward {
+    task: AbortHandle,
+    /// Where more request body goes; `None` once it is complete.
+    body: Option<mpsc::Sender<Bytes>>,
+    log: RequestLog,
+}
+
+/// Request body that the origin has no room for yet. While there is one, no more
+/// events are taken from the session, so the order of body pieces is kept.
+struct Stalled {
+    id: StreamId,
+    data: Bytes,
+    fin: bool,
+    tx: mpsc::Sender<Bytes>,
+    since: Instant,
+}
+
+impl Driver<'_> {
+    fn now(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    fn drain_events(&mut self, on_connected: &mut impl FnMut(&Connected)) -> Option<SessionEnd> {
+        while self.stalled.is_none() {
+            match self.session.poll_event()? {
+                Event::Connected(connected) => on_connected(&connected),
+                Event::Request {
+                    id,
+                    head,
+                    body,
+                    fin,
+                } => self.start_forward(id, head, body, fin),
+                Event::RequestBody { id, data, fin } => self.pass_body(id, Bytes::from(data), fin),
+                Event::Cancelled { id } => self.finish(id, "cancelled".into(), true),
+                Event::Closed(reason) => return Some(end_for(reason)),
+            }
+        }
+        None
+    }
+
+    async fn flush<S>(&mut self, ws: &mut WebSocketStream<S>) -> Result<(), tungstenite::Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut fed = false;
+        while let Some(message) = self.session.poll_transmit() {
+            let message = match message {
+                Message::Text(text) => WsMessage::text(text),
+                Message::Binary(bytes) => WsMessage::binary(bytes),
+            };
+            ws.feed(message).await?;
+            fed = true;
+        }
+        if fed {
+            ws.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, message: WsMessage) -> Option<SessionEnd> {
+        let now = self.now();
+        match message {
+            WsMessage::Text(text) => self
+                .session
+                .handle_message(now, &Message::Text(text.as_str().to_owned())),
+            WsMessage::Binary(bytes) => self
+                .session
+                .handle_message(now, &Message::Binary(bytes.to_vec())),
+            WsMessage::Close(frame) => {
+                let reason = match frame {
+                    Some(f) if !f.reason.is_empty() => {
+                        format!("the server closed the connection: {}", f.reason)
+                    }
+                    _ => "the server closed the connection".to_owned(),
+                };
+                return Some(SessionEnd::Lost(reason));
+            }
+            // tungstenite answers pings itself; neither kind carries a frame.
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+        }
+        None
+    }
+
+    fn start_forward(&mut self, id: StreamId, head: RequestHead, body: Vec<u8>, fin: bool) {
+        let (body_tx, body_rx) = if fin {
+            (None, None)
+        } else {
+            let (tx, rx) = mpsc::channel(REQUEST_BODY_BUFFER);
+            (Some(tx), Some(rx))
+        };
+        let log = RequestLog::new(&head);
+        let body = ForwardBody::new(Bytes::from(body), body_rx);
+        let forward = self
+            .origin
+            .clone()
+            .forward(id, head, body, self.replies.clone());
+        let task = self.tasks.spawn(forward);
+        self.streams.insert(
+            id,
+            Forward {
+                task,
+                body: body_tx,
+                log,
+            },
+        );
+    }
+
+    fn pass_body(&mut self, id: StreamId, data: Bytes, fin: bool) {
+        // No entry: the origin already answered or failed, and wants no more body.
+        let Some(forward) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(tx) = &forward.body else { return };
+        if !data.is_empty() {
+            match tx.try_send(data) {
+                Ok(()) => {}
+                Err(TrySendError::Full(data)) => {
+                    self.stalled = Some(Stalled {
+                        id,
+                        data,
+                        fin,
+                        tx: tx.clone(),
+                        since: Instant::now(),
+                    });
+                    return;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    forward.body = None;
+                    return;
+                }
+            }
+        }
+        if fin {
+            // Dropping the sender ends the body the origin reads.
+            forward.body = None;
+        }
+    }
+
+    fn unstall(&mut self, permit: Option<OwnedPermit<Bytes>>) {
+        let Some(stalled) = self.stalled.take() else {
+            return;
+        };
+        let receiving = match permit {
+            Some(permit) => {
+                permit.send(stalled.data);
+                true
+            }
+            None => false,
+        };
+        if (stalled.fin || !receiving)
+            && let Some(forward) = self.streams.get_mut(&stalled.id)
+        {
+            forward.body = None;
+        }
+    }
+
+    fn give_up_stalled(&mut self) {
+        let Some(stalled) = self.stalled.take() else {
+            return;
+        };
+        let message = format!(
+            "{} stopped reading the request body for {} s",
+            self.origin.authority(),
+            self.origin.timeout().as_secs_f32()
+        );
+        let _ = self
+            .session
+            .fail(stalled.id, ErrorCode::OriginTimeout, message);
+        self.finish(stalled.id, error_outcome(ErrorCode::OriginTimeout), true);
+    }
+
+    fn on_reply(&mut self, OriginReply { id, reply }: OriginReply) {
+        let sent = match reply {
+            Reply::Head {
+                status,
+                headers,
+                body,
+                fin,
+            } => {
+                if let Some(forward) = self.streams.get_mut(&id) {
+                    forward.log.status = Some(status);
+                }
+                self.session
+                    .respond(id, status, headers, &body, fin)
+                    .map(|()| fin)
+            }
+            Reply::Body { data, fin } => self.session.send_body(id, &data, fin).map(|()| fin),
+            Reply::Fail { code, message } => {
+                let _ = self.session.fail(id, code, message);
+                self.finish(id, error_outcome(code), false);
+                return;
+            }
+        };
+        match sent {
+            Ok(false) => {}
+            Ok(true) => {
+                let status = self
+                    .streams
+                    .get(&id)
+                    .and_then(|f| f.log.status)
+                    .map_or_else(String::new, |s| s.to_string());
+                self.finish(id, status, false);
+            }
+            // Cancelled meanwhile, or the session closed: nobody wants the answer.
+            Err(CommandError::UnknownStream(_)) => self.finish(id, "cancelled".into(), true),
+            Err(e) => {
+                let message = format!("the origin's response cannot be passed on: {e}");
+                let _ = self.session.fail(id, ErrorCode::OriginFailed, message);
+                self.finish(id, error_outcome(ErrorCode::OriginFailed), true);
+            }
+        }
+    }
+
+    fn on_task_end(&mut self, joined: Result<(tokio::task::Id, ()), JoinError>) {
+        // A task that returned has reported its end; one that panicked has not.
+        let Err(e) = joined else { return };
+        if !e.is_panic() {
+            return;
+        }
+        let task = e.id();
+        let Some(id) = self
+            .streams
+            .iter()
+            .find(|(_, f)| f.task.id() == task)
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        let _ = self.session.fail(
+            id,
+            ErrorCode::OriginFailed,
+            "the tunnel client failed while forwarding this request",
+        );
+        self.finish(id, error_outcome(ErrorCode::OriginFailed), false);
+    }
+
+    /// Forgets the request `id`; `abort` stops its task if it still runs.
+    fn finish(&mut self, id: StreamId, outcome: String, abort: bool) {
+        let Some(forward) = self.streams.remove(&id) else {
+            return;
+        };
+        if abort {
+            forward.task.abort();
+        }
+        if self.stalled.as_ref().is_some_and(|s| s.id == id) {
+            self.stalled = None;
+        }
+        if self.log_requests {
+            forward.log.print(&outcome);
+        }
+    }
+}
+
+/// What `--log` prints about one request.
+struct RequestLog {
+    started: std::time::Instant,
+    method: String,
+    path: String,
+    status: Option<u16>,
+}
+
+impl RequestLog {
+    fn new(head: &RequestHead) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            method: head.method.clone(),
+            path: head.path.clone(),
+            status: None,
+        }
+    }
+
+    fn print(&self, outcome: &str) {
+        let line = format!(
+            "{} {} {} {} {}ms",
+            utc_time_of_day(SystemTime::now()),
+            self.method,
+            self.path,
+            outcome,
+            self.started.elapsed().as_millis()
+        );
+        // stdout may be a closed pipe (`tunnel start | head -1`); losing a log line
+        // then is right, failing the tunnel is not.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+fn error_outcome(code: ErrorCode) -> String {
+    let name = serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{code:?}"));
+    format!("error {name}")
+}
+
+/// `HH:MM:SS` in UTC; the log is read next to the terminal's clock, a date is noise.
+fn utc_time_of_day(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Whether a close reason ends the tunnel for good or calls for a reconnect.
+fn end_for(reason: CloseReason) -> SessionEnd {
+    match reason {
+        CloseReason::Server { code, message } if is_fatal(code) => {
+            SessionEnd::Fatal { code, message }
+        }
+        CloseReason::Server { message, .. } => {
+            SessionEnd::Lost(format!("the server ended the session: {message}"))
+        }
+        CloseReason::IdleTimeout(silent) => SessionEnd::Lost(format!(
+            "no word from the server for {} s",
+            silent.as_secs()
+        )),
+        CloseReason::Protocol(message) => SessionEnd::Lost(format!("protocol error: {message}")),
+        CloseReason::Local => SessionEnd::Lost("closed locally".into()),
+    }
+}
+
+/// Server refusals that a new connection would only meet again.
+pub fn is_fatal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::UnknownTunnel
+            | ErrorCode::Unauthorized
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::TunnelInUse
+    )
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn reserve(tx: Option<mpsc::Sender<Bytes>>) -> Option<OwnedPermit<Bytes>> {
+    match tx {
+        Some(tx) => tx.reserve_owned().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Closes politely, but never waits long for a server that has stopped answering.
+async fn close<S>(ws: &mut WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        if ws.close(None).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_codes_end_the_tunnel_others_reconnect() {
+        let server = |code| CloseReason::Server {
+            code,
+            message: "m".into(),
+        };
+        assert!(matches!(
+            end_for(server(ErrorCode::UnknownTunnel)),
+            SessionEnd::Fatal { .. }
+        ));
+        assert!(matches!(
+            end_for(server(ErrorCode::TunnelInUse)),
+            SessionEnd::Fatal { .. }
+        ));
+        assert!(matches!(
+            end_for(server(ErrorCode::Internal)),
+            SessionEnd::Lost(_)
+        ));
+        assert!(matches!(
+            end_for(CloseReason::IdleTimeout(Duration::from_secs(61))),
+            SessionEnd::Lost(_)
+        ));
+    }
+
+    #[test]
+    fn log_helpers() {
+        assert_eq!(
+            utc_time_of_day(UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3661)),
+            "01:01:01"
+        );
+        assert_eq!(
+            error_outcome(ErrorCode::OriginRefused),
+            "error origin_refused"
+        );
+    }
+}
