@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh base wasm
+scripts/setup.sh base wasm python
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "cargo fmt --check"

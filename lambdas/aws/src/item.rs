@@ -1,0 +1,268 @@
+//! Records to and from DynamoDB items, written out field by field.
+//!
+//! Attribute names are the records' serde field names (a unit test holds the two
+//! together). Numbers are `N`; an `Option` that is `None` is left out of the item, not
+//! stored as `NULL`, so conditions like `attribute_not_exists(connection_id)` mean
+//! what they say and records round-trip exactly.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+use tunnel_backend::store::StoreError;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute names.
+pub mod attr {
+    /// Client id; key of `clients`, hash key of `client_id-index`.
+    pub const CLIENT_ID: &str = "client_id";
+    /// Hash of the client's API key secret.
+    pub const KEY_HASH: &str = "key_hash";
+    /// Creation time, seconds since the epoch; range key of `client_id-index`.
+    pub const CREATED_AT: &str = "created_at";
+    /// Tunnel id; key of `tunnels`.
+    pub const TUNNEL_ID: &str = "tunnel_id";
+    /// Subdomain; key of `domains`.
+    pub const DOMAIN: &str = "domain";
+    /// WebSocket connection id; key of `connections`.
+    pub const CONNECTION_ID: &str = "connection_id";
+    /// Connection time, seconds since the epoch.
+    pub const CONNECTED_AT: &str = "connected_at";
+    /// TTL of `connections`, seconds since the epoch. Not part of any record.
+    pub const EXPIRES_AT: &str = "expires_at";
+}
+
+/// Conversion of a record into an item.
+pub trait ToItem {
+    /// The item holding every field (absent options left out).
+    fn to_item(&self) -> Item;
+}
+
+/// Conversion of an item back into a record.
+pub trait FromItem: Sized {
+    /// Reads the record, ignoring attributes it does not know (such as `expires_at`).
+    fn from_item(item: Item) -> Result<Self, StoreError>;
+}
+
+pub(crate) fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+pub(crate) fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn item<const K: usize>(pairs: [(&str, AttributeValue); K]) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn corrupt(record: &str, name: &str, what: &str) -> StoreError {
+    StoreError::Backend(format!("corrupt {record} item: {name} {what}"))
+}
+
+/// Takes attributes out of an item for one record type, naming it in errors.
+struct Reader {
+    record: &'static str,
+    item: Item,
+}
+
+impl Reader {
+    fn opt_s(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.item.remove(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v)),
+            Some(_) => Err(corrupt(self.record, name, "is not a string")),
+        }
+    }
+
+    fn s(&mut self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name)?
+            .ok_or_else(|| corrupt(self.record, name, "is missing"))
+    }
+
+    fn n(&mut self, name: &str) -> Result<u64, StoreError> {
+        match self.item.remove(name) {
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| corrupt(self.record, name, "is not a u64")),
+            Some(_) => Err(corrupt(self.record, name, "is not a number")),
+            None => Err(corrupt(self.record, name, "is missing")),
+        }
+    }
+}
+
+fn reader(record: &'static str, item: Item) -> Reader {
+    Reader { record, item }
+}
+
+/// Reads a numeric attribute without consuming the item (for `expires_at`).
+pub(crate) fn peek_n(item: &Item, name: &str) -> Option<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+impl ToItem for ClientRecord {
+    fn to_item(&self) -> Item {
+        item([
+            (attr::CLIENT_ID, s(&self.client_id)),
+            (attr::KEY_HASH, s(&self.key_hash)),
+            (attr::CREATED_AT, n(self.created_at)),
+        ])
+    }
+}
+
+impl FromItem for ClientRecord {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        let mut r = reader("client", item);
+        Ok(Self {
+            client_id: r.s(attr::CLIENT_ID)?,
+            key_hash: r.s(attr::KEY_HASH)?,
+            created_at: r.n(attr::CREATED_AT)?,
+        })
+    }
+}
+
+impl ToItem for TunnelRecord {
+    fn to_item(&self) -> Item {
+        let mut out = item([
+            (attr::TUNNEL_ID, s(&self.tunnel_id)),
+            (attr::CLIENT_ID, s(&self.client_id)),
+            (attr::DOMAIN, s(&self.domain)),
+            (attr::CREATED_AT, n(self.created_at)),
+        ]);
+        if let Some(c) = &self.connection_id {
+            out.insert(attr::CONNECTION_ID.to_owned(), s(c));
+        }
+        out
+    }
+}
+
+impl FromItem for TunnelRecord {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        let mut r = reader("tunnel", item);
+        Ok(Self {
+            tunnel_id: r.s(attr::TUNNEL_ID)?,
+            client_id: r.s(attr::CLIENT_ID)?,
+            domain: r.s(attr::DOMAIN)?,
+            created_at: r.n(attr::CREATED_AT)?,
+            connection_id: r.opt_s(attr::CONNECTION_ID)?,
+        })
+    }
+}
+
+impl ToItem for DomainRecord {
+    fn to_item(&self) -> Item {
+        item([
+            (attr::DOMAIN, s(&self.domain)),
+            (attr::TUNNEL_ID, s(&self.tunnel_id)),
+            (attr::CLIENT_ID, s(&self.client_id)),
+        ])
+    }
+}
+
+impl FromItem for DomainRecord {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        let mut r = reader("domain", item);
+        Ok(Self {
+            domain: r.s(attr::DOMAIN)?,
+            tunnel_id: r.s(attr::TUNNEL_ID)?,
+            client_id: r.s(attr::CLIENT_ID)?,
+        })
+    }
+}
+
+impl ToItem for ConnectionRecord {
+    fn to_item(&self) -> Item {
+        let mut out = item([
+            (attr::CONNECTION_ID, s(&self.connection_id)),
+            (attr::CLIENT_ID, s(&self.client_id)),
+            (attr::CONNECTED_AT, n(self.connected_at)),
+        ]);
+        if let Some(t) = &self.tunnel_id {
+            out.insert(attr::TUNNEL_ID.to_owned(), s(t));
+        }
+        out
+    }
+}
+
+impl FromItem for ConnectionRecord {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        let mut r = reader("connection", item);
+        Ok(Self {
+            connection_id: r.s(attr::CONNECTION_ID)?,
+            client_id: r.s(attr::CLIENT_ID)?,
+            tunnel_id: r.opt_s(attr::TUNNEL_ID)?,
+            connected_at: r.n(attr::CONNECTED_AT)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fmt::Debug;
+
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The item has exactly the serde fields, and reads back as the same record.
+    fn check<T: ToItem + FromItem + Serialize + PartialEq + Debug>(record: T) {
+        let item = record.to_item();
+        let json = serde_json::to_value(&record).unwrap();
+        let serde_names: BTreeSet<_> = json.as_object().unwrap().keys().cloned().collect();
+        let item_names: BTreeSet<_> = item.keys().cloned().collect();
+        assert_eq!(item_names, serde_names, "attribute names are serde names");
+        assert_eq!(T::from_item(item).unwrap(), record);
+    }
+
+    #[test]
+    fn records_round_trip_with_serde_names() {
+        check(ClientRecord {
+            client_id: "c".into(),
+            key_hash: "h".into(),
+            created_at: u64::MAX,
+        });
+        for connection_id in [None, Some("k".to_owned())] {
+            check(TunnelRecord {
+                tunnel_id: "t".into(),
+                client_id: "c".into(),
+                domain: "d".into(),
+                created_at: 0,
+                connection_id,
+            });
+        }
+        check(DomainRecord {
+            domain: "d".into(),
+            tunnel_id: "t".into(),
+            client_id: "c".into(),
+        });
+        for tunnel_id in [None, Some("t".to_owned())] {
+            check(ConnectionRecord {
+                connection_id: "k".into(),
+                client_id: "c".into(),
+                tunnel_id,
+                connected_at: 5,
+            });
+        }
+    }
+
+    #[test]
+    fn unknown_attributes_are_ignored_and_bad_ones_named() {
+        let mut i = item([
+            (attr::CONNECTION_ID, s("k")),
+            (attr::CLIENT_ID, s("c")),
+            (attr::CONNECTED_AT, n(5)),
+            (attr::EXPIRES_AT, n(9)),
+        ]);
+        assert_eq!(peek_n(&i, attr::EXPIRES_AT), Some(9));
+        assert!(ConnectionRecord::from_item(i.clone()).is_ok());
+        i.insert(attr::CONNECTED_AT.into(), s("5"));
+        let err = ConnectionRecord::from_item(i).unwrap_err().to_string();
+        assert!(err.contains("connected_at"), "{err}");
+    }
+}

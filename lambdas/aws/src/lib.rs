@@ -1,0 +1,30 @@
+//! The AWS side of the backend's ports: the DynamoDB adapter of
+//! [`tunnel_backend::store::Store`].
+//!
+//! The Lambda functions build a [`DynamoStore`] once per sandbox with
+//! [`DynamoStore::from_env`] and hand it to the same handlers the local stack runs over
+//! its embedded store. The store contract suite (`tunnel_backend::store::contract`)
+//! runs against both adapters; here it runs against moto's DynamoDB server
+//! (`tests/dynamo_store.rs`).
+//!
+//! # Layout
+//!
+//! - [`config`]: [`DynamoConfig`] (endpoint, region, table names, credentials), given
+//!   explicitly or read from the environment variables named in [`env`](mod@env), and
+//!   the SDK client built from it (rustls with ring; plain http for emulators).
+//! - [`tables`]: the schema as data ([`table_definitions`]), compared against
+//!   Terraform by the infra test, and [`ensure_tables`], which creates it for
+//!   emulators.
+//! - [`item`]: records to and from DynamoDB items, field by field.
+//! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation.
+
+pub mod config;
+pub mod item;
+pub mod store;
+pub mod tables;
+
+pub use aws_sdk_dynamodb;
+pub use aws_sdk_dynamodb::config::Credentials;
+pub use config::{ConfigError, DynamoConfig, TableNames, env};
+pub use store::DynamoStore;
+pub use tables::{TableSpec, TablesError, ensure_tables, table_definitions};

@@ -1,0 +1,430 @@
+//! [`DynamoStore`]: the [`Store`] port on DynamoDB.
+//!
+//! Every operation is one conditional request (or one transaction), so the rules the
+//! embedded store gets from redb's serialised transactions hold here by DynamoDB's
+//! conditions: two tunnels never hold one domain, two connections never serve one
+//! tunnel. Reads of tables are strongly consistent; the one read through an index
+//! ([`Store::list_tunnels`]) cannot be, and is used only for listings.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+use tunnel_backend::store::{Store, StoreError};
+
+use crate::config::{ConfigError, DynamoConfig, TableNames};
+use crate::item::{FromItem, Item, ToItem, attr, n, peek_n, s};
+use crate::tables::CLIENT_INDEX;
+
+/// API Gateway closes every WebSocket connection after 2 hours.
+pub const CONNECTION_MAX_AGE_SECS: u64 = 2 * 60 * 60;
+
+/// Slack added to a connection's expiry, so that clock skew between the function that
+/// stamped `connected_at` and API Gateway can never hide a connection that is still
+/// open. A record outliving its socket by this much is harmless: posting to it gives
+/// 410 Gone, which the senders already handle.
+pub const CONNECTION_EXPIRY_MARGIN_SECS: u64 = 10 * 60;
+
+/// The code DynamoDB puts in a transaction's cancellation reasons for a failed condition.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// Seconds since the Unix epoch.
+pub type Clock = fn() -> u64;
+
+fn system_clock() -> u64 {
+    // A clock before 1970 is broken beyond what this could fix; 0 keeps every record.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The DynamoDB [`Store`].
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+    clock: Clock,
+}
+
+fn backend<E, R>(operation: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(format!("DynamoDB {operation}: {}", DisplayErrorContext(e)))
+}
+
+fn build(e: BuildError) -> StoreError {
+    StoreError::Backend(format!("DynamoDB request: {e}"))
+}
+
+/// The cancellation reason codes of a cancelled transaction, one per item, in order;
+/// `None` when the transaction failed for another reason.
+fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<Option<String>>> {
+    match e.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(c) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn failed_condition(codes: &[Option<String>], i: usize) -> bool {
+    codes.get(i).and_then(Option::as_deref) == Some(CONDITION_FAILED)
+}
+
+impl DynamoStore {
+    /// A store over `client` and the tables named in `tables`.
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self {
+            client,
+            tables,
+            clock: system_clock,
+        }
+    }
+
+    /// A store built from explicit settings.
+    pub fn from_config(config: &DynamoConfig) -> Self {
+        Self::new(config.client(), config.tables.clone())
+    }
+
+    /// A store configured from the environment (see [`env`](mod@crate::env)); a
+    /// missing variable is an error naming it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        DynamoConfig::from_env().map(|c| Self::from_config(&c))
+    }
+
+    /// Replaces the clock that decides which connections have expired. Tests use it to
+    /// read records whose timestamps are made up.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The SDK client (shared with whatever else the caller does on DynamoDB).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table names.
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+
+    /// A strongly consistent read of one item by its string key.
+    async fn get(
+        &self,
+        table: &str,
+        key_name: &str,
+        key: &str,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key_name, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Deletes the tunnel alone, for when its domain claim is not its own.
+    async fn delete_tunnel_item(&self, tunnel_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.tunnels)
+            .key(attr::TUNNEL_ID, s(tunnel_id))
+            .condition_expression("attribute_exists(tunnel_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound("tunnel"))
+            }
+            Err(e) => Err(backend("DeleteItem", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.clients)
+            .set_item(Some(client.to_item()))
+            .condition_expression("attribute_not_exists(client_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Exists("client"))
+            }
+            Err(e) => Err(backend("PutItem", e)),
+        }
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.get(&self.tables.clients, attr::CLIENT_ID, client_id)
+            .await?
+            .map(ClientRecord::from_item)
+            .transpose()
+    }
+
+    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+        let claim = DomainRecord {
+            domain: tunnel.domain.clone(),
+            tunnel_id: tunnel.tunnel_id.clone(),
+            client_id: tunnel.client_id.clone(),
+        };
+        // `domain` is a DynamoDB reserved word, hence the placeholder.
+        let claim_put = Put::builder()
+            .table_name(&self.tables.domains)
+            .set_item(Some(claim.to_item()))
+            .condition_expression("attribute_not_exists(#d)")
+            .expression_attribute_names("#d", attr::DOMAIN)
+            .build()
+            .map_err(build)?;
+        let tunnel_put = Put::builder()
+            .table_name(&self.tables.tunnels)
+            .set_item(Some(tunnel.to_item()))
+            .condition_expression("attribute_not_exists(tunnel_id)")
+            .build()
+            .map_err(build)?;
+        // A concurrent transaction on the same domain makes DynamoDB cancel with
+        // `TransactionConflict` instead of a condition failure; that surfaces as a
+        // backend error, and the caller's retry then sees the winner's claim.
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim_put).build())
+            .transact_items(TransactWriteItem::builder().put(tunnel_put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation_codes(&e) {
+                // The domain is checked first, as the embedded store does: a refused
+                // claim is what callers act on.
+                Some(codes) if failed_condition(&codes, 0) => {
+                    Err(StoreError::DomainTaken(tunnel.domain.clone()))
+                }
+                Some(codes) if failed_condition(&codes, 1) => Err(StoreError::Exists("tunnel")),
+                _ => Err(backend("TransactWriteItems", e)),
+            },
+        }
+    }
+
+    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError> {
+        self.get(&self.tables.tunnels, attr::TUNNEL_ID, tunnel_id)
+            .await?
+            .map(TunnelRecord::from_item)
+            .transpose()
+    }
+
+    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError> {
+        // GSIs are eventually consistent (and refuse `consistent_read`): a tunnel created
+        // or deleted a moment ago may be missing from, or still in, this listing. That is
+        // acceptable for a listing; nothing that must see its own write reads through it.
+        let mut tunnels = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.tunnels)
+                .index_name(CLIENT_INDEX)
+                .key_condition_expression("client_id = :c")
+                .expression_attribute_values(":c", s(client_id))
+                .scan_index_forward(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                tunnels.push(TunnelRecord::from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        // The index sorts by created_at; the tunnel id breaks ties between tunnels made
+        // in the same second the way the embedded store's index does.
+        tunnels.sort_by(|a, b| (a.created_at, &a.tunnel_id).cmp(&(b.created_at, &b.tunnel_id)));
+        Ok(tunnels)
+    }
+
+    async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+        let tunnel_delete = Delete::builder()
+            .table_name(&self.tables.tunnels)
+            .key(attr::TUNNEL_ID, s(&tunnel.tunnel_id))
+            .condition_expression("attribute_exists(tunnel_id)")
+            .build()
+            .map_err(build)?;
+        let claim_delete = Delete::builder()
+            .table_name(&self.tables.domains)
+            .key(attr::DOMAIN, s(&tunnel.domain))
+            .condition_expression("tunnel_id = :t")
+            .expression_attribute_values(":t", s(&tunnel.tunnel_id))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(tunnel_delete).build())
+            .transact_items(TransactWriteItem::builder().delete(claim_delete).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) if failed_condition(&codes, 0) => Err(StoreError::NotFound("tunnel")),
+                // The claim is gone or belongs to another tunnel: not ours to release.
+                // The tunnel still goes, in a request of its own.
+                Some(codes) if failed_condition(&codes, 1) => {
+                    self.delete_tunnel_item(&tunnel.tunnel_id).await
+                }
+                _ => Err(backend("TransactWriteItems", e)),
+            },
+        }
+    }
+
+    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
+        self.get(&self.tables.domains, attr::DOMAIN, domain)
+            .await?
+            .map(DomainRecord::from_item)
+            .transpose()
+    }
+
+    async fn attach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tunnels)
+            .key(attr::TUNNEL_ID, s(tunnel_id))
+            .update_expression("SET connection_id = :c")
+            .condition_expression(
+                "attribute_exists(tunnel_id) AND \
+                 (attribute_not_exists(connection_id) OR connection_id = :c)",
+            )
+            .expression_attribute_values(":c", s(connection_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // The condition cannot say which half failed. A tunnel that exists now
+                // existed at the check (ids are never reused), so another connection
+                // held it then, even if it has let go since.
+                match self.get_tunnel(tunnel_id).await? {
+                    Some(_) => Err(StoreError::TunnelInUse(tunnel_id.to_owned())),
+                    None => Err(StoreError::NotFound("tunnel")),
+                }
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
+    async fn detach_connection(
+        &self,
+        tunnel_id: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        // The condition also fails on a missing item, so a deleted tunnel is never
+        // recreated as a stub by this update.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tunnels)
+            .key(attr::TUNNEL_ID, s(tunnel_id))
+            .update_expression("REMOVE connection_id")
+            .condition_expression("connection_id = :c")
+            .expression_attribute_values(":c", s(connection_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another connection serves it, or the tunnel is gone: nothing to undo.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
+    async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        let mut item = connection.to_item();
+        let expires_at = connection
+            .connected_at
+            .saturating_add(CONNECTION_MAX_AGE_SECS + CONNECTION_EXPIRY_MARGIN_SECS);
+        item.insert(attr::EXPIRES_AT.to_owned(), n(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.tables.connections)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| backend("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get_connection(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let Some(item) = self
+            .get(&self.tables.connections, attr::CONNECTION_ID, connection_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // TTL deletion runs lazily (up to days late), so an expired item may still be
+        // there: it describes a socket API Gateway has already closed.
+        if peek_n(&item, attr::EXPIRES_AT).is_some_and(|t| t <= (self.clock)()) {
+            return Ok(None);
+        }
+        ConnectionRecord::from_item(item).map(Some)
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.connections)
+            .key(attr::CONNECTION_ID, s(connection_id))
+            .send()
+            .await
+            .map_err(|e| backend("DeleteItem", e))?;
+        Ok(())
+    }
+}

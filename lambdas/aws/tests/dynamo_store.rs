@@ -1,0 +1,269 @@
+//! The DynamoDB store against moto's DynamoDB server: the backend's store contract,
+//! table creation, and what only this adapter does (TTL, transaction reasons).
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, TimeToLiveStatus};
+use common::Moto;
+use tunnel_aws::store::{CONNECTION_EXPIRY_MARGIN_SECS, CONNECTION_MAX_AGE_SECS};
+use tunnel_aws::tables::BILLING_MODE;
+use tunnel_aws::{DynamoStore, TableNames, TablesError, ensure_tables, table_definitions};
+use tunnel_backend::model::{ConnectionRecord, TunnelRecord};
+use tunnel_backend::store::{Store, StoreError, contract};
+
+async fn store_on(moto: &Moto, prefix: &str) -> DynamoStore {
+    let store = DynamoStore::from_config(&moto.config(TableNames::with_prefix(prefix)));
+    ensure_tables(store.client(), store.tables())
+        .await
+        .expect("ensure_tables");
+    store
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs()
+}
+
+#[tokio::test]
+async fn dynamo_store_passes_the_contract() {
+    let moto = Moto::start();
+    // The suite's connection records are stamped `connected_at: 5` (1970); with the
+    // real clock they would be long expired. Time is not what the suite checks, so the
+    // clock stands still at the epoch here; `connections_expire` covers expiry.
+    let store = store_on(&moto, "contract-").await.with_clock(|| 0);
+    contract::run(&store, "a").await;
+    // A second run on the same tables: the suite's ids must not collide across runs,
+    // as they would not on one shared deployment.
+    contract::run(&store, "b").await;
+}
+
+#[tokio::test]
+async fn ensure_tables_is_idempotent_and_follows_the_definitions() {
+    let moto = Moto::start();
+    let store = store_on(&moto, "idem-").await;
+    let (client, names) = (store.client(), store.tables());
+    ensure_tables(client, names)
+        .await
+        .expect("a second ensure_tables succeeds");
+
+    for spec in table_definitions(names) {
+        let table = client
+            .describe_table()
+            .table_name(&spec.name)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let keys: Vec<_> = table
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+            .collect();
+        assert_eq!(keys, [(spec.hash_key.name.to_owned(), KeyType::Hash)]);
+        let mut attrs: Vec<_> = table
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_owned(),
+                    a.attribute_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        let mut want: Vec<_> = spec
+            .attributes()
+            .iter()
+            .map(|a| (a.name.to_owned(), a.kind.as_str().to_owned()))
+            .collect();
+        attrs.sort();
+        want.sort();
+        assert_eq!(attrs, want, "{}: attribute definitions", spec.name);
+        let billing = table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .cloned();
+        assert_eq!(billing, Some(BillingMode::PayPerRequest));
+        assert_eq!(BillingMode::PayPerRequest.as_str(), BILLING_MODE);
+
+        assert_eq!(
+            table.global_secondary_indexes().len(),
+            spec.global_secondary_indexes.len()
+        );
+        for index in &spec.global_secondary_indexes {
+            let gsi = table
+                .global_secondary_indexes()
+                .iter()
+                .find(|g| g.index_name() == Some(index.name))
+                .unwrap_or_else(|| panic!("{}: index {} missing", spec.name, index.name));
+            let keys: Vec<_> = gsi
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name(), k.key_type().as_str()))
+                .collect();
+            let mut want = vec![(index.hash_key.name, "HASH")];
+            want.extend(index.range_key.map(|r| (r.name, "RANGE")));
+            assert_eq!(keys, want);
+            let projection = gsi.projection().and_then(|p| p.projection_type());
+            assert_eq!(projection.map(|p| p.as_str()), Some(index.projection));
+        }
+
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(&spec.name)
+            .send()
+            .await
+            .unwrap()
+            .time_to_live_description;
+        let enabled = ttl.as_ref().and_then(|d| {
+            (d.time_to_live_status() == Some(&TimeToLiveStatus::Enabled))
+                .then(|| d.attribute_name().map(str::to_owned))
+                .flatten()
+        });
+        assert_eq!(
+            enabled.as_deref(),
+            spec.ttl_attribute,
+            "{}: TTL attribute",
+            spec.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn ensure_tables_refuses_a_table_with_other_keys() {
+    let moto = Moto::start();
+    let names = TableNames::with_prefix("odd-");
+    let client = DynamoStore::from_config(&moto.config(names.clone()))
+        .client()
+        .clone();
+    client
+        .create_table()
+        .table_name(&names.clients)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = ensure_tables(&client, &names).await.unwrap_err();
+    assert!(
+        matches!(&err, TablesError::Mismatch { table, .. } if *table == names.clients),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn adapter_specific_behaviour() {
+    let moto = Moto::start();
+    let store = store_on(&moto, "own-").await;
+
+    // A tunnel id clash (not a domain clash) is reported as such, and the transaction
+    // leaves the new domain unclaimed.
+    let a = TunnelRecord {
+        tunnel_id: "t1".into(),
+        client_id: "c".into(),
+        domain: "one".into(),
+        created_at: 1,
+        connection_id: None,
+    };
+    store.create_tunnel(&a).await.unwrap();
+    let clash = TunnelRecord {
+        domain: "two".into(),
+        ..a.clone()
+    };
+    assert!(matches!(
+        store.create_tunnel(&clash).await,
+        Err(StoreError::Exists("tunnel"))
+    ));
+    assert_eq!(store.get_domain("two").await.unwrap(), None);
+
+    // Deleting a tunnel whose domain is claimed by another tunnel removes the tunnel
+    // and leaves the other's claim alone.
+    let b = TunnelRecord {
+        tunnel_id: "t2".into(),
+        domain: "two".into(),
+        ..a.clone()
+    };
+    store.create_tunnel(&b).await.unwrap();
+    let stale = TunnelRecord {
+        domain: "two".into(),
+        ..a.clone()
+    };
+    store.delete_tunnel(&stale).await.unwrap();
+    assert_eq!(store.get_tunnel("t1").await.unwrap(), None);
+    assert_eq!(
+        store.get_domain("two").await.unwrap().unwrap().tunnel_id,
+        "t2"
+    );
+    assert!(matches!(
+        store.delete_tunnel(&stale).await,
+        Err(StoreError::NotFound("tunnel"))
+    ));
+
+    // A detach for a missing tunnel must not create a stub item.
+    store.detach_connection("ghost", "k").await.unwrap();
+    assert_eq!(store.get_tunnel("ghost").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn connections_expire() {
+    let moto = Moto::start();
+    let store = store_on(&moto, "ttl-").await;
+    let fresh = ConnectionRecord {
+        connection_id: "fresh".into(),
+        client_id: "c".into(),
+        tunnel_id: None,
+        connected_at: now(),
+    };
+    store.put_connection(&fresh).await.unwrap();
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().connections)
+        .key("connection_id", AttributeValue::S("fresh".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let want = fresh.connected_at + CONNECTION_MAX_AGE_SECS + CONNECTION_EXPIRY_MARGIN_SECS;
+    assert_eq!(
+        raw.get("expires_at"),
+        Some(&AttributeValue::N(want.to_string()))
+    );
+    assert_eq!(store.get_connection("fresh").await.unwrap(), Some(fresh));
+
+    // Older than API Gateway's 2-hour cap plus the margin: the socket is closed even
+    // though moto (like DynamoDB, for a while) still holds the item.
+    let old = ConnectionRecord {
+        connection_id: "old".into(),
+        client_id: "c".into(),
+        tunnel_id: Some("t".into()),
+        connected_at: now() - CONNECTION_MAX_AGE_SECS - CONNECTION_EXPIRY_MARGIN_SECS - 1,
+    };
+    store.put_connection(&old).await.unwrap();
+    assert_eq!(store.get_connection("old").await.unwrap(), None);
+    let stopped = store.clone().with_clock(|| 0);
+    assert_eq!(
+        stopped.get_connection("old").await.unwrap(),
+        Some(old),
+        "the item is still stored; only reading filters it"
+    );
+}
