@@ -79,8 +79,13 @@ impl Server {
 
     /// Starts a server with extra arguments.
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", data_dir, extra).await
+    }
+
+    /// Starts a server on `listen` (e.g. the port of a server that was killed).
+    pub async fn start_on(listen: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(bin("tunnel-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")

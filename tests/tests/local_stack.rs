@@ -328,3 +328,57 @@ async fn a_restarted_server_remembers_clients_and_tunnels() {
     assert_eq!(r.status(), 200);
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_waits_for_the_server_and_reconnects_keeping_its_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data).await;
+    let listen = format!("127.0.0.1:{}", server.port);
+    let user = User::new(dir.path(), &server);
+    user.register().await;
+    server.kill().await;
+
+    // Server down at start: one line saying so, then retries until it is back.
+    let origin = Origin::start().await;
+    let mut cli = user
+        .command(&["start", &origin.port.to_string(), "--domain", "phoenix"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(cli.stderr.take().unwrap()));
+    let said = e2e::wait_line(&mut stderr, "an unreachable-server line", |l| {
+        l.contains("cannot reach") && l.contains("retrying")
+    })
+    .await;
+    assert!(
+        said.contains(&server.url) || said.contains(&listen),
+        "{said}"
+    );
+    let server = Server::start_on(&listen, &data, &[]).await;
+    let mut stdout =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(cli.stdout.take().unwrap()));
+    let url = e2e::wait_line(&mut stdout, "public URL", |l| l.starts_with("http://")).await;
+    assert_eq!(url, format!("http://phoenix.localhost:{}", server.port));
+    let http = public_client(&server, &["phoenix"]);
+    assert_eq!(
+        http.get(format!("{url}/1")).send().await.unwrap().status(),
+        200
+    );
+
+    // Server killed under a live tunnel: the CLI reconnects to the restarted server
+    // and serves the same domain again.
+    let mut server = server;
+    server.kill().await;
+    let server = Server::start_on(&listen, &data, &[]).await;
+    e2e::wait_line(&mut stderr, "a reconnected line", |l| {
+        l.starts_with("reconnected")
+    })
+    .await;
+    let r = http.get(format!("{url}/2")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-echo-target"], "/2");
+    drop(server);
+}

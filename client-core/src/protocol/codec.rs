@@ -135,3 +135,91 @@ pub fn check_head(id: StreamId, path: &str, headers: &Headers) -> Result<(), Hea
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::limits::{MAX_CHUNK_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT};
+    use crate::protocol::{ClientFrame, ServerFrame};
+
+    #[test]
+    fn the_largest_legal_head_with_the_largest_chunk_fits_one_message() {
+        // Headers at both limits at once: MAX_HEADER_COUNT lines sharing MAX_HEADER_BYTES.
+        let per = MAX_HEADER_BYTES / MAX_HEADER_COUNT;
+        let headers: Headers = (0..MAX_HEADER_COUNT)
+            .map(|i| (format!("h{i:03}"), "v".repeat(per - 4)))
+            .collect();
+        check_head(1, "/", &headers).unwrap();
+        let path = "/p".repeat(MAX_PATH_BYTES / 2);
+        let request = ServerFrame::Request {
+            id: u64::MAX,
+            method: "OPTIONS".into(),
+            path,
+            headers: headers.clone(),
+            body: vec![0xff; MAX_CHUNK_BYTES],
+            fin: false,
+            reply_to: Some("x".repeat(64)),
+            secret: Some("y".repeat(64)),
+        };
+        encode(&request).unwrap();
+        let response = ClientFrame::Response {
+            id: u64::MAX,
+            status: 599,
+            headers,
+            body: vec![0xff; MAX_CHUNK_BYTES],
+            fin: true,
+            reply_to: Some("x".repeat(64)),
+            secret: Some("y".repeat(64)),
+        };
+        encode(&response).unwrap();
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_both_ways() {
+        let text = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(matches!(
+            decode_text::<ClientFrame>(&text),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let frame = ClientFrame::Response {
+            id: 1,
+            status: 200,
+            headers: vec![],
+            body: vec![0; MAX_MESSAGE_BYTES],
+            fin: true,
+            reply_to: None,
+            secret: None,
+        };
+        assert!(matches!(encode(&frame), Err(CodecError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn head_limits_are_inclusive() {
+        let at = vec![("a".to_owned(), "b".to_owned()); MAX_HEADER_COUNT];
+        check_head(1, "/", &at).unwrap();
+        let over = vec![("a".to_owned(), "b".to_owned()); MAX_HEADER_COUNT + 1];
+        assert!(matches!(
+            check_head(1, "/", &over),
+            Err(HeadError::TooManyHeaders { .. })
+        ));
+        let big = vec![("a".to_owned(), "b".repeat(MAX_HEADER_BYTES - 1))];
+        check_head(1, "/", &big).unwrap();
+        let bigger = vec![("a".to_owned(), "b".repeat(MAX_HEADER_BYTES))];
+        assert!(matches!(
+            check_head(1, "/", &bigger),
+            Err(HeadError::HeadersTooLarge { .. })
+        ));
+        check_head(1, &"p".repeat(MAX_PATH_BYTES), &vec![]).unwrap();
+        assert!(matches!(
+            check_head(1, &"p".repeat(MAX_PATH_BYTES + 1), &vec![]),
+            Err(HeadError::PathTooLong { .. })
+        ));
+        for bad in ["a\r\nb", "a\nb", "a\0b"] {
+            let h = vec![("x".to_owned(), bad.to_owned())];
+            assert!(matches!(
+                check_head(1, "/", &h),
+                Err(HeadError::ControlCharacter { .. })
+            ));
+        }
+    }
+}

@@ -19,9 +19,10 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// bytes), which leaves ~10 KiB of the 32 KiB frame for the envelope and headers.
 pub const JSON_CHUNK_BYTES: usize = 16 * 1024;
 
-/// The largest chunk a server may advertise. A local stack, free of API Gateway's
-/// frame limit, uses bigger chunks for throughput.
-pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+/// The largest chunk a server may advertise: its base64 (87,382 bytes) plus a head at
+/// the header limits still fits in one [`MAX_MESSAGE_BYTES`] message. A local stack,
+/// free of API Gateway's 32 KiB frame limit, uses it for throughput.
+pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Smallest chunk a server may advertise; anything less is a misconfiguration.
 pub const MIN_CHUNK_BYTES: usize = 1024;

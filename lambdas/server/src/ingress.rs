@@ -126,7 +126,7 @@ pub async fn proxy(
     }
     let mut body = body;
     let max_chunk = state.backend.config.max_chunk;
-    let (first, fin) = match read_up_to(&mut body, max_chunk).await {
+    let (first, rest, fin) = match read_up_to(&mut body, max_chunk).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");
@@ -136,7 +136,7 @@ pub async fn proxy(
             );
         }
     };
-    if first.len() as u64 > max_body {
+    if (first.len() + rest.len()) as u64 > max_body {
         return too_large(max_body);
     }
     let head = ServerFrame::Request {
@@ -159,6 +159,7 @@ pub async fn proxy(
             conn.clone(),
             id,
             body,
+            rest,
             first.len() as u64,
             max_body,
             max_chunk,
@@ -167,25 +168,30 @@ pub async fn proxy(
     answer(guard, responses, &mut pump, &domain, max_body).await
 }
 
-/// Reads body frames until `max` bytes are at hand or the body ends.
-async fn read_up_to(body: &mut Incoming, max: usize) -> Result<(Bytes, bool), hyper::Error> {
+/// Reads body frames until `max` bytes are at hand or the body ends. Returns at most
+/// `max` bytes for the REQUEST frame, what was read beyond that (to go first in BODY
+/// chunks), and whether the body ended.
+async fn read_up_to(body: &mut Incoming, max: usize) -> Result<(Bytes, Bytes, bool), hyper::Error> {
     let mut buf = Vec::new();
-    loop {
-        if buf.len() >= max {
-            return Ok((Bytes::from(buf), body.is_end_stream()));
-        }
+    while buf.len() <= max {
         match body.frame().await {
             Some(frame) => {
                 if let Ok(data) = frame?.into_data() {
-                    if buf.is_empty() && data.len() >= max {
-                        return Ok((data, body.is_end_stream()));
-                    }
                     buf.extend_from_slice(&data);
                 }
             }
-            None => return Ok((Bytes::from(buf), true)),
+            None => {
+                if buf.len() <= max {
+                    return Ok((Bytes::from(buf), Bytes::new(), true));
+                }
+                break;
+            }
         }
     }
+    let mut head = Bytes::from(buf);
+    let rest = head.split_off(max);
+    let fin = body.is_end_stream() && rest.is_empty();
+    Ok((head, rest, fin))
 }
 
 #[derive(Debug)]
@@ -200,19 +206,24 @@ async fn pump_body(
     conn: Arc<Conn>,
     id: StreamId,
     mut body: Incoming,
+    mut pending: Bytes,
     mut sent: u64,
     max_body: u64,
     max_chunk: usize,
 ) -> Result<(), PumpError> {
     let mut writer = ChunkWriter::new();
     loop {
-        let (data, fin) = match body.frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(d) => (d, body.is_end_stream()),
-                Err(_) => continue,
-            },
-            Some(Err(e)) => return Err(PumpError::Client(e)),
-            None => (Bytes::new(), true),
+        let (data, fin) = if !pending.is_empty() {
+            (std::mem::take(&mut pending), false)
+        } else {
+            match body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(d) => (d, body.is_end_stream()),
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => return Err(PumpError::Client(e)),
+                None => (Bytes::new(), true),
+            }
         };
         sent += data.len() as u64;
         if sent > max_body {

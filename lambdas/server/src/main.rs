@@ -107,10 +107,13 @@ async fn main() -> Result<()> {
         port: Some(args.public_port.unwrap_or(local.port())),
     };
     let hub = Arc::new(Hub::new());
+    let mut config = Config::new(public, None);
+    // No API Gateway frame limit here: the largest chunk the protocol allows.
+    config.max_chunk = client_core::protocol::limits::MAX_CHUNK_BYTES;
     let backend = Backend {
         store: Arc::new(store),
         connections: hub.clone(),
-        config: Config::new(public, None),
+        config,
         signer,
     };
     let state = Arc::new(State {

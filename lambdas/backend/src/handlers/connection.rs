@@ -102,13 +102,31 @@ async fn bind(
     match b.store.attach_connection(tunnel_id, connection_id).await {
         Ok(()) => {}
         Err(StoreError::TunnelInUse(_)) => {
-            return Err(refusal(
-                ErrorCode::TunnelInUse,
-                format!(
-                    "tunnel {tunnel_id} ({}) is already served by another running `tunnel start`",
-                    tunnel.domain
-                ),
-            ));
+            // The owner reconnected while the server still holds its old connection
+            // (a half-open socket after a network drop). The newest connection wins:
+            // the old one is told and released, so a reconnect never locks itself out.
+            // Two CLIs cannot get here by accident: a second `tunnel start` on a domain
+            // that is online is refused by create-tunnel before it has a tunnel id.
+            if let Some(old) = tunnel
+                .connection_id
+                .as_deref()
+                .filter(|c| *c != connection_id)
+            {
+                take_over(b, tunnel_id, old).await;
+            }
+            b.store
+                .attach_connection(tunnel_id, connection_id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::TunnelInUse(_) => refusal(
+                        ErrorCode::TunnelInUse,
+                        format!("tunnel {tunnel_id} ({}) is already served by another running `tunnel start`", tunnel.domain),
+                    ),
+                    StoreError::NotFound(_) => {
+                        refusal(ErrorCode::UnknownTunnel, format!("tunnel {tunnel_id} was just stopped"))
+                    }
+                    other => internal(other),
+                })?;
         }
         Err(StoreError::NotFound(_)) => {
             return Err(refusal(
@@ -135,6 +153,26 @@ async fn bind(
         domain: tunnel.domain,
         max_chunk: b.config.max_chunk,
     })
+}
+
+/// Moves the tunnel off connection `old`: tells it why, closes it, and detaches it.
+async fn take_over(b: &Backend, tunnel_id: &str, old: &str) {
+    tracing::info!(
+        tunnel_id,
+        old_connection = old,
+        "newer connection takes the tunnel over"
+    );
+    let frame = ServerFrame::Error(refusal(
+        ErrorCode::TunnelInUse,
+        format!("tunnel {tunnel_id} was taken over by a newer connection of its owner"),
+    ));
+    if let Ok(m) = encode(&frame) {
+        let _ = b.connections.send(old, m).await;
+    }
+    let _ = b.connections.close(old).await;
+    if let Err(e) = b.store.detach_connection(tunnel_id, old).await {
+        tracing::warn!(tunnel_id, error = %e, "could not detach the old connection");
+    }
 }
 
 /// Releases whatever connection `connection_id` held.
