@@ -407,10 +407,10 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.conn.close_stream(self.id);
-        if !self.done {
-            if let Ok(m) = encode(&ServerFrame::Cancel { id: self.id }) {
-                self.conn.try_send(m);
-            }
+        if !self.done
+            && let Ok(m) = encode(&ServerFrame::Cancel { id: self.id })
+        {
+            self.conn.try_send(m);
         }
     }
 }
