@@ -17,8 +17,13 @@
 //!   emulators.
 //! - [`item`]: records to and from DynamoDB items, field by field.
 //! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation.
+//! - [`connections`]: the `Connections` port over API Gateway's `@connections`.
+//! - [`functions`]: the Lambda functions' shared code, one module per trigger; each
+//!   binary in `src/bin/` (one per function, named after it) is a few lines over it.
 
 pub mod config;
+pub mod connections;
+pub mod functions;
 pub mod item;
 pub mod store;
 pub mod tables;

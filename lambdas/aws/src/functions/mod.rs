@@ -1,0 +1,99 @@
+//! What every Lambda function shares: reading its configuration from the environment,
+//! JSON logs for CloudWatch, and one module per kind of trigger. Each binary in
+//! `src/bin/` is a few lines over these.
+
+pub mod relay;
+pub mod rest;
+pub mod websocket;
+
+use std::sync::Arc;
+
+use tunnel_backend::auth::TokenSigner;
+use tunnel_backend::{Backend, Config, PublicUrls};
+
+use crate::config::{ConfigError, DynamoConfig};
+use crate::connections::ApiGatewayConnections;
+use crate::store::DynamoStore;
+
+/// Environment variables the functions read besides the store's (see
+/// [`crate::config::env`]). Terraform sets exactly these.
+pub mod env {
+    /// Domain tunnels live under, e.g. `tunnel.example.com`.
+    pub const BASE_DOMAIN: &str = "TUNNEL_BASE_DOMAIN";
+    /// Scheme of public URLs; `https` when unset.
+    pub const PUBLIC_SCHEME: &str = "TUNNEL_PUBLIC_SCHEME";
+    /// Port of public URLs when not the scheme's default.
+    pub const PUBLIC_PORT: &str = "TUNNEL_PUBLIC_PORT";
+    /// The WebSocket API's URL, given to clients with their session token.
+    pub const WS_URL: &str = "TUNNEL_WS_URL";
+    /// The WebSocket API's management (`@connections`) endpoint.
+    pub const WS_MANAGEMENT_ENDPOINT: &str = "TUNNEL_WS_MANAGEMENT_ENDPOINT";
+    /// Secret that signs session tokens (at least 32 bytes).
+    pub const TOKEN_SECRET: &str = "TUNNEL_TOKEN_SECRET";
+}
+
+fn var(name: &'static str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Invalid {
+            var: name,
+            reason: "not valid UTF-8".into(),
+        }),
+    }
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name)?.ok_or(ConfigError::Missing(name))
+}
+
+/// Builds the handlers' ports from the environment, once per sandbox.
+pub fn backend_from_env() -> Result<Backend, ConfigError> {
+    let dynamo = DynamoConfig::from_env()?;
+    let connections = ApiGatewayConnections::new(
+        &required(env::WS_MANAGEMENT_ENDPOINT)?,
+        &dynamo.region,
+        dynamo.credentials.clone(),
+    );
+    let port = match var(env::PUBLIC_PORT)? {
+        Some(p) => Some(p.parse().map_err(|_| ConfigError::Invalid {
+            var: env::PUBLIC_PORT,
+            reason: format!("{p:?} is not a port number"),
+        })?),
+        None => None,
+    };
+    let public = PublicUrls {
+        scheme: var(env::PUBLIC_SCHEME)?.unwrap_or_else(|| "https".into()),
+        base_domain: required(env::BASE_DOMAIN)?,
+        port,
+    };
+    let signer = TokenSigner::new(required(env::TOKEN_SECRET)?.into_bytes()).ok_or(
+        ConfigError::Invalid {
+            var: env::TOKEN_SECRET,
+            reason: format!(
+                "shorter than {} bytes",
+                tunnel_backend::auth::MIN_TOKEN_SECRET_BYTES
+            ),
+        },
+    )?;
+    Ok(Backend {
+        store: Arc::new(DynamoStore::new(dynamo.client(), dynamo.tables.clone())),
+        connections: Arc::new(connections),
+        config: Config::new(public, Some(required(env::WS_URL)?)),
+        signer,
+    })
+}
+
+/// JSON log lines, which CloudWatch Logs Insights can query; level from `RUST_LOG`.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+}

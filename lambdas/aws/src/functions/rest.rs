@@ -1,0 +1,161 @@
+//! REST control-plane functions: API Gateway (REST API, proxy integration) events in,
+//! the shared router out. Each function names the routes it serves, so a route wired
+//! to the wrong function in Terraform fails loudly instead of working by accident.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderValue;
+use lambda_runtime::{LambdaEvent, service_fn};
+use tunnel_backend::Backend;
+use tunnel_backend::api::{self, ApiRequest, ApiResponse, MAX_API_BODY_BYTES};
+use tunnel_backend::handlers::ApiFailure;
+
+/// A route a function serves: method and path pattern, `{x}` matching one segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern, e.g. `/v1/tunnels/{id}`.
+    pub pattern: &'static str,
+}
+
+impl Route {
+    /// True when `method` and `path` fall under this route.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let want = self.pattern.trim_end_matches('/').split('/');
+        let got = path.trim_end_matches('/').split('/');
+        want.clone().count() == got.clone().count()
+            && want
+                .zip(got)
+                .all(|(w, g)| (w.starts_with('{') && !g.is_empty()) || w == g)
+    }
+}
+
+/// Every REST route of the plan and the function serving it. Terraform's routes are
+/// checked against this table.
+pub const ROUTES: &[(&str, Route)] = &[
+    ("register-client", Route { method: "POST", pattern: "/v1/clients" }),
+    ("get-client", Route { method: "GET", pattern: "/v1/clients/me" }),
+    ("issue-token", Route { method: "POST", pattern: "/v1/tokens" }),
+    ("create-tunnel", Route { method: "POST", pattern: "/v1/tunnels" }),
+    ("list-tunnels", Route { method: "GET", pattern: "/v1/tunnels" }),
+    ("list-tunnels", Route { method: "GET", pattern: "/v1/tunnels/{id}" }),
+    ("delete-tunnel", Route { method: "DELETE", pattern: "/v1/tunnels/{id}" }),
+];
+
+/// The routes of function `name`.
+pub fn routes_of(name: &str) -> Vec<Route> {
+    ROUTES
+        .iter()
+        .filter(|(f, _)| *f == name)
+        .map(|(_, r)| *r)
+        .collect()
+}
+
+fn header(event: &ApiGatewayProxyRequest, name: &str) -> Option<String> {
+    event
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn respond(resp: ApiResponse) -> ApiGatewayProxyResponse {
+    let mut out = ApiGatewayProxyResponse::default();
+    out.status_code = i64::from(resp.status);
+    if resp.status != 204 {
+        out.headers
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        out.body = Some(Body::Text(String::from_utf8_lossy(&resp.body).into_owned()));
+    }
+    out
+}
+
+/// Handles one REST event for a function serving `routes`.
+pub async fn handle(
+    b: &Backend,
+    routes: &[Route],
+    event: ApiGatewayProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let method = event.http_method.as_str().to_owned();
+    let path = event.path.clone().unwrap_or_default();
+    if !routes.iter().any(|r| r.matches(&method, &path)) {
+        return respond(ApiResponse::from_failure(&ApiFailure::new(
+            404,
+            client_core::api::ApiErrorCode::NotFound,
+            format!("{method} {path} is not served by this function"),
+        )));
+    }
+    let body = match (&event.body, event.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(b), false) => b.clone().into_bytes(),
+        (Some(b), true) => match STANDARD.decode(b) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return respond(ApiResponse::from_failure(&ApiFailure::bad_request(
+                    "the request body is not valid base64",
+                )));
+            }
+        },
+    };
+    if body.len() > MAX_API_BODY_BYTES {
+        return respond(ApiResponse::from_failure(&ApiFailure::new(
+            413,
+            client_core::api::ApiErrorCode::PayloadTooLarge,
+            format!("control-plane request bodies are limited to {MAX_API_BODY_BYTES} bytes"),
+        )));
+    }
+    let req = ApiRequest {
+        method,
+        path,
+        host: header(&event, "host"),
+        authorization: header(&event, "authorization"),
+        body,
+    };
+    respond(api::handle(b, req, tunnel_backend::unix_now()).await)
+}
+
+/// The main loop of a REST function named `name`.
+pub async fn run(name: &'static str) -> Result<(), lambda_runtime::Error> {
+    super::init_tracing();
+    let backend = super::backend_from_env()?;
+    let routes = routes_of(name);
+    let backend = &backend;
+    let routes = &routes;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
+            Ok::<_, lambda_runtime::Error>(handle(backend, routes, event.payload).await)
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_segments() {
+        let r = Route {
+            method: "GET",
+            pattern: "/v1/tunnels/{id}",
+        };
+        assert!(r.matches("GET", "/v1/tunnels/abc"));
+        assert!(r.matches("get", "/v1/tunnels/abc/"));
+        assert!(!r.matches("GET", "/v1/tunnels"));
+        assert!(!r.matches("GET", "/v1/tunnels/a/b"));
+        assert!(!r.matches("DELETE", "/v1/tunnels/abc"));
+    }
+
+    #[test]
+    fn every_route_has_a_function_and_names_are_distinct_routes() {
+        for (f, r) in ROUTES {
+            assert!(routes_of(f).iter().any(|x| x.pattern == r.pattern));
+        }
+    }
+}
