@@ -20,7 +20,9 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming};
 use tokio::sync::mpsc;
-use tunnel_backend::handlers::proxy::{ProxyError, end_to_end, error_page, resolve};
+use tunnel_backend::handlers::proxy::{
+    ProxyError, end_to_end, error_page, origin_failure, resolve,
+};
 
 use crate::hub::{Conn, ResponsePart};
 use crate::{Body, State, full};
@@ -432,20 +434,9 @@ fn too_large(max: u64) -> Response<Body> {
 }
 
 fn origin_error(code: ErrorCode, message: &str) -> Response<Body> {
-    match code {
-        ErrorCode::OriginRefused => page(
-            StatusCode::BAD_GATEWAY,
-            &format!(
-                "The tunnel client could not reach the local service: the local port refused the connection ({message})."
-            ),
-        ),
-        ErrorCode::OriginTimeout => page(
-            StatusCode::GATEWAY_TIMEOUT,
-            &format!("The local service did not answer in time ({message})."),
-        ),
-        _ => page(
-            StatusCode::BAD_GATEWAY,
-            &format!("The tunnel client could not complete the request: {message}"),
-        ),
-    }
+    let (status, detail) = origin_failure(code, message);
+    page(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        &detail,
+    )
 }

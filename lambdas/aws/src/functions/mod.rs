@@ -2,7 +2,9 @@
 //! JSON logs for CloudWatch, and one module per kind of trigger. Each binary in
 //! `src/bin/` is a few lines over these.
 
+pub mod proxy;
 pub mod relay;
+pub mod reorder;
 pub mod rest;
 pub mod websocket;
 
@@ -90,8 +92,7 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_current_span(false)
         .without_time()

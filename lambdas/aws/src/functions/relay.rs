@@ -50,7 +50,11 @@ pub async fn relay(b: &Backend, from: &str, body: &str) -> Relayed {
     };
     match (env.action.as_str(), env.reply_to) {
         ("response" | "body" | "error", Some(to)) => {
-            match b.connections.send(&to, Message::Text(body.to_owned())).await {
+            match b
+                .connections
+                .send(&to, Message::Text(body.to_owned()))
+                .await
+            {
                 Ok(()) => Relayed::Forwarded,
                 Err(ConnectionError::Gone(_)) => {
                     tracing::warn!(connection_id = from, reply_to = %to, "proxy channel gone; answer dropped");
@@ -96,7 +100,12 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
                 .connection_id
                 .clone()
                 .unwrap_or_default();
-            relay(backend, &from, event.payload.body.as_deref().unwrap_or_default()).await;
+            relay(
+                backend,
+                &from,
+                event.payload.body.as_deref().unwrap_or_default(),
+            )
+            .await;
             let mut ok = ApiGatewayProxyResponse::default();
             ok.status_code = 200;
             Ok::<_, lambda_runtime::Error>(ok)

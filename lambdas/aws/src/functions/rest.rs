@@ -39,13 +39,55 @@ impl Route {
 /// Every REST route of the plan and the function serving it. Terraform's routes are
 /// checked against this table.
 pub const ROUTES: &[(&str, Route)] = &[
-    ("register-client", Route { method: "POST", pattern: "/v1/clients" }),
-    ("get-client", Route { method: "GET", pattern: "/v1/clients/me" }),
-    ("issue-token", Route { method: "POST", pattern: "/v1/tokens" }),
-    ("create-tunnel", Route { method: "POST", pattern: "/v1/tunnels" }),
-    ("list-tunnels", Route { method: "GET", pattern: "/v1/tunnels" }),
-    ("list-tunnels", Route { method: "GET", pattern: "/v1/tunnels/{id}" }),
-    ("delete-tunnel", Route { method: "DELETE", pattern: "/v1/tunnels/{id}" }),
+    (
+        "register-client",
+        Route {
+            method: "POST",
+            pattern: "/v1/clients",
+        },
+    ),
+    (
+        "get-client",
+        Route {
+            method: "GET",
+            pattern: "/v1/clients/me",
+        },
+    ),
+    (
+        "issue-token",
+        Route {
+            method: "POST",
+            pattern: "/v1/tokens",
+        },
+    ),
+    (
+        "create-tunnel",
+        Route {
+            method: "POST",
+            pattern: "/v1/tunnels",
+        },
+    ),
+    (
+        "list-tunnels",
+        Route {
+            method: "GET",
+            pattern: "/v1/tunnels",
+        },
+    ),
+    (
+        "list-tunnels",
+        Route {
+            method: "GET",
+            pattern: "/v1/tunnels/{id}",
+        },
+    ),
+    (
+        "delete-tunnel",
+        Route {
+            method: "DELETE",
+            pattern: "/v1/tunnels/{id}",
+        },
+    ),
 ];
 
 /// The routes of function `name`.

@@ -12,7 +12,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::json;
 use tunnel_backend::Backend;
 use tunnel_backend::handlers::Caller;
-use tunnel_backend::handlers::connection::{authorize_connection, tunnel_connect, tunnel_disconnect};
+use tunnel_backend::handlers::connection::{
+    authorize_connection, tunnel_connect, tunnel_disconnect,
+};
 use tunnel_backend::unix_now;
 
 /// Key of the authorizer context entry that carries the client id to the routes.
@@ -82,7 +84,10 @@ pub fn caller_of(event: &ApiGatewayWebsocketProxyRequest) -> Option<Caller> {
 }
 
 /// The `connect` route: binds the connection to the tunnel named in CONNECT.
-pub async fn connect(b: &Backend, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn connect(
+    b: &Backend,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let id = connection_id(event);
     let Some(caller) = caller_of(event) else {
         tracing::error!(connection_id = %id, "route event without authorizer context");
@@ -92,14 +97,19 @@ pub async fn connect(b: &Backend, event: &ApiGatewayWebsocketProxyRequest) -> Ap
         Ok(ClientFrame::Connect { version, tunnel_id }) => {
             let _ = tunnel_connect(b, &id, &caller, version, &tunnel_id, unix_now()).await;
         }
-        Ok(other) => tracing::warn!(connection_id = %id, frame = ?other, "non-CONNECT frame on the connect route"),
+        Ok(other) => {
+            tracing::warn!(connection_id = %id, frame = ?other, "non-CONNECT frame on the connect route")
+        }
         Err(e) => tracing::warn!(connection_id = %id, error = %e, "undecodable CONNECT"),
     }
     ok()
 }
 
 /// `$disconnect`: releases the tunnel the connection served.
-pub async fn disconnect(b: &Backend, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn disconnect(
+    b: &Backend,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let id = connection_id(event);
     if let Err(e) = tunnel_disconnect(b, &id).await {
         tracing::error!(connection_id = %id, error = %e, "could not release the connection");

@@ -83,6 +83,28 @@ pub fn end_to_end(headers: Headers) -> Headers {
         .collect()
 }
 
+/// Status and explanation for the public when the client could not get an answer
+/// from its origin.
+pub fn origin_failure(code: client_core::protocol::ErrorCode, message: &str) -> (u16, String) {
+    use client_core::protocol::ErrorCode;
+    match code {
+        ErrorCode::OriginRefused => (
+            502,
+            format!(
+                "The tunnel client could not reach the local service: the local port refused the connection ({message})."
+            ),
+        ),
+        ErrorCode::OriginTimeout => (
+            504,
+            format!("The local service did not answer in time ({message})."),
+        ),
+        _ => (
+            502,
+            format!("The tunnel client could not complete the request: {message}"),
+        ),
+    }
+}
+
 /// A small HTML page for the public when the tunnel cannot answer.
 pub fn error_page(status: u16, title: &str, detail: &str) -> Vec<u8> {
     let esc = |s: &str| {

@@ -1,0 +1,575 @@
+//! tunnel-proxy: public HTTP requests in through a Lambda Function URL (streamed
+//! response), out to the tunnel's client over the WebSocket API, and back.
+//!
+//! The rendezvous needs no polling: the function keeps its own WebSocket connection to
+//! the WebSocket API (the return channel), reused while the sandbox is warm. Each
+//! REQUEST names that connection in `reply_to` with a fresh secret; the client echoes
+//! both; the stateless relay function posts the client's frames to `reply_to`; this
+//! function reads them off its socket, checks the secret, puts them in order and
+//! streams the body out. Per small request: this invocation, one relay invocation, two
+//! store reads (domain, tunnel), no writes.
+//!
+//! Not built: a DynamoDB fallback for a proxy that lost its channel mid-request (the
+//! request then times out with 504 and the next one opens a new channel).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use client_core::protocol::limits::MAX_MESSAGE_BYTES;
+use client_core::protocol::{
+    ChunkWriter, ClientFrame, ErrorFrame, Headers, ServerFrame, StreamId, check_head, decode_text,
+    encode,
+};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use lambda_runtime::streaming::Response;
+use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tunnel_backend::Backend;
+use tunnel_backend::auth::{Claims, random_id};
+use tunnel_backend::handlers::proxy::{
+    ProxyError, end_to_end, error_page, origin_failure, resolve,
+};
+use tunnel_backend::unix_now;
+
+use super::relay::CHANNEL_ACTION;
+use super::reorder::{Ready, Reorder};
+
+/// Header the CloudFront function copies the viewer's Host into (the origin request
+/// policy drops Host, which a Function URL origin needs to be its own).
+pub const TUNNEL_HOST_HEADER: &str = "x-tunnel-host";
+
+/// Header carrying the secret that proves a request came through CloudFront.
+pub const ORIGIN_SECRET_HEADER: &str = "x-origin-verify";
+
+/// How long the client may take to start answering: under API Gateway's 29 s so a
+/// CloudFront origin timeout (30 s default) never fires first.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Largest request body: a Function URL's 6 MB invocation payload, as base64 in JSON,
+/// leaves about 4.5 MB of raw body after headers.
+pub const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024 + 512 * 1024;
+
+/// Environment variables of this function besides the shared ones.
+pub mod env {
+    /// Secret CloudFront adds as [`super::ORIGIN_SECRET_HEADER`]; unset disables the check
+    /// (the emulator, a Function URL used directly).
+    pub const ORIGIN_SECRET: &str = "TUNNEL_ORIGIN_SECRET";
+    /// Seconds a return channel may sit unused before it is replaced, under the
+    /// WebSocket API's idle cap (10 min).
+    pub const CHANNEL_MAX_IDLE_SECS: &str = "TUNNEL_CHANNEL_MAX_IDLE_SECS";
+    /// Seconds a return channel may live, under the WebSocket API's 2 h cap.
+    pub const CHANNEL_MAX_AGE_SECS: &str = "TUNNEL_CHANNEL_MAX_AGE_SECS";
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The function's own WebSocket connection, on which answers arrive.
+#[derive(Debug)]
+struct Channel {
+    ws: Socket,
+    connection_id: String,
+    opened: Instant,
+    used: Instant,
+}
+
+/// What one warm sandbox keeps between invocations.
+#[derive(Debug)]
+pub struct Proxy {
+    backend: Backend,
+    ws_url: String,
+    origin_secret: Option<String>,
+    max_idle: Duration,
+    max_age: Duration,
+    channel: Arc<Mutex<Option<Channel>>>,
+}
+
+/// Why the return channel could not be had.
+#[derive(Debug, thiserror::Error)]
+enum ChannelError {
+    #[error("cannot connect to the WebSocket API: {0}")]
+    Connect(String),
+    #[error("the WebSocket API did not say which connection this is")]
+    NoHello,
+}
+
+type Outcome = Response<
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
+>;
+
+fn secs_var(name: &'static str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+fn whole(status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Outcome {
+    let stream = futures_util::stream::once(async move { Ok(Bytes::from(body)) });
+    Response {
+        metadata_prelude: MetadataPrelude {
+            status_code: status,
+            headers,
+            cookies: Vec::new(),
+        },
+        stream: Box::pin(stream),
+    }
+}
+
+fn page(status: u16, detail: &str) -> Outcome {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    whole(status, headers, error_page(status.as_u16(), title, detail))
+}
+
+impl Proxy {
+    /// Builds the sandbox state from the environment.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let backend = super::backend_from_env()?;
+        let ws_url = backend.config.ws_url.clone().unwrap_or_default();
+        Ok(Self {
+            backend,
+            ws_url,
+            origin_secret: std::env::var(env::ORIGIN_SECRET)
+                .ok()
+                .filter(|s| !s.is_empty()),
+            max_idle: secs_var(env::CHANNEL_MAX_IDLE_SECS, 540),
+            max_age: secs_var(env::CHANNEL_MAX_AGE_SECS, 7_000),
+            channel: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Handles one public request.
+    pub async fn handle(&self, event: LambdaFunctionUrlRequest) -> Outcome {
+        let header = |name: &str| {
+            event
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if let Some(secret) = &self.origin_secret
+            && header(ORIGIN_SECRET_HEADER).as_deref() != Some(secret.as_str())
+        {
+            return page(
+                403,
+                "Requests must come through the tunnel's public address.",
+            );
+        }
+        let host = header(TUNNEL_HOST_HEADER)
+            .or_else(|| header("host"))
+            .unwrap_or_default();
+        let Some(domain) = self.backend.config.public.subdomain_of(&host) else {
+            return page(404, &format!("{host} is not a tunnel address."));
+        };
+        let target = match resolve(&self.backend, &domain).await {
+            Ok(t) => t,
+            Err(ProxyError::UnknownTunnel(d)) => {
+                return page(
+                    404,
+                    &format!(
+                        "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
+                    ),
+                );
+            }
+            Err(ProxyError::Offline(d)) => {
+                return page(
+                    502,
+                    &format!("The tunnel {d} exists but no client is connected to it."),
+                );
+            }
+            Err(ProxyError::Store(e)) => {
+                tracing::error!(error = %e, "store failure");
+                return page(
+                    503,
+                    "The tunnel service could not reach its store. Try again shortly.",
+                );
+            }
+        };
+        let body = match (&event.body, event.is_base64_encoded) {
+            (None, _) => Vec::new(),
+            (Some(b), false) => b.clone().into_bytes(),
+            (Some(b), true) => match STANDARD.decode(b) {
+                Ok(v) => v,
+                Err(_) => return page(400, "The request body could not be read."),
+            },
+        };
+        if body.len() > MAX_REQUEST_BODY {
+            return page(
+                413,
+                &format!(
+                    "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
+                ),
+            );
+        }
+        let http = &event.request_context.http;
+        let method = http.method.clone().unwrap_or_else(|| "GET".into());
+        let mut path = event.raw_path.clone().unwrap_or_else(|| "/".into());
+        if let Some(q) = event.raw_query_string.as_deref().filter(|q| !q.is_empty()) {
+            path.push('?');
+            path.push_str(q);
+        }
+        let mut headers: Headers = event
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                let n = n.as_str();
+                n != TUNNEL_HOST_HEADER && n != ORIGIN_SECRET_HEADER
+            })
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        if let Some(cookies) = &event.cookies
+            && !cookies.is_empty()
+        {
+            headers.push(("cookie".into(), cookies.join("; ")));
+        }
+        let mut headers = end_to_end(headers);
+        headers.retain(|(n, _)| n != "host");
+        headers.insert(0, ("host".into(), host.clone()));
+        if let Some(ip) = &http.source_ip {
+            headers.push(("x-forwarded-for".into(), ip.clone()));
+        }
+        headers.push((
+            "x-forwarded-proto".into(),
+            self.backend.config.public.scheme.clone(),
+        ));
+        headers.push(("x-forwarded-host".into(), host));
+        if let Err(e) = check_head(0, &path, &headers) {
+            return page(431, &e.to_string());
+        }
+
+        let mut guard = self.channel.clone().lock_owned().await;
+        let channel = match self.channel(&mut guard).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "no return channel");
+                return page(
+                    502,
+                    "The tunnel service could not open its return channel. Try again.",
+                );
+            }
+        };
+        let id: StreamId = rand::random();
+        let secret = random_id(16);
+        let reply_to = channel.connection_id.clone();
+        let max_chunk = self.backend.config.max_chunk;
+        let (inline, rest) = body.split_at(body.len().min(max_chunk));
+        let request = ServerFrame::Request {
+            id,
+            method,
+            path,
+            headers,
+            body: inline.to_vec(),
+            fin: rest.is_empty(),
+            reply_to: Some(reply_to),
+            secret: Some(secret.clone()),
+        };
+        let mut frames = vec![request];
+        if !rest.is_empty() {
+            frames.extend(
+                ChunkWriter::new()
+                    .write(id, rest, true, max_chunk)
+                    .into_iter()
+                    .map(ServerFrame::Body),
+            );
+        }
+        for frame in &frames {
+            let sent = match encode(frame) {
+                Ok(m) => {
+                    self.backend
+                        .connections
+                        .send(&target.connection_id, m)
+                        .await
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode frame");
+                    return page(500, "The request could not be encoded.");
+                }
+            };
+            if sent.is_err() {
+                return page(
+                    502,
+                    &format!("The tunnel {domain} lost its client. Try again."),
+                );
+            }
+        }
+        channel.used = Instant::now();
+        self.await_answer(guard, id, secret, &domain, &target.connection_id)
+            .await
+    }
+
+    /// The live return channel, opening a new one when there is none or it is too old
+    /// or idle for the WebSocket API to keep.
+    async fn channel<'a>(
+        &self,
+        slot: &'a mut Option<Channel>,
+    ) -> Result<&'a mut Channel, ChannelError> {
+        let stale = slot.as_mut().is_none_or(|c| {
+            let closed = matches!(
+                c.ws.next().now_or_never(),
+                Some(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))))
+            );
+            closed || c.used.elapsed() > self.max_idle || c.opened.elapsed() > self.max_age
+        });
+        if stale {
+            *slot = Some(self.open_channel().await?);
+        }
+        slot.as_mut().ok_or(ChannelError::NoHello)
+    }
+
+    async fn open_channel(&self) -> Result<Channel, ChannelError> {
+        let now = unix_now();
+        let token = self.backend.signer.sign(&Claims {
+            sub: format!("proxy-{}", random_id(8)),
+            iat: now,
+            exp: now + 300,
+        });
+        let url = format!("{}?token={token}", self.ws_url);
+        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES));
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                .await
+                .map_err(|e| ChannelError::Connect(e.to_string()))?;
+        let hello = serde_json::json!({ "action": CHANNEL_ACTION }).to_string();
+        ws.send(WsMessage::Text(hello.into()))
+            .await
+            .map_err(|e| ChannelError::Connect(e.to_string()))?;
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            let msg = tokio::select! {
+                m = ws.next() => m,
+                () = &mut deadline => return Err(ChannelError::NoHello),
+            };
+            let Some(Ok(WsMessage::Text(t))) = msg else {
+                if msg.is_none() {
+                    return Err(ChannelError::NoHello);
+                }
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+            if v["action"] == CHANNEL_ACTION
+                && let Some(id) = v["connection_id"].as_str()
+            {
+                tracing::info!(connection_id = id, "return channel open");
+                return Ok(Channel {
+                    ws,
+                    connection_id: id.to_owned(),
+                    opened: Instant::now(),
+                    used: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// Reads the answer to stream `id` off the channel: returns once the head is in,
+    /// then streams the body from a task that keeps the channel until the end.
+    async fn await_answer(
+        &self,
+        mut guard: tokio::sync::OwnedMutexGuard<Option<Channel>>,
+        id: StreamId,
+        secret: String,
+        domain: &str,
+        client_conn: &str,
+    ) -> Outcome {
+        let deadline = tokio::time::Instant::now() + RESPONSE_TIMEOUT;
+        let mut reorder = Reorder::new();
+        let head = loop {
+            if let Some(ready) = reorder.poll() {
+                break ready;
+            }
+            let Some(channel) = guard.as_mut() else {
+                return page(502, "The return channel closed.");
+            };
+            match next_part(channel, id, &secret, deadline, &mut reorder).await {
+                Ok(()) => {}
+                Err(Stop::Timeout) => {
+                    self.cancel(client_conn, id).await;
+                    return page(
+                        504,
+                        &format!(
+                            "The tunnel client for {domain} did not answer within {}s.",
+                            RESPONSE_TIMEOUT.as_secs()
+                        ),
+                    );
+                }
+                Err(Stop::Closed) => {
+                    *guard = None;
+                    return page(502, "The return channel closed before the answer came.");
+                }
+                Err(Stop::Failed(e)) => {
+                    let (status, detail) = origin_failure(e.code, &e.message);
+                    return page(status, &detail);
+                }
+                Err(Stop::Broken(why)) => {
+                    self.cancel(client_conn, id).await;
+                    return page(
+                        502,
+                        &format!("The tunnel client sent a broken answer: {why}"),
+                    );
+                }
+            }
+        };
+        let Ready::Head {
+            status,
+            headers,
+            body,
+            fin,
+        } = head
+        else {
+            return page(502, "The tunnel client's answer had no head.");
+        };
+        let mut map = HeaderMap::new();
+        for (n, v) in end_to_end(headers) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                map.append(n, v);
+            }
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if fin {
+            return whole(status, map, body);
+        }
+        // Bounded: the runtime's body sender drains it as the Function URL streams out.
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+        let _ = tx.send(Ok(Bytes::from(body))).await;
+        tokio::spawn(async move {
+            loop {
+                while let Some(ready) = reorder.poll() {
+                    if let Ready::Data { data, .. } = ready
+                        && tx.send(Ok(Bytes::from(data))).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                if reorder.is_done() {
+                    return;
+                }
+                let Some(channel) = guard.as_mut() else {
+                    return;
+                };
+                if let Err(stop) = next_part(
+                    channel,
+                    id,
+                    &secret,
+                    tokio::time::Instant::now() + RESPONSE_TIMEOUT,
+                    &mut reorder,
+                )
+                .await
+                {
+                    if matches!(stop, Stop::Closed) {
+                        *guard = None;
+                    }
+                    let _ = tx
+                        .send(Err(std::io::Error::other(
+                            "the tunnel broke off the response",
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Response {
+            metadata_prelude: MetadataPrelude {
+                status_code: status,
+                headers: map,
+                cookies: Vec::new(),
+            },
+            stream: Box::pin(stream),
+        }
+    }
+
+    async fn cancel(&self, client_conn: &str, id: StreamId) {
+        if let Ok(m) = encode(&ServerFrame::Cancel { id }) {
+            let _ = self.backend.connections.send(client_conn, m).await;
+        }
+    }
+}
+
+enum Stop {
+    Timeout,
+    Closed,
+    Failed(ErrorFrame),
+    Broken(String),
+}
+
+/// Reads messages until one part of stream `id` with the right secret is placed.
+/// Frames of other streams (late answers to earlier requests) are skipped.
+async fn next_part(
+    channel: &mut Channel,
+    id: StreamId,
+    secret: &str,
+    deadline: tokio::time::Instant,
+    reorder: &mut Reorder,
+) -> Result<(), Stop> {
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, channel.ws.next()).await {
+            Err(_) => return Err(Stop::Timeout),
+            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return Err(Stop::Closed),
+            Ok(Some(Ok(m))) => m,
+        };
+        let WsMessage::Text(text) = msg else { continue };
+        let Ok(frame) = decode_text::<ClientFrame>(text.as_str()) else {
+            continue;
+        };
+        let (frame_id, frame_secret) = match &frame {
+            ClientFrame::Response { id, secret, .. } => (*id, secret.clone()),
+            ClientFrame::Body(c) => (c.id, c.secret.clone()),
+            ClientFrame::Error(e) => (e.id.unwrap_or_default(), e.secret.clone()),
+            _ => continue,
+        };
+        if frame_id != id {
+            continue;
+        }
+        if frame_secret.as_deref() != Some(secret) {
+            tracing::warn!(stream = id, "answer with a wrong secret ignored");
+            continue;
+        }
+        let placed = match frame {
+            ClientFrame::Response {
+                status,
+                headers,
+                body,
+                fin,
+                ..
+            } => reorder.head(status, headers, body, fin),
+            ClientFrame::Body(c) => reorder.chunk(c),
+            ClientFrame::Error(e) => return Err(Stop::Failed(e)),
+            _ => Ok(()),
+        };
+        return placed.map_err(|e| Stop::Broken(e.to_string()));
+    }
+}
+
+/// Main loop of tunnel-proxy.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    super::init_tracing();
+    let proxy = Proxy::from_env()?;
+    let proxy = &proxy;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+            Ok::<_, lambda_runtime::Error>(proxy.handle(event.payload).await)
+        },
+    ))
+    .await
+}
