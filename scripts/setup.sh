@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [browser]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [browser] [lambda]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -96,15 +96,20 @@ setup_wasm() {
   fi
 }
 
-setup_python() {
+# The one venv that the python and lambda components share.
+ensure_venv() {
   # Debian's python3 splits venv/ensurepip out; pyenv builds have them.
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install python3-venv
   fi
   if [ ! -x "$VENV/bin/pip" ]; then
-    log "python: creating venv $VENV"
+    log "creating venv $VENV"
     python3 -m venv "$VENV"
   fi
+}
+
+setup_python() {
+  ensure_venv
   # One offline pip show (~1 s) says which are present; install only what is
   # missing. flask-cors stands for the [server] extra, which plain moto lacks.
   local have want=()
@@ -127,11 +132,44 @@ setup_browser() {
   fi
 }
 
+setup_lambda() {
+  # Lambda bootstraps are linked against glibc 2.34 (provided.al2023) with
+  # cargo-zigbuild; zig comes from PyPI's ziglang wheel in the same venv, and
+  # cargo-zigbuild runs it as `python3 -m ziglang` (scripts/package-lambdas.sh
+  # puts the venv's bin first on PATH). objdump/readelf (binutils) read the
+  # GLIBC symbol versions (scripts/check-glibc.sh); zip packs the bootstraps.
+  local pkgs=()
+  command -v objdump >/dev/null 2>&1 || pkgs+=(binutils)
+  command -v zip >/dev/null 2>&1 || pkgs+=(zip)
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+
+  ensure_venv
+  if "$VENV/bin/python" -c 'import ziglang' >/dev/null 2>&1; then
+    log "lambda: ziglang present"
+  else
+    log "lambda: pip install ziglang"
+    "$VENV/bin/pip" install -q --disable-pip-version-check ziglang
+  fi
+
+  # `cargo zigbuild --version` is rejected (exit 2) by cargo-zigbuild 0.24, so
+  # ask the binary that cargo runs for the subcommand.
+  if cargo-zigbuild --version >/dev/null 2>&1; then
+    log "lambda: $(cargo-zigbuild --version)"
+  else
+    log "lambda: cargo install cargo-zigbuild"
+    # --locked first; the crates.io index here can lag the lock, so retry without.
+    cargo install cargo-zigbuild --locked ||
+      { log "lambda: --locked failed, retrying without"; cargo install cargo-zigbuild; }
+  fi
+  log "lambda: zig $("$VENV/bin/python" -m ziglang version)"
+  echo "TUNNEL_VENV=$VENV"
+}
+
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | browser) ;;
-    *) die "unknown component '$component' (expected: base wasm python browser)" ;;
+    base | wasm | python | browser | lambda) ;;
+    *) die "unknown component '$component' (expected: base wasm python browser lambda)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

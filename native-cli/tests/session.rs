@@ -107,6 +107,7 @@ async fn live_session(
             domain: "myapp".into(),
             public_url: PUBLIC_URL.into(),
             max_chunk: JSON_CHUNK_BYTES,
+            window: 0,
         })
         .await;
     assert_eq!(connected_rx.await.unwrap(), PUBLIC_URL);

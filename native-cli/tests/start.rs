@@ -171,6 +171,7 @@ async fn accept_connect(ws: &mut WebSocketStream<TcpStream>) {
             domain: "myapp".into(),
             public_url: "http://myapp.localhost:8080".into(),
             max_chunk: JSON_CHUNK_BYTES,
+            window: 0,
         },
     )
     .await;

@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod moto;
+pub mod scenarios;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -249,7 +252,8 @@ impl RunningTunnel {
 }
 
 /// An origin that echoes each request: the body back as the body, and the method,
-/// target and headers it saw in `x-echo-*` response headers.
+/// target and headers it saw in `x-echo-*` response headers. `GET /bytes/N` answers
+/// N bytes of [`pattern`] instead.
 #[derive(Debug)]
 pub struct Origin {
     /// Its port on 127.0.0.1.
@@ -284,7 +288,20 @@ impl Origin {
     }
 }
 
+/// `len` bytes of a fixed pattern, as served by the origin at `/bytes/{len}`.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
 async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(len) = req
+        .uri()
+        .path()
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse().ok())
+    {
+        return Ok(Response::new(Full::new(Bytes::from(pattern(len)))));
+    }
     let method = req.method().to_string();
     let target = req
         .uri()

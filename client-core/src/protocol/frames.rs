@@ -74,6 +74,10 @@ pub enum ServerFrame {
         public_url: String,
         /// Largest body chunk, in raw bytes, either side may send in one frame.
         max_chunk: usize,
+        /// BODY chunks of one response the client may send ahead of CREDIT; 0 means
+        /// no limit (a transport with its own backpressure, like the local stack).
+        #[serde(default)]
+        window: u32,
     },
     /// A public HTTP request for the origin, maybe with its whole body.
     Request {
@@ -99,6 +103,15 @@ pub enum ServerFrame {
     },
     /// A piece of a request body.
     Body(BodyChunk),
+    /// More room for a response body: BODY chunks numbered below `up_to` may be sent.
+    /// Where every client message is a separate function invocation (AWS), this keeps
+    /// a large body from outrunning the relay's concurrency.
+    Credit {
+        /// The exchange.
+        id: StreamId,
+        /// Chunks numbered below this may be sent.
+        up_to: u32,
+    },
     /// The public client went away: stop working on this exchange.
     Cancel {
         /// The exchange to drop.

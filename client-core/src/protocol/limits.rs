@@ -50,3 +50,8 @@ pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 
 /// Reconnect delays stop growing here.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// BODY chunks of one response a client may send ahead of CREDIT on AWS: 16 chunks of
+/// 16 KiB keep 256 KiB in flight per stream, so a 5 MB body needs at most 16 concurrent
+/// relay invocations at any moment.
+pub const CREDIT_WINDOW: u32 = 16;

@@ -56,6 +56,8 @@ pub struct Connected {
     pub public_url: String,
     /// Largest body chunk either side sends.
     pub max_chunk: usize,
+    /// BODY chunks a response may run ahead of CREDIT; 0 for no limit.
+    pub window: u32,
 }
 
 /// The head of a public request to forward to the origin.
@@ -167,11 +169,15 @@ struct Stream {
     response: ChunkWriter,
     reply_to: Option<String>,
     secret: Option<String>,
+    /// Chunks numbered below this may be sent; `None` without flow control.
+    credit: Option<u32>,
+    /// Chunks waiting for credit, in order.
+    held: VecDeque<BodyChunk>,
 }
 
 impl Stream {
     fn done(&self) -> bool {
-        self.request.is_finished() && self.response.is_finished()
+        self.request.is_finished() && self.response.is_finished() && self.held.is_empty()
     }
 }
 
@@ -248,7 +254,8 @@ impl ClientSession {
                 domain,
                 public_url,
                 max_chunk,
-            } => self.on_connected(version, tunnel_id, domain, public_url, max_chunk),
+                window,
+            } => self.on_connected(version, tunnel_id, domain, public_url, max_chunk, window),
             ServerFrame::Request {
                 id,
                 method,
@@ -267,6 +274,7 @@ impl ClientSession {
                 self.on_request(id, head, body, fin, reply_to, secret);
             }
             ServerFrame::Body(chunk) => self.on_body(chunk),
+            ServerFrame::Credit { id, up_to } => self.on_credit(id, up_to),
             ServerFrame::Cancel { id } => {
                 if self.streams.remove(&id).is_some() {
                     self.events.push_back(Event::Cancelled { id });
@@ -296,6 +304,7 @@ impl ClientSession {
         domain: String,
         public_url: String,
         max_chunk: usize,
+        window: u32,
     ) {
         if !matches!(self.state, State::Handshaking) {
             return self.violation("CONNECTED twice".into());
@@ -316,6 +325,7 @@ impl ClientSession {
             domain,
             public_url,
             max_chunk,
+            window,
         };
         self.state = State::Live(info.clone());
         self.events.push_back(Event::Connected(info));
@@ -352,6 +362,7 @@ impl ClientSession {
         if let Err(e) = request.count(id, body.len(), self.config.max_request_body) {
             return self.violation(e.to_string());
         }
+        let window = self.connected().map_or(0, |c| c.window);
         self.streams.insert(
             id,
             Stream {
@@ -360,6 +371,8 @@ impl ClientSession {
                 response: ChunkWriter::new(),
                 reply_to,
                 secret,
+                credit: (window > 0).then_some(window),
+                held: VecDeque::new(),
             },
         );
         self.events.push_back(Event::Request {
@@ -386,6 +399,31 @@ impl ClientSession {
             fin,
         });
         self.reap(id);
+    }
+
+    fn on_credit(&mut self, id: StreamId, up_to: u32) {
+        // Credit for a finished or cancelled stream is late, not wrong.
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let credit = stream.credit.map_or(up_to, |c| c.max(up_to));
+        stream.credit = Some(credit);
+        let mut ready = Vec::new();
+        while stream.held.front().is_some_and(|c| c.seq < credit) {
+            ready.extend(stream.held.pop_front());
+        }
+        for chunk in ready {
+            self.queue(&ClientFrame::Body(chunk));
+        }
+        self.reap(id);
+    }
+
+    /// Response body bytes of `id` waiting for CREDIT. A driver stops reading the
+    /// origin while this is large, so memory stays bounded.
+    pub fn held_bytes(&self, id: StreamId) -> usize {
+        self.streams
+            .get(&id)
+            .map_or(0, |s| s.held.iter().map(|c| c.data.len()).sum())
     }
 
     /// Starts the response to `id` with its status and headers, and as much of the
@@ -444,11 +482,18 @@ impl ClientSession {
             return Err(CommandError::WrongState(id, "finished"));
         }
         let mut chunks = stream.response.write(id, data, fin, max_chunk);
-        for chunk in &mut chunks {
+        let mut ready = Vec::with_capacity(chunks.len());
+        for mut chunk in chunks.drain(..) {
             chunk.reply_to.clone_from(&stream.reply_to);
             chunk.secret.clone_from(&stream.secret);
+            let allowed = stream.held.is_empty() && stream.credit.is_none_or(|c| chunk.seq < c);
+            if allowed {
+                ready.push(chunk);
+            } else {
+                stream.held.push_back(chunk);
+            }
         }
-        for chunk in chunks {
+        for chunk in ready {
             self.queue_checked(&ClientFrame::Body(chunk))?;
         }
         self.reap(id);

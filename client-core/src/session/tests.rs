@@ -14,6 +14,10 @@ fn events(session: &mut ClientSession) -> Vec<Event> {
 }
 
 fn connected(max_chunk: usize) -> ClientSession {
+    connected_with(max_chunk, 0)
+}
+
+fn connected_with(max_chunk: usize, window: u32) -> ClientSession {
     let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
     assert!(matches!(
         sent(&mut s).as_slice(),
@@ -27,6 +31,7 @@ fn connected(max_chunk: usize) -> ClientSession {
             domain: "myapp".into(),
             public_url: "http://myapp.localhost:8080".into(),
             max_chunk,
+            window,
         },
     );
     assert!(matches!(events(&mut s).as_slice(), [Event::Connected(c)] if c.domain == "myapp"));
@@ -211,6 +216,7 @@ fn oversized_request_body_is_refused_at_the_limit() {
             domain: "d".into(),
             public_url: "u".into(),
             max_chunk: MIN_CHUNK_BYTES,
+            window: 0,
         },
     );
     s.handle_frame(S, request(1, b"1234", true));
@@ -335,6 +341,7 @@ fn connected_checks_version_tunnel_and_chunk_range() {
                 domain: "d".into(),
                 public_url: "u".into(),
                 max_chunk: chunk,
+                window: 0,
             },
         );
         assert!(s.is_closed(), "{version} {tunnel} {chunk}");
@@ -348,6 +355,7 @@ fn connected_checks_version_tunnel_and_chunk_range() {
             domain: "d".into(),
             public_url: "u".into(),
             max_chunk: MAX_CHUNK_BYTES,
+            window: 0,
         },
     );
     assert!(edge.connected().is_some());
@@ -377,4 +385,49 @@ fn backoff_grows_caps_jitters_and_resets() {
     b.reset();
     let d = b.next_delay(12_345);
     assert!(d >= Duration::from_millis(50) && d < Duration::from_millis(100));
+}
+
+#[test]
+fn response_chunks_wait_for_credit_and_resume_in_order() {
+    let mut s = connected_with(MIN_CHUNK_BYTES, 2);
+    s.handle_frame(S, request(9, b"", true));
+    events(&mut s);
+    // Head inline chunk + 5 BODY chunks (seq 0..=4); only seq 0 and 1 fit the window.
+    let body = vec![1u8; MIN_CHUNK_BYTES * 6];
+    s.respond(9, 200, vec![], &body, true).unwrap();
+    let seqs = |frames: &[ClientFrame]| -> Vec<u32> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                ClientFrame::Body(c) => Some(c.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = sent(&mut s);
+    assert!(matches!(first[0], ClientFrame::Response { .. }));
+    assert_eq!(seqs(&first), [0, 1]);
+    assert_eq!(s.held_bytes(9), 3 * MIN_CHUNK_BYTES);
+    s.handle_frame(S, ServerFrame::Credit { id: 9, up_to: 1 });
+    assert!(sent(&mut s).is_empty(), "stale credit releases nothing");
+    s.handle_frame(S, ServerFrame::Credit { id: 9, up_to: 4 });
+    assert_eq!(seqs(&sent(&mut s)), [2, 3]);
+    assert_eq!(s.open_streams(), 1, "not done while chunks are held");
+    s.handle_frame(S, ServerFrame::Credit { id: 9, up_to: 100 });
+    let last = sent(&mut s);
+    assert_eq!(seqs(&last), [4]);
+    assert!(matches!(last.last(), Some(ClientFrame::Body(c)) if c.fin));
+    assert_eq!(s.open_streams(), 0);
+    assert_eq!(s.held_bytes(9), 0);
+}
+
+#[test]
+fn without_a_window_nothing_is_held() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(10, b"", true));
+    events(&mut s);
+    s.respond(10, 200, vec![], &vec![0u8; MIN_CHUNK_BYTES * 40], true)
+        .unwrap();
+    assert_eq!(sent(&mut s).len(), 40);
+    assert_eq!(s.held_bytes(10), 0);
 }

@@ -14,7 +14,7 @@ use tunnel_backend::model::{ConnectionRecord, TunnelRecord};
 use tunnel_backend::store::{Store, StoreError, contract};
 
 async fn store_on(moto: &Moto, prefix: &str) -> DynamoStore {
-    let store = DynamoStore::from_config(&moto.config(TableNames::with_prefix(prefix)));
+    let store = DynamoStore::from_config(&common::config(moto, TableNames::with_prefix(prefix)));
     ensure_tables(store.client(), store.tables())
         .await
         .expect("ensure_tables");
@@ -137,7 +137,7 @@ async fn ensure_tables_is_idempotent_and_follows_the_definitions() {
 async fn ensure_tables_refuses_a_table_with_other_keys() {
     let moto = Moto::start();
     let names = TableNames::with_prefix("odd-");
-    let client = DynamoStore::from_config(&moto.config(names.clone()))
+    let client = DynamoStore::from_config(&common::config(&moto, names.clone()))
         .client()
         .clone();
     client

@@ -53,6 +53,9 @@ pub struct Config {
     pub token_ttl_secs: u64,
     /// Largest body chunk per frame, raw bytes, advertised in CONNECTED.
     pub max_chunk: usize,
+    /// Response chunks a client may send ahead of CREDIT, advertised in CONNECTED;
+    /// 0 where the transport has backpressure of its own.
+    pub window: u32,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             ws_url,
             token_ttl_secs: TOKEN_TTL_SECS,
             max_chunk: JSON_CHUNK_BYTES,
+            window: 0,
         }
     }
 }

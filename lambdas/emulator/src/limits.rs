@@ -17,8 +17,9 @@ pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_BUFFERED_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
 /// Lambda: the largest streamed response (Function URL in `RESPONSE_STREAM` mode),
-/// "200 MB", counted like the 6 MB figure in binary megabytes. The prelude counts
-/// toward it.
+/// "200 MB", counted like the 6 MB figure in binary megabytes. It bounds the body;
+/// the prelude of a Function URL stream (itself bounded by [`MAX_PRELUDE_BYTES`]) is
+/// not counted.
 pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 
 /// Lambda: a streamed response is sent at full speed for its first 6 MB, then at about

@@ -15,8 +15,11 @@
 //! - [`ingress`]: public requests through a tunnel and back.
 //! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
 //!   handlers of `tunnel-backend`.
+//! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
+//!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
 
 pub mod control;
+pub mod emulate;
 pub mod hub;
 pub mod ingress;
 pub mod socket;
@@ -65,9 +68,34 @@ pub struct State {
     pub max_body: u64,
 }
 
+/// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS
+/// emulator.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request from `remote`.
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send;
+}
+
+impl Handler for State {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        dispatch(self, req, remote)
+    }
+}
+
 /// Serves HTTP on `listener` until `shutdown` completes, then stops accepting and gives
 /// in-flight requests up to [`DRAIN_TIMEOUT`] to finish.
-pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) {
     // Every connection task holds a receiver; when all are dropped, the drain is over.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -84,8 +112,11 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let service = service_fn(move |req| dispatch(state.clone(), req, remote));
+        let handler = handler.clone();
+        let service = service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.handle(req, remote).await) }
+        });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -119,11 +150,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
     }
 }
 
-async fn dispatch(
-    state: Arc<State>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-) -> Result<Response<Body>, Infallible> {
+async fn dispatch(state: Arc<State>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -131,9 +158,8 @@ async fn dispatch(
         .or_else(|| req.uri().host())
         .unwrap_or_default()
         .to_owned();
-    let response = match state.backend.config.public.subdomain_of(&host) {
+    match state.backend.config.public.subdomain_of(&host) {
         Some(domain) => ingress::proxy(state, domain, req, remote).await,
         None => control::handle(state, req).await,
-    };
-    Ok(response)
+    }
 }

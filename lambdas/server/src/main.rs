@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use std::time::Duration;
 use tunnel_backend::auth::{MIN_TOKEN_SECRET_BYTES, TokenSigner};
 use tunnel_backend::store::EmbeddedStore;
 use tunnel_backend::{Backend, Config, PublicUrls};
 use tunnel_server::hub::Hub;
 use tunnel_server::ingress::DEFAULT_MAX_BODY_BYTES;
-use tunnel_server::{State, serve};
+
+use tunnel_server::{State, emulate, serve};
 
 /// File in the data dir holding the session-token signing key.
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -40,6 +42,22 @@ struct Args {
     /// Largest public request body, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body: u64,
+    /// Run the AWS deployment instead: the real Lambda binaries behind emulated API
+    /// Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint.
+    #[arg(long, requires = "dynamodb_endpoint")]
+    emulate_aws: bool,
+    /// DynamoDB endpoint for --emulate-aws (e.g. moto: http://127.0.0.1:5000).
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    /// Folder with the Lambda binaries (default: this binary's folder).
+    #[arg(long)]
+    functions: Option<PathBuf>,
+    /// WebSocket idle cap in seconds, for --emulate-aws (AWS: 600).
+    #[arg(long, default_value_t = 600)]
+    ws_idle_timeout: u64,
+    /// WebSocket connection lifetime cap in seconds, for --emulate-aws (AWS: 7200).
+    #[arg(long, default_value_t = 7200)]
+    ws_max_age: u64,
 }
 
 /// Reads the signing key, making one on first run. Kept on disk so tokens issued
@@ -87,11 +105,9 @@ async fn main() -> Result<()> {
         Some(d) => d,
         None => default_data_dir()?,
     };
-    let store = EmbeddedStore::open(&data_dir)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    store.detach_all()?;
-    let signer = TokenSigner::new(token_key(&data_dir)?).context("token key too short")?;
-
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    let key = token_key(&data_dir)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -106,6 +122,32 @@ async fn main() -> Result<()> {
         base_domain: args.domain.trim_matches('.').to_ascii_lowercase(),
         port: Some(args.public_port.unwrap_or(local.port())),
     };
+    if args.emulate_aws {
+        let functions_dir = match args.functions {
+            Some(d) => d,
+            None => emulate::default_functions_dir()
+                .context("cannot tell this binary's folder; pass --functions DIR")?,
+        };
+        let emulator = emulate::Emulator::start(emulate::EmulatorConfig {
+            dynamodb_endpoint: args.dynamodb_endpoint.unwrap_or_default(),
+            functions_dir,
+            public,
+            base_url: format!("http://{local}"),
+            token_secret: String::from_utf8_lossy(&key).into_owned(),
+            idle_timeout: Duration::from_secs(args.ws_idle_timeout),
+            max_age: Duration::from_secs(args.ws_max_age),
+        })
+        .await?;
+        tracing::info!("AWS emulator ready");
+        println!("http://{local}");
+        std::io::stdout().flush()?;
+        serve(listener, Arc::new(emulator), shutdown_signal()).await;
+        return Ok(());
+    }
+    let store = EmbeddedStore::open(&data_dir)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    store.detach_all()?;
+    let signer = TokenSigner::new(key).context("token key too short")?;
     let hub = Arc::new(Hub::new());
     let mut config = Config::new(public, None);
     // No API Gateway frame limit here: the largest chunk the protocol allows.

@@ -17,6 +17,37 @@ use crate::config::{ConfigError, DynamoConfig};
 use crate::connections::ApiGatewayConnections;
 use crate::store::DynamoStore;
 
+/// Every Lambda function, named as its binary in `src/bin/`. Terraform defines exactly
+/// these; the emulator runs exactly these.
+pub const FUNCTIONS: &[&str] = &[
+    "register-client",
+    "get-client",
+    "issue-token",
+    "create-tunnel",
+    "list-tunnels",
+    "delete-tunnel",
+    "authorize-connection",
+    "tunnel-connect",
+    "tunnel-disconnect",
+    "tunnel-relay",
+    "tunnel-proxy",
+];
+
+/// The WebSocket API's routes (route key, function). Client frames are routed on their
+/// `action` field; anything else goes to `$default`.
+pub const WS_ROUTES: &[(&str, &str)] = &[
+    ("$connect", "authorize-connection"),
+    ("$disconnect", "tunnel-disconnect"),
+    ("connect", "tunnel-connect"),
+    ("response", "tunnel-relay"),
+    ("body", "tunnel-relay"),
+    ("error", "tunnel-relay"),
+    ("ping", "tunnel-relay"),
+    ("pong", "tunnel-relay"),
+    ("channel", "tunnel-relay"),
+    ("$default", "tunnel-relay"),
+];
+
 /// Environment variables the functions read besides the store's (see
 /// [`crate::config::env`]). Terraform sets exactly these.
 pub mod env {
@@ -79,10 +110,13 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
             ),
         },
     )?;
+    let mut config = Config::new(public, Some(required(env::WS_URL)?));
+    // Every client message is a relay invocation here: pace response bodies.
+    config.window = client_core::protocol::limits::CREDIT_WINDOW;
     Ok(Backend {
         store: Arc::new(DynamoStore::new(dynamo.client(), dynamo.tables.clone())),
         connections: Arc::new(connections),
-        config: Config::new(public, Some(required(env::WS_URL)?)),
+        config,
         signer,
     })
 }

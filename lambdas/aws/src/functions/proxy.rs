@@ -450,13 +450,22 @@ impl Proxy {
         // Bounded: the runtime's body sender drains it as the Function URL streams out.
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
         let _ = tx.send(Ok(Bytes::from(body))).await;
+        let credit = Credit {
+            connections: self.backend.connections.clone(),
+            client_conn: client_conn.to_owned(),
+            id,
+            window: self.backend.config.window,
+            released: 0,
+        };
         tokio::spawn(async move {
+            let mut credit = credit;
             loop {
                 while let Some(ready) = reorder.poll() {
-                    if let Ready::Data { data, .. } = ready
-                        && tx.send(Ok(Bytes::from(data))).await.is_err()
-                    {
-                        return;
+                    if let Ready::Data { data, .. } = ready {
+                        if tx.send(Ok(Bytes::from(data))).await.is_err() {
+                            return;
+                        }
+                        credit.released().await;
                     }
                 }
                 if reorder.is_done() {
@@ -502,6 +511,33 @@ impl Proxy {
     async fn cancel(&self, client_conn: &str, id: StreamId) {
         if let Ok(m) = encode(&ServerFrame::Cancel { id }) {
             let _ = self.backend.connections.send(client_conn, m).await;
+        }
+    }
+}
+
+/// Grants the client more room as chunks go out: every half window, room for a
+/// whole window past what was released, so the client rarely waits.
+struct Credit {
+    connections: Arc<dyn tunnel_backend::connections::Connections>,
+    client_conn: String,
+    id: StreamId,
+    window: u32,
+    released: u32,
+}
+
+impl Credit {
+    async fn released(&mut self) {
+        self.released += 1;
+        let half = (self.window / 2).max(1);
+        if self.window == 0 || !self.released.is_multiple_of(half) {
+            return;
+        }
+        let frame = ServerFrame::Credit {
+            id: self.id,
+            up_to: self.released + self.window,
+        };
+        if let Ok(m) = encode(&frame) {
+            let _ = self.connections.send(&self.client_conn, m).await;
         }
     }
 }

@@ -72,11 +72,14 @@ fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> String {
 
 /// The caller the authorizer let in, from the route event's context.
 pub fn caller_of(event: &ApiGatewayWebsocketProxyRequest) -> Option<Caller> {
-    event
-        .request_context
-        .authorizer
+    // WebSocket APIs put a Lambda authorizer's context keys straight into
+    // `requestContext.authorizer` (HTTP APIs nest them under `lambda`, which is
+    // `fields`); the flat ones land in `other`.
+    let authorizer = &event.request_context.authorizer;
+    authorizer
         .fields
         .get(CONTEXT_CLIENT_ID)
+        .or_else(|| authorizer.other.get(CONTEXT_CLIENT_ID))
         .and_then(|v| v.as_str())
         .map(|c| Caller {
             client_id: c.to_owned(),

@@ -152,6 +152,7 @@ async fn bind(
         public_url: b.config.public.url_for(&tunnel.domain),
         domain: tunnel.domain,
         max_chunk: b.config.max_chunk,
+        window: b.config.window,
     })
 }
 

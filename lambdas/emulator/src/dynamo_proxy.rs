@@ -1,0 +1,396 @@
+//! A counting pass-through in front of a DynamoDB endpoint.
+//!
+//! Point a DynamoDB client (the functions' `DYNAMODB_ENDPOINT`) at [`DynamoProxy::url`]
+//! and every request goes on, unchanged, to the real endpoint (moto here), while the
+//! proxy counts what it costs, from the `X-Amz-Target` header and the JSON body:
+//!
+//! | operation | reads | writes |
+//! | --- | --- | --- |
+//! | `GetItem`, `Query`, `Scan` | 1 | |
+//! | `BatchGetItem` | one per key, all tables | |
+//! | `TransactGetItems` | one per item | |
+//! | `PutItem`, `UpdateItem`, `DeleteItem` | | 1 |
+//! | `BatchWriteItem` | | one per put or delete request, all tables |
+//! | `TransactWriteItems` | | one per item (a `ConditionCheck` too) |
+//!
+//! Everything else (`CreateTable`, `DescribeTable`, ...) counts only as a request of
+//! its operation. A request the upstream refuses (a failed condition, say) still
+//! counts: it reached the table. Requests are counted, not capacity units: a `Query`
+//! returning a hundred items is one read.
+//!
+//! The `Host` header is forwarded as the client sent it, so SigV4 signatures made for
+//! the proxy's address stay intact; moto does not check them (real DynamoDB would).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::runtime::lock;
+
+/// DynamoDB's largest request (a full `BatchWriteItem`), 16 MB. The proxy reads each
+/// request whole to count its items, so this bounds its memory per request.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// The prefix of every DynamoDB `X-Amz-Target`.
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+/// Headers that belong to one hop and are not forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The upstream is not a plain `http://host:port` URL (the proxy speaks no TLS).
+    #[error("upstream {0:?} is not an http://host:port URL")]
+    Upstream(String),
+    /// Binding the listener failed.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// What went through the proxy since it started or was last [`reset`](DynamoProxy::reset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DynamoStats {
+    /// Requests forwarded (or refused by the proxy itself).
+    pub requests: u64,
+    /// Items read (see the module table).
+    pub reads: u64,
+    /// Items written (see the module table).
+    pub writes: u64,
+    /// Requests answered with a status of 400 or more (upstream or proxy).
+    pub errors: u64,
+    /// Requests per operation (`GetItem`, ...; `unknown` without a DynamoDB target).
+    pub operations: BTreeMap<String, u64>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: Uri,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stats: Mutex<DynamoStats>,
+}
+
+/// The running proxy; it stops when dropped.
+#[derive(Debug)]
+pub struct DynamoProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// Starts a proxy on `127.0.0.1:0` in front of `upstream` (e.g. `http://127.0.0.1:5000`).
+pub async fn start(upstream: &str) -> Result<DynamoProxy, ProxyError> {
+    DynamoProxy::start(upstream).await
+}
+
+impl DynamoProxy {
+    /// See [`start`].
+    pub async fn start(upstream: &str) -> Result<Self, ProxyError> {
+        let bad = || ProxyError::Upstream(upstream.to_owned());
+        let uri: Uri = upstream.trim_end_matches('/').parse().map_err(|_| bad())?;
+        if uri.scheme_str() != Some("http")
+            || uri.authority().is_none()
+            || !matches!(uri.path(), "" | "/")
+        {
+            return Err(bad());
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: uri,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stats: Mutex::default(),
+        });
+        let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        Ok(Self { addr, shared, task })
+    }
+
+    /// `http://127.0.0.1:PORT`, the endpoint to give DynamoDB clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> DynamoStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Zeroes the counters (e.g. after a test's setup, before the request it measures).
+    pub fn reset(&self) {
+        *lock(&self.shared.stats) = DynamoStats::default();
+    }
+}
+
+impl Drop for DynamoProxy {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its connection set, which aborts them all.
+        self.task.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors or similar: pause so the loop does not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        let shared = Arc::clone(&shared);
+                        async move { Ok::<_, Infallible>(forward(&shared, req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, body) = req.into_parts();
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .unwrap_or("unknown")
+        .to_owned();
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e.is::<http_body_util::LengthLimitError>();
+            let response = if too_large {
+                plain(StatusCode::PAYLOAD_TOO_LARGE, "request over 16 MB")
+            } else {
+                plain(StatusCode::BAD_REQUEST, "request body read failed")
+            };
+            count(shared, &operation, Cost::default(), true);
+            return response;
+        }
+    };
+    let cost = cost_of(&operation, &body);
+
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut uri = shared.upstream.clone().into_parts();
+    uri.path_and_query = path.parse().ok();
+    let Ok(uri) = Uri::from_parts(uri) else {
+        count(shared, &operation, cost, true);
+        return plain(StatusCode::BAD_REQUEST, "bad request path");
+    };
+    parts.uri = uri;
+    for name in HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
+    let upstream_req = Request::from_parts(parts, Full::new(body));
+    match shared.client.request(upstream_req).await {
+        Ok(response) => {
+            count(shared, &operation, cost, response.status().as_u16() >= 400);
+            let (mut parts, body) = response.into_parts();
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            Response::from_parts(parts, body.boxed())
+        }
+        Err(e) => {
+            count(shared, &operation, cost, true);
+            plain(StatusCode::BAD_GATEWAY, &format!("upstream: {e}"))
+        }
+    }
+}
+
+/// Items read and written by one request.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Cost {
+    reads: u64,
+    writes: u64,
+}
+
+fn count(shared: &Shared, operation: &str, cost: Cost, failed: bool) {
+    let mut stats = lock(&shared.stats);
+    stats.requests += 1;
+    stats.reads += cost.reads;
+    stats.writes += cost.writes;
+    if failed {
+        stats.errors += 1;
+    }
+    *stats.operations.entry(operation.to_owned()).or_default() += 1;
+}
+
+/// What one request of `operation` with this JSON `body` reads and writes.
+fn cost_of(operation: &str, body: &[u8]) -> Cost {
+    let doc = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    // Items of every table in `RequestItems`, with `per_table` picking a table's list.
+    let request_items = |per_table: fn(&serde_json::Value) -> Option<&Vec<serde_json::Value>>| {
+        doc()
+            .get("RequestItems")
+            .and_then(serde_json::Value::as_object)
+            .map_or(0, |tables| {
+                tables
+                    .values()
+                    .filter_map(per_table)
+                    .map(|items| items.len() as u64)
+                    .sum()
+            })
+    };
+    let transact_items = || {
+        doc()
+            .get("TransactItems")
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, |items| items.len() as u64)
+    };
+    match operation {
+        "GetItem" | "Query" | "Scan" => Cost {
+            reads: 1,
+            writes: 0,
+        },
+        "BatchGetItem" => Cost {
+            reads: request_items(|t| t.get("Keys").and_then(serde_json::Value::as_array)),
+            writes: 0,
+        },
+        "TransactGetItems" => Cost {
+            reads: transact_items(),
+            writes: 0,
+        },
+        "PutItem" | "UpdateItem" | "DeleteItem" => Cost {
+            reads: 0,
+            writes: 1,
+        },
+        "BatchWriteItem" => Cost {
+            reads: 0,
+            writes: request_items(serde_json::Value::as_array),
+        },
+        "TransactWriteItems" => Cost {
+            reads: 0,
+            writes: transact_items(),
+        },
+        _ => Cost::default(),
+    }
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    let body = Full::new(Bytes::from(message.to_owned()))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_from_bodies() {
+        let batch_get = br#"{"RequestItems":{"a":{"Keys":[{},{}]},"b":{"Keys":[{}]}}}"#;
+        assert_eq!(
+            cost_of("BatchGetItem", batch_get),
+            Cost {
+                reads: 3,
+                writes: 0
+            }
+        );
+        let batch_write = br#"{"RequestItems":{"a":[{"PutRequest":{}},{"DeleteRequest":{}}],"b":[{"PutRequest":{}}]}}"#;
+        assert_eq!(
+            cost_of("BatchWriteItem", batch_write),
+            Cost {
+                reads: 0,
+                writes: 3
+            }
+        );
+        let transact = br#"{"TransactItems":[{"Put":{}},{"Update":{}},{"ConditionCheck":{}}]}"#;
+        assert_eq!(
+            cost_of("TransactWriteItems", transact),
+            Cost {
+                reads: 0,
+                writes: 3
+            }
+        );
+        assert_eq!(
+            cost_of("TransactGetItems", br#"{"TransactItems":[{"Get":{}}]}"#),
+            Cost {
+                reads: 1,
+                writes: 0
+            }
+        );
+        assert_eq!(
+            cost_of("Query", b"{}"),
+            Cost {
+                reads: 1,
+                writes: 0
+            }
+        );
+        assert_eq!(
+            cost_of("UpdateItem", b"{}"),
+            Cost {
+                reads: 0,
+                writes: 1
+            }
+        );
+        assert_eq!(cost_of("CreateTable", b"{}"), Cost::default());
+        assert_eq!(cost_of("BatchWriteItem", b"not json"), Cost::default());
+    }
+
+    #[tokio::test]
+    async fn only_plain_http_upstreams() {
+        for bad in [
+            "https://x:1",
+            "127.0.0.1:1",
+            "http://x:1/path",
+            "nonsense url",
+        ] {
+            assert!(
+                matches!(start(bad).await, Err(ProxyError::Upstream(_))),
+                "{bad}"
+            );
+        }
+        let proxy = start("http://127.0.0.1:9/").await.unwrap();
+        assert!(proxy.url().starts_with("http://127.0.0.1:"));
+    }
+}

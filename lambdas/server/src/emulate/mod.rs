@@ -1,0 +1,490 @@
+//! `tunnel-server --emulate-aws`: the AWS deployment on one port, running the real
+//! Lambda binaries.
+//!
+//! Same interface as the local stack (`/v1` REST, the WebSocket endpoint at
+//! `/v1/connect`, public ingress by Host), but every request and WebSocket event
+//! becomes the event API Gateway or a Function URL would send, given to the function's
+//! bootstrap binary through the Lambda Runtime API emulator; the functions reach
+//! DynamoDB (moto) through a counting pass-through and post to connections through the
+//! emulated `@connections` endpoint. `GET /_emulator/stats` shows the counters.
+
+pub mod events;
+pub mod websocket;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tunnel_aws::functions::rest::ROUTES;
+use tunnel_aws::functions::{FUNCTIONS, env as fenv};
+use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
+use tunnel_backend::PublicUrls;
+use tunnel_backend::handlers::clients::WS_PATH;
+use tunnel_backend::handlers::proxy::error_page;
+use tunnel_emulator::dynamo_proxy::DynamoProxy;
+use tunnel_emulator::runtime::{FunctionSpec, Functions, Invocation};
+
+use crate::{Body, Handler, full};
+use websocket::{PostOutcome, WsApi};
+
+/// REST and HTTP API payload limit.
+pub const MAX_API_PAYLOAD: usize = 10 * 1024 * 1024;
+/// Path prefix of the emulated `@connections` management endpoint.
+pub const MANAGEMENT_PREFIX: &str = "/_aws/ws";
+/// Instances of each other function the emulator runs at most.
+pub const FUNCTION_CONCURRENCY: usize = 32;
+/// Instances of the relay the emulator runs at most (each is a process).
+pub const RELAY_CONCURRENCY: usize = 64;
+/// Table name prefix in the emulated DynamoDB.
+pub const TABLE_PREFIX: &str = "tunnel-";
+
+/// How to start the emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Upstream DynamoDB endpoint (moto).
+    pub dynamodb_endpoint: String,
+    /// Folder holding the Lambda binaries, each named after its function.
+    pub functions_dir: PathBuf,
+    /// Public URLs (base domain and port).
+    pub public: PublicUrls,
+    /// The emulator's own base URL, e.g. `http://127.0.0.1:8080`.
+    pub base_url: String,
+    /// Session token signing secret given to the functions.
+    pub token_secret: String,
+    /// WebSocket idle cap.
+    pub idle_timeout: Duration,
+    /// WebSocket lifetime cap.
+    pub max_age: Duration,
+}
+
+/// The running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    functions: Arc<Functions>,
+    dynamo: DynamoProxy,
+    ws: Arc<WsApi>,
+    public: PublicUrls,
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A function's binary is missing.
+    #[error(
+        "no Lambda binary {0}; build them with `cargo build -p tunnel-aws --bins` or pass --functions DIR"
+    )]
+    MissingBinary(PathBuf),
+    /// DynamoDB could not be set up.
+    #[error("DynamoDB at {endpoint}: {reason}")]
+    Dynamo {
+        /// The endpoint.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The runtime emulator failed.
+    #[error("Lambda runtime emulator: {0}")]
+    Runtime(String),
+}
+
+impl Emulator {
+    /// Creates the tables, starts the DynamoDB pass-through and the functions.
+    pub async fn start(config: EmulatorConfig) -> Result<Self, StartError> {
+        let tables = TableNames::with_prefix(TABLE_PREFIX);
+        let credentials = Credentials::new("emulator", "emulator", None, None, "emulator");
+        let dynamo_error = |reason: String| StartError::Dynamo {
+            endpoint: config.dynamodb_endpoint.clone(),
+            reason,
+        };
+        let direct = DynamoConfig {
+            endpoint_url: Some(config.dynamodb_endpoint.clone()),
+            region: "us-east-1".into(),
+            tables: tables.clone(),
+            credentials,
+        };
+        ensure_tables(&direct.client(), &tables)
+            .await
+            .map_err(|e| dynamo_error(e.to_string()))?;
+        let dynamo = DynamoProxy::start(&config.dynamodb_endpoint)
+            .await
+            .map_err(|e| dynamo_error(e.to_string()))?;
+
+        let port = config
+            .public
+            .port
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let ws_url = format!(
+            "{}{WS_PATH}",
+            config.base_url.replacen("http://", "ws://", 1)
+        );
+        let env: Vec<(String, String)> = [
+            (denv::CLIENTS_TABLE, tables.clients.clone()),
+            (denv::TUNNELS_TABLE, tables.tunnels.clone()),
+            (denv::DOMAINS_TABLE, tables.domains.clone()),
+            (denv::CONNECTIONS_TABLE, tables.connections.clone()),
+            (denv::DYNAMODB_ENDPOINT, dynamo.url()),
+            (denv::AWS_REGION, "us-east-1".into()),
+            (denv::AWS_ACCESS_KEY_ID, "emulator".into()),
+            (denv::AWS_SECRET_ACCESS_KEY, "emulator".into()),
+            (fenv::BASE_DOMAIN, config.public.base_domain.clone()),
+            (fenv::PUBLIC_SCHEME, config.public.scheme.clone()),
+            (fenv::PUBLIC_PORT, port),
+            (fenv::WS_URL, ws_url),
+            (
+                fenv::WS_MANAGEMENT_ENDPOINT,
+                format!("{}{MANAGEMENT_PREFIX}", config.base_url),
+            ),
+            (fenv::TOKEN_SECRET, config.token_secret.clone()),
+            (
+                tunnel_aws::functions::proxy::env::CHANNEL_MAX_IDLE_SECS,
+                (config.idle_timeout.as_secs() * 9 / 10).max(1).to_string(),
+            ),
+            (
+                tunnel_aws::functions::proxy::env::CHANNEL_MAX_AGE_SECS,
+                (config.max_age.as_secs() * 9 / 10).max(1).to_string(),
+            ),
+            (
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut specs = Vec::new();
+        for name in FUNCTIONS {
+            let binary = config.functions_dir.join(name);
+            if !binary.exists() {
+                return Err(StartError::MissingBinary(binary));
+            }
+            let mut spec = FunctionSpec::new(*name, binary);
+            spec.env = env.clone();
+            spec.timeout = if *name == "tunnel-proxy" {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_secs(30)
+            };
+            spec.memory_mb = 256;
+            // The relay runs once per client message; bursts of body chunks from many
+            // streams need room (AWS: the account's 1,000 unless reserved lower).
+            spec.max_concurrency = if *name == "tunnel-relay" {
+                RELAY_CONCURRENCY
+            } else {
+                FUNCTION_CONCURRENCY
+            };
+            specs.push(spec);
+        }
+        let functions = Arc::new(
+            Functions::start(specs)
+                .await
+                .map_err(|e| StartError::Runtime(e.to_string()))?,
+        );
+        let ws = Arc::new(WsApi::new(
+            functions.clone(),
+            config.idle_timeout,
+            config.max_age,
+        ));
+        Ok(Self {
+            functions,
+            dynamo,
+            ws,
+            public: config.public,
+        })
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Response<Body> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if self.public.subdomain_of(&host).is_some() {
+            return self.function_url(req, &host, remote).await;
+        }
+        let path = req.uri().path().to_owned();
+        if path == WS_PATH {
+            return self.upgrade(req).await;
+        }
+        if let Some(id) = path
+            .strip_prefix(MANAGEMENT_PREFIX)
+            .and_then(|p| p.strip_prefix("/@connections/"))
+        {
+            let id = id.to_owned();
+            return self.management(req, &id).await;
+        }
+        if path == "/_emulator/stats" {
+            return self.stats();
+        }
+        self.rest(req, remote).await
+    }
+
+    fn stats(&self) -> Response<Body> {
+        let body = serde_json::json!({
+            "functions": self.functions.stats(),
+            "dynamodb": self.dynamo.stats(),
+            "websocket": self.ws.stats(),
+        });
+        json_response(200, body.to_string().into_bytes())
+    }
+
+    async fn rest(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().map(str::to_owned);
+        let Some((function, _)) = ROUTES.iter().find(|(_, r)| r.matches(&method, &path)) else {
+            return json_response(
+                403,
+                br#"{"message":"Missing Authentication Token"}"#.to_vec(),
+            );
+        };
+        let (parts, body) = req.into_parts();
+        let Ok(body) = Limited::new(body, MAX_API_PAYLOAD).collect().await else {
+            return json_response(413, br#"{"message":"Request Too Long"}"#.to_vec());
+        };
+        let event = events::rest_event(
+            &method,
+            &path,
+            query.as_deref(),
+            &parts.headers,
+            &body.to_bytes(),
+            &remote.ip().to_string(),
+        );
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
+        };
+        let answer = tokio::time::timeout(
+            websocket::INTEGRATION_TIMEOUT,
+            self.functions.invoke(function, payload),
+        )
+        .await;
+        let bytes = match answer {
+            Ok(Ok(Invocation::Buffered(b))) => b,
+            Ok(Ok(Invocation::Streamed { .. })) | Ok(Err(_)) => {
+                return json_response(502, br#"{"message":"Internal server error"}"#.to_vec());
+            }
+            Err(_) => {
+                return json_response(504, br#"{"message":"Endpoint request timed out"}"#.to_vec());
+            }
+        };
+        match events::read_proxy_response(&bytes) {
+            Some(r) => {
+                let mut resp = Response::new(full(r.body));
+                *resp.status_mut() =
+                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                append_headers(resp.headers_mut(), r.headers);
+                resp
+            }
+            None => json_response(502, br#"{"message":"Internal server error"}"#.to_vec()),
+        }
+    }
+
+    async fn function_url(
+        &self,
+        req: Request<Incoming>,
+        host: &str,
+        remote: SocketAddr,
+    ) -> Response<Body> {
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().map(str::to_owned);
+        let (mut parts, body) = req.into_parts();
+        // What the CloudFront function does: the viewer's Host travels in x-tunnel-host.
+        if let Ok(v) = HeaderValue::from_str(host) {
+            parts.headers.insert(
+                HeaderName::from_static(tunnel_aws::functions::proxy::TUNNEL_HOST_HEADER),
+                v,
+            );
+        }
+        let Ok(body) = Limited::new(body, tunnel_emulator::limits::MAX_REQUEST_BYTES)
+            .collect()
+            .await
+        else {
+            return page(
+                413,
+                "The request body is larger than a Lambda invocation accepts (6 MB).",
+            );
+        };
+        let event = events::function_url_event(
+            &method,
+            &path,
+            query.as_deref(),
+            &parts.headers,
+            &body.to_bytes(),
+            &remote.ip().to_string(),
+        );
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return page(500, "The request could not be encoded.");
+        };
+        match self.functions.invoke("tunnel-proxy", payload).await {
+            Ok(Invocation::Streamed { prelude, body }) => {
+                let head = prelude.as_deref().and_then(events::read_prelude);
+                let Some(head) = head else {
+                    return page(
+                        502,
+                        "The function's streamed response had no valid prelude.",
+                    );
+                };
+                let stream = futures_util::stream::unfold(body, |mut rx| async move {
+                    let item = rx.recv().await?;
+                    let item = item
+                        .map(Frame::data)
+                        .map_err(|e| std::io::Error::other(e.to_string()));
+                    Some((item, rx))
+                });
+                let mut resp =
+                    Response::new(http_body_util::StreamBody::new(stream).boxed_unsync());
+                *resp.status_mut() =
+                    StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                append_headers(resp.headers_mut(), head.headers);
+                resp
+            }
+            Ok(Invocation::Buffered(b)) => match events::read_proxy_response(&b) {
+                Some(r) => {
+                    let mut resp = Response::new(full(r.body));
+                    *resp.status_mut() =
+                        StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                    append_headers(resp.headers_mut(), r.headers);
+                    resp
+                }
+                None => page(502, "The function's response was not understood."),
+            },
+            Err(e) => {
+                let status = match e.invoke_status() {
+                    413 => 413,
+                    429 => 429,
+                    _ => 502,
+                };
+                page(status, &e.to_string())
+            }
+        }
+    }
+
+    async fn upgrade(&self, mut req: Request<Incoming>) -> Response<Body> {
+        let connection_id = tunnel_backend::auth::random_id(12);
+        let query = req.uri().query().map(str::to_owned);
+        let Some(context) = self
+            .ws
+            .authorize(&connection_id, req.headers(), query.as_deref())
+            .await
+        else {
+            return json_response(403, br#"{"message":"Forbidden"}"#.to_vec());
+        };
+        let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+            return json_response(400, br#"{"message":"WebSocket upgrade expected"}"#.to_vec());
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let ws = self.ws.clone();
+        tokio::spawn(async move {
+            if let Ok(upgraded) = on_upgrade.await {
+                ws.run(upgraded, connection_id, context).await;
+            }
+        });
+        let mut r = Response::new(full(""));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        r
+    }
+
+    async fn management(&self, req: Request<Incoming>, id: &str) -> Response<Body> {
+        let method = req.method().clone();
+        let body = match Limited::new(req.into_body(), websocket::MAX_MESSAGE_BYTES + 1)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes().to_vec(),
+            Err(_) => return aws_error(413, "PayloadTooLargeException"),
+        };
+        let outcome = match method.as_str() {
+            "POST" => self.ws.post(id, body).await,
+            "DELETE" => self.ws.delete(id).await,
+            _ => return aws_error(400, "BadRequestException"),
+        };
+        match outcome {
+            PostOutcome::Posted => {
+                let mut r = Response::new(full(Bytes::new()));
+                *r.status_mut() = StatusCode::OK;
+                r
+            }
+            PostOutcome::Gone => aws_error(410, "GoneException"),
+            PostOutcome::TooLarge => aws_error(413, "PayloadTooLargeException"),
+        }
+    }
+}
+
+impl Handler for Emulator {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        self.dispatch(req, remote)
+    }
+}
+
+fn append_headers(map: &mut http::HeaderMap, headers: Vec<(String, String)>) {
+    for (n, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            map.append(n, v);
+        }
+    }
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An AWS REST-JSON error: the SDK reads the type from `x-amzn-ErrorType`.
+fn aws_error(status: u16, kind: &'static str) -> Response<Body> {
+    let mut r = json_response(status, format!(r#"{{"message":"{kind}"}}"#).into_bytes());
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    r
+}
+
+fn page(status: u16, detail: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut r = Response::new(full(error_page(
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        detail,
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// The folder cargo put the running binary in, where it also puts the Lambda binaries.
+pub fn default_functions_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}

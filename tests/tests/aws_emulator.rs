@@ -1,0 +1,119 @@
+//! The same end-to-end suite against the AWS deployment: `tunnel-server --emulate-aws`
+//! runs the real Lambda bootstrap binaries behind emulated API Gateway (REST and
+//! WebSocket) and a Function URL, over moto's DynamoDB.
+
+#![allow(clippy::unwrap_used)]
+
+use e2e::scenarios::{self, Kind, Stack};
+use e2e::{Origin, public_client, random_bytes};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_round_trip_byte_exact() {
+    scenarios::round_trip(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_domains_and_taken_or_invalid_ones() {
+    scenarios::domains(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_stop_status_and_auth() {
+    scenarios::list_stop_status_and_auth(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tunnel_and_refused_origin_pages() {
+    scenarios::error_pages(&Stack::start(Kind::Aws).await).await;
+}
+
+fn total(stats: &serde_json::Value, field: &str) -> u64 {
+    stats["functions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|f| f[field].as_u64().unwrap())
+        .sum()
+}
+
+/// What one small proxied GET costs, averaged over 100 in a row: the figures of
+/// docs/cost.md, and the bound (2 invocations, 2 reads, 1 write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_get_costs_two_invocations_and_two_reads() {
+    let stack = Stack::start(Kind::Aws).await;
+    let user = stack.user("u");
+    user.register().await;
+    let origin = Origin::start().await;
+    let tunnel = user
+        .start(&[&origin.port.to_string(), "--domain", "cheap"])
+        .await;
+    let http = public_client(&stack.server, &["cheap"]);
+    // Warm-up: new sandboxes (and their return channels: an authorizer and a relay
+    // invocation each) are a per-sandbox cost, not a per-request one.
+    for _ in 0..20 {
+        assert_eq!(
+            http.get(format!("{}/warm", tunnel.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let before = stack.stats().await;
+    const N: u64 = 100;
+    for i in 0..N {
+        let r = http
+            .get(format!("{}/{i}", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after = stack.stats().await;
+    let per = |a: u64, b: u64| (b - a) as f64 / N as f64;
+    let invocations = per(total(&before, "invocations"), total(&after, "invocations"));
+    let reads = per(
+        before["dynamodb"]["reads"].as_u64().unwrap(),
+        after["dynamodb"]["reads"].as_u64().unwrap(),
+    );
+    let writes = per(
+        before["dynamodb"]["writes"].as_u64().unwrap(),
+        after["dynamodb"]["writes"].as_u64().unwrap(),
+    );
+    let messages = per(
+        before["websocket"]["messages_in"].as_u64().unwrap()
+            + before["websocket"]["messages_out"].as_u64().unwrap(),
+        after["websocket"]["messages_in"].as_u64().unwrap()
+            + after["websocket"]["messages_out"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "per small GET: {invocations} invocations, {reads} reads, {writes} writes, {messages} WebSocket messages"
+    );
+    assert!(invocations <= 2.0, "{invocations} invocations per request");
+    assert!(reads <= 2.0, "{reads} DynamoDB reads per request");
+    assert!(writes <= 1.0, "{writes} DynamoDB writes per request");
+    assert!(stack.has_moto());
+    tunnel.interrupt().await;
+}
+
+/// Bodies over what a Lambda invocation accepts are refused with 413, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_invocation_limit_get_413() {
+    let stack = Stack::start(Kind::Aws).await;
+    let user = stack.user("u");
+    user.register().await;
+    let origin = Origin::start().await;
+    let tunnel = user
+        .start(&[&origin.port.to_string(), "--domain", "big"])
+        .await;
+    let http = public_client(&stack.server, &["big"]);
+    let r = http
+        .post(format!("{}/up", tunnel.url))
+        .body(random_bytes(6 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    tunnel.interrupt().await;
+}
