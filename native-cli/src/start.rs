@@ -113,6 +113,7 @@ pub async fn start(
         .await;
         match end {
             SessionEnd::Shutdown => break,
+            SessionEnd::Renew => eprintln!("renewing the connection ahead of its age limit"),
             SessionEnd::Fatal { code, message } => {
                 return Err(StartError::Refused { code, message });
             }

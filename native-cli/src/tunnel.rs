@@ -44,6 +44,9 @@ pub enum SessionEnd {
     Shutdown,
     /// The connection was lost or broken; a new connection may succeed.
     Lost(String),
+    /// The session ended itself, idle, ahead of the server's connection age cap:
+    /// reconnect at once.
+    Renew,
     /// The server refused the session for good (tunnel gone, in use, not ours, ...).
     Fatal {
         /// The server's reason.
@@ -458,6 +461,7 @@ fn end_for(reason: CloseReason) -> SessionEnd {
         )),
         CloseReason::Protocol(message) => SessionEnd::Lost(format!("protocol error: {message}")),
         CloseReason::Local => SessionEnd::Lost("closed locally".into()),
+        CloseReason::Renew => SessionEnd::Renew,
     }
 }
 

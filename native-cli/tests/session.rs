@@ -108,6 +108,7 @@ async fn live_session(
             public_url: PUBLIC_URL.into(),
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
+            renew_after: 0,
         })
         .await;
     assert_eq!(connected_rx.await.unwrap(), PUBLIC_URL);

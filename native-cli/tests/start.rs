@@ -172,6 +172,7 @@ async fn accept_connect(ws: &mut WebSocketStream<TcpStream>) {
             public_url: "http://myapp.localhost:8080".into(),
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
+            renew_after: 0,
         },
     )
     .await;

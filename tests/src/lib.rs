@@ -259,6 +259,7 @@ pub struct Origin {
     /// Its port on 127.0.0.1.
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Origin {
@@ -272,19 +273,35 @@ impl Origin {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                let log = log.clone();
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let target = req
+                        .uri()
+                        .path_and_query()
+                        .map_or("/".into(), ToString::to_string);
+                    log.lock().unwrap().push(target);
+                    echo(req)
+                });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(echo))
+                        .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Self { port, task }
+        Self { port, task, seen }
+    }
+
+    /// The request targets received so far, in arrival order.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
     }
 }
 

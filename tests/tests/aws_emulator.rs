@@ -117,3 +117,84 @@ async fn bodies_over_the_invocation_limit_get_413() {
     assert_eq!(r.status(), 413);
     tunnel.interrupt().await;
 }
+
+/// With the WebSocket caps at seconds: the client renews its connection ahead of the
+/// age cap and reconnects after the idle cap drops it, and no request sent meanwhile is
+/// lost or delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caps_drop_connections_without_losing_or_duplicating_requests() {
+    let stack =
+        Stack::start_with(Kind::Aws, &["--ws-idle-timeout", "3", "--ws-max-age", "8"]).await;
+    let user = stack.user("u");
+    user.register().await;
+    let origin = Origin::start().await;
+    let tunnel = user
+        .start(&[&origin.port.to_string(), "--domain", "capped"])
+        .await;
+    let http = public_client(&stack.server, &["capped"]);
+    let mut sent = Vec::new();
+    let send = async |i: usize| {
+        let target = format!("/seq/{i}");
+        let r = http
+            .get(format!("{}{target}", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "{target}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        target
+    };
+
+    // Past two renewals (every 4 s of an 8 s cap) under steady traffic.
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        sent.push(send(i).await);
+        i += 1;
+    }
+    // Silence until the idle cap has closed the client's connection (bounded wait on
+    // the emulator's own counter), then traffic right away, during the reconnect.
+    let idle_before = stack.stats().await["websocket"]["idle_closes"]
+        .as_u64()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    loop {
+        let s = stack.stats().await;
+        if s["websocket"]["idle_closes"].as_u64().unwrap() > idle_before {
+            break;
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the idle cap never fired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..20 {
+        sent.push(send(i).await);
+        i += 1;
+    }
+
+    let stats = stack.stats().await;
+    let connections = stats["websocket"]["connections"].as_u64().unwrap();
+    assert!(
+        connections >= 4,
+        "renewals and the idle reconnect open new connections: {stats}"
+    );
+    let connect_route = stats["functions"]["tunnel-connect"]["invocations"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        connect_route >= 3,
+        "CONNECT, RELEASE, CONNECT at least: {stats}"
+    );
+    let seen = origin.seen();
+    for target in &sent {
+        let n = seen.iter().filter(|t| *t == target).count();
+        assert_eq!(n, 1, "{target} reached the origin {n} times");
+    }
+    tunnel.interrupt().await;
+}

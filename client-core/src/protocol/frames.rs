@@ -56,6 +56,9 @@ pub enum ClientFrame {
         /// The nonce of the PING being answered.
         nonce: u64,
     },
+    /// Stop routing new requests to this connection; those in flight go on. The
+    /// server answers RELEASED. Sent ahead of a reconnect (connection age cap).
+    Release {},
 }
 
 /// Frames the server sends to the client.
@@ -78,6 +81,10 @@ pub enum ServerFrame {
         /// no limit (a transport with its own backpressure, like the local stack).
         #[serde(default)]
         window: u32,
+        /// Seconds after which the client should replace this connection at its next
+        /// idle moment, ahead of a cap on connection age (API Gateway: 2 h); 0 never.
+        #[serde(default)]
+        renew_after: u32,
     },
     /// A public HTTP request for the origin, maybe with its whole body.
     Request {
@@ -129,6 +136,8 @@ pub enum ServerFrame {
         /// The nonce of the PING being answered.
         nonce: u64,
     },
+    /// Answer to RELEASE: no new request will be routed to this connection.
+    Released {},
 }
 
 /// A piece of a body. Chunks of one stream are numbered from 0 with no gaps.

@@ -55,3 +55,7 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// 16 KiB keep 256 KiB in flight per stream, so a 5 MB body needs at most 16 concurrent
 /// relay invocations at any moment.
 pub const CREDIT_WINDOW: u32 = 16;
+
+/// After RELEASED, how long a connection keeps taking requests that were routed to it
+/// just before: a proxy posts within milliseconds of its routing read.
+pub const RELEASE_GRACE: Duration = Duration::from_secs(1);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::protocol::limits::{
     IDLE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_CHUNK_BYTES, MAX_CONCURRENT_STREAMS, MIN_CHUNK_BYTES,
-    PROTOCOL_VERSION, RECONNECT_INITIAL, RECONNECT_MAX,
+    PROTOCOL_VERSION, RECONNECT_INITIAL, RECONNECT_MAX, RELEASE_GRACE,
 };
 use crate::protocol::{
     BodyChunk, ChunkReader, ChunkWriter, ClientFrame, CodecError, ErrorCode, ErrorFrame, HeadError,
@@ -58,6 +58,8 @@ pub struct Connected {
     pub max_chunk: usize,
     /// BODY chunks a response may run ahead of CREDIT; 0 for no limit.
     pub window: u32,
+    /// Seconds after which to renew the connection when idle; 0 never.
+    pub renew_after: u32,
 }
 
 /// The head of a public request to forward to the origin.
@@ -125,6 +127,10 @@ pub enum CloseReason {
     /// The driver closed it.
     #[error("closed locally")]
     Local,
+    /// The connection reached the age the server asked to renew at, with nothing in
+    /// flight: reconnect right away.
+    #[error("renewing the connection ahead of its age cap")]
+    Renew,
 }
 
 /// A command that does not fit the session's state.
@@ -192,6 +198,14 @@ pub struct ClientSession {
     last_heard: Duration,
     ping_sent: Option<u64>,
     next_nonce: u64,
+    /// When to renew the connection, once CONNECTED said so.
+    renew_at: Option<Duration>,
+    /// RELEASE was sent.
+    releasing: bool,
+    /// When RELEASED arrived; the session ends a grace period later, once idle.
+    released_at: Option<Duration>,
+    /// The grace is over and the session ends with the last open stream.
+    renew_pending: bool,
 }
 
 impl ClientSession {
@@ -205,6 +219,10 @@ impl ClientSession {
             last_heard: now,
             ping_sent: None,
             next_nonce: 1,
+            renew_at: None,
+            releasing: false,
+            released_at: None,
+            renew_pending: false,
             config,
         };
         session.queue(&ClientFrame::Connect {
@@ -255,7 +273,18 @@ impl ClientSession {
                 public_url,
                 max_chunk,
                 window,
-            } => self.on_connected(version, tunnel_id, domain, public_url, max_chunk, window),
+                renew_after,
+            } => {
+                let info = Connected {
+                    tunnel_id,
+                    domain,
+                    public_url,
+                    max_chunk,
+                    window,
+                    renew_after,
+                };
+                self.on_connected(now, version, info);
+            }
             ServerFrame::Request {
                 id,
                 method,
@@ -278,6 +307,7 @@ impl ClientSession {
             ServerFrame::Cancel { id } => {
                 if self.streams.remove(&id).is_some() {
                     self.events.push_back(Event::Cancelled { id });
+                    self.reap(id);
                 }
             }
             ServerFrame::Error(ErrorFrame {
@@ -294,18 +324,15 @@ impl ClientSession {
             }
             ServerFrame::Ping { nonce } => self.queue(&ClientFrame::Pong { nonce }),
             ServerFrame::Pong { .. } => {}
+            ServerFrame::Released {} => {
+                if self.releasing && self.released_at.is_none() {
+                    self.released_at = Some(now);
+                }
+            }
         }
     }
 
-    fn on_connected(
-        &mut self,
-        version: u16,
-        tunnel_id: String,
-        domain: String,
-        public_url: String,
-        max_chunk: usize,
-        window: u32,
-    ) {
+    fn on_connected(&mut self, now: Duration, version: u16, info: Connected) {
         if !matches!(self.state, State::Handshaking) {
             return self.violation("CONNECTED twice".into());
         }
@@ -314,19 +341,15 @@ impl ClientSession {
                 "server speaks version {version}, this client {PROTOCOL_VERSION}"
             ));
         }
-        if tunnel_id != self.config.tunnel_id {
-            return self.violation(format!("CONNECTED for another tunnel ({tunnel_id})"));
+        if info.tunnel_id != self.config.tunnel_id {
+            return self.violation(format!("CONNECTED for another tunnel ({})", info.tunnel_id));
         }
-        if !(MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(&max_chunk) {
-            return self.violation(format!("max_chunk {max_chunk} out of range"));
+        if !(MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(&info.max_chunk) {
+            return self.violation(format!("max_chunk {} out of range", info.max_chunk));
         }
-        let info = Connected {
-            tunnel_id,
-            domain,
-            public_url,
-            max_chunk,
-            window,
-        };
+        if info.renew_after > 0 {
+            self.renew_at = Some(now + Duration::from_secs(info.renew_after.into()));
+        }
         self.state = State::Live(info.clone());
         self.events.push_back(Event::Connected(info));
     }
@@ -517,7 +540,9 @@ impl ClientSession {
             message: message.into(),
             reply_to: stream.reply_to,
             secret: stream.secret,
-        }))
+        }))?;
+        self.reap(id);
+        Ok(())
     }
 
     /// Ends the session from this side.
@@ -539,6 +564,20 @@ impl ClientSession {
         if silent >= self.config.idle_timeout {
             return self.close(CloseReason::IdleTimeout(silent));
         }
+        // Renewal: RELEASE so no new request comes here, take what was already on its
+        // way for a grace period, then end once the last stream is done.
+        if self.renew_at.is_some_and(|at| now >= at) {
+            self.renew_at = None;
+            self.releasing = true;
+            self.queue(&ClientFrame::Release {});
+        }
+        if self.released_at.is_some_and(|at| now >= at + RELEASE_GRACE) {
+            self.released_at = None;
+            self.renew_pending = true;
+            if self.streams.is_empty() {
+                return self.close(CloseReason::Renew);
+            }
+        }
         if silent >= self.config.keepalive_interval && self.ping_sent.is_none() {
             let nonce = self.next_nonce;
             self.next_nonce += 1;
@@ -553,11 +592,16 @@ impl ClientSession {
             return None;
         }
         let idle = self.last_heard + self.config.idle_timeout;
-        if self.ping_sent.is_some() {
-            Some(idle)
+        let next = if self.ping_sent.is_some() {
+            idle
         } else {
-            Some(idle.min(self.last_heard + self.config.keepalive_interval))
-        }
+            idle.min(self.last_heard + self.config.keepalive_interval)
+        };
+        let next = self.renew_at.map_or(next, |at| next.min(at));
+        Some(
+            self.released_at
+                .map_or(next, |at| next.min(at + RELEASE_GRACE)),
+        )
     }
 
     /// The next message to send.
@@ -580,6 +624,9 @@ impl ClientSession {
     fn reap(&mut self, id: StreamId) {
         if self.streams.get(&id).is_some_and(Stream::done) {
             self.streams.remove(&id);
+        }
+        if self.renew_pending && self.streams.is_empty() {
+            self.close(CloseReason::Renew);
         }
     }
 

@@ -18,6 +18,10 @@ fn connected(max_chunk: usize) -> ClientSession {
 }
 
 fn connected_with(max_chunk: usize, window: u32) -> ClientSession {
+    connected_full(max_chunk, window, 0)
+}
+
+fn connected_full(max_chunk: usize, window: u32, renew_after: u32) -> ClientSession {
     let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
     assert!(matches!(
         sent(&mut s).as_slice(),
@@ -32,6 +36,7 @@ fn connected_with(max_chunk: usize, window: u32) -> ClientSession {
             public_url: "http://myapp.localhost:8080".into(),
             max_chunk,
             window,
+            renew_after,
         },
     );
     assert!(matches!(events(&mut s).as_slice(), [Event::Connected(c)] if c.domain == "myapp"));
@@ -217,6 +222,7 @@ fn oversized_request_body_is_refused_at_the_limit() {
             public_url: "u".into(),
             max_chunk: MIN_CHUNK_BYTES,
             window: 0,
+            renew_after: 0,
         },
     );
     s.handle_frame(S, request(1, b"1234", true));
@@ -342,6 +348,7 @@ fn connected_checks_version_tunnel_and_chunk_range() {
                 public_url: "u".into(),
                 max_chunk: chunk,
                 window: 0,
+                renew_after: 0,
             },
         );
         assert!(s.is_closed(), "{version} {tunnel} {chunk}");
@@ -356,6 +363,7 @@ fn connected_checks_version_tunnel_and_chunk_range() {
             public_url: "u".into(),
             max_chunk: MAX_CHUNK_BYTES,
             window: 0,
+            renew_after: 0,
         },
     );
     assert!(edge.connected().is_some());
@@ -430,4 +438,77 @@ fn without_a_window_nothing_is_held() {
         .unwrap();
     assert_eq!(sent(&mut s).len(), 40);
     assert_eq!(s.held_bytes(10), 0);
+}
+
+fn release_and_grace(s: &mut ClientSession, due: Duration) -> Duration {
+    // Heard from the server lately: no keep-alive ping mixes in.
+    s.handle_frame(due - S, ServerFrame::Pong { nonce: 0 });
+    s.handle_timeout(due);
+    assert_eq!(
+        sent(s),
+        vec![ClientFrame::Release {}],
+        "RELEASE when renewal is due"
+    );
+    assert!(
+        !s.is_closed(),
+        "the connection stays until the server confirms"
+    );
+    s.handle_frame(due + S, ServerFrame::Released {});
+    let end = due + S + RELEASE_GRACE;
+    assert_eq!(
+        s.poll_timeout(),
+        Some(end.min(due + S + KEEPALIVE_INTERVAL))
+    );
+    end
+}
+
+#[test]
+fn renewal_releases_takes_stragglers_then_ends_when_idle() {
+    let mut s = connected_full(MIN_CHUNK_BYTES, 0, 30);
+    let due = Duration::from_secs(30);
+    assert!(s.poll_timeout().unwrap() <= due);
+    let end = release_and_grace(&mut s, due);
+    // A request routed here just before the release still arrives and is served.
+    s.handle_frame(end - S / 2, request(1, b"", true));
+    assert_eq!(events(&mut s).len(), 1);
+    s.handle_timeout(end);
+    assert!(
+        !s.is_closed(),
+        "busy at the end of the grace: wait for the stream"
+    );
+    assert!(
+        s.poll_timeout().unwrap() > end,
+        "no busy loop while waiting"
+    );
+    s.respond(1, 200, vec![], b"", true).unwrap();
+    assert!(s.is_closed());
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Closed(CloseReason::Renew)]
+    ));
+    assert!(matches!(
+        sent(&mut s).last(),
+        Some(ClientFrame::Response { fin: true, .. })
+    ));
+}
+
+#[test]
+fn renewal_ends_at_the_grace_when_idle_and_never_without_a_deadline() {
+    let mut s = connected_full(MIN_CHUNK_BYTES, 0, 30);
+    let end = release_and_grace(&mut s, Duration::from_secs(30));
+    s.handle_timeout(end - Duration::from_millis(1));
+    assert!(!s.is_closed());
+    s.handle_timeout(end);
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Closed(CloseReason::Renew)]
+    ));
+
+    let mut never = connected(MIN_CHUNK_BYTES);
+    never.handle_frame(Duration::from_secs(3600), ServerFrame::Ping { nonce: 1 });
+    never.handle_timeout(Duration::from_secs(3600));
+    assert!(!never.is_closed());
+    never.handle_frame(Duration::from_secs(3600), ServerFrame::Released {});
+    never.handle_timeout(Duration::from_secs(3602));
+    assert!(!never.is_closed(), "an unasked RELEASED is ignored");
 }

@@ -56,6 +56,9 @@ pub struct Config {
     /// Response chunks a client may send ahead of CREDIT, advertised in CONNECTED;
     /// 0 where the transport has backpressure of its own.
     pub window: u32,
+    /// Seconds after which clients renew their connection when idle, ahead of a cap
+    /// on connection age; 0 where there is none.
+    pub renew_after: u32,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             token_ttl_secs: TOKEN_TTL_SECS,
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
+            renew_after: 0,
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tunnel_backend::auth::random_id;
 use tunnel_backend::handlers::Caller;
-use tunnel_backend::handlers::connection::{tunnel_connect, tunnel_disconnect};
+use tunnel_backend::handlers::connection::{tunnel_connect, tunnel_disconnect, tunnel_release};
 use tunnel_backend::unix_now;
 
 use crate::State;
@@ -146,6 +146,11 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 }
             }
             ClientFrame::Pong { .. } => {}
+            ClientFrame::Release {} => {
+                if let Err(e) = tunnel_release(&state.backend, &id).await {
+                    tracing::error!(connection_id = %id, error = %e, "could not release");
+                }
+            }
         }
     }
 

@@ -39,6 +39,7 @@ pub const WS_ROUTES: &[(&str, &str)] = &[
     ("$connect", "authorize-connection"),
     ("$disconnect", "tunnel-disconnect"),
     ("connect", "tunnel-connect"),
+    ("release", "tunnel-connect"),
     ("response", "tunnel-relay"),
     ("body", "tunnel-relay"),
     ("error", "tunnel-relay"),
@@ -63,6 +64,18 @@ pub mod env {
     pub const WS_MANAGEMENT_ENDPOINT: &str = "TUNNEL_WS_MANAGEMENT_ENDPOINT";
     /// Secret that signs session tokens (at least 32 bytes).
     pub const TOKEN_SECRET: &str = "TUNNEL_TOKEN_SECRET";
+    /// The WebSocket API's cap on connection age in seconds (AWS: 7200), from which
+    /// clients are told when to renew.
+    pub const WS_MAX_AGE_SECS: &str = "TUNNEL_WS_MAX_AGE_SECS";
+}
+
+/// Seconds before a connection's age cap at which clients renew it (at most half the
+/// cap, for the short caps of tests).
+pub const RENEW_MARGIN_SECS: u32 = 300;
+
+/// When clients should renew, for a connection age cap of `max_age` seconds.
+pub fn renew_after(max_age: u32) -> u32 {
+    max_age - RENEW_MARGIN_SECS.min(max_age / 2)
 }
 
 fn var(name: &'static str) -> Result<Option<String>, ConfigError> {
@@ -113,6 +126,14 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
     let mut config = Config::new(public, Some(required(env::WS_URL)?));
     // Every client message is a relay invocation here: pace response bodies.
     config.window = client_core::protocol::limits::CREDIT_WINDOW;
+    let max_age = match var(env::WS_MAX_AGE_SECS)? {
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+            var: env::WS_MAX_AGE_SECS,
+            reason: format!("{v:?} is not a number of seconds"),
+        })?,
+        None => 7_200,
+    };
+    config.renew_after = renew_after(max_age);
     Ok(Backend {
         store: Arc::new(DynamoStore::new(dynamo.client(), dynamo.tables.clone())),
         connections: Arc::new(connections),

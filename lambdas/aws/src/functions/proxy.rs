@@ -35,8 +35,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
+use tunnel_backend::connections::ConnectionError;
 use tunnel_backend::handlers::proxy::{
-    ProxyError, end_to_end, error_page, origin_failure, resolve,
+    ProxyError, Target, end_to_end, error_page, origin_failure, resolve,
 };
 use tunnel_backend::unix_now;
 
@@ -53,6 +54,10 @@ pub const ORIGIN_SECRET_HEADER: &str = "x-origin-verify";
 /// How long the client may take to start answering: under API Gateway's 29 s so a
 /// CloudFront origin timeout (30 s default) never fires first.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// How long a request waits for its tunnel's client to come back (a reconnect after a
+/// drop, a renewal ahead of the age cap) before it is answered 502.
+pub const ONLINE_WAIT: Duration = Duration::from_secs(10);
 
 /// Largest request body: a Function URL's 6 MB invocation payload, as base64 in JSON,
 /// leaves about 4.5 MB of raw body after headers.
@@ -177,30 +182,7 @@ impl Proxy {
         let Some(domain) = self.backend.config.public.subdomain_of(&host) else {
             return page(404, &format!("{host} is not a tunnel address."));
         };
-        let target = match resolve(&self.backend, &domain).await {
-            Ok(t) => t,
-            Err(ProxyError::UnknownTunnel(d)) => {
-                return page(
-                    404,
-                    &format!(
-                        "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
-                    ),
-                );
-            }
-            Err(ProxyError::Offline(d)) => {
-                return page(
-                    502,
-                    &format!("The tunnel {d} exists but no client is connected to it."),
-                );
-            }
-            Err(ProxyError::Store(e)) => {
-                tracing::error!(error = %e, "store failure");
-                return page(
-                    503,
-                    "The tunnel service could not reach its store. Try again shortly.",
-                );
-            }
-        };
+        let deadline = Instant::now() + ONLINE_WAIT;
         let body = match (&event.body, event.is_base64_encoded) {
             (None, _) => Vec::new(),
             (Some(b), false) => b.clone().into_bytes(),
@@ -253,64 +235,131 @@ impl Proxy {
             return page(431, &e.to_string());
         }
 
-        let mut guard = self.channel.clone().lock_owned().await;
-        let channel = match self.channel(&mut guard).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "no return channel");
-                return page(
-                    502,
-                    "The tunnel service could not open its return channel. Try again.",
-                );
-            }
-        };
-        let id: StreamId = rand::random();
-        let secret = random_id(16);
-        let reply_to = channel.connection_id.clone();
         let max_chunk = self.backend.config.max_chunk;
         let (inline, rest) = body.split_at(body.len().min(max_chunk));
-        let request = ServerFrame::Request {
-            id,
-            method,
-            path,
-            headers,
-            body: inline.to_vec(),
-            fin: rest.is_empty(),
-            reply_to: Some(reply_to),
-            secret: Some(secret.clone()),
+        let id: StreamId = rand::random();
+        let secret = random_id(16);
+        let mut gone: Option<String> = None;
+        // Until the head is delivered nothing has reached the client, so a connection
+        // found gone (a client reconnecting) means: wait for the new one and resend,
+        // with a fresh look at the return channel too (it may have aged meanwhile).
+        let (guard, target) = loop {
+            let target = match self.online(&domain, deadline, gone.as_deref()).await {
+                Ok(t) => t,
+                Err(outcome) => return outcome,
+            };
+            let mut guard = self.channel.clone().lock_owned().await;
+            let channel = match self.channel(&mut guard).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "no return channel");
+                    return page(
+                        502,
+                        "The tunnel service could not open its return channel. Try again.",
+                    );
+                }
+            };
+            let head = ServerFrame::Request {
+                id,
+                method: method.clone(),
+                path: path.clone(),
+                headers: headers.clone(),
+                body: inline.to_vec(),
+                fin: rest.is_empty(),
+                reply_to: Some(channel.connection_id.clone()),
+                secret: Some(secret.clone()),
+            };
+            let Ok(head) = encode(&head) else {
+                return page(500, "The request could not be encoded.");
+            };
+            match self
+                .backend
+                .connections
+                .send(&target.connection_id, head)
+                .await
+            {
+                Ok(()) => {
+                    channel.used = Instant::now();
+                    break (guard, target);
+                }
+                Err(ConnectionError::Gone(_)) => gone = Some(target.connection_id.clone()),
+                Err(_) => {
+                    return page(
+                        502,
+                        &format!("The tunnel {domain} lost its client. Try again."),
+                    );
+                }
+            }
         };
-        let mut frames = vec![request];
-        if !rest.is_empty() {
-            frames.extend(
-                ChunkWriter::new()
-                    .write(id, rest, true, max_chunk)
-                    .into_iter()
-                    .map(ServerFrame::Body),
-            );
-        }
-        for frame in &frames {
-            let sent = match encode(frame) {
+        // An empty `rest` was sent as `fin` on the head: no chunks follow it.
+        let chunks = if rest.is_empty() {
+            Vec::new()
+        } else {
+            ChunkWriter::new().write(id, rest, true, max_chunk)
+        };
+        for chunk in chunks {
+            let sent = match encode(&ServerFrame::Body(chunk)) {
                 Ok(m) => {
                     self.backend
                         .connections
                         .send(&target.connection_id, m)
                         .await
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode frame");
-                    return page(500, "The request could not be encoded.");
-                }
+                Err(_) => return page(500, "The request could not be encoded."),
             };
             if sent.is_err() {
                 return page(
                     502,
-                    &format!("The tunnel {domain} lost its client. Try again."),
+                    &format!("The tunnel {domain} lost its client mid-request. Try again."),
                 );
             }
         }
-        channel.used = Instant::now();
         self.await_answer(guard, id, secret, &domain, &target.connection_id)
             .await
+    }
+
+    /// The connection serving `domain`, waiting until `deadline` for a client that is
+    /// reconnecting. The wait re-reads the tunnel with growing pauses, and only while it
+    /// is offline: a served tunnel costs the two reads and nothing more.
+    /// `gone` is a connection just found closed, which the store may still name until
+    /// `$disconnect` has run.
+    async fn online(
+        &self,
+        domain: &str,
+        deadline: Instant,
+        gone: Option<&str>,
+    ) -> Result<Target, Outcome> {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match resolve(&self.backend, domain).await {
+                Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
+                Ok(_) => {}
+                Err(ProxyError::UnknownTunnel(d)) => {
+                    return Err(page(
+                        404,
+                        &format!(
+                            "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
+                        ),
+                    ));
+                }
+                Err(ProxyError::Offline(_)) => {}
+                Err(ProxyError::Store(e)) => {
+                    tracing::error!(error = %e, "store failure");
+                    return Err(page(
+                        503,
+                        "The tunnel service could not reach its store. Try again shortly.",
+                    ));
+                }
+            }
+            if Instant::now() + pause > deadline {
+                return Err(page(
+                    502,
+                    &format!("The tunnel {domain} exists but no client is connected to it."),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// The live return channel, opening a new one when there is none or it is too old

@@ -1,5 +1,6 @@
 //! The WebSocket API's lifecycle functions: the `$connect` REQUEST authorizer
-//! (authorize-connection), the `connect` route (tunnel-connect) and `$disconnect`
+//! (authorize-connection), the `connect` and `release` routes (tunnel-connect) and
+//! `$disconnect`
 //! (tunnel-disconnect).
 
 use aws_lambda_events::apigw::{
@@ -13,7 +14,7 @@ use serde_json::json;
 use tunnel_backend::Backend;
 use tunnel_backend::handlers::Caller;
 use tunnel_backend::handlers::connection::{
-    authorize_connection, tunnel_connect, tunnel_disconnect,
+    authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
 };
 use tunnel_backend::unix_now;
 
@@ -99,6 +100,11 @@ pub async fn connect(
     match decode_text::<ClientFrame>(event.body.as_deref().unwrap_or_default()) {
         Ok(ClientFrame::Connect { version, tunnel_id }) => {
             let _ = tunnel_connect(b, &id, &caller, version, &tunnel_id, unix_now()).await;
+        }
+        Ok(ClientFrame::Release {}) => {
+            if let Err(e) = tunnel_release(b, &id).await {
+                tracing::error!(connection_id = %id, error = %e, "could not release");
+            }
         }
         Ok(other) => {
             tracing::warn!(connection_id = %id, frame = ?other, "non-CONNECT frame on the connect route")

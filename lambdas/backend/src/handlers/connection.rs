@@ -153,6 +153,7 @@ async fn bind(
         domain: tunnel.domain,
         max_chunk: b.config.max_chunk,
         window: b.config.window,
+        renew_after: b.config.renew_after,
     })
 }
 
@@ -174,6 +175,21 @@ async fn take_over(b: &Backend, tunnel_id: &str, old: &str) {
     if let Err(e) = b.store.detach_connection(tunnel_id, old).await {
         tracing::warn!(tunnel_id, error = %e, "could not detach the old connection");
     }
+}
+
+/// RELEASE: stops routing new requests to `connection_id` (its client is about to
+/// reconnect) and answers RELEASED. Requests in flight on it go on.
+pub async fn tunnel_release(b: &Backend, connection_id: &str) -> Result<(), StoreError> {
+    if let Some(record) = b.store.get_connection(connection_id).await?
+        && let Some(tunnel_id) = &record.tunnel_id
+    {
+        b.store.detach_connection(tunnel_id, connection_id).await?;
+        tracing::info!(connection_id, tunnel_id, "connection released for renewal");
+    }
+    if let Ok(m) = encode(&ServerFrame::Released {}) {
+        let _ = b.connections.send(connection_id, m).await;
+    }
+    Ok(())
 }
 
 /// Releases whatever connection `connection_id` held.

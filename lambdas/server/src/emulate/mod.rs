@@ -150,6 +150,7 @@ impl Emulator {
                 tunnel_aws::functions::proxy::env::CHANNEL_MAX_AGE_SECS,
                 (config.max_age.as_secs() * 9 / 10).max(1).to_string(),
             ),
+            (fenv::WS_MAX_AGE_SECS, config.max_age.as_secs().to_string()),
             (
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
