@@ -7,9 +7,10 @@
 # (scripts/check-glibc.sh) and prints name, sizes and highest GLIBC version.
 # Usage: scripts/package-lambdas.sh [--arch x86_64|arm64] [--keep-debuginfo]
 #   --arch            default x86_64
-#   --keep-debuginfo  keep the release profile's line tables (~74 MB bootstrap,
-#                     ~17 MB zip) instead of stripping debuginfo at link time
-#                     (~13 MB, ~5 MB zip; symbol names stay for backtraces)
+#   --keep-debuginfo  keep the release profile's line tables in the bootstrap
+#                     (~74 MB, ~17 MB zip) instead of `objcopy --strip-debug`
+#                     (~13 MB, ~5 MB zip; the symbol table stays, so
+#                     backtraces keep function names)
 # Env: LAMBDA_BUILD_DIR  cargo target dir (default target/lambda-build, apart
 #                        from the normal target dir so neither invalidates
 #                        the other; CARGO_TARGET_DIR is deliberately ignored)
@@ -30,12 +31,12 @@ die() { printf '[package-lambdas] ERROR: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
 arch=x86_64
-strip=debuginfo
+strip_debug=1
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --arch) [ "$#" -ge 2 ] || usage; arch="$2"; shift 2 ;;
     --arch=*) arch="${1#--arch=}"; shift ;;
-    --keep-debuginfo) strip=none; shift ;;
+    --keep-debuginfo) strip_debug=0; shift ;;
     -h | --help) usage ;;
     *) log "unknown argument '$1'"; usage ;;
   esac
@@ -79,11 +80,9 @@ print("\n".join(sorted(t["name"] for t in pkg["targets"] if "bin" in t["kind"]))
 ' "$PACKAGE")
 [ "${#bins[@]}" -gt 0 ] || die "package $PACKAGE has no bin targets"
 
-log "cargo zigbuild --release -p $PACKAGE --bins --target $triple.$LAMBDA_GLIBC (CARGO_TARGET_DIR=$build_dir, strip=$strip)"
+log "cargo zigbuild --release -p $PACKAGE --bins --target $triple.$LAMBDA_GLIBC (CARGO_TARGET_DIR=$build_dir)"
 start=$SECONDS
-# Stripping only changes the final link, and this target dir is the lambda
-# build's own, so the normal build's release profile is left as it is.
-CARGO_PROFILE_RELEASE_STRIP="$strip" CARGO_TARGET_DIR="$build_dir" cargo zigbuild --release -p "$PACKAGE" --bins \
+CARGO_TARGET_DIR="$build_dir" cargo zigbuild --release -p "$PACKAGE" --bins \
   --target "$triple.$LAMBDA_GLIBC"
 log "build took $((SECONDS - start)) s"
 
@@ -102,7 +101,16 @@ for name in "${bins[@]}"; do
   bin="$build_dir/$triple/release/$name"
   [ -x "$bin" ] || die "cargo zigbuild did not produce $bin"
   mkdir -p "$out_dir/$name"
-  install -m 0755 "$bin" "$out_dir/$name/bootstrap"
+  # Not the profile's strip=debuginfo: zig's linker takes rustc's
+  # --strip-debug as strip-all and drops the symbol table too (and changing
+  # the profile by env rebuilds every crate). objcopy keeps .symtab.
+  if [ "$strip_debug" -eq 1 ]; then
+    objcopy --strip-debug "$bin" "$out_dir/$name/bootstrap.tmp"
+  else
+    cp -f "$bin" "$out_dir/$name/bootstrap.tmp"
+  fi
+  chmod 0755 "$out_dir/$name/bootstrap.tmp"
+  mv -f "$out_dir/$name/bootstrap.tmp" "$out_dir/$name/bootstrap"
   # Written to a temp name and renamed, so a zip is never left half-written.
   python3 - "$out_dir/$name/bootstrap" "$out_dir/$name.zip.tmp" <<'EOF'
 import sys, zipfile

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then formatting, lints, the workspace's
-# tests (unit, contract, end-to-end), the wasm build of client-core, and the
-# quickstart check. CI runs exactly this.
+# tests (unit, store contract on both stores, end-to-end on the local stack and on
+# the AWS emulator), the wasm build of client-core, the Lambda packages and their
+# GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,19 @@ cargo test --workspace
 
 step "client-core for wasm32-unknown-unknown"
 scripts/wasm-build.sh client-core --quiet
+
+step "Lambda packages for provided.al2023 (highest GLIBC symbol <= 2.34)"
+scripts/package-lambdas.sh
+# The check must be able to fail: a program that needs glibc 2.36 is refused.
+probe="$(mktemp -d)"
+printf '#include <stdlib.h>\nint main(void) { return (int)(arc4random() & 1); }\n' >"$probe/needs236.c"
+if cc -o "$probe/needs236" "$probe/needs236.c" 2>/dev/null; then
+  if scripts/check-glibc.sh "$probe/needs236" >/dev/null; then
+    echo "check-glibc.sh accepted a binary that needs glibc 2.36" >&2
+    exit 1
+  fi
+fi
+rm -rf "$probe"
 
 step "quickstart --check (the README's first command)"
 scripts/quickstart.sh --check
