@@ -198,3 +198,72 @@ async fn caps_drop_connections_without_losing_or_duplicating_requests() {
     }
     tunnel.interrupt().await;
 }
+
+/// The WebSocket API's documented refusals: binary frames close with 1003, frames over
+/// 32 KB with 1009, a bad token is refused at `$connect`, and `@connections` answers
+/// 410 Gone for a connection that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_limits_are_enforced() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let stack = Stack::start(Kind::Aws).await;
+    let user = stack.user("u");
+    let key = user.register().await;
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/v1/tokens", stack.server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{}?token={}",
+        token["ws_url"].as_str().unwrap(),
+        token["token"].as_str().unwrap()
+    );
+
+    let refused = tokio_tungstenite::connect_async(format!(
+        "{}?token=forged",
+        token["ws_url"].as_str().unwrap()
+    ))
+    .await;
+    assert!(refused.is_err(), "a forged token is refused at $connect");
+
+    let close_code = |url: String, message: Message| async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(message).await.unwrap();
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(frame.code),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    };
+    assert_eq!(
+        close_code(url.clone(), Message::Binary(vec![1u8, 2, 3].into())).await,
+        Some(CloseCode::Unsupported)
+    );
+    let big = format!(r#"{{"action":"ping","pad":"{}"}}"#, "x".repeat(40 * 1024));
+    assert_eq!(
+        close_code(url.clone(), Message::Text(big.into())).await,
+        Some(CloseCode::Size)
+    );
+
+    let gone = http
+        .post(format!(
+            "{}/_aws/ws/@connections/nosuchconnection",
+            stack.server.url
+        ))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    assert_eq!(gone.headers()["x-amzn-errortype"], "GoneException");
+}

@@ -124,3 +124,27 @@ async fn the_cli_waits_for_the_server_and_reconnects_keeping_its_domain() {
     assert_eq!(r.headers()["x-echo-target"], "/2");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_prints_one_line_per_request() {
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("u");
+    user.register().await;
+    let origin = Origin::start().await;
+    let mut tunnel = user
+        .start(&[&origin.port.to_string(), "--domain", "logged", "--log"])
+        .await;
+    let http = public_client(&stack.server, &["logged"]);
+    let r = http
+        .get(format!("{}/seen?q=1", tunnel.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let line = e2e::wait_line(&mut tunnel.stdout, "a log line", |l| l.contains("/seen")).await;
+    assert!(
+        line.contains("GET") && line.contains("200") && line.contains("ms"),
+        "{line}"
+    );
+    tunnel.interrupt().await;
+}
