@@ -46,6 +46,11 @@ enum Command {
         /// Print one line per proxied request.
         #[arg(long)]
         log: bool,
+        /// Seconds the local service may take to start answering before the public
+        /// client gets 504 (at most 25: the gateway in front gives up at 29).
+        #[arg(long, value_name = "SECS", default_value_t = native_cli::origin::ORIGIN_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=native_cli::origin::ORIGIN_TIMEOUT.as_secs()))]
+        origin_timeout: u64,
     },
     /// List your tunnels.
     List {
@@ -117,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             domain,
             host,
             log,
+            origin_timeout,
         } => {
             let api = commands::authorized_api(&settings)?;
             let options = StartOptions {
@@ -124,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 host,
                 domain,
                 log_requests: log,
+                origin_timeout: std::time::Duration::from_secs(origin_timeout),
             };
             let stop = stop_signal().context("cannot watch for Ctrl-C")?;
             start::start(&api, &options, stop).await?;

@@ -39,6 +39,8 @@ pub struct StartOptions {
     pub domain: Option<String>,
     /// Print one line per proxied request.
     pub log_requests: bool,
+    /// How long the origin may take to start answering.
+    pub origin_timeout: std::time::Duration,
 }
 
 /// Why `tunnel start` gave up.
@@ -71,7 +73,7 @@ pub async fn start(
     options: &StartOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
-    let origin = Origin::new(&options.host, options.port);
+    let origin = Origin::new(&options.host, options.port).with_timeout(options.origin_timeout);
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
     let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| c.create_tunnel(domain)).await?

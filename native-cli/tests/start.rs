@@ -184,6 +184,7 @@ fn options() -> StartOptions {
         host: "127.0.0.1".into(),
         domain: Some("myapp".into()),
         log_requests: false,
+        origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,
     }
 }
 

@@ -383,3 +383,41 @@ pub async fn error_pages(stack: &Stack) {
     assert!(page.contains("refused"), "{page}");
     tunnel.interrupt().await;
 }
+
+/// An origin that accepts but never answers gets the public client a 504 saying so,
+/// at the CLI's origin timeout: well before any gateway would give up.
+pub async fn hung_origin(stack: &Stack) {
+    let user = stack.user("u");
+    user.register().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let tunnel = user
+        .start(&[
+            &port.to_string(),
+            "--domain",
+            "hung",
+            "--origin-timeout",
+            "2",
+        ])
+        .await;
+    let http = public_client(&stack.server, &["hung"]);
+    let started = std::time::Instant::now();
+    let r = http
+        .get(format!("{}/slow", tunnel.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(r.text().await.unwrap().contains("did not answer in time"));
+    // A bound on correctness, not speed: the answer came from the origin timeout, not
+    // from a gateway timeout (25 s and more).
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    tunnel.interrupt().await;
+    holder.abort();
+}

@@ -267,3 +267,8 @@ async fn websocket_limits_are_enforced() {
     assert_eq!(gone.status(), 410);
     assert_eq!(gone.headers()["x-amzn-errortype"], "GoneException");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_origin_gets_504_at_the_origin_timeout() {
+    scenarios::hung_origin(&Stack::start(Kind::Aws).await).await;
+}

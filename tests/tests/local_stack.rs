@@ -148,3 +148,8 @@ async fn log_prints_one_line_per_request() {
     );
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_origin_gets_504_at_the_origin_timeout() {
+    scenarios::hung_origin(&Stack::start(Kind::Local).await).await;
+}
