@@ -135,6 +135,11 @@ fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body> {
             Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
     });
+    switching_protocols(&key)
+}
+
+/// The 101 answer that completes a WebSocket handshake for `key`.
+pub fn switching_protocols(key: &HeaderValue) -> Response<Body> {
     let mut r = Response::new(full(""));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();

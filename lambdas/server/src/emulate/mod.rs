@@ -20,7 +20,6 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tunnel_aws::functions::rest::ROUTES;
 use tunnel_aws::functions::{FUNCTIONS, env as fenv};
 use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
@@ -280,13 +279,7 @@ impl Emulator {
             }
         };
         match events::read_proxy_response(&bytes) {
-            Some(r) => {
-                let mut resp = Response::new(full(r.body));
-                *resp.status_mut() =
-                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                append_headers(resp.headers_mut(), r.headers);
-                resp
-            }
+            Some(r) => from_proxy_response(r),
             None => json_response(502, br#"{"message":"Internal server error"}"#.to_vec()),
         }
     }
@@ -352,13 +345,7 @@ impl Emulator {
                 resp
             }
             Ok(Invocation::Buffered(b)) => match events::read_proxy_response(&b) {
-                Some(r) => {
-                    let mut resp = Response::new(full(r.body));
-                    *resp.status_mut() =
-                        StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                    append_headers(resp.headers_mut(), r.headers);
-                    resp
-                }
+                Some(r) => from_proxy_response(r),
                 None => page(502, "The function's response was not understood."),
             },
             Err(e) => {
@@ -392,15 +379,7 @@ impl Emulator {
                 ws.run(upgraded, connection_id, context).await;
             }
         });
-        let mut r = Response::new(full(""));
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = r.headers_mut();
-        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-            h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-        }
-        r
+        crate::control::switching_protocols(&key)
     }
 
     async fn management(&self, req: Request<Incoming>, id: &str) -> Response<Body> {
@@ -437,6 +416,14 @@ impl Handler for Emulator {
     ) -> impl Future<Output = Response<Body>> + Send {
         self.dispatch(req, remote)
     }
+}
+
+/// An HTTP answer from a proxy-integration answer.
+fn from_proxy_response(r: events::ProxyResponse) -> Response<Body> {
+    let mut resp = Response::new(full(r.body));
+    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    append_headers(resp.headers_mut(), r.headers);
+    resp
 }
 
 fn append_headers(map: &mut http::HeaderMap, headers: Vec<(String, String)>) {
