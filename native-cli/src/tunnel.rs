@@ -31,6 +31,10 @@ use crate::origin::{ForwardBody, Origin, OriginReply, Reply};
 /// Request body pieces buffered per request between the driver and the origin.
 pub const REQUEST_BODY_BUFFER: usize = 8;
 
+/// Response bytes the session may hold back for want of CREDIT before the driver
+/// stops taking origin replies; the origin tasks then wait, and so do the origins.
+pub const MAX_HELD_BYTES: usize = 1024 * 1024;
+
 /// Origin replies buffered between all origin tasks and the driver.
 const REPLY_BUFFER: usize = 64;
 
@@ -115,7 +119,9 @@ where
                 Some(Err(e)) => return SessionEnd::Lost(e.to_string()),
                 None => return SessionEnd::Lost("the server closed the connection".into()),
             },
-            Some(reply) = replies.recv() => driver.on_reply(reply),
+            Some(reply) = replies.recv(), if driver.session.held_total() < MAX_HELD_BYTES => {
+                driver.on_reply(reply);
+            }
             () = sleep_until_some(wake) => {
                 let now = driver.now();
                 driver.session.handle_timeout(now);

@@ -449,6 +449,15 @@ impl ClientSession {
             .map_or(0, |s| s.held.iter().map(|c| c.data.len()).sum())
     }
 
+    /// Response body bytes of all streams waiting for CREDIT.
+    pub fn held_total(&self) -> usize {
+        self.streams
+            .values()
+            .flat_map(|s| s.held.iter())
+            .map(|c| c.data.len())
+            .sum()
+    }
+
     /// Starts the response to `id` with its status and headers, and as much of the
     /// body as is at hand. `fin` says whether that is all of it.
     pub fn respond(

@@ -416,6 +416,7 @@ fn response_chunks_wait_for_credit_and_resume_in_order() {
     assert!(matches!(first[0], ClientFrame::Response { .. }));
     assert_eq!(seqs(&first), [0, 1]);
     assert_eq!(s.held_bytes(9), 3 * MIN_CHUNK_BYTES);
+    assert_eq!(s.held_total(), 3 * MIN_CHUNK_BYTES);
     s.handle_frame(S, ServerFrame::Credit { id: 9, up_to: 1 });
     assert!(sent(&mut s).is_empty(), "stale credit releases nothing");
     s.handle_frame(S, ServerFrame::Credit { id: 9, up_to: 4 });
