@@ -34,5 +34,16 @@ if cc -o "$probe/needs236" "$probe/needs236.c" 2>/dev/null; then
 fi
 rm -rf "$probe"
 
+step "infra: Terraform consistency and checkov"
+# infra/*.tf against the code's functions, env vars, tables, routes and IAM needs;
+# --self-test proves deliberate mismatches fail. checkov from the venv, offline
+# (--skip-download: no platform calls). terraform fmt only where a binary exists.
+venv_py="${TUNNEL_VENV:-$HOME/.cache/tunnel-venv}/bin/python"
+"$venv_py" tests/infra/check_infra.py --self-test
+"$(dirname "$venv_py")/checkov" -d infra --quiet --compact --skip-download
+if command -v terraform >/dev/null 2>&1; then
+  terraform fmt -check -recursive infra
+fi
+
 step "quickstart --check (the README's first command)"
 scripts/quickstart.sh --check

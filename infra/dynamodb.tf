@@ -1,0 +1,126 @@
+# The four tables of tunnel_aws::table_definitions (lambdas/aws/src/tables.rs):
+# same names (with the prefix), hash keys, attribute types, GSI and TTL. The test
+# tests/infra/check_infra.py compares the two on every run.
+#
+# All on-demand (tables.rs BILLING_MODE): traffic is small and spiky. Point-in-time
+# recovery on; encryption at rest with the AWS managed key.
+
+resource "aws_dynamodb_table" "clients" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}clients"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "client_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "client_id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+resource "aws_dynamodb_table" "tunnels" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}tunnels"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tunnel_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "tunnel_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "client_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    type = "N"
+  }
+
+  # A client's tunnels, oldest first (list-tunnels). Eventually consistent: the code
+  # never reads its own writes through it.
+  global_secondary_index {
+    name            = "client_id-index"
+    hash_key        = "client_id"
+    range_key       = "created_at"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+resource "aws_dynamodb_table" "domains" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}domains"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "domain"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "domain"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+resource "aws_dynamodb_table" "connections" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}connections"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "connection_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "connection_id"
+    type = "S"
+  }
+
+  # Records of sockets API Gateway has closed without a $disconnect. TTL deletes
+  # lazily; the store also ignores expired items when it reads them.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+locals {
+  # Short name (as in TableNames) => table, for the IAM and monitoring loops.
+  tables = {
+    clients     = aws_dynamodb_table.clients
+    tunnels     = aws_dynamodb_table.tunnels
+    domains     = aws_dynamodb_table.domains
+    connections = aws_dynamodb_table.connections
+  }
+}

@@ -1,0 +1,150 @@
+# One execution role per function, least privilege. What each function may do
+# follows what its handlers call (lambdas/backend/src/handlers, through the DynamoDB
+# adapter lambdas/aws/src/store.rs):
+#   GetItem     get_client, get_tunnel, get_domain, get_connection (strong reads)
+#   PutItem     put_client, put_connection; create_tunnel's TransactWriteItems puts
+#   UpdateItem  attach_connection, detach_connection
+#   DeleteItem  delete_connection, delete_tunnel_item; delete_tunnel's transaction
+#   Query       list_tunnels, on the client_id-index GSI only
+# TransactWriteItems has no IAM action of its own: each item is authorised as the
+# PutItem/DeleteItem it contains (conditions included; no ConditionCheck items).
+
+locals {
+  # function => table (short name) => actions on the table itself.
+  table_access = {
+    # register_client: put_client.
+    "register-client" = { clients = ["dynamodb:PutItem"] }
+    # authenticate + client_info: get_client.
+    "get-client" = { clients = ["dynamodb:GetItem"] }
+    # authenticate, then a signed token: no other store access.
+    "issue-token" = { clients = ["dynamodb:GetItem"] }
+    # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own
+    # reads the claim and the tunnel.
+    "create-tunnel" = {
+      clients = ["dynamodb:GetItem"]
+      tunnels = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      domains = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    }
+    # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI (below).
+    "list-tunnels" = {
+      clients = ["dynamodb:GetItem"]
+      tunnels = ["dynamodb:GetItem"]
+    }
+    # authenticate; get_tunnel; delete_tunnel (transaction: delete tunnel + claim,
+    # or the tunnel alone when the claim is not its own).
+    "delete-tunnel" = {
+      clients = ["dynamodb:GetItem"]
+      tunnels = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      domains = ["dynamodb:DeleteItem"]
+    }
+    # Checks the signed session token only: no store access.
+    "authorize-connection" = {}
+    # CONNECT: get_tunnel, attach/detach_connection, put_connection.
+    # RELEASE: get_connection, detach_connection.
+    "tunnel-connect" = {
+      tunnels     = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      connections = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    }
+    # get_connection, detach_connection, delete_connection.
+    "tunnel-disconnect" = {
+      tunnels     = ["dynamodb:UpdateItem"]
+      connections = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+    }
+    # Stateless: posts frames to reply_to.
+    "tunnel-relay" = {}
+    # resolve: get_domain, get_tunnel.
+    "tunnel-proxy" = {
+      domains = ["dynamodb:GetItem"]
+      tunnels = ["dynamodb:GetItem"]
+    }
+  }
+
+  # function => table => actions on the table's client_id-index.
+  index_access = {
+    "list-tunnels" = { tunnels = ["dynamodb:Query"] }
+  }
+
+  # function => @connections methods it calls (execute-api:ManageConnections).
+  #   tunnel-connect  POSTs CONNECTED/RELEASED/ERROR; DELETEs a taken-over connection
+  #   tunnel-relay    POSTs client frames to the proxy's return channel
+  #   tunnel-proxy    POSTs REQUEST, BODY, CREDIT, CANCEL to the client
+  #   delete-tunnel   POSTs ERROR to a client still serving the deleted tunnel
+  ws_manage = {
+    "tunnel-connect" = ["POST", "DELETE"]
+    "tunnel-relay"   = ["POST"]
+    "tunnel-proxy"   = ["POST"]
+    "delete-tunnel"  = ["POST"]
+  }
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "fn" {
+  for_each           = local.functions
+  name               = "${local.prefix}${each.key}"
+  description        = "Execution role of ${local.prefix}${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "fn" {
+  for_each = local.functions
+
+  # The log group is created by Terraform (lambda.tf), so no logs:CreateLogGroup.
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fn[each.key].arn}:log-stream:*"]
+  }
+
+  dynamic "statement" {
+    for_each = local.table_access[each.key]
+    content {
+      sid       = "Table${replace(title(statement.key), "_", "")}"
+      actions   = statement.value
+      resources = [local.tables[statement.key].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = lookup(local.index_access, each.key, {})
+    content {
+      sid       = "Index${replace(title(statement.key), "_", "")}"
+      actions   = statement.value
+      resources = ["${local.tables[statement.key].arn}/index/client_id-index"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.ws_manage), each.key) ? [local.ws_manage[each.key]] : []
+    content {
+      sid     = "WebSocketConnections"
+      actions = ["execute-api:ManageConnections"]
+      resources = [
+        for method in statement.value :
+        "${aws_apigatewayv2_api.ws.execution_arn}/${aws_apigatewayv2_stage.ws.name}/${method}/@connections/*"
+      ]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "fn" {
+  for_each = local.functions
+  name     = "least-privilege"
+  role     = aws_iam_role.fn[each.key].id
+  policy   = data.aws_iam_policy_document.fn[each.key].json
+}

@@ -1,0 +1,125 @@
+# The eleven functions of tunnel_aws::functions::FUNCTIONS, one per binary in
+# lambdas/aws/src/bin/, from the zips scripts/package-lambdas.sh builds
+# (target/lambda/<name>.zip, one `bootstrap` for provided.al2023).
+
+locals {
+  # name => size. Everything is I/O bound: 128 MB except the proxy, which holds a
+  # request and its return channel and streams bodies (docs/cost.md prices 256 MB).
+  # reserved_concurrency -1 = draw from the account's unreserved pool.
+  functions = {
+    "register-client"      = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/clients: new client id and API key" }
+    "get-client"           = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/clients/me" }
+    "issue-token"          = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/tokens: short-lived WebSocket session token" }
+    "create-tunnel"        = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/tunnels: tunnel and domain claim" }
+    "list-tunnels"         = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/tunnels and GET /v1/tunnels/{id}" }
+    "delete-tunnel"        = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "DELETE /v1/tunnels/{id}" }
+    "authorize-connection" = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket $connect REQUEST authorizer (session token)" }
+    "tunnel-connect"       = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket connect/release routes: binds a connection to a tunnel" }
+    "tunnel-disconnect"    = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket $disconnect: releases the tunnel" }
+    "tunnel-relay"         = { memory_size = 128, timeout = 10, reserved_concurrency = var.relay_reserved_concurrency, description = "WebSocket response/body/... routes: relays client frames to the proxy's return channel" }
+    "tunnel-proxy"         = { memory_size = 256, timeout = 60, reserved_concurrency = -1, description = "Public traffic through a Function URL (RESPONSE_STREAM) behind CloudFront" }
+  }
+
+  # Read by every function: backend_from_env() (lambdas/aws/src/functions/mod.rs) and
+  # DynamoConfig::from_env() (lambdas/aws/src/config.rs). Not set here on purpose:
+  # DYNAMODB_ENDPOINT (emulator only), AWS_REGION and the credentials (Lambda sets
+  # them), TUNNEL_PUBLIC_PORT (public URLs are on 443).
+  common_env = {
+    TUNNEL_CLIENTS_TABLE          = aws_dynamodb_table.clients.name
+    TUNNEL_TUNNELS_TABLE          = aws_dynamodb_table.tunnels.name
+    TUNNEL_DOMAINS_TABLE          = aws_dynamodb_table.domains.name
+    TUNNEL_CONNECTIONS_TABLE      = aws_dynamodb_table.connections.name
+    TUNNEL_BASE_DOMAIN            = local.base_domain
+    TUNNEL_PUBLIC_SCHEME          = "https"
+    TUNNEL_WS_URL                 = "wss://${local.ws_domain}"
+    TUNNEL_WS_MANAGEMENT_ENDPOINT = local.ws_management_endpoint
+    TUNNEL_TOKEN_SECRET           = random_password.token_secret.result
+    TUNNEL_WS_MAX_AGE_SECS        = "7200"
+    RUST_LOG                      = "info"
+  }
+
+  # Read by one function only (lambdas/aws/src/functions/proxy.rs, mod env).
+  function_env = {
+    "tunnel-proxy" = {
+      # Unset would disable the check: the Function URL would serve anyone.
+      TUNNEL_ORIGIN_SECRET = random_password.origin_secret.result
+      # Under the WebSocket API's 10 min idle and 2 h age caps.
+      TUNNEL_CHANNEL_MAX_IDLE_SECS = "540"
+      TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
+    }
+  }
+}
+
+# Signs the 5-minute session tokens (HS256); the code wants at least 32 bytes.
+resource "random_password" "token_secret" {
+  length  = 64
+  special = false
+}
+
+# Sent by CloudFront as x-origin-verify; tunnel-proxy refuses requests without it.
+resource "random_password" "origin_secret" {
+  length  = 48
+  special = false
+}
+
+resource "aws_cloudwatch_log_group" "fn" {
+  #checkov:skip=CKV_AWS_158:Operational logs encrypted with the CloudWatch Logs service key; a customer managed CMK adds cost and key administration for no control the service needs.
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 30): operational logs, not an audit trail; a year of them is cost without use.
+  for_each          = local.functions
+  name              = "/aws/lambda/${local.prefix}${each.key}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_lambda_function" "fn" {
+  #checkov:skip=CKV_AWS_117:No VPC: the functions reach only DynamoDB and API Gateway over AWS endpoints; a VPC would add NAT or endpoint cost and cold-start latency without isolating anything.
+  #checkov:skip=CKV_AWS_116:Every function is invoked synchronously (API Gateway, Function URL); a dead-letter queue only applies to asynchronous invocations.
+  #checkov:skip=CKV_AWS_50:X-Ray tracing is optional: the Rust binaries emit no segments, and the JSON logs and CloudWatch metrics cover operations.
+  #checkov:skip=CKV_AWS_173:Environment encrypted at rest with the Lambda service key; the two secrets in it are random values Terraform generates, readable only by principals with lambda:GetFunctionConfiguration.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile and pipeline this self-hosted project does not have; the zips are built reproducibly by scripts/package-lambdas.sh.
+  for_each = local.functions
+
+  function_name = "${local.prefix}${each.key}"
+  description   = each.value.description
+  role          = aws_iam_role.fn[each.key].arn
+
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = [var.architecture]
+  filename         = "${var.lambda_zip_dir}/${each.key}.zip"
+  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/${each.key}.zip")
+
+  memory_size                    = each.value.memory_size
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.value.reserved_concurrency
+
+  environment {
+    variables = merge(local.common_env, lookup(local.function_env, each.key, {}))
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.fn[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.fn]
+}
+
+# Public ingress. RESPONSE_STREAM streams answers past 6 MB and past API Gateway's
+# 29 s (docs/architecture.md). Auth NONE because CloudFront cannot sign request
+# bodies for an IAM-protected URL (OAC for Lambda needs the viewer to send the
+# payload hash); the origin stays private through x-origin-verify instead.
+resource "aws_lambda_function_url" "proxy" {
+  #checkov:skip=CKV_AWS_258:Auth NONE is required behind CloudFront for arbitrary request bodies (see above); tunnel-proxy refuses requests without the x-origin-verify secret.
+  function_name      = aws_lambda_function.fn["tunnel-proxy"].function_name
+  authorization_type = "NONE"
+  invoke_mode        = "RESPONSE_STREAM"
+}
+
+resource "aws_lambda_permission" "proxy_url" {
+  #checkov:skip=CKV_AWS_301:A Function URL with auth NONE needs this public permission; tunnel-proxy answers 403 to any request without CloudFront's x-origin-verify secret.
+  statement_id           = "FunctionUrlAuthNone"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.fn["tunnel-proxy"].function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}

@@ -1,0 +1,620 @@
+#!/usr/bin/env python3
+"""Checks infra/*.tf against what the Rust code fixes.
+
+`terraform validate` cannot run here (no provider can be downloaded), so this reads
+both sides statically: the Terraform with the HCL2 parser checkov ships
+(bc-python-hcl2, module `hcl2`), the code's facts with small regexes over the Rust
+sources that define them:
+
+  functions   tunnel_aws::functions::FUNCTIONS and lambdas/aws/src/bin/*.rs
+  env vars    tunnel_aws::env, functions::env, functions::proxy::env (+ required())
+  tables      tunnel_aws::table_definitions (lambdas/aws/src/tables.rs, attr names
+              from item.rs)
+  routes      functions::rest::ROUTES, functions::WS_ROUTES
+  ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
+              client-core RESERVED_SUBDOMAINS
+
+Usage: check_infra.py [--root DIR] [--self-test]
+  --self-test  also mutates copies of the facts and of the parsed Terraform, one
+               mismatch at a time, and requires the checker to report each one.
+Exit 0 when every check passes; 1 otherwise. Last line: "N passed, N failed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+import time
+from pathlib import Path
+
+try:
+    import hcl2  # bc-python-hcl2, installed with checkov by scripts/setup.sh python
+except ImportError:  # pragma: no cover
+    print("check_infra: the `hcl2` module is missing: run scripts/setup.sh python", file=sys.stderr)
+    sys.exit(2)
+
+
+# ------------------------------------------------------------------ Rust facts
+
+
+def _const_block(src: str, header: str) -> str:
+    """Text between `header` and the closing `];` of a const slice."""
+    start = src.index(header)
+    end = src.index("];", start)
+    return src[start:end]
+
+
+def _env_module(src: str) -> dict[str, str]:
+    """CONST -> value of the first `pub mod env { ... }` in src."""
+    m = re.search(r"pub mod env \{(.*?)\n\}", src, re.S)
+    if not m:
+        raise ValueError("no `pub mod env` block")
+    return dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', m.group(1)))
+
+
+def read_facts(root: Path) -> dict:
+    aws = root / "lambdas/aws/src"
+    mod_rs = (aws / "functions/mod.rs").read_text()
+    rest_rs = (aws / "functions/rest.rs").read_text()
+    proxy_rs = (aws / "functions/proxy.rs").read_text()
+    config_rs = (aws / "config.rs").read_text()
+    tables_rs = (aws / "tables.rs").read_text()
+    item_rs = (aws / "item.rs").read_text()
+    domain_rs = (root / "client-core/src/domain.rs").read_text()
+
+    functions = re.findall(r'"([^"]+)"', _const_block(mod_rs, "pub const FUNCTIONS"))
+    bins = sorted(p.stem for p in (aws / "bin").glob("*.rs"))
+    ws_routes = re.findall(
+        r'\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*\)', _const_block(mod_rs, "pub const WS_ROUTES")
+    )
+    rest_routes = re.findall(
+        r'\(\s*"([^"]+)",\s*Route\s*\{\s*method:\s*"(\w+)",\s*pattern:\s*"([^"]+)",?\s*\},?\s*\)',
+        _const_block(rest_rs, "pub const ROUTES"),
+    )
+
+    store_env = _env_module(config_rs)
+    fn_env = _env_module(mod_rs)
+    proxy_env = _env_module(proxy_rs)
+    required = set()
+    for src, consts in ((config_rs, store_env), (mod_rs, fn_env)):
+        for name in re.findall(r"required\(env::(\w+)\)", src):
+            required.add(consts[name])
+
+    attrs = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', item_rs))
+    consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', tables_rs))
+    body = tables_rs[tables_rs.index("pub fn table_definitions") :]
+    body = body[: body.index("\n}\n")]
+    tables = {}
+    for spec in re.split(r"\bTableSpec \{", body)[1:]:
+        key = re.search(r"name: names\.(\w+)\.clone\(\)", spec).group(1)
+        env_var = store_env[re.search(r"env_var: env::(\w+)", spec).group(1)]
+        hash_key = attrs[re.search(r"hash_key: s\(attr::(\w+)\)", spec).group(1)]
+        attributes = {hash_key: "S"}
+        gsis = {}
+        for idx in re.findall(r"IndexSpec \{(.*?)projection: \"(\w+)\"", spec, re.S):
+            text, projection = idx
+            name_ref = re.search(r"name: (\w+)", text).group(1)
+            iname = consts.get(name_ref, name_ref)
+            ihash = attrs[re.search(r"hash_key: s\(attr::(\w+)\)", text).group(1)]
+            attributes.setdefault(ihash, "S")
+            rng = None
+            m = re.search(
+                r"range_key: Some\(KeyAttribute \{\s*name: attr::(\w+),\s*kind: AttributeType::(\w)",
+                text,
+            )
+            if m:
+                rng = attrs[m.group(1)]
+                attributes.setdefault(rng, m.group(2))
+            else:
+                m = re.search(r"range_key: Some\(s\(attr::(\w+)\)\)", text)
+                if m:
+                    rng = attrs[m.group(1)]
+                    attributes.setdefault(rng, "S")
+            gsis[iname] = {"hash_key": ihash, "range_key": rng, "projection": projection}
+        m = re.search(r"ttl_attribute: Some\(attr::(\w+)\)", spec)
+        tables[key] = {
+            "env_var": env_var,
+            "hash_key": hash_key,
+            "attributes": attributes,
+            "gsis": gsis,
+            "ttl": attrs[m.group(1)] if m else None,
+        }
+
+    reserved = re.findall(r'"([a-z0-9-]+)"', _const_block(domain_rs, "pub const RESERVED_SUBDOMAINS"))
+    headers = dict(re.findall(r'pub const (\w+_HEADER): &str = "([^"]+)";', proxy_rs))
+    return {
+        "functions": functions,
+        "bins": bins,
+        "ws_routes": ws_routes,
+        "rest_routes": rest_routes,
+        "store_env": set(store_env.values()),
+        "fn_env": set(fn_env.values()),
+        "proxy_env": set(proxy_env.values()),
+        "required_env": required,
+        "tables": tables,
+        "reserved": set(reserved),
+        "host_header": headers["TUNNEL_HOST_HEADER"],
+        "origin_header": headers["ORIGIN_SECRET_HEADER"],
+    }
+
+
+# ------------------------------------------------------------------ Terraform
+
+
+def load_tf(infra: Path) -> dict:
+    """Merged view: resource/data {type: {name: body}}, locals, variables."""
+    out = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "files": []}
+    for path in sorted(infra.glob("*.tf")):
+        with path.open() as f:
+            doc = hcl2.load(f)
+        out["files"].append(path.name)
+        for kind in ("resource", "data"):
+            for entry in doc.get(kind, []):
+                for rtype, named in entry.items():
+                    for name, body in named.items():
+                        out[kind].setdefault(rtype, {})[name] = body
+        for entry in doc.get("locals", []):
+            for k, v in entry.items():
+                if not k.startswith("__"):
+                    out["locals"][k] = v[0] if isinstance(v, list) and len(v) == 1 else v
+        for entry in doc.get("variable", []):
+            out["variable"].update(entry)
+    return out
+
+
+def attr(body: dict, key: str, default=None):
+    """An attribute's value (the parser wraps each in a one-element list)."""
+    v = body.get(key)
+    if v is None:
+        return default
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def blocks(body: dict, key: str) -> list[dict]:
+    return body.get(key, []) or []
+
+
+def squash(s) -> str:
+    return re.sub(r"\s+", "", str(s))
+
+
+# ------------------------------------------------------------------ checks
+
+
+class Report:
+    def __init__(self, quiet: bool = False):
+        self.passed = 0
+        self.failures: list[str] = []
+        self.quiet = quiet
+
+    def section(self, title: str) -> None:
+        if not self.quiet:
+            print(title)
+
+    def check(self, what: str, ok, detail: str = "") -> bool:
+        if not isinstance(what, str):
+            raise TypeError("check(what, ok, detail): `what` names the check")
+        if ok:
+            self.passed += 1
+            if not self.quiet:
+                print(f"  ok    {what}")
+        else:
+            msg = f"{what}: {detail}" if detail else what
+            self.failures.append(msg)
+            if not self.quiet:
+                print(f"  FAIL  {msg}")
+        return ok
+
+    def same(self, what: str, got, want) -> bool:
+        return self.check(what, got == want, f"terraform {got!r} != code {want!r}")
+
+
+# The functions that post to (or close) @connections, and how: read from the
+# handlers (connections.send / connections.close callers). Reviewed by hand; the
+# Terraform must match exactly, so widening either side fails.
+EXPECTED_WS_MANAGE = {
+    "tunnel-connect": {"POST", "DELETE"},  # tunnel_connect/release answers; take_over closes
+    "tunnel-relay": {"POST"},
+    "tunnel-proxy": {"POST"},
+    "delete-tunnel": {"POST"},  # ERROR to a client still serving the tunnel
+}
+
+# DynamoDB actions per function, from the Store methods each function's handlers
+# call (lambdas/backend/src/handlers) and how lambdas/aws/src/store.rs implements
+# them. TransactWriteItems is authorised per item (Put/Delete).
+EXPECTED_TABLE_ACCESS = {
+    "register-client": {"clients": {"PutItem"}},
+    "get-client": {"clients": {"GetItem"}},
+    "issue-token": {"clients": {"GetItem"}},
+    "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem"}, "domains": {"GetItem", "PutItem"}},
+    "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}},
+    "delete-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "DeleteItem"}, "domains": {"DeleteItem"}},
+    "authorize-connection": {},
+    "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "connections": {"GetItem", "PutItem"}},
+    "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
+    "tunnel-relay": {},
+    "tunnel-proxy": {"domains": {"GetItem"}, "tunnels": {"GetItem"}},
+}
+EXPECTED_INDEX_ACCESS = {"list-tunnels": {"tunnels": {"Query"}}}
+STORE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query"}
+
+
+def check_functions(r: Report, facts: dict, tf: dict) -> None:
+    r.section("functions")
+    fns = tf["locals"].get("functions", {})
+    r.same("FUNCTIONS == src/bin/*.rs", sorted(facts["functions"]), facts["bins"])
+    r.same("local.functions == FUNCTIONS", sorted(fns), sorted(facts["functions"]))
+    lam = tf["resource"].get("aws_lambda_function", {}).get("fn", {})
+    r.same("aws_lambda_function.fn iterates local.functions", attr(lam, "for_each"), "${local.functions}")
+    r.same("runtime", attr(lam, "runtime"), "provided.al2023")
+    r.same("handler", attr(lam, "handler"), "bootstrap")
+    r.same("architectures", attr(lam, "architectures"), ["${var.architecture}"])
+    r.check("zip per function", "${each.key}.zip" in str(attr(lam, "filename", "")), str(attr(lam, "filename")))
+    r.same("role is the function's own", attr(lam, "role"), "${aws_iam_role.fn[each.key].arn}")
+    proxy = fns.get("tunnel-proxy", {})
+    r.check("tunnel-proxy 256 MB / 60 s", (proxy.get("memory_size"), proxy.get("timeout")) == (256, 60), str(proxy))
+    relay = fns.get("tunnel-relay", {})
+    r.same("tunnel-relay reserved concurrency", relay.get("reserved_concurrency"), "${var.relay_reserved_concurrency}")
+    lg = tf["resource"].get("aws_cloudwatch_log_group", {}).get("fn", {})
+    r.check(
+        "own log group per function with retention",
+        attr(lg, "for_each") == "${local.functions}"
+        and attr(lg, "name") == "/aws/lambda/" + str(attr(lam, "function_name"))
+        and attr(lg, "retention_in_days") == "${var.log_retention_days}",
+        f"{attr(lg, 'name')} / {attr(lam, 'function_name')}",
+    )
+
+
+def function_env(tf: dict) -> dict[str, dict]:
+    """function -> env map, as the lambda's `variables` expression merges them."""
+    common = tf["locals"].get("common_env", {})
+    per = tf["locals"].get("function_env", {})
+    return {fn: {**common, **per.get(fn, {})} for fn in tf["locals"].get("functions", {})}
+
+
+def check_env(r: Report, facts: dict, tf: dict) -> None:
+    r.section("environment")
+    lam = tf["resource"].get("aws_lambda_function", {}).get("fn", {})
+    env_block = blocks(lam, "environment")
+    variables = squash(attr(env_block[0], "variables")) if env_block else ""
+    r.same(
+        "variables = merge(common_env, function_env[fn])",
+        variables,
+        squash("${merge(local.common_env,lookup(local.function_env,each.key,{}))}"),
+    )
+    known = facts["store_env"] | facts["fn_env"] | facts["proxy_env"] | {"RUST_LOG"}
+    forbidden = {v for v in facts["store_env"] if v.startswith("AWS_") or v == "DYNAMODB_ENDPOINT"}
+    required = facts["required_env"] - forbidden
+    envs = function_env(tf)
+    r.check("some required variables found in the code", len(required) >= 8, str(sorted(required)))
+    for fn in facts["functions"]:
+        env = envs.get(fn, {})
+        missing = sorted(required - set(env))
+        r.check(f"{fn}: every required variable set", not missing, f"missing {missing}")
+        unknown = sorted(set(env) - known)
+        r.check(f"{fn}: only variables the code reads", not unknown, f"unknown {unknown}")
+        bad = sorted(set(env) & forbidden)
+        r.check(f"{fn}: no emulator/runtime-owned variables", not bad, f"sets {bad}")
+    proxy = envs.get("tunnel-proxy", {})
+    missing = sorted(facts["proxy_env"] - set(proxy))
+    r.check("tunnel-proxy: its own variables set", not missing, f"missing {missing}")
+    for fn, env in envs.items():
+        if fn != "tunnel-proxy":
+            extra = sorted(set(env) & facts["proxy_env"])
+            r.check(f"{fn}: no proxy-only variables", not extra, f"sets {extra}")
+    for key, spec in facts["tables"].items():
+        got = (envs.get("tunnel-proxy") or {}).get(spec["env_var"])
+        r.same(f"{spec['env_var']} names table {key}", got, f"${{aws_dynamodb_table.{key}.name}}")
+    common = tf["locals"].get("common_env", {})
+    r.check(
+        "token secret from random_password",
+        str(common.get("TUNNEL_TOKEN_SECRET", "")).startswith("${random_password."),
+        str(common.get("TUNNEL_TOKEN_SECRET")),
+    )
+
+
+def check_tables(r: Report, facts: dict, tf: dict) -> None:
+    r.section("tables")
+    tfs = tf["resource"].get("aws_dynamodb_table", {})
+    r.same("one table per table_definitions entry", sorted(tfs), sorted(facts["tables"]))
+    for key, spec in facts["tables"].items():
+        t = tfs.get(key)
+        if not r.check(f"{key}: defined", t is not None, "missing"):
+            continue
+        r.same(f"{key}: name", attr(t, "name"), "${local.prefix}" + key)
+        r.same(f"{key}: on-demand", attr(t, "billing_mode"), "PAY_PER_REQUEST")
+        r.same(f"{key}: hash key", attr(t, "hash_key"), spec["hash_key"])
+        r.check(f"{key}: no range key", attr(t, "range_key") is None, str(attr(t, "range_key")))
+        got_attrs = {attr(a, "name"): attr(a, "type") for a in blocks(t, "attribute")}
+        r.same(f"{key}: attributes", got_attrs, spec["attributes"])
+        got_gsis = {
+            attr(g, "name"): {
+                "hash_key": attr(g, "hash_key"),
+                "range_key": attr(g, "range_key"),
+                "projection": attr(g, "projection_type"),
+            }
+            for g in blocks(t, "global_secondary_index")
+        }
+        r.same(f"{key}: GSIs", got_gsis, spec["gsis"])
+        ttl = [attr(b, "attribute_name") for b in blocks(t, "ttl") if attr(b, "enabled") is True]
+        r.same(f"{key}: TTL", ttl[0] if ttl else None, spec["ttl"])
+        pitr = blocks(t, "point_in_time_recovery")
+        r.check(f"{key}: PITR", bool(pitr) and attr(pitr[0], "enabled") is True)
+        sse = blocks(t, "server_side_encryption")
+        r.check(f"{key}: SSE", bool(sse) and attr(sse[0], "enabled") is True)
+
+
+def rest_paths(tf: dict) -> dict[str, str]:
+    """aws_api_gateway_resource name -> full path, following parent_id."""
+    res = tf["resource"].get("aws_api_gateway_resource", {})
+    out: dict[str, str] = {}
+
+    def path(name: str, depth: int = 0) -> str:
+        if name in out:
+            return out[name]
+        body = res[name]
+        parent = attr(body, "parent_id")
+        m = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", str(parent))
+        prefix = path(m.group(1), depth + 1) if m and depth < 20 else ""
+        out[name] = f"{prefix}/{attr(body, 'path_part')}"
+        return out[name]
+
+    for n in res:
+        path(n)
+    return out
+
+
+def check_rest(r: Report, facts: dict, tf: dict) -> None:
+    r.section("REST routes")
+    want = {f"{m} {p}": fn for fn, m, p in facts["rest_routes"]}
+    got = tf["locals"].get("rest_routes", {})
+    for k, fn in want.items():
+        r.check(f"route {k} -> {fn}", got.get(k) == fn, f"terraform has {got.get(k)!r}")
+    extra = sorted(set(got) - set(want))
+    r.check("no REST route the code does not serve", not extra, str(extra))
+    paths = rest_paths(tf)
+    ids = tf["locals"].get("rest_resource_ids", {})
+    for p in sorted({route.split(" ", 1)[1] for route in got}):
+        ref = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", str(ids.get(p)))
+        r.check(f"resource tree has {p}", bool(ref) and paths.get(ref.group(1)) == p, f"{ids.get(p)} -> {paths.get(ref.group(1)) if ref else None}")
+    res = tf["resource"]
+    method = res.get("aws_api_gateway_method", {}).get("route", {})
+    integ = res.get("aws_api_gateway_integration", {}).get("route", {})
+    perm = res.get("aws_lambda_permission", {}).get("rest", {})
+    r.check(
+        "methods, integrations, permissions iterate local.rest_routes",
+        all(attr(b, "for_each") == "${local.rest_routes}" for b in (method, integ, perm)),
+    )
+    r.same("integration is the route's function", attr(integ, "uri"), "${aws_lambda_function.fn[each.value].invoke_arn}")
+    r.same("integration type", attr(integ, "type"), "AWS_PROXY")
+    r.check("permission scoped to the route", "execution_arn}/${aws_api_gateway_stage.api.stage_name}/" in str(attr(perm, "source_arn")), str(attr(perm, "source_arn")))
+
+
+def check_ws(r: Report, facts: dict, tf: dict) -> None:
+    r.section("WebSocket routes")
+    res = tf["resource"]
+    api = res.get("aws_apigatewayv2_api", {}).get("ws", {})
+    r.same("protocol", attr(api, "protocol_type"), "WEBSOCKET")
+    r.same("route selection", attr(api, "route_selection_expression"), "$request.body.action")
+    got = dict(tf["locals"].get("ws_routes", {}))
+    connect = res.get("aws_apigatewayv2_route", {}).get("connect", {})
+    auth = res.get("aws_apigatewayv2_authorizer", {}).get("connect", {})
+    m = re.fullmatch(r'\$\{aws_lambda_function\.fn\["([^"]+)"\]\.invoke_arn\}', str(attr(auth, "authorizer_uri")))
+    if attr(connect, "route_key") == "$connect" and attr(connect, "authorizer_id") == "${aws_apigatewayv2_authorizer.connect.id}":
+        got["$connect"] = m.group(1) if m else None
+    for key, fn in facts["ws_routes"]:
+        r.check(f"route {key} -> {fn}", got.get(key) == fn, f"terraform has {got.get(key)!r}")
+    extra = sorted(set(got) - {k for k, _ in facts["ws_routes"]})
+    r.check("no WebSocket route the code does not expect", not extra, str(extra))
+    r.same("$connect authorizer is REQUEST", attr(auth, "authorizer_type"), "REQUEST")
+    r.same("$connect identity source", attr(auth, "identity_sources"), ["route.request.querystring.token"])
+    r.same("$connect authorization", attr(connect, "authorization_type"), "CUSTOM")
+    route = res.get("aws_apigatewayv2_route", {}).get("ws", {})
+    integ = res.get("aws_apigatewayv2_integration", {}).get("ws", {})
+    r.same("routes iterate local.ws_routes", attr(route, "for_each"), "${local.ws_routes}")
+    r.same("route target is its function's integration", attr(route, "target"), "integrations/${aws_apigatewayv2_integration.ws[each.value].id}")
+    r.same("one integration per routed function", attr(integ, "for_each"), "${toset(values(local.ws_routes))}")
+    r.same("integration invokes that function", attr(integ, "integration_uri"), "${aws_lambda_function.fn[each.key].invoke_arn}")
+
+
+def check_ingress(r: Report, facts: dict, tf: dict) -> None:
+    r.section("public ingress")
+    res = tf["resource"]
+    url = res.get("aws_lambda_function_url", {}).get("proxy", {})
+    r.same("Function URL on tunnel-proxy", attr(url, "function_name"), '${aws_lambda_function.fn["tunnel-proxy"].function_name}')
+    r.same("Function URL streams", attr(url, "invoke_mode"), "RESPONSE_STREAM")
+    dist = res.get("aws_cloudfront_distribution", {}).get("tunnels", {})
+    origin = (blocks(dist, "origin") or [{}])[0]
+    hdrs = {attr(h, "name"): attr(h, "value") for h in blocks(origin, "custom_header")}
+    secret = function_env(tf).get("tunnel-proxy", {}).get("TUNNEL_ORIGIN_SECRET")
+    r.check(
+        f"CloudFront sends {facts['origin_header']} = the proxy's TUNNEL_ORIGIN_SECRET",
+        facts["origin_header"] in hdrs and hdrs[facts["origin_header"]] == secret and secret,
+        f"{hdrs} vs {secret}",
+    )
+    code = str(attr(res.get("aws_cloudfront_function", {}).get("tunnel_host", {}), "code", ""))
+    r.check(f"CloudFront Function sets {facts['host_header']}", f"'{facts['host_header']}'" in code)
+    orp = res.get("aws_cloudfront_origin_request_policy", {}).get("tunnel", {})
+    hc = (blocks(orp, "headers_config") or [{}])[0]
+    items = attr((blocks(hc, "headers") or [{}])[0], "items")
+    r.check("origin request policy: all headers but Host", attr(hc, "header_behavior") == "allExcept" and items == ["host"], f"{attr(hc, 'header_behavior')} {items}")
+    names = {k: str(tf["locals"].get(k, "")) for k in ("api_domain", "ws_domain", "console_domain")}
+    for k, v in names.items():
+        label = v.split(".", 1)[0]
+        r.check(f"{k} label {label!r} is reserved for the service", label in facts["reserved"], str(sorted(facts["reserved"])))
+
+
+def _is_wild(s: str) -> bool:
+    return s == "*" or s.endswith(":*") and ":" in s and s.count(":") == 1
+
+
+def check_iam(r: Report, facts: dict, tf: dict) -> None:
+    r.section("IAM")
+    loc = tf["locals"]
+    access = loc.get("table_access", {})
+    index = loc.get("index_access", {})
+    manage = loc.get("ws_manage", {})
+    r.same("one access entry per function", sorted(access), sorted(facts["functions"]))
+    strip = lambda acts: {a.split(":", 1)[1] if a.startswith("dynamodb:") else a for a in acts}  # noqa: E731
+    for fn in facts["functions"]:
+        got = {t: strip(a) for t, a in (access.get(fn) or {}).items()}
+        r.same(f"{fn}: table actions", got, EXPECTED_TABLE_ACCESS.get(fn, {}))
+        gi = {t: strip(a) for t, a in (index.get(fn) or {}).items()}
+        r.same(f"{fn}: index actions", gi, EXPECTED_INDEX_ACCESS.get(fn, {}))
+        r.same(f"{fn}: @connections methods", set(manage.get(fn, [])), EXPECTED_WS_MANAGE.get(fn, set()))
+    every = [a for m in (access, index) for per in m.values() for acts in per.values() for a in acts]
+    bad = sorted({a for a in every if "*" in a or not a.startswith("dynamodb:") or a.split(":", 1)[1] not in STORE_ACTIONS})
+    r.check("only the store's DynamoDB actions, no wildcards", not bad, str(bad))
+    tables = set(facts["tables"])
+    unknown = sorted({t for m in (access, index) for per in m.values() for t in per} - tables)
+    r.check("access names only real tables", not unknown, str(unknown))
+
+    # Every Allow statement of every policy document: no '*' action or resource.
+    role = tf["resource"].get("aws_iam_role", {}).get("fn", {})
+    r.same("one role per function", attr(role, "for_each"), "${local.functions}")
+    for name, doc in tf["data"].get("aws_iam_policy_document", {}).items():
+        stmts = list(blocks(doc, "statement"))
+        for dyn in blocks(doc, "dynamic"):
+            for label, d in dyn.items():
+                if label == "statement":
+                    stmts.extend(blocks(d, "content"))
+        for i, st in enumerate(stmts):
+            if attr(st, "effect", "Allow") != "Allow":
+                continue
+            actions = attr(st, "actions", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = attr(st, "resources", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            wild_a = [a for a in actions if a == "*" or str(a).endswith(":*")]
+            r.check(f"policy {name}[{i}]: no wildcard action", not wild_a, str(wild_a))
+            wild_r = [x for x in resources if str(x).strip() == "*"]
+            r.check(f"policy {name}[{i}]: no '*' resource", not wild_r, str(wild_r))
+            if name == "fn":
+                r.check(
+                    f"policy fn[{i}]: resources are ARNs of this stack",
+                    bool(resources) and all(re.search(r"\.(arn|execution_arn)\}", str(x)) for x in resources),
+                    str(resources),
+                )
+
+
+CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_iam)
+
+
+def run(facts: dict, tf: dict, quiet: bool = False) -> Report:
+    r = Report(quiet)
+    for check in CHECKS:
+        try:
+            check(r, facts, tf)
+        except Exception as e:  # a malformed file is a failure, not a crash
+            r.check(f"{check.__name__} ran", False, f"{type(e).__name__}: {e}")
+    return r
+
+
+# ------------------------------------------------------------------ self-test
+
+
+def mutations():
+    """(description, mutate(facts, tf), substring the failure must contain)."""
+
+    def code(f):
+        return lambda facts, tf: f(facts)
+
+    def terraform(f):
+        return lambda facts, tf: f(tf)
+
+    def rename_hash(facts):
+        facts["tables"]["tunnels"]["hash_key"] = "tunnel_key"
+        facts["tables"]["tunnels"]["attributes"] = {"tunnel_key": "S", "client_id": "S", "created_at": "N"}
+
+    return [
+        ("code renames the tunnels table's hash key", code(rename_hash), "tunnels: hash key"),
+        ("code changes the GSI range key type", code(lambda f: f["tables"]["tunnels"]["attributes"].update(created_at="S")), "tunnels: attributes"),
+        ("code drops the TTL", code(lambda f: f["tables"]["connections"].update(ttl=None)), "connections: TTL"),
+        ("code adds a REST route", code(lambda f: f["rest_routes"].append(("list-tunnels", "GET", "/v1/extra"))), "route GET /v1/extra"),
+        ("terraform drops a REST route", terraform(lambda tf: tf["locals"]["rest_routes"].pop("DELETE /v1/tunnels/{id}")), "route DELETE /v1/tunnels/{id}"),
+        ("terraform wires a REST route to another function", terraform(lambda tf: tf["locals"]["rest_routes"].update({"GET /v1/tunnels/{id}": "delete-tunnel"})), "route GET /v1/tunnels/{id}"),
+        ("terraform drops a WebSocket route", terraform(lambda tf: tf["locals"]["ws_routes"].pop("release")), "route release"),
+        ("code moves a WebSocket route", code(lambda f: f["ws_routes"].__setitem__(f["ws_routes"].index(("ping", "tunnel-relay")), ("ping", "tunnel-connect"))), "route ping"),
+        ("code adds a function", code(lambda f: (f["functions"].append("tunnel-gc"), f["bins"].append("tunnel-gc"))), "local.functions == FUNCTIONS"),
+        ("a bin without an entry in FUNCTIONS", code(lambda f: f["bins"].append("orphan")), "FUNCTIONS == src/bin"),
+        ("code requires a new variable", code(lambda f: (f["required_env"].add("TUNNEL_NEW"), f["fn_env"].add("TUNNEL_NEW"))), "every required variable set"),
+        ("terraform sets DYNAMODB_ENDPOINT", terraform(lambda tf: tf["locals"]["common_env"].update(DYNAMODB_ENDPOINT="http://x")), "no emulator/runtime-owned"),
+        ("terraform forgets the origin secret", terraform(lambda tf: tf["locals"]["function_env"]["tunnel-proxy"].pop("TUNNEL_ORIGIN_SECRET")), "tunnel-proxy: its own variables"),
+        ("terraform grants dynamodb:*", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-relay"].update(tunnels=["dynamodb:*"])), "no wildcards"),
+        ("terraform widens a role", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-proxy"]["tunnels"].append("dynamodb:PutItem")), "tunnel-proxy: table actions"),
+        ("terraform lets the relay skip @connections", terraform(lambda tf: tf["locals"]["ws_manage"].pop("tunnel-relay")), "tunnel-relay: @connections"),
+        (
+            "terraform adds a '*' resource",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["statement"].append({"actions": [["xray:PutTraceSegments"]], "resources": [["*"]]})),
+            "no '*' resource",
+        ),
+        ("terraform buffers the proxy", terraform(lambda tf: tf["resource"]["aws_lambda_function_url"]["proxy"].update(invoke_mode=["BUFFERED"])), "Function URL streams"),
+        ("code renames the host header", code(lambda f: f.update(host_header="x-forwarded-tunnel")), "CloudFront Function sets"),
+        ("terraform forwards Host", terraform(lambda tf: tf["resource"]["aws_cloudfront_origin_request_policy"]["tunnel"]["headers_config"][0].update(header_behavior=["allViewer"])), "all headers but Host"),
+        ("terraform names the API with an unreserved label", terraform(lambda tf: tf["locals"].update(api_domain="control.${local.base_domain}")), "api_domain label"),
+        ("terraform renames the origin header", terraform(lambda tf: tf["resource"]["aws_cloudfront_distribution"]["tunnels"]["origin"][0]["custom_header"][0].update(name=["x-secret"])), "CloudFront sends"),
+    ]
+
+
+def self_test(facts: dict, tf: dict) -> Report:
+    r = Report()
+    r.section("self-test: each deliberate mismatch must be reported")
+    base = run(facts, tf, quiet=True)
+    r.check("baseline passes", not base.failures, "; ".join(base.failures[:3]))
+    for desc, mutate, expect in mutations():
+        f2, t2 = copy.deepcopy(facts), copy.deepcopy(tf)
+        mutate(f2, t2)
+        got = run(f2, t2, quiet=True).failures
+        r.check(f"detects: {desc}", any(expect in m for m in got), f"failures were {got[:3]}")
+    # End to end through the regexes: a copy of the Rust sources with the tunnels
+    # table's hash key changed in tables.rs must fail too.
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for rel in ("lambdas/aws/src", "client-core/src"):
+            shutil.copytree(ROOT / rel, root / rel)
+        tables_rs = root / "lambdas/aws/src/tables.rs"
+        text = tables_rs.read_text()
+        mutated = text.replace("hash_key: s(attr::TUNNEL_ID)", "hash_key: s(attr::DOMAIN)")
+        tables_rs.write_text(mutated)
+        got = run(read_facts(root), tf, quiet=True).failures
+        r.check("detects: tables.rs on disk with another tunnels hash key", mutated != text and any("tunnels: hash key" in m for m in got), str(got[:3]))
+    return r
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> int:
+    global ROOT
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", type=Path, default=ROOT)
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args()
+    ROOT = args.root
+    t0 = time.monotonic()
+    facts = read_facts(args.root)
+    tf = load_tf(args.root / "infra")
+    print(f"infra: {', '.join(tf['files'])}")
+    r = run(facts, tf)
+    passed, failed = r.passed, len(r.failures)
+    if args.self_test:
+        s = self_test(facts, tf)
+        passed += s.passed
+        failed += len(s.failures)
+        r.failures += s.failures
+    if r.failures:
+        print("\nfailures:")
+        for m in r.failures:
+            print(f"  - {m}")
+    print(f"({time.monotonic() - t0:.2f} s)")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
