@@ -43,8 +43,9 @@ locals {
     "tunnel-proxy" = {
       # Unset would disable the check: the Function URL would serve anyone.
       TUNNEL_ORIGIN_SECRET = random_password.origin_secret.result
-      # Under the WebSocket API's 10 min idle and 2 h age caps.
-      TUNNEL_CHANNEL_MAX_IDLE_SECS = "540"
+      # Well under the WebSocket API's 10 min idle and 2 h age caps, so a request
+      # taken on the channel has time for its answer before a cap closes it.
+      TUNNEL_CHANNEL_MAX_IDLE_SECS = "150"
       TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
     }
   }

@@ -16,6 +16,10 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test --workspace"
+# The end-to-end tests run the real binaries (tunnel, tunnel-server, the Lambda
+# bootstraps); `cargo test` builds a package's binaries only for that package's own
+# tests, so build them all first.
+cargo build --workspace --bins --quiet
 cargo test --workspace
 
 step "client-core for wasm32-unknown-unknown"

@@ -3,7 +3,7 @@
 //! an echo origin, and an HTTP client that reaches `<name>.localhost` without DNS.
 //!
 //! The binaries are looked up next to the test executable, where
-//! `cargo test --workspace` builds them.
+//! `cargo build --workspace --bins` puts them (scripts/test.sh runs it first).
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -36,7 +36,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so cargo builds it",
+        "{} is missing: build the binaries first with `cargo build --workspace --bins` (scripts/test.sh does)",
         path.display()
     );
     path
@@ -91,7 +91,11 @@ impl Server {
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            // E2E_SERVER_LOG=info shows the server's (and the emulated functions') logs.
+            .env(
+                "RUST_LOG",
+                std::env::var("E2E_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

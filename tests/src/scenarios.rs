@@ -89,6 +89,39 @@ impl Stack {
     }
 }
 
+/// A registered user's tunnel on `domain` to an echo origin, and a public client for it.
+#[derive(Debug)]
+pub struct Served {
+    /// The user.
+    pub user: User,
+    /// The echo origin.
+    pub origin: Origin,
+    /// The running `tunnel start`.
+    pub tunnel: crate::RunningTunnel,
+    /// A client that reaches the tunnel's host.
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    /// Registers a user and starts `tunnel start <origin> --domain <domain> <extra>`.
+    pub async fn serve(&self, domain: &str, extra: &[&str]) -> Served {
+        let user = self.user("u");
+        user.register().await;
+        let origin = Origin::start().await;
+        let port = origin.port.to_string();
+        let mut args = vec![port.as_str(), "--domain", domain];
+        args.extend_from_slice(extra);
+        let tunnel = user.start(&args).await;
+        let http = public_client(&self.server, &[domain]);
+        Served {
+            user,
+            origin,
+            tunnel,
+            http,
+        }
+    }
+}
+
 fn echoed_headers(resp: &reqwest::Response) -> Vec<(String, String)> {
     let raw = resp.headers()["x-echo-headers"].to_str().unwrap();
     serde_json::from_str(raw).unwrap()

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use e2e::scenarios::{self, Kind, Stack};
-use e2e::{Origin, public_client, random_bytes};
+use e2e::random_bytes;
+use e2e::scenarios::{self, Kind, Served, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_round_trip_byte_exact() {
@@ -41,13 +41,12 @@ fn total(stats: &serde_json::Value, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_get_costs_two_invocations_and_two_reads() {
     let stack = Stack::start(Kind::Aws).await;
-    let user = stack.user("u");
-    user.register().await;
-    let origin = Origin::start().await;
-    let tunnel = user
-        .start(&[&origin.port.to_string(), "--domain", "cheap"])
-        .await;
-    let http = public_client(&stack.server, &["cheap"]);
+    let Served {
+        tunnel,
+        http,
+        origin: _origin,
+        ..
+    } = stack.serve("cheap", &[]).await;
     // Warm-up: new sandboxes (and their return channels: an authorizer and a relay
     // invocation each) are a per-sandbox cost, not a per-request one.
     for _ in 0..20 {
@@ -87,10 +86,34 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
         after["websocket"]["messages_in"].as_u64().unwrap()
             + after["websocket"]["messages_out"].as_u64().unwrap(),
     );
+    // A proxy sandbox started during the run (the emulator, like Lambda, starts one
+    // when none is idle) opens its return channel once: one authorizer and one relay
+    // invocation. That is a per-sandbox cost; it is counted apart.
+    let delta = |f: &str| {
+        after["functions"][f]["invocations"].as_u64().unwrap()
+            - before["functions"][f]["invocations"].as_u64().unwrap()
+    };
+    let channel_opens = delta("authorize-connection");
+    let steady = invocations - (2 * channel_opens) as f64 / N as f64;
+    let by_function: Vec<_> = after["functions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|f| (f.clone(), delta(f)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     eprintln!(
-        "per small GET: {invocations} invocations, {reads} reads, {writes} writes, {messages} WebSocket messages"
+        "per small GET: {invocations} invocations ({steady} without {channel_opens} return-channel \
+         opens; {by_function:?}), {reads} reads, {writes} writes, {messages} WebSocket messages"
     );
-    assert!(invocations <= 2.0, "{invocations} invocations per request");
+    assert!(
+        steady <= 2.0,
+        "{steady} invocations per request: {by_function:?}"
+    );
+    assert!(
+        channel_opens <= 3,
+        "{channel_opens} new return channels in a warm run"
+    );
     assert!(reads <= 2.0, "{reads} DynamoDB reads per request");
     assert!(writes <= 1.0, "{writes} DynamoDB writes per request");
     assert!(stack.has_moto());
@@ -101,13 +124,12 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_invocation_limit_get_413() {
     let stack = Stack::start(Kind::Aws).await;
-    let user = stack.user("u");
-    user.register().await;
-    let origin = Origin::start().await;
-    let tunnel = user
-        .start(&[&origin.port.to_string(), "--domain", "big"])
-        .await;
-    let http = public_client(&stack.server, &["big"]);
+    let Served {
+        tunnel,
+        http,
+        origin: _origin,
+        ..
+    } = stack.serve("big", &[]).await;
     let r = http
         .post(format!("{}/up", tunnel.url))
         .body(random_bytes(6 * 1024 * 1024))
@@ -124,14 +146,13 @@ async fn bodies_over_the_invocation_limit_get_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caps_drop_connections_without_losing_or_duplicating_requests() {
     let stack =
-        Stack::start_with(Kind::Aws, &["--ws-idle-timeout", "3", "--ws-max-age", "8"]).await;
-    let user = stack.user("u");
-    user.register().await;
-    let origin = Origin::start().await;
-    let tunnel = user
-        .start(&[&origin.port.to_string(), "--domain", "capped"])
-        .await;
-    let http = public_client(&stack.server, &["capped"]);
+        Stack::start_with(Kind::Aws, &["--ws-idle-timeout", "6", "--ws-max-age", "12"]).await;
+    let Served {
+        tunnel,
+        http,
+        origin,
+        ..
+    } = stack.serve("capped", &[]).await;
     let mut sent = Vec::new();
     let send = async |i: usize| {
         let target = format!("/seq/{i}");
@@ -149,10 +170,10 @@ async fn caps_drop_connections_without_losing_or_duplicating_requests() {
         target
     };
 
-    // Past two renewals (every 4 s of an 8 s cap) under steady traffic.
+    // Past two renewals (every 6 s of a 12 s cap) under steady traffic.
     let start = std::time::Instant::now();
     let mut i = 0;
-    while start.elapsed() < std::time::Duration::from_secs(10) {
+    while start.elapsed() < std::time::Duration::from_secs(14) {
         sent.push(send(i).await);
         i += 1;
     }

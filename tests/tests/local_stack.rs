@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use e2e::scenarios::{self, Kind, Stack};
+use e2e::scenarios::{self, Kind, Served, Stack};
 use e2e::{Origin, Server, User, public_client};
 use serde_json::Value;
 
@@ -128,13 +128,12 @@ async fn the_cli_waits_for_the_server_and_reconnects_keeping_its_domain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_prints_one_line_per_request() {
     let stack = Stack::start(Kind::Local).await;
-    let user = stack.user("u");
-    user.register().await;
-    let origin = Origin::start().await;
-    let mut tunnel = user
-        .start(&[&origin.port.to_string(), "--domain", "logged", "--log"])
-        .await;
-    let http = public_client(&stack.server, &["logged"]);
+    let Served {
+        mut tunnel,
+        http,
+        origin: _origin,
+        ..
+    } = stack.serve("logged", &["--log"]).await;
     let r = http
         .get(format!("{}/seen?q=1", tunnel.url))
         .send()

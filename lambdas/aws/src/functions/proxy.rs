@@ -68,8 +68,8 @@ pub mod env {
     /// Secret CloudFront adds as [`super::ORIGIN_SECRET_HEADER`]; unset disables the check
     /// (the emulator, a Function URL used directly).
     pub const ORIGIN_SECRET: &str = "TUNNEL_ORIGIN_SECRET";
-    /// Seconds a return channel may sit unused before it is replaced, under the
-    /// WebSocket API's idle cap (10 min).
+    /// Seconds a return channel may sit unused before it is replaced: a quarter of the
+    /// WebSocket API's idle cap (10 min), leaving the rest for a request's answer.
     pub const CHANNEL_MAX_IDLE_SECS: &str = "TUNNEL_CHANNEL_MAX_IDLE_SECS";
     /// Seconds a return channel may live, under the WebSocket API's 2 h cap.
     pub const CHANNEL_MAX_AGE_SECS: &str = "TUNNEL_CHANNEL_MAX_AGE_SECS";
@@ -153,7 +153,7 @@ impl Proxy {
             origin_secret: std::env::var(env::ORIGIN_SECRET)
                 .ok()
                 .filter(|s| !s.is_empty()),
-            max_idle: secs_var(env::CHANNEL_MAX_IDLE_SECS, 540),
+            max_idle: secs_var(env::CHANNEL_MAX_IDLE_SECS, 150),
             max_age: secs_var(env::CHANNEL_MAX_AGE_SECS, 7_000),
             channel: Arc::new(Mutex::new(None)),
         })

@@ -143,11 +143,11 @@ impl Emulator {
             (fenv::TOKEN_SECRET, config.token_secret.clone()),
             (
                 tunnel_aws::functions::proxy::env::CHANNEL_MAX_IDLE_SECS,
-                (config.idle_timeout.as_secs() * 9 / 10).max(1).to_string(),
+                channel_max_idle(config.idle_timeout).to_string(),
             ),
             (
                 tunnel_aws::functions::proxy::env::CHANNEL_MAX_AGE_SECS,
-                (config.max_age.as_secs() * 9 / 10).max(1).to_string(),
+                channel_max_age(config.max_age).to_string(),
             ),
             (fenv::WS_MAX_AGE_SECS, config.max_age.as_secs().to_string()),
             (
@@ -468,6 +468,20 @@ fn page(status: u16, detail: &str) -> Response<Body> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     r
+}
+
+/// Seconds the proxy's return channel may sit unused: a quarter of the idle cap, so a
+/// request taken on it has three quarters for its answer before the cap could close it
+/// (on AWS: replaced after 150 s unused, which costs two invocations).
+fn channel_max_idle(idle: Duration) -> u64 {
+    (idle.as_secs() / 4).max(1)
+}
+
+/// Seconds the return channel may live: under the age cap by half of it, at most a
+/// minute (ample for the 25 s a request may wait for its answer).
+fn channel_max_age(max_age: Duration) -> u64 {
+    let cap = max_age.as_secs();
+    (cap - (cap / 2).min(60)).max(1)
 }
 
 /// The folder cargo put the running binary in, where it also puts the Lambda binaries.
