@@ -12,8 +12,12 @@
 //!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
 //! - [`api`]: the REST control plane's types and a sans-IO client for it.
 //! - [`domain`]: subdomain rules and random names.
+//! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
+//!   edits, credential redaction, and `curl` / HAR 1.2 exports.
 
 pub mod api;
+mod b64;
 pub mod domain;
+pub mod inspect;
 pub mod protocol;
 pub mod session;

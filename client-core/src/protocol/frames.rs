@@ -31,7 +31,7 @@ pub enum ClientFrame {
         /// Response headers, in order.
         headers: Headers,
         /// The body when it fits in this frame; otherwise BODY frames follow.
-        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::b64")]
         body: Vec<u8>,
         /// True when no BODY frames follow.
         fin: bool,
@@ -97,7 +97,7 @@ pub enum ServerFrame {
         /// Request headers, in order.
         headers: Headers,
         /// The body when it fits in this frame; otherwise BODY frames follow.
-        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "b64")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::b64")]
         body: Vec<u8>,
         /// True when no BODY frames follow.
         fin: bool,
@@ -148,7 +148,7 @@ pub struct BodyChunk {
     /// Position of this chunk, from 0.
     pub seq: u32,
     /// The bytes.
-    #[serde(with = "b64")]
+    #[serde(with = "crate::b64")]
     pub data: Vec<u8>,
     /// True on the last chunk.
     pub fin: bool,
@@ -202,22 +202,4 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// Something failed on the server.
     Internal,
-}
-
-/// Base64 (standard alphabet, padded) for body bytes in JSON.
-mod b64 {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD
-            .decode(text.as_bytes())
-            .map_err(serde::de::Error::custom)
-    }
 }

@@ -1,0 +1,29 @@
+//! Request inspection: the record of every proxied exchange, shared by the server (which
+//! captures and stores it), the CLI and the web console (which list, show, export and
+//! replay it).
+//!
+//! - [`model`]: the captured [`Exchange`] and its parts, the list view
+//!   ([`ExchangeSummary`], [`RequestPage`]), list [`Filter`]s parsed from a query string,
+//!   and [`ReplayEdits`] turning a captured request into a new one.
+//! - [`redact`](mod@redact): masking of credential headers before an exchange is
+//!   stored or shown.
+//! - [`export`]: a POSIX-shell `curl` command line and a HAR 1.2 document.
+//!
+//! Nothing here reads a clock: every time is a Unix-milliseconds value the caller passes.
+
+pub mod export;
+pub mod model;
+pub mod redact;
+
+mod http;
+mod query;
+
+pub use export::{to_curl, to_har};
+pub use model::{
+    BodyCapture, CapturedBody, Exchange, ExchangeSummary, Filter, FilterError, Message, Outcome,
+    PAGE_PARAMS, ReplayEdits, ReplayError, ReplayRequest, RequestPage, ResponseRecord, Timings,
+};
+pub use redact::{REDACTED, SECRET_HEADERS, redact, redact_exchange};
+
+#[cfg(test)]
+mod tests;
