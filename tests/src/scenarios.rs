@@ -177,6 +177,11 @@ pub async fn round_trip(stack: &Stack) {
             &format!("localhost:{}", origin.port),
             "Host rewritten for the origin"
         );
+        assert!(
+            seen.iter()
+                .any(|(n, v)| n == "x-request-id" && v.len() == 16),
+            "a request id reaches the origin: {seen:?}"
+        );
         let forwarded = format!("myapp.localhost:{}", server.port);
         assert!(
             seen.iter()
@@ -187,6 +192,23 @@ pub async fn round_trip(stack: &Stack) {
             "empty body stays empty"
         );
     }
+
+    let traced = http
+        .get(format!("{base}/traced"))
+        .header("x-request-id", "caller-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = echoed_headers(&traced)
+        .into_iter()
+        .filter(|(n, _)| n == "x-request-id")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        ids,
+        ["caller-chosen-id"],
+        "a request's own id is kept, not doubled"
+    );
 
     let head = http.head(format!("{base}/h")).send().await.unwrap();
     assert_eq!(head.status(), 200);

@@ -152,3 +152,17 @@ async fn log_prints_one_line_per_request() {
 async fn a_hung_origin_gets_504_at_the_origin_timeout() {
     scenarios::hung_origin(&Stack::start(Kind::Local).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_the_store_uptime_and_version() {
+    let stack = Stack::start(Kind::Local).await;
+    let r = reqwest::get(format!("{}/healthz", stack.server.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["store"], "ok");
+    assert!(body["uptime_secs"].is_u64());
+    assert!(!body["version"].as_str().unwrap().is_empty());
+}

@@ -30,6 +30,9 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
     if api::is_api_path(&path) {
         return rest(state, req).await;
     }
+    if path == "/healthz" {
+        return health(&state).await;
+    }
     if path == "/" {
         let mut r = Response::new(full(LANDING));
         r.headers_mut().insert(
@@ -42,6 +45,30 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
         "Not found: {path}. The API is under /v1; tunnels are reached at http://<name>.<this host>.\n"
     )));
     *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+/// `/healthz` for load balancers and probes: 200 when the store answers, 503 when it
+/// does not, with uptime and version either way.
+async fn health(state: &State) -> Response<Body> {
+    let store_ok = state
+        .backend
+        .store
+        .get_client("healthz-probe")
+        .await
+        .is_ok();
+    let body = serde_json::json!({
+        "status": if store_ok { "ok" } else { "degraded" },
+        "store": if store_ok { "ok" } else { "unreachable" },
+        "uptime_secs": state.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut r = json(ApiResponse {
+        status: if store_ok { 200 } else { 503 },
+        body: body.to_string().into_bytes(),
+    });
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 

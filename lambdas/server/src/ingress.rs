@@ -21,7 +21,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming};
 use tokio::sync::mpsc;
 use tunnel_backend::handlers::proxy::{
-    ProxyError, end_to_end, error_page, origin_failure, resolve,
+    ProxyError, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
 
 use crate::hub::{Conn, ResponsePart};
@@ -93,10 +93,8 @@ pub async fn proxy(
         };
         headers.push((name.as_str().to_owned(), v.to_owned()));
     }
-    let mut headers = end_to_end(headers);
-    headers.push(("x-forwarded-for".into(), remote.ip().to_string()));
-    headers.push(("x-forwarded-proto".into(), "http".into()));
-    headers.push(("x-forwarded-host".into(), host));
+    let (headers, request_id) = for_origin(headers, &host, Some(&remote.ip().to_string()), "http");
+    tracing::debug!(request_id, %domain, method = %parts.method, "public request");
     let path = parts
         .uri
         .path_and_query()

@@ -66,6 +66,8 @@ pub struct State {
     pub hub: Arc<Hub>,
     /// Public request body limit, bytes.
     pub max_body: u64,
+    /// When the server started, for `/healthz`.
+    pub started: std::time::Instant,
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS

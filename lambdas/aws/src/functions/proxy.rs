@@ -37,7 +37,7 @@ use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
 use tunnel_backend::handlers::proxy::{
-    ProxyError, Target, end_to_end, error_page, origin_failure, resolve,
+    ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
 use tunnel_backend::unix_now;
 
@@ -220,17 +220,15 @@ impl Proxy {
         {
             headers.push(("cookie".into(), cookies.join("; ")));
         }
-        let mut headers = end_to_end(headers);
         headers.retain(|(n, _)| n != "host");
         headers.insert(0, ("host".into(), host.clone()));
-        if let Some(ip) = &http.source_ip {
-            headers.push(("x-forwarded-for".into(), ip.clone()));
-        }
-        headers.push((
-            "x-forwarded-proto".into(),
-            self.backend.config.public.scheme.clone(),
-        ));
-        headers.push(("x-forwarded-host".into(), host));
+        let (headers, request_id) = for_origin(
+            headers,
+            &host,
+            http.source_ip.as_deref(),
+            &self.backend.config.public.scheme,
+        );
+        tracing::info!(request_id, %domain, %method, "public request");
         if let Err(e) = check_head(0, &path, &headers) {
             return page(431, &e.to_string());
         }

@@ -105,6 +105,42 @@ pub fn origin_failure(code: client_core::protocol::ErrorCode, message: &str) -> 
     }
 }
 
+/// Header carrying the id that follows one request from the edge to the origin.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Random bytes in a request id.
+pub const REQUEST_ID_BYTES: usize = 8;
+
+/// Prepares a public request's headers for the trip to the origin: hop-by-hop headers
+/// dropped, `X-Forwarded-For/Proto/Host` added, and an `X-Request-Id` added unless the
+/// request brought one. Returns the headers and the request id.
+pub fn for_origin(
+    headers: Headers,
+    host: &str,
+    remote_ip: Option<&str>,
+    scheme: &str,
+) -> (Headers, String) {
+    let mut headers = end_to_end(headers);
+    if let Some(ip) = remote_ip {
+        headers.push(("x-forwarded-for".into(), ip.to_owned()));
+    }
+    headers.push(("x-forwarded-proto".into(), scheme.to_owned()));
+    headers.push(("x-forwarded-host".into(), host.to_owned()));
+    let existing = headers
+        .iter()
+        .find(|(n, v)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER) && !v.is_empty())
+        .map(|(_, v)| v.clone());
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = crate::auth::random_id(REQUEST_ID_BYTES);
+            headers.push((REQUEST_ID_HEADER.into(), id.clone()));
+            id
+        }
+    };
+    (headers, id)
+}
+
 /// A small HTML page for the public when the tunnel cannot answer.
 pub fn error_page(status: u16, title: &str, detail: &str) -> Vec<u8> {
     let esc = |s: &str| {
@@ -146,6 +182,33 @@ mod tests {
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
         assert_eq!(kept, ["Host=a", "X-A=1", "X-A=2"]);
+    }
+
+    #[test]
+    fn origin_headers_carry_forwarding_and_one_request_id() {
+        let (h, id) = for_origin(
+            vec![("a".into(), "1".into())],
+            "x.localhost",
+            Some("10.0.0.1"),
+            "http",
+        );
+        assert_eq!(id.len(), REQUEST_ID_BYTES * 2);
+        assert!(h.contains(&(REQUEST_ID_HEADER.into(), id.clone())));
+        assert!(h.contains(&("x-forwarded-for".into(), "10.0.0.1".into())));
+        assert!(h.contains(&("x-forwarded-host".into(), "x.localhost".into())));
+        let (h2, kept) = for_origin(
+            vec![("X-Request-Id".into(), "abc".into())],
+            "x",
+            None,
+            "https",
+        );
+        assert_eq!(kept, "abc", "an id the request brought is kept");
+        assert_eq!(
+            h2.iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER))
+                .count(),
+            1
+        );
     }
 
     #[test]
