@@ -166,3 +166,85 @@ async fn healthz_reports_the_store_uptime_and_version() {
     assert!(body["uptime_secs"].is_u64());
     assert!(!body["version"].as_str().unwrap().is_empty());
 }
+
+/// Parses Prometheus text: `name{labels} value` per sample line, comments skipped.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (key, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("no value: {l}"));
+            let name_ok = key.split('{').next().is_some_and(|n| {
+                !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            assert!(name_ok, "bad metric name: {l}");
+            assert!(!key.contains('{') || key.ends_with('}'), "bad labels: {l}");
+            (
+                key.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("bad value: {l}")),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_bytes_and_latency() {
+    let stack = Stack::start(Kind::Local).await;
+    let Served {
+        tunnel,
+        http,
+        origin: _origin,
+        ..
+    } = stack.serve("metered", &[]).await;
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{}/bytes/1000", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.bytes().await.unwrap().len(), 1000);
+    }
+    let r = http
+        .post(format!("{}/up", tunnel.url))
+        .body(vec![7u8; 500])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), 500);
+    let stranger = e2e::public_client(&stack.server, &["nobody"]);
+    let r = stranger
+        .get(format!("http://nobody.localhost:{}/", stack.server.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let text = reqwest::get(format!("{}/metrics", stack.server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let all = samples(&text);
+    let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    assert_eq!(
+        get("tunnel_requests_total{tunnel=\"metered\",class=\"2xx\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        get("tunnel_requests_total{tunnel=\"(none)\",class=\"4xx\"}"),
+        Some(1.0)
+    );
+    assert_eq!(get("tunnel_proxy_latency_seconds_count"), Some(5.0));
+    assert_eq!(
+        get("tunnel_proxy_latency_seconds_bucket{le=\"+Inf\"}"),
+        Some(5.0)
+    );
+    assert_eq!(get("tunnel_bytes_out_total"), Some(3500.0));
+    assert_eq!(get("tunnel_bytes_in_total"), Some(500.0));
+    assert_eq!(get("tunnel_active_connections"), Some(1.0));
+    assert_eq!(get("tunnel_connections_total"), Some(1.0));
+    tunnel.interrupt().await;
+}

@@ -30,6 +30,14 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
     if api::is_api_path(&path) {
         return rest(state, req).await;
     }
+    if path == "/metrics" {
+        let mut r = Response::new(full(state.metrics.render(state.hub.len())));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return r;
+    }
     if path == "/healthz" {
         return health(&state).await;
     }

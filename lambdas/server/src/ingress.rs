@@ -45,34 +45,73 @@ fn page(status: StatusCode, detail: &str) -> Response<Body> {
     r
 }
 
-/// Forwards one public request for subdomain `domain`.
+/// Metrics label for requests to names no tunnel holds: one label, so that random
+/// Host headers cannot grow the label set.
+pub const UNKNOWN_TUNNEL_LABEL: &str = "(none)";
+
+/// Forwards one public request for subdomain `domain`, and counts it.
 pub async fn proxy(
     state: Arc<State>,
     domain: String,
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Response<Body> {
-    let target = match resolve(&state.backend, &domain).await {
+    let started = std::time::Instant::now();
+    let (response, known) = forward(state.clone(), &domain, req, remote).await;
+    let label = if known {
+        domain.as_str()
+    } else {
+        UNKNOWN_TUNNEL_LABEL
+    };
+    state
+        .metrics
+        .request(label, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn forward(
+    state: Arc<State>,
+    domain: &str,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> (Response<Body>, bool) {
+    let target = match resolve(&state.backend, domain).await {
         Ok(t) => t,
         Err(ProxyError::UnknownTunnel(d)) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &format!(
-                    "No tunnel is registered for {d}. Check the address, or start one with `tunnel start <port> --domain {d}`."
+            return (
+                page(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "No tunnel is registered for {d}. Check the address, or start one with `tunnel start <port> --domain {d}`."
+                    ),
                 ),
+                false,
             );
         }
-        Err(ProxyError::Offline(d)) => return offline(&d),
+        Err(ProxyError::Offline(d)) => return (offline(&d), true),
         Err(ProxyError::Store(e)) => {
             tracing::error!(error = %e, "store failure on ingress");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The tunnel server could not reach its store. Try again shortly.",
+            return (
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The tunnel server could not reach its store. Try again shortly.",
+                ),
+                false,
             );
         }
     };
+    (relay(state, domain, req, remote, target).await, true)
+}
+
+async fn relay(
+    state: Arc<State>,
+    domain: &str,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    target: tunnel_backend::handlers::proxy::Target,
+) -> Response<Body> {
     let Some(conn) = state.hub.get(&target.connection_id) else {
-        return offline(&domain);
+        return offline(domain);
     };
     let (parts, body) = req.into_parts();
     let host = parts
@@ -139,6 +178,7 @@ pub async fn proxy(
     if (first.len() + rest.len()) as u64 > max_body {
         return too_large(max_body);
     }
+    state.metrics.bytes_in(first.len());
     let head = ServerFrame::Request {
         id,
         method: parts.method.as_str().to_owned(),
@@ -150,22 +190,21 @@ pub async fn proxy(
         secret: None,
     };
     if !send(&conn, &head).await {
-        return offline(&domain);
+        return offline(domain);
     }
     let mut pump = if fin {
         None
     } else {
         Some(tokio::spawn(pump_body(
+            state.clone(),
             conn.clone(),
             id,
             body,
             rest,
             first.len() as u64,
-            max_body,
-            max_chunk,
         )))
     };
-    answer(guard, responses, &mut pump, &domain, max_body).await
+    answer(&state, guard, responses, &mut pump, domain).await
 }
 
 /// Reads body frames until `max` bytes are at hand or the body ends. Returns at most
@@ -203,14 +242,14 @@ enum PumpError {
 
 /// Sends the rest of a request body as BODY chunks.
 async fn pump_body(
+    state: Arc<State>,
     conn: Arc<Conn>,
     id: StreamId,
     mut body: Incoming,
     mut pending: Bytes,
     mut sent: u64,
-    max_body: u64,
-    max_chunk: usize,
 ) -> Result<(), PumpError> {
+    let (max_body, max_chunk) = (state.max_body, state.backend.config.max_chunk);
     let mut writer = ChunkWriter::new();
     loop {
         let (data, fin) = if !pending.is_empty() {
@@ -229,6 +268,7 @@ async fn pump_body(
         if sent > max_body {
             return Err(PumpError::TooLarge);
         }
+        state.metrics.bytes_in(data.len());
         for chunk in writer.write(id, &data, fin, max_chunk) {
             if !send(&conn, &ServerFrame::Body(chunk)).await {
                 return Err(PumpError::Tunnel);
@@ -252,12 +292,13 @@ async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
 
 /// Waits for the client's answer, watching the upload as it goes.
 async fn answer(
+    state: &Arc<State>,
     mut guard: StreamGuard,
     mut responses: mpsc::Receiver<ResponsePart>,
     pump: &mut Option<tokio::task::JoinHandle<Result<(), PumpError>>>,
     domain: &str,
-    max_body: u64,
 ) -> Response<Body> {
+    let max_body = state.max_body;
     let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
     tokio::pin!(deadline);
     let first = loop {
@@ -316,11 +357,12 @@ async fn answer(
             &format!("The local service answered with an invalid status {status}."),
         );
     };
+    state.metrics.bytes_out(body.len());
     let mut response = if fin {
         guard.finish();
         Response::new(full(body))
     } else {
-        Response::new(stream_body(guard, responses, body))
+        Response::new(stream_body(state.clone(), guard, responses, body))
     };
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -337,11 +379,13 @@ async fn answer(
 
 /// The rest of the answer's body, streamed as BODY frames arrive.
 fn stream_body(
+    state: Arc<State>,
     guard: StreamGuard,
     responses: mpsc::Receiver<ResponsePart>,
     first: Vec<u8>,
 ) -> Body {
     struct St {
+        state: Arc<State>,
         guard: StreamGuard,
         rx: mpsc::Receiver<ResponsePart>,
         reader: ChunkReader,
@@ -349,6 +393,7 @@ fn stream_body(
         failed: bool,
     }
     let st = St {
+        state,
         guard,
         rx: responses,
         reader: ChunkReader::new(),
@@ -374,6 +419,7 @@ fn stream_body(
             Some(ResponsePart::Body(chunk)) => match st.reader.accept(&chunk, u64::MAX) {
                 Ok(()) => {
                     st.failed = false;
+                    st.state.metrics.bytes_out(chunk.data.len());
                     Some((Ok(Frame::data(Bytes::from(chunk.data))), st))
                 }
                 Err(e) => Some((Err(err(&e.to_string())), st)),

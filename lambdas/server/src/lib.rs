@@ -13,6 +13,7 @@
 //!   rendezvous of responses with the requests awaiting them.
 //! - [`socket`]: one task per client WebSocket.
 //! - [`ingress`]: public requests through a tunnel and back.
+//! - [`metrics`]: counters served at `/metrics` (Prometheus text format).
 //! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
 //!   handlers of `tunnel-backend`.
 //! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
@@ -22,6 +23,7 @@ pub mod control;
 pub mod emulate;
 pub mod hub;
 pub mod ingress;
+pub mod metrics;
 pub mod socket;
 
 use std::convert::Infallible;
@@ -68,6 +70,8 @@ pub struct State {
     pub max_body: u64,
     /// When the server started, for `/healthz`.
     pub started: std::time::Instant,
+    /// Counters for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS

@@ -163,6 +163,7 @@ async fn main() -> Result<()> {
         hub,
         max_body: args.max_body,
         started: std::time::Instant::now(),
+        metrics: tunnel_server::metrics::Metrics::default(),
     });
     tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
     // The base URL alone on stdout: scripts and tests wait for this line.

@@ -45,6 +45,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
             .await;
     let (mut sink, mut stream) = ws.split();
     let (conn, mut outbound) = state.hub.register(id.clone());
+    state.metrics.connection();
     tracing::debug!(connection_id = %id, client_id = %caller.client_id, "client connected");
 
     let mut writer = tokio::spawn(async move {
