@@ -65,6 +65,11 @@ if [ -z "$PORT" ]; then
   PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/site" >/dev/null 2>&1 &
   PIDS+=($!)
+  # Wait until it accepts connections, or the first request would find nothing there.
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.1
+  done
   echo "[quickstart] demo origin on localhost:$PORT" >&2
 fi
 
