@@ -29,6 +29,7 @@
 pub mod dynamo_proxy;
 pub mod limits;
 pub mod runtime;
+mod serve;
 
 pub use dynamo_proxy::{DynamoProxy, DynamoStats, ProxyError};
 pub use limits::Limits;

@@ -12,7 +12,6 @@
 //! Answers follow the AWS Runtime Interface Emulator: 202 for accepted answers, 400 for
 //! an unknown request id, 403 for a call out of turn, 413 for a response over the limit.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,11 +19,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use super::instance::{Current, Instance};
 use super::{Event, InvokeError, lock, stream};
@@ -38,32 +33,10 @@ pub(crate) const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
 /// Accepts the instance's connections until the task is aborted (by the monitor, when
 /// the process ends); aborting drops the connection tasks with it.
 pub(crate) async fn serve(listener: TcpListener, instance: Arc<Instance>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors or similar: nothing to do but try again,
-                    // after a pause so the loop does not spin.
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                };
-                let instance = Arc::clone(&instance);
-                connections.spawn(async move {
-                    let service = service_fn(move |req| {
-                        let instance = Arc::clone(&instance);
-                        async move { Ok::<_, Infallible>(route(&instance, req).await) }
-                    });
-                    // A connection error means the runtime went away; its monitor
-                    // reports that.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    crate::serve::serve(listener, instance, |instance, req| async move {
+        route(&instance, req).await
+    })
+    .await;
 }
 
 async fn route(instance: &Arc<Instance>, req: Request<Incoming>) -> Response<Full<Bytes>> {
