@@ -32,6 +32,11 @@ pub struct CreateTunnel {
     /// Subdomain wanted; a random one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// Whether the inspector masks credential headers (`Authorization`, `Cookie`,
+    /// `Set-Cookie`, ...) of this tunnel's requests; default true. Fixed when the tunnel
+    /// is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_secrets: Option<bool>,
 }
 
 /// Whether a client serves the tunnel now.
@@ -66,6 +71,16 @@ pub struct Tunnel {
     pub status: TunnelStatus,
     /// Creation time, seconds since the Unix epoch.
     pub created_at: u64,
+    /// Exchanges in its request log now (the log keeps only the newest ones).
+    #[serde(default)]
+    pub request_count: u64,
+    /// Whether its inspector masks credential headers.
+    #[serde(default = "yes")]
+    pub redact_secrets: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `GET /v1/tunnels` answer.
@@ -291,10 +306,15 @@ impl ApiClient {
 
     /// `POST /v1/tunnels`: create a tunnel, on `domain` or a random one.
     pub fn create_tunnel(&self, domain: Option<&str>) -> Call<Tunnel> {
-        let body = CreateTunnel {
+        self.create_tunnel_with(&CreateTunnel {
             domain: domain.map(str::to_owned),
-        };
-        self.call("POST", "/v1/tunnels", Some(json(&body)), 201)
+            ..CreateTunnel::default()
+        })
+    }
+
+    /// `POST /v1/tunnels` with every setting.
+    pub fn create_tunnel_with(&self, body: &CreateTunnel) -> Call<Tunnel> {
+        self.call("POST", "/v1/tunnels", Some(json(body)), 201)
     }
 
     /// `GET /v1/tunnels`: the caller's tunnels.
@@ -310,6 +330,76 @@ impl ApiClient {
     /// `DELETE /v1/tunnels/{id}`.
     pub fn delete_tunnel(&self, tunnel_id: &str) -> Call<NoContent> {
         self.call("DELETE", &format!("/v1/tunnels/{tunnel_id}"), None, 204)
+    }
+
+    /// `GET /v1/tunnels/{id}/requests`: a page of the tunnel's captured exchanges,
+    /// newest first, after `cursor` (a previous page's `next_cursor`).
+    pub fn list_requests(
+        &self,
+        tunnel_id: &str,
+        filter: &crate::inspect::Filter,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Call<crate::inspect::RequestPage> {
+        let mut query = filter.to_query();
+        let mut add = |k: &str, v: &str| {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&format!("{k}={v}"));
+        };
+        if let Some(c) = cursor {
+            add("cursor", c);
+        }
+        if let Some(l) = limit {
+            add("limit", &l.to_string());
+        }
+        let sep = if query.is_empty() { "" } else { "?" };
+        self.call(
+            "GET",
+            &format!("/v1/tunnels/{tunnel_id}/requests{sep}{query}"),
+            None,
+            200,
+        )
+    }
+
+    /// `GET /v1/requests/{id}`: one captured exchange.
+    pub fn get_request(&self, request_id: &str) -> Call<crate::inspect::Exchange> {
+        self.call("GET", &format!("/v1/requests/{request_id}"), None, 200)
+    }
+
+    /// `DELETE /v1/tunnels/{id}/requests`: empties the tunnel's log.
+    pub fn clear_requests(&self, tunnel_id: &str) -> Call<NoContent> {
+        self.call(
+            "DELETE",
+            &format!("/v1/tunnels/{tunnel_id}/requests"),
+            None,
+            204,
+        )
+    }
+
+    /// `POST /v1/requests/{id}/replay`: sends the request again with `edits`.
+    pub fn replay(
+        &self,
+        request_id: &str,
+        edits: &crate::inspect::ReplayEdits,
+    ) -> Call<crate::inspect::Exchange> {
+        self.call(
+            "POST",
+            &format!("/v1/requests/{request_id}/replay"),
+            Some(json(edits)),
+            201,
+        )
+    }
+
+    /// URL of the live feed of `tunnel_id` (server-sent events), authenticated by a
+    /// session token in the query string for clients that cannot send headers.
+    pub fn live_url(&self, tunnel_id: &str, session_token: Option<&str>) -> String {
+        let base = format!("{}/v1/tunnels/{tunnel_id}/requests/live", self.base_url);
+        match session_token {
+            Some(t) => format!("{base}?access_token={t}"),
+            None => base,
+        }
     }
 
     fn call<T>(

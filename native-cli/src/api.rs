@@ -92,6 +92,11 @@ impl Api {
         self.core.base_url()
     }
 
+    /// URL of the live feed of `tunnel_id` (authenticated by header, not query).
+    pub fn live_url(&self, tunnel_id: &str) -> String {
+        self.core.live_url(tunnel_id, None)
+    }
+
     /// Builds a call with `build` and sends it: `api.call(|c| c.me())`.
     pub async fn call<T: FromBody>(
         &self,

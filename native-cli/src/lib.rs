@@ -13,6 +13,7 @@
 //! - [`api`]: sends client-core's REST calls with reqwest and sorts failures into
 //!   refusals and an unreachable server.
 //! - [`commands`]: `register`, `auth`, `list`, `stop`, `status`.
+//! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
 //!   Ctrl-C.
 //! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod inspect;
 pub mod origin;
 pub mod output;
 pub mod start;

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use client_core::domain::{DomainError, validate_subdomain};
-use native_cli::commands;
 use native_cli::config::{self, Overrides, Settings};
 use native_cli::start::{self, StartOptions};
+use native_cli::{commands, inspect};
+use std::io::IsTerminal as _;
 use tokio::sync::watch;
 
 /// Serve a local HTTP service on a public URL.
@@ -43,9 +44,16 @@ enum Command {
         /// Host of the local HTTP service.
         #[arg(long, default_value = "localhost")]
         host: String,
-        /// Print one line per proxied request.
-        #[arg(long)]
+        /// Print one line per proxied request (the default when stdout is a terminal).
+        #[arg(long, conflicts_with = "quiet")]
         log: bool,
+        /// Print no line per request, even on a terminal.
+        #[arg(long)]
+        quiet: bool,
+        /// Keep credential headers (Authorization, Cookie, ...) unmasked in the request
+        /// inspector; fixed when the tunnel is created.
+        #[arg(long)]
+        no_redact: bool,
         /// Seconds the local service may take to start answering before the public
         /// client gets 504 (at most 25: the gateway in front gives up at 29).
         #[arg(long, value_name = "SECS", default_value_t = native_cli::origin::ORIGIN_TIMEOUT.as_secs(),
@@ -68,6 +76,89 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// List the requests captured on a tunnel, newest first; or show, export or clear.
+    #[command(args_conflicts_with_subcommands = true)]
+    Requests {
+        #[command(subcommand)]
+        action: Option<RequestsAction>,
+        #[command(flatten)]
+        list: RequestsList,
+    },
+    /// Send a captured request again through its tunnel, with optional changes.
+    Replay {
+        /// The request id (from `tunnel requests`).
+        request_id: String,
+        /// Another method.
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// Another path (and query), starting with /.
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
+        /// A header to set, replacing the captured one (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+        /// A header to remove (repeatable).
+        #[arg(long = "remove-header", value_name = "NAME")]
+        remove_headers: Vec<String>,
+        /// Another body: the text itself, or @FILE.
+        #[arg(long, value_name = "TEXT|@FILE")]
+        body: Option<String>,
+        /// Print the new exchange as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RequestsList {
+    /// Tunnel id or domain; your only tunnel when absent.
+    tunnel: Option<String>,
+    /// Only this method.
+    #[arg(long)]
+    method: Option<String>,
+    /// Only this status class: 1xx to 5xx.
+    #[arg(long, value_name = "CLASS")]
+    status: Option<String>,
+    /// Only paths starting with this.
+    #[arg(long, value_name = "PREFIX")]
+    path_prefix: Option<String>,
+    /// How many (1 to 200; the server's default page otherwise).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=200))]
+    limit: Option<u32>,
+    /// Print JSON (one page; with --follow, one exchange per line).
+    #[arg(long)]
+    json: bool,
+    /// Keep printing new requests as they arrive, until Ctrl-C.
+    #[arg(long, short = 'f')]
+    follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum RequestsAction {
+    /// Show one request and its response in full.
+    Show {
+        /// The request id.
+        request_id: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export one request as HAR 1.2 or a curl command line (credentials masked).
+    Export {
+        /// The request id.
+        request_id: String,
+        /// HAR 1.2 JSON.
+        #[arg(long, conflicts_with = "curl", required_unless_present = "curl")]
+        har: bool,
+        /// A curl command line.
+        #[arg(long)]
+        curl: bool,
+    },
+    /// Empty a tunnel's request log.
+    Clear {
+        /// Tunnel id or domain; your only tunnel when absent.
+        tunnel: Option<String>,
     },
 }
 
@@ -117,11 +208,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List { json } => commands::list(&settings, json).await?,
         Command::Stop { tunnel_id } => commands::stop(&settings, tunnel_id).await?,
         Command::Status { json } => commands::status(&settings, json).await?,
+        Command::Requests { action, list } => requests(&settings, action, list).await?,
+        Command::Replay {
+            request_id,
+            method,
+            path,
+            headers,
+            remove_headers,
+            body,
+            json,
+        } => {
+            let options = inspect::ReplayOptions {
+                method,
+                path,
+                headers,
+                remove_headers,
+                body,
+                json,
+            };
+            inspect::replay(&settings, &request_id, &options).await?;
+        }
         Command::Start {
             port,
             domain,
             host,
             log,
+            quiet,
+            no_redact,
             origin_timeout,
         } => {
             let api = commands::authorized_api(&settings)?;
@@ -129,11 +242,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 port,
                 host,
                 domain,
-                log_requests: log,
+                log_requests: log || (!quiet && std::io::stdout().is_terminal()),
+                redact_secrets: !no_redact,
                 origin_timeout: std::time::Duration::from_secs(origin_timeout),
             };
             let stop = stop_signal().context("cannot watch for Ctrl-C")?;
             start::start(&api, &options, stop).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn requests(
+    settings: &Settings,
+    action: Option<RequestsAction>,
+    list: RequestsList,
+) -> anyhow::Result<()> {
+    match action {
+        Some(RequestsAction::Show { request_id, json }) => {
+            inspect::show(settings, &request_id, json).await?;
+        }
+        Some(RequestsAction::Export {
+            request_id, har, ..
+        }) => {
+            let format = if har {
+                inspect::ExportFormat::Har
+            } else {
+                inspect::ExportFormat::Curl
+            };
+            inspect::export(settings, &request_id, format).await?;
+        }
+        Some(RequestsAction::Clear { tunnel }) => {
+            inspect::clear(settings, tunnel.as_deref()).await?;
+        }
+        None => {
+            let mut query = Vec::new();
+            for (k, v) in [
+                ("method", &list.method),
+                ("status", &list.status),
+                ("path_prefix", &list.path_prefix),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", client_core::inspect::encode_query(v)));
+                }
+            }
+            let filter = client_core::inspect::Filter::from_query(&query.join("&"))?;
+            let options = inspect::ListOptions {
+                tunnel: list.tunnel,
+                filter,
+                limit: list.limit,
+                json: list.json,
+                follow: list.follow,
+            };
+            inspect::list(settings, options).await?;
         }
     }
     Ok(())

@@ -133,6 +133,8 @@ mod tests {
             public_url: format!("http://{domain}.localhost:8080"),
             status,
             created_at: 1,
+            request_count: 0,
+            redact_secrets: true,
         }
     }
 

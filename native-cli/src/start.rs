@@ -41,6 +41,8 @@ pub struct StartOptions {
     pub log_requests: bool,
     /// How long the origin may take to start answering.
     pub origin_timeout: std::time::Duration,
+    /// Whether the inspector masks credential headers (for a new tunnel).
+    pub redact_secrets: bool,
 }
 
 /// Why `tunnel start` gave up.
@@ -76,7 +78,13 @@ pub async fn start(
     let origin = Origin::new(&options.host, options.port).with_timeout(options.origin_timeout);
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
-    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| c.create_tunnel(domain)).await?
+    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| {
+        c.create_tunnel_with(&client_core::api::CreateTunnel {
+            domain: domain.map(str::to_owned),
+            redact_secrets: Some(options.redact_secrets),
+        })
+    })
+    .await?
     else {
         eprintln!("tunnel stopped");
         return Ok(());

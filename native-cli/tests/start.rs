@@ -185,6 +185,7 @@ fn options() -> StartOptions {
         domain: Some("myapp".into()),
         log_requests: false,
         origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,
+        redact_secrets: true,
     }
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod inspection;
 pub mod moto;
 pub mod scenarios;
 

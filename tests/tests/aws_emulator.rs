@@ -293,3 +293,13 @@ async fn websocket_limits_are_enforced() {
 async fn a_hung_origin_gets_504_at_the_origin_timeout() {
     scenarios::hung_origin(&Stack::start(Kind::Aws).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_captured_replayed_and_isolated() {
+    e2e::inspection::capture_replay_and_isolation(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_resumes_after_the_last_event() {
+    e2e::inspection::live_feed(&Stack::start(Kind::Aws).await).await;
+}

@@ -248,3 +248,19 @@ async fn metrics_count_requests_bytes_and_latency() {
     assert_eq!(get("tunnel_connections_total"), Some(1.0));
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_captured_replayed_and_isolated() {
+    e2e::inspection::capture_replay_and_isolation(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_pushes_new_requests() {
+    e2e::inspection::live_feed(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_log_stays_bounded_after_2000_requests() {
+    let keep = tunnel_backend::config::DEFAULT_LOG_KEEP;
+    e2e::inspection::log_stays_bounded(&Stack::start(Kind::Local).await, 2000, keep).await;
+}

@@ -8,12 +8,14 @@
 //! - [`redact`](mod@redact): masking of credential headers before an exchange is
 //!   stored or shown.
 //! - [`export`]: a POSIX-shell `curl` command line and a HAR 1.2 document.
+//! - [`sse`]: a reader of the live feed's server-sent events.
 //!
 //! Nothing here reads a clock: every time is a Unix-milliseconds value the caller passes.
 
 pub mod export;
 pub mod model;
 pub mod redact;
+pub mod sse;
 
 mod http;
 mod query;
@@ -23,6 +25,8 @@ pub use model::{
     BodyCapture, CapturedBody, Exchange, ExchangeSummary, Filter, FilterError, Message, Outcome,
     PAGE_PARAMS, ReplayEdits, ReplayError, ReplayRequest, RequestPage, ResponseRecord, Timings,
 };
+/// Form-encodes one query-string key or value.
+pub use query::encode as encode_query;
 pub use redact::{REDACTED, SECRET_HEADERS, redact, redact_exchange};
 
 #[cfg(test)]

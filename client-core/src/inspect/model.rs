@@ -304,19 +304,23 @@ pub enum FilterError {
 impl Filter {
     /// True when `exchange` passes every criterion set.
     pub fn matches(&self, exchange: &Exchange) -> bool {
+        self.matches_summary(&ExchangeSummary::from(exchange))
+    }
+
+    /// [`Self::matches`] on a list line, which holds every field a filter reads.
+    pub fn matches_summary(&self, summary: &ExchangeSummary) -> bool {
         if let Some(method) = &self.method
-            && !method.eq_ignore_ascii_case(&exchange.method)
+            && !method.eq_ignore_ascii_case(&summary.method)
         {
             return false;
         }
-        if let Some(class) = self.status_class {
-            match &exchange.response {
-                Some(response) if response.status / 100 == u16::from(class) => {}
-                _ => return false,
-            }
+        if let Some(class) = self.status_class
+            && summary.status.is_none_or(|s| s / 100 != u16::from(class))
+        {
+            return false;
         }
         if let Some(prefix) = &self.path_prefix
-            && !exchange.path.starts_with(prefix.as_str())
+            && !summary.path.starts_with(prefix.as_str())
         {
             return false;
         }

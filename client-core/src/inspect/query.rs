@@ -69,7 +69,7 @@ fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
 
 /// Encodes a value for a query string: unreserved characters and `/` stay, the rest is
 /// `%XX` (space too, never `+`).
-pub(crate) fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {

@@ -18,6 +18,8 @@ pub mod env {
     pub const DOMAINS_TABLE: &str = "TUNNEL_DOMAINS_TABLE";
     /// Name of the `connections` table.
     pub const CONNECTIONS_TABLE: &str = "TUNNEL_CONNECTIONS_TABLE";
+    /// Name of the `requests` table (the request log).
+    pub const REQUESTS_TABLE: &str = "TUNNEL_REQUESTS_TABLE";
     /// Optional endpoint override (the emulator's moto server); unset on AWS.
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
     /// Region; the Lambda runtime sets it.
@@ -46,7 +48,7 @@ pub enum ConfigError {
     },
 }
 
-/// The physical names of the four tables. Names vary per deployment (a Terraform
+/// The physical names of the five tables. Names vary per deployment (a Terraform
 /// prefix, a test's unique suffix), so they are always configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -58,6 +60,8 @@ pub struct TableNames {
     pub domains: String,
     /// Live WebSocket connections, keyed by `connection_id`, with TTL.
     pub connections: String,
+    /// Captured exchanges, keyed by `request_id`, with the `tunnel_id-index` GSI and TTL.
+    pub requests: String,
 }
 
 impl TableNames {
@@ -69,6 +73,7 @@ impl TableNames {
             tunnels: format!("{prefix}tunnels"),
             domains: format!("{prefix}domains"),
             connections: format!("{prefix}connections"),
+            requests: format!("{prefix}requests"),
         }
     }
 }
@@ -106,6 +111,7 @@ impl DynamoConfig {
             tunnels: required(env::TUNNELS_TABLE)?,
             domains: required(env::DOMAINS_TABLE)?,
             connections: required(env::CONNECTIONS_TABLE)?,
+            requests: required(env::REQUESTS_TABLE)?,
         };
         let region = required(env::AWS_REGION)?;
         // Lambda hands the execution role's temporary credentials to the process in
@@ -183,6 +189,7 @@ mod tests {
             (env::TUNNELS_TABLE, "t"),
             (env::DOMAINS_TABLE, "d"),
             (env::CONNECTIONS_TABLE, "k"),
+            (env::REQUESTS_TABLE, "r"),
             (env::AWS_REGION, "eu-west-3"),
             (env::AWS_ACCESS_KEY_ID, "id"),
             (env::AWS_SECRET_ACCESS_KEY, "secret"),
@@ -210,6 +217,7 @@ mod tests {
                 tunnels: "t".into(),
                 domains: "d".into(),
                 connections: "k".into(),
+                requests: "r".into(),
             }
         );
         assert_eq!(c.credentials.access_key_id(), "id");
@@ -223,6 +231,7 @@ mod tests {
             env::TUNNELS_TABLE,
             env::DOMAINS_TABLE,
             env::CONNECTIONS_TABLE,
+            env::REQUESTS_TABLE,
             env::AWS_REGION,
             env::AWS_ACCESS_KEY_ID,
             env::AWS_SECRET_ACCESS_KEY,

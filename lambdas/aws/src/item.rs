@@ -30,8 +30,17 @@ pub mod attr {
     pub const CONNECTION_ID: &str = "connection_id";
     /// Connection time, seconds since the epoch.
     pub const CONNECTED_AT: &str = "connected_at";
-    /// TTL of `connections`, seconds since the epoch. Not part of any record.
+    /// TTL of `connections` and `requests`, seconds since the epoch. Not part of any
+    /// record.
     pub const EXPIRES_AT: &str = "expires_at";
+    /// Whether a tunnel's inspector masks credential headers.
+    pub const REDACT_SECRETS: &str = "redact_secrets";
+    /// Request id; key of `requests`, range key of `tunnel_id-index`.
+    pub const REQUEST_ID: &str = "request_id";
+    /// A captured exchange's list line, JSON.
+    pub const SUMMARY: &str = "summary";
+    /// A whole captured exchange, JSON.
+    pub const EXCHANGE: &str = "exchange";
 }
 
 /// Conversion of a record into an item.
@@ -74,6 +83,14 @@ impl Reader {
             None => Ok(None),
             Some(AttributeValue::S(v)) => Ok(Some(v)),
             Some(_) => Err(corrupt(self.record, name, "is not a string")),
+        }
+    }
+
+    fn opt_bool(&mut self, name: &str) -> Result<Option<bool>, StoreError> {
+        match self.item.remove(name) {
+            None => Ok(None),
+            Some(AttributeValue::Bool(v)) => Ok(Some(v)),
+            Some(_) => Err(corrupt(self.record, name, "is not a boolean")),
         }
     }
 
@@ -133,6 +150,10 @@ impl ToItem for TunnelRecord {
             (attr::CLIENT_ID, s(&self.client_id)),
             (attr::DOMAIN, s(&self.domain)),
             (attr::CREATED_AT, n(self.created_at)),
+            (
+                attr::REDACT_SECRETS,
+                AttributeValue::Bool(self.redact_secrets),
+            ),
         ]);
         if let Some(c) = &self.connection_id {
             out.insert(attr::CONNECTION_ID.to_owned(), s(c));
@@ -150,6 +171,7 @@ impl FromItem for TunnelRecord {
             domain: r.s(attr::DOMAIN)?,
             created_at: r.n(attr::CREATED_AT)?,
             connection_id: r.opt_s(attr::CONNECTION_ID)?,
+            redact_secrets: r.opt_bool(attr::REDACT_SECRETS)?.unwrap_or(true),
         })
     }
 }
@@ -227,13 +249,14 @@ mod tests {
             key_hash: "h".into(),
             created_at: u64::MAX,
         });
-        for connection_id in [None, Some("k".to_owned())] {
+        for (connection_id, redact_secrets) in [(None, true), (Some("k".to_owned()), false)] {
             check(TunnelRecord {
                 tunnel_id: "t".into(),
                 client_id: "c".into(),
                 domain: "d".into(),
                 created_at: 0,
                 connection_id,
+                redact_secrets,
             });
         }
         check(DomainRecord {

@@ -13,12 +13,23 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use client_core::inspect::{Exchange, ExchangeSummary};
+use tunnel_backend::config::DEFAULT_LOG_TTL_SECS;
+use tunnel_backend::handlers::inspect::fit_bodies;
 use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
-use tunnel_backend::store::{Store, StoreError};
+use tunnel_backend::store::{LogPage, LogQuery, Store, StoreError};
 
 use crate::config::{ConfigError, DynamoConfig, TableNames};
 use crate::item::{FromItem, Item, ToItem, attr, n, peek_n, s};
-use crate::tables::CLIENT_INDEX;
+use crate::tables::{CLIENT_INDEX, TUNNEL_INDEX};
+
+/// Bytes of body (request and response together) a captured exchange keeps in
+/// DynamoDB: as base64 inside the item's JSON, with headers and the list line, this
+/// stays under the 400 KB item limit.
+pub const ITEM_BODY_BUDGET: usize = 200 * 1024;
+
+/// Items read per Query while listing a log; filtered pages read on until full.
+const LOG_QUERY_PAGE: i32 = 100;
 
 /// API Gateway closes every WebSocket connection after 2 hours.
 pub const CONNECTION_MAX_AGE_SECS: u64 = 2 * 60 * 60;
@@ -48,6 +59,7 @@ pub struct DynamoStore {
     client: Client,
     tables: TableNames,
     clock: Clock,
+    log_ttl_secs: u64,
 }
 
 fn backend<E, R>(operation: &str, e: SdkError<E, R>) -> StoreError
@@ -87,7 +99,15 @@ impl DynamoStore {
             client,
             tables,
             clock: system_clock,
+            log_ttl_secs: DEFAULT_LOG_TTL_SECS,
         }
+    }
+
+    /// Sets how long captured exchanges live before DynamoDB's TTL removes them.
+    #[must_use]
+    pub fn with_log_ttl(mut self, secs: u64) -> Self {
+        self.log_ttl_secs = secs;
+        self
     }
 
     /// A store built from explicit settings.
@@ -426,5 +446,163 @@ impl Store for DynamoStore {
             .await
             .map_err(|e| backend("DeleteItem", e))?;
         Ok(())
+    }
+
+    fn bounds_log_by_count(&self) -> bool {
+        false
+    }
+
+    /// Bounded by age, not count: each item expires [`Self::with_log_ttl`] after
+    /// capture, so `keep` is not applied here.
+    async fn put_exchanges(&self, exchanges: &[Exchange], _keep: usize) -> Result<(), StoreError> {
+        let expires_at = (self.clock)().saturating_add(self.log_ttl_secs);
+        for x in exchanges {
+            let mut x = x.clone();
+            fit_bodies(&mut x, ITEM_BODY_BUDGET);
+            let summary = serde_json::to_string(&ExchangeSummary::from(&x))
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let whole =
+                serde_json::to_string(&x).map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.client
+                .put_item()
+                .table_name(&self.tables.requests)
+                .item(attr::REQUEST_ID, s(&x.request_id))
+                .item(attr::TUNNEL_ID, s(&x.tunnel_id))
+                .item(attr::SUMMARY, s(&summary))
+                .item(attr::EXCHANGE, s(&whole))
+                .item(attr::EXPIRES_AT, n(expires_at))
+                .send()
+                .await
+                .map_err(|e| backend("PutItem", e))?;
+        }
+        Ok(())
+    }
+
+    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError> {
+        let Some(mut item) = self
+            .get(&self.tables.requests, attr::REQUEST_ID, request_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if peek_n(&item, attr::EXPIRES_AT).is_some_and(|t| t <= (self.clock)()) {
+            return Ok(None);
+        }
+        match item.remove(attr::EXCHANGE) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(json)) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| StoreError::Backend(format!("corrupt request item: {e}"))),
+            _ => Err(StoreError::Backend(
+                "corrupt request item: exchange is missing".into(),
+            )),
+        }
+    }
+
+    async fn list_exchanges(&self, q: LogQuery<'_>) -> Result<LogPage, StoreError> {
+        let now = (self.clock)();
+        let mut page = LogPage::default();
+        let mut before = q.before.map(str::to_owned);
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.requests)
+                .index_name(TUNNEL_INDEX)
+                .expression_attribute_values(":t", s(q.tunnel_id))
+                .projection_expression("#s, #e")
+                .expression_attribute_names("#s", attr::SUMMARY)
+                .expression_attribute_names("#e", attr::EXPIRES_AT)
+                .scan_index_forward(false)
+                .limit(LOG_QUERY_PAGE);
+            query = match &before {
+                Some(b) => query
+                    .key_condition_expression("tunnel_id = :t AND request_id < :b")
+                    .expression_attribute_values(":b", s(b)),
+                None => query.key_condition_expression("tunnel_id = :t"),
+            };
+            let out = query.send().await.map_err(|e| backend("Query", e))?;
+            let items = out.items.unwrap_or_default();
+            let exhausted = out.last_evaluated_key.is_none();
+            for item in &items {
+                let Some(aws_sdk_dynamodb::types::AttributeValue::S(json)) =
+                    item.get(attr::SUMMARY)
+                else {
+                    continue;
+                };
+                let summary: ExchangeSummary = serde_json::from_str(json)
+                    .map_err(|e| StoreError::Backend(format!("corrupt request item: {e}")))?;
+                before = Some(summary.request_id.clone());
+                if peek_n(item, attr::EXPIRES_AT).is_some_and(|t| t <= now)
+                    || !q.filter.matches_summary(&summary)
+                {
+                    continue;
+                }
+                if page.exchanges.len() == q.limit {
+                    page.next = page.exchanges.last().map(|s| s.request_id.clone());
+                    return Ok(page);
+                }
+                page.exchanges.push(summary);
+            }
+            if exhausted || items.is_empty() {
+                return Ok(page);
+            }
+        }
+    }
+
+    async fn count_exchanges(&self, tunnel_id: &str) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.requests)
+                .index_name(TUNNEL_INDEX)
+                .key_condition_expression("tunnel_id = :t")
+                .expression_attribute_values(":t", s(tunnel_id))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            count += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.requests)
+                .index_name(TUNNEL_INDEX)
+                .key_condition_expression("tunnel_id = :t")
+                .expression_attribute_values(":t", s(tunnel_id))
+                .projection_expression(attr::REQUEST_ID)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = item.get(attr::REQUEST_ID) {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.tables.requests)
+                        .key(attr::REQUEST_ID, id.clone())
+                        .send()
+                        .await
+                        .map_err(|e| backend("DeleteItem", e))?;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(()),
+            }
+        }
     }
 }

@@ -24,6 +24,9 @@ pub const BILLING_MODE: &str = "PAY_PER_REQUEST";
 /// The name of the GSI listing a client's tunnels.
 pub const CLIENT_INDEX: &str = "client_id-index";
 
+/// The name of the GSI listing a tunnel's captured exchanges by time.
+pub const TUNNEL_INDEX: &str = "tunnel_id-index";
+
 /// How long [`ensure_tables`] waits for a new table to become `ACTIVE` (AWS takes
 /// seconds; emulators are immediate).
 const ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -115,7 +118,7 @@ const fn s(name: &'static str) -> KeyAttribute {
     }
 }
 
-/// The four tables, named per `names`.
+/// The five tables, named per `names`.
 pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
     vec![
         TableSpec {
@@ -152,6 +155,18 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             env_var: env::CONNECTIONS_TABLE,
             hash_key: s(attr::CONNECTION_ID),
             global_secondary_indexes: Vec::new(),
+            ttl_attribute: Some(attr::EXPIRES_AT),
+        },
+        TableSpec {
+            name: names.requests.clone(),
+            env_var: env::REQUESTS_TABLE,
+            hash_key: s(attr::REQUEST_ID),
+            global_secondary_indexes: vec![IndexSpec {
+                name: TUNNEL_INDEX,
+                hash_key: s(attr::TUNNEL_ID),
+                range_key: Some(s(attr::REQUEST_ID)),
+                projection: "ALL",
+            }],
             ttl_attribute: Some(attr::EXPIRES_AT),
         },
     ]

@@ -181,6 +181,7 @@ async fn adapter_specific_behaviour() {
         domain: "one".into(),
         created_at: 1,
         connection_id: None,
+        redact_secrets: true,
     };
     store.create_tunnel(&a).await.unwrap();
     let clash = TunnelRecord {
@@ -266,4 +267,83 @@ async fn connections_expire() {
         Some(old),
         "the item is still stored; only reading filters it"
     );
+}
+
+#[tokio::test]
+async fn captured_requests_expire_at_their_ttl() {
+    const TTL: u64 = 10;
+    let moto = Moto::start();
+    let store = store_on(&moto, "logttl-").await;
+    let at = |clock: fn() -> u64| store.clone().with_clock(clock).with_log_ttl(TTL);
+    let x = contract::exchange("t", 1_000_000, "GET", "/", 200);
+    at(|| 1_000)
+        .put_exchanges(std::slice::from_ref(&x), 1)
+        .await
+        .unwrap();
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().requests)
+        .key("request_id", AttributeValue::S(x.request_id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        raw.get("expires_at"),
+        Some(&AttributeValue::N((1_000 + TTL).to_string()))
+    );
+    let all = client_core::inspect::Filter::default();
+    let query = tunnel_backend::store::LogQuery {
+        tunnel_id: "t",
+        before: None,
+        filter: &all,
+        limit: 10,
+    };
+    // One second before expiry: visible; at expiry: gone from reads, though moto
+    // (like DynamoDB, for a while) still holds the item.
+    let before = at(|| 1_000 + TTL - 1);
+    assert_eq!(
+        before.get_exchange(&x.request_id).await.unwrap(),
+        Some(x.clone())
+    );
+    assert_eq!(
+        before.list_exchanges(query).await.unwrap().exchanges.len(),
+        1
+    );
+    let after = at(|| 1_000 + TTL);
+    assert_eq!(after.get_exchange(&x.request_id).await.unwrap(), None);
+    assert!(
+        after
+            .list_exchanges(query)
+            .await
+            .unwrap()
+            .exchanges
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn large_captures_are_cut_to_fit_an_item() {
+    use tunnel_aws::store::ITEM_BODY_BUDGET;
+    let moto = Moto::start();
+    let store = store_on(&moto, "logbig-").await;
+    let mut x = contract::exchange("t", 1_000_000, "POST", "/", 200);
+    x.request.body = client_core::inspect::CapturedBody::full(vec![b'a'; 1024 * 1024]);
+    if let Some(r) = &mut x.response {
+        r.body = client_core::inspect::CapturedBody::full(vec![b'b'; 1024 * 1024]);
+    }
+    store
+        .put_exchanges(std::slice::from_ref(&x), 1)
+        .await
+        .expect("an exchange with two 1 MiB bodies is stored, cut");
+    let got = store.get_exchange(&x.request_id).await.unwrap().unwrap();
+    let response = got.response.unwrap();
+    assert_eq!(
+        got.request.body.bytes.len() + response.body.bytes.len(),
+        ITEM_BODY_BUDGET
+    );
+    assert!(got.request.body.truncated && response.body.truncated);
+    assert_eq!(got.request.body.size, 1024 * 1024, "the full size is kept");
 }

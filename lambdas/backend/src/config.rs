@@ -2,9 +2,18 @@
 
 use client_core::protocol::limits::JSON_CHUNK_BYTES;
 
-/// Default lifetime of a session token: long enough to connect, short enough that a
-/// leaked one is soon useless.
-pub const TOKEN_TTL_SECS: u64 = 300;
+/// Default lifetime of a session token: one sitting at the web console, which holds a
+/// token rather than the API key; a leaked one is useless within the hour.
+pub const TOKEN_TTL_SECS: u64 = 3600;
+
+/// Default bytes of each body (request and response) the inspector keeps.
+pub const DEFAULT_CAPTURE_BYTES: usize = 1024 * 1024;
+
+/// Default exchanges kept per tunnel where the log is bounded by count.
+pub const DEFAULT_LOG_KEEP: usize = 500;
+
+/// Default age after which a captured exchange expires where the log is bounded by age.
+pub const DEFAULT_LOG_TTL_SECS: u64 = 24 * 3600;
 
 /// How public URLs are formed and recognised: `<scheme>://<sub>.<base_domain>[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +68,12 @@ pub struct Config {
     /// Seconds after which clients renew their connection when idle, ahead of a cap
     /// on connection age; 0 where there is none.
     pub renew_after: u32,
+    /// Bytes of each body the inspector keeps; 0 keeps none.
+    pub capture_bytes: usize,
+    /// Exchanges kept per tunnel (embedded store).
+    pub log_keep: usize,
+    /// Age after which captured exchanges expire (DynamoDB TTL).
+    pub log_ttl_secs: u64,
 }
 
 impl Config {
@@ -71,6 +86,9 @@ impl Config {
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
             renew_after: 0,
+            capture_bytes: DEFAULT_CAPTURE_BYTES,
+            log_keep: DEFAULT_LOG_KEEP,
+            log_ttl_secs: DEFAULT_LOG_TTL_SECS,
         }
     }
 }

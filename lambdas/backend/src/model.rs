@@ -27,6 +27,14 @@ pub struct TunnelRecord {
     /// The WebSocket connection serving it now, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// Whether captured exchanges have their credential headers masked. Records from
+    /// before this field existed read as true.
+    #[serde(default = "yes")]
+    pub redact_secrets: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The claim of a subdomain. One per domain, enforced by a conditional write.

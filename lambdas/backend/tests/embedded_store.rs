@@ -19,6 +19,7 @@ async fn data_survives_reopening_and_connections_do_not() {
         domain: "keep".into(),
         created_at: 1,
         connection_id: None,
+        redact_secrets: true,
     };
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();

@@ -12,20 +12,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use client_core::inspect::Outcome;
 use client_core::protocol::{
     ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
     encode,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Body as HttpBody, Frame, Incoming};
 use tokio::sync::mpsc;
+use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::proxy::{
-    ProxyError, end_to_end, error_page, for_origin, origin_failure, resolve,
+    ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
 
 use crate::hub::{Conn, ResponsePart};
+use crate::inspector::{Capture, now_ms};
 use crate::{Body, State, full};
+
+/// A request body the ingress can forward: a public client's, or a replay's.
+pub trait RequestBody:
+    HttpBody<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
+impl<B> RequestBody for B where
+    B: HttpBody<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
 
 /// How long the client may take to start answering. Below the CLI's own origin timeout
 /// would cut it short; this covers a client that stopped answering altogether.
@@ -100,18 +113,84 @@ async fn forward(
             );
         }
     };
-    (relay(state, domain, req, remote, target).await, true)
+    let received = now_ms();
+    let request_id = new_request_id(received);
+    let recording = start_capture(
+        &state,
+        &target,
+        &request_id,
+        &req,
+        &remote.to_string(),
+        received,
+    );
+    let capture = Some(Capture::new(recording, state.inspector.clone()));
+    let remote_ip = remote.ip().to_string();
+    (
+        relay(
+            state,
+            domain,
+            req,
+            Some(&remote_ip),
+            target,
+            &request_id,
+            capture,
+        )
+        .await,
+        true,
+    )
 }
 
-async fn relay(
+/// The capture of a request about to go through `target`.
+pub fn start_capture<B>(
+    state: &State,
+    target: &Target,
+    request_id: &str,
+    req: &Request<B>,
+    remote: &str,
+    received: u64,
+) -> Recording {
+    let headers: Headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    Recording::start(
+        &target.tunnel,
+        request_id,
+        req.method().as_str(),
+        path,
+        remote,
+        &headers,
+        received,
+        state.backend.config.capture_bytes,
+    )
+}
+
+/// Sends one request through `target`'s client and answers with what comes back,
+/// filling in `capture` on the way.
+pub async fn relay<B: RequestBody>(
     state: Arc<State>,
     domain: &str,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-    target: tunnel_backend::handlers::proxy::Target,
+    req: Request<B>,
+    remote_ip: Option<&str>,
+    target: Target,
+    request_id: &str,
+    capture: Option<Capture>,
 ) -> Response<Body> {
+    let fail = |outcome: Outcome, response: Response<Body>| {
+        if let Some(c) = &capture {
+            c.outcome(outcome);
+        }
+        response
+    };
     let Some(conn) = state.hub.get(&target.connection_id) else {
-        return offline(domain);
+        return fail(Outcome::TunnelOffline, offline(domain));
     };
     let (parts, body) = req.into_parts();
     let host = parts
@@ -123,16 +202,19 @@ async fn relay(
     let mut headers = Headers::with_capacity(parts.headers.len() + 3);
     for (name, value) in &parts.headers {
         let Ok(v) = value.to_str() else {
-            return page(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "The value of header {name} is not valid text; the tunnel carries UTF-8 header values only."
+            return fail(
+                Outcome::Refused,
+                page(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "The value of header {name} is not valid text; the tunnel carries UTF-8 header values only."
+                    ),
                 ),
             );
         };
         headers.push((name.as_str().to_owned(), v.to_owned()));
     }
-    let (headers, request_id) = for_origin(headers, &host, Some(&remote.ip().to_string()), "http");
+    let headers = for_origin(headers, &host, remote_ip, "http", request_id);
     tracing::debug!(request_id, %domain, method = %parts.method, "public request");
     let path = parts
         .uri
@@ -147,7 +229,7 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body) {
-        return too_large(max_body);
+        return fail(Outcome::TooLarge, too_large(max_body));
     }
 
     let (id, responses) = conn.open_stream();
@@ -157,6 +239,9 @@ async fn relay(
         done: false,
     };
     if let Err(e) = check_head(id, &path, &headers) {
+        if let Some(c) = &capture {
+            c.outcome(Outcome::Refused);
+        }
         return match e {
             HeadError::PathTooLong { .. } => page(StatusCode::URI_TOO_LONG, &e.to_string()),
             HeadError::ControlCharacter { .. } => page(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -176,7 +261,10 @@ async fn relay(
         }
     };
     if (first.len() + rest.len()) as u64 > max_body {
-        return too_large(max_body);
+        return fail(Outcome::TooLarge, too_large(max_body));
+    }
+    if let Some(c) = &capture {
+        c.request_body(&first);
     }
     state.metrics.bytes_in(first.len());
     let head = ServerFrame::Request {
@@ -190,7 +278,10 @@ async fn relay(
         secret: None,
     };
     if !send(&conn, &head).await {
-        return offline(domain);
+        return fail(Outcome::TunnelOffline, offline(domain));
+    }
+    if let Some(c) = &capture {
+        c.forwarded();
     }
     let mut pump = if fin {
         None
@@ -202,15 +293,19 @@ async fn relay(
             body,
             rest,
             first.len() as u64,
+            capture.clone(),
         )))
     };
-    answer(&state, guard, responses, &mut pump, domain).await
+    answer(&state, guard, responses, &mut pump, domain, capture).await
 }
 
 /// Reads body frames until `max` bytes are at hand or the body ends. Returns at most
 /// `max` bytes for the REQUEST frame, what was read beyond that (to go first in BODY
 /// chunks), and whether the body ended.
-async fn read_up_to(body: &mut Incoming, max: usize) -> Result<(Bytes, Bytes, bool), hyper::Error> {
+async fn read_up_to<B: RequestBody>(
+    body: &mut B,
+    max: usize,
+) -> Result<(Bytes, Bytes, bool), B::Error> {
     let mut buf = Vec::new();
     while buf.len() <= max {
         match body.frame().await {
@@ -236,18 +331,19 @@ async fn read_up_to(body: &mut Incoming, max: usize) -> Result<(Bytes, Bytes, bo
 #[derive(Debug)]
 enum PumpError {
     TooLarge,
-    Client(hyper::Error),
+    Client(String),
     Tunnel,
 }
 
 /// Sends the rest of a request body as BODY chunks.
-async fn pump_body(
+async fn pump_body<B: RequestBody>(
     state: Arc<State>,
     conn: Arc<Conn>,
     id: StreamId,
-    mut body: Incoming,
+    mut body: B,
     mut pending: Bytes,
     mut sent: u64,
+    capture: Option<Capture>,
 ) -> Result<(), PumpError> {
     let (max_body, max_chunk) = (state.max_body, state.backend.config.max_chunk);
     let mut writer = ChunkWriter::new();
@@ -260,7 +356,7 @@ async fn pump_body(
                     Ok(d) => (d, body.is_end_stream()),
                     Err(_) => continue,
                 },
-                Some(Err(e)) => return Err(PumpError::Client(e)),
+                Some(Err(e)) => return Err(PumpError::Client(e.to_string())),
                 None => (Bytes::new(), true),
             }
         };
@@ -269,6 +365,9 @@ async fn pump_body(
             return Err(PumpError::TooLarge);
         }
         state.metrics.bytes_in(data.len());
+        if let Some(c) = &capture {
+            c.request_body(&data);
+        }
         for chunk in writer.write(id, &data, fin, max_chunk) {
             if !send(&conn, &ServerFrame::Body(chunk)).await {
                 return Err(PumpError::Tunnel);
@@ -297,7 +396,14 @@ async fn answer(
     mut responses: mpsc::Receiver<ResponsePart>,
     pump: &mut Option<tokio::task::JoinHandle<Result<(), PumpError>>>,
     domain: &str,
+    capture: Option<Capture>,
 ) -> Response<Body> {
+    let fail = |outcome: Outcome, response: Response<Body>| {
+        if let Some(c) = &capture {
+            c.outcome(outcome);
+        }
+        response
+    };
     let max_body = state.max_body;
     let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
     tokio::pin!(deadline);
@@ -305,8 +411,8 @@ async fn answer(
         tokio::select! {
             part = responses.recv() => break part,
             () = &mut deadline => {
-                return page(StatusCode::GATEWAY_TIMEOUT, &format!(
-                    "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs()));
+                return fail(Outcome::Timeout, page(StatusCode::GATEWAY_TIMEOUT, &format!(
+                    "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs())));
             }
             result = async {
                 match pump.as_mut() {
@@ -317,12 +423,12 @@ async fn answer(
                 *pump = None;
                 match result {
                     Ok(Ok(())) => {}
-                    Ok(Err(PumpError::TooLarge)) => return too_large(max_body),
+                    Ok(Err(PumpError::TooLarge)) => return fail(Outcome::TooLarge, too_large(max_body)),
                     Ok(Err(PumpError::Client(e))) => {
                         tracing::debug!(error = %e, "public client broke off the upload");
                         return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
                     }
-                    Ok(Err(PumpError::Tunnel)) | Err(_) => return offline(domain),
+                    Ok(Err(PumpError::Tunnel)) | Err(_) => return fail(Outcome::TunnelOffline, offline(domain)),
                 }
             }
         }
@@ -336,33 +442,54 @@ async fn answer(
         }) => (status, headers, body, fin),
         Some(ResponsePart::Error(e)) => {
             guard.finish();
-            return origin_error(e.code, &e.message);
+            let outcome = match e.code {
+                ErrorCode::OriginRefused => Outcome::OriginRefused,
+                ErrorCode::OriginTimeout => Outcome::OriginTimeout,
+                _ => Outcome::OriginFailed,
+            };
+            return fail(outcome, origin_error(e.code, &e.message));
         }
         Some(ResponsePart::Body(_)) => {
-            return page(
-                StatusCode::BAD_GATEWAY,
-                "The tunnel client sent a body before its response head.",
+            return fail(
+                Outcome::OriginFailed,
+                page(
+                    StatusCode::BAD_GATEWAY,
+                    "The tunnel client sent a body before its response head.",
+                ),
             );
         }
         None => {
-            return page(
-                StatusCode::BAD_GATEWAY,
-                &format!("The tunnel client for {domain} disconnected before answering."),
+            return fail(
+                Outcome::TunnelOffline,
+                page(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("The tunnel client for {domain} disconnected before answering."),
+                ),
             );
         }
     };
     let Ok(status) = StatusCode::from_u16(status) else {
-        return page(
-            StatusCode::BAD_GATEWAY,
-            &format!("The local service answered with an invalid status {status}."),
+        return fail(
+            Outcome::OriginFailed,
+            page(
+                StatusCode::BAD_GATEWAY,
+                &format!("The local service answered with an invalid status {status}."),
+            ),
         );
     };
     state.metrics.bytes_out(body.len());
+    if let Some(c) = &capture {
+        c.response_head(status.as_u16(), &headers);
+        c.response_body(&body);
+    }
     let mut response = if fin {
         guard.finish();
+        if let Some(c) = &capture {
+            c.outcome(Outcome::Completed);
+        }
         Response::new(full(body))
     } else {
-        Response::new(stream_body(state.clone(), guard, responses, body))
+        Response::new(stream_body(state.clone(), guard, responses, body, capture))
     };
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -383,6 +510,7 @@ fn stream_body(
     guard: StreamGuard,
     responses: mpsc::Receiver<ResponsePart>,
     first: Vec<u8>,
+    capture: Option<Capture>,
 ) -> Body {
     struct St {
         state: Arc<State>,
@@ -391,6 +519,7 @@ fn stream_body(
         reader: ChunkReader,
         first: Option<Vec<u8>>,
         failed: bool,
+        capture: Option<Capture>,
     }
     let st = St {
         state,
@@ -399,6 +528,7 @@ fn stream_body(
         reader: ChunkReader::new(),
         first: (!first.is_empty()).then_some(first),
         failed: false,
+        capture,
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if let Some(first) = st.first.take() {
@@ -409,6 +539,9 @@ fn stream_body(
         }
         if st.reader.is_finished() {
             st.guard.finish();
+            if let Some(c) = &st.capture {
+                c.outcome(Outcome::Completed);
+            }
             return None;
         }
         // An error ends the body abruptly, which tells the public client it is
@@ -420,12 +553,18 @@ fn stream_body(
                 Ok(()) => {
                     st.failed = false;
                     st.state.metrics.bytes_out(chunk.data.len());
+                    if let Some(c) = &st.capture {
+                        c.response_body(&chunk.data);
+                    }
                     Some((Ok(Frame::data(Bytes::from(chunk.data))), st))
                 }
                 Err(e) => Some((Err(err(&e.to_string())), st)),
             },
             Some(ResponsePart::Error(e)) => {
                 st.guard.finish();
+                if let Some(c) = &st.capture {
+                    c.outcome(Outcome::OriginFailed);
+                }
                 Some((Err(err(&e.message)), st))
             }
             Some(ResponsePart::Head { .. }) => Some((Err(err("second response head")), st)),

@@ -5,6 +5,7 @@
 pub mod proxy;
 pub mod relay;
 pub mod reorder;
+pub mod replay;
 pub mod rest;
 pub mod websocket;
 
@@ -26,6 +27,8 @@ pub const FUNCTIONS: &[&str] = &[
     "create-tunnel",
     "list-tunnels",
     "delete-tunnel",
+    "inspect-requests",
+    "replay-request",
     "authorize-connection",
     "tunnel-connect",
     "tunnel-disconnect",

@@ -7,7 +7,8 @@
 //! both; the stateless relay function posts the client's frames to `reply_to`; this
 //! function reads them off its socket, checks the secret, puts them in order and
 //! streams the body out. Per small request: this invocation, one relay invocation, two
-//! store reads (domain, tunnel), no writes.
+//! store reads (domain, tunnel), and one write: the captured exchange, stored before
+//! the answer's stream ends so a frozen sandbox cannot lose it.
 //!
 //! Not built: a DynamoDB fallback for a proxy that lost its channel mid-request (the
 //! request then times out with 504 and the next one opens a new channel).
@@ -19,6 +20,8 @@ use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use client_core::inspect::{Exchange, Outcome as InspectOutcome};
+use client_core::protocol::ErrorCode;
 use client_core::protocol::limits::MAX_MESSAGE_BYTES;
 use client_core::protocol::{
     ChunkWriter, ClientFrame, ErrorFrame, Headers, ServerFrame, StreamId, check_head, decode_text,
@@ -29,13 +32,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use lambda_runtime::streaming::Response;
 use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
+use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
@@ -183,6 +187,7 @@ impl Proxy {
             return page(404, &format!("{host} is not a tunnel address."));
         };
         let deadline = Instant::now() + ONLINE_WAIT;
+        let received_ms = now_ms();
         let body = match (&event.body, event.is_base64_encoded) {
             (None, _) => Vec::new(),
             (Some(b), false) => b.clone().into_bytes(),
@@ -222,11 +227,54 @@ impl Proxy {
         }
         headers.retain(|(n, _)| n != "host");
         headers.insert(0, ("host".into(), host.clone()));
-        let (headers, request_id) = for_origin(
+        self.forward(
+            Forward {
+                domain,
+                host,
+                method,
+                path,
+                headers,
+                body,
+                remote_ip: http.source_ip.clone(),
+                remote_addr: http.source_ip.clone().unwrap_or_default(),
+                received_ms,
+                deadline,
+                replay_of: None,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Sends one request through the tunnel of `f.domain` and answers with what comes
+    /// back, capturing the exchange in the request log on the way. A replay passes
+    /// `done` to get the captured exchange once the answer has been read.
+    pub async fn forward(
+        &self,
+        f: Forward,
+        mut done: Option<oneshot::Sender<Exchange>>,
+    ) -> Outcome {
+        let Forward {
+            domain,
+            host,
+            method,
+            path,
+            headers,
+            body,
+            remote_ip,
+            remote_addr,
+            received_ms,
+            deadline,
+            replay_of,
+        } = f;
+        let request_id = new_request_id(received_ms);
+        let captured_headers = headers.clone();
+        let headers = for_origin(
             headers,
             &host,
-            http.source_ip.as_deref(),
+            remote_ip.as_deref(),
             &self.backend.config.public.scheme,
+            &request_id,
         );
         tracing::info!(request_id, %domain, %method, "public request");
         if let Err(e) = check_head(0, &path, &headers) {
@@ -238,6 +286,7 @@ impl Proxy {
         let id: StreamId = rand::random();
         let secret = random_id(16);
         let mut gone: Option<String> = None;
+        let mut capture: Option<Captured> = None;
         // Until the head is delivered nothing has reached the client, so a connection
         // found gone (a client reconnecting) means: wait for the new one and resend,
         // with a fresh look at the return channel too (it may have aged meanwhile).
@@ -246,15 +295,42 @@ impl Proxy {
                 Ok(t) => t,
                 Err(outcome) => return outcome,
             };
+            if capture.is_none() {
+                let mut recording = Recording::start(
+                    &target.tunnel,
+                    &request_id,
+                    &method,
+                    &path,
+                    &remote_addr,
+                    &captured_headers,
+                    received_ms,
+                    self.backend.config.capture_bytes,
+                );
+                recording.request_body(&body);
+                if let Some(of) = &replay_of {
+                    recording.replay_of(of);
+                }
+                capture = Some(Captured {
+                    recording,
+                    store: self.backend.store.clone(),
+                    keep: self.backend.config.log_keep,
+                    done: done.take(),
+                });
+            }
             let mut guard = self.channel.clone().lock_owned().await;
             let channel = match self.channel(&mut guard).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no return channel");
-                    return page(
-                        502,
-                        "The tunnel service could not open its return channel. Try again.",
-                    );
+                    return ended(
+                        capture,
+                        InspectOutcome::TunnelOffline,
+                        page(
+                            502,
+                            "The tunnel service could not open its return channel. Try again.",
+                        ),
+                    )
+                    .await;
                 }
             };
             let head = ServerFrame::Request {
@@ -282,13 +358,21 @@ impl Proxy {
                 }
                 Err(ConnectionError::Gone(_)) => gone = Some(target.connection_id.clone()),
                 Err(_) => {
-                    return page(
-                        502,
-                        &format!("The tunnel {domain} lost its client. Try again."),
-                    );
+                    return ended(
+                        capture,
+                        InspectOutcome::TunnelOffline,
+                        page(
+                            502,
+                            &format!("The tunnel {domain} lost its client. Try again."),
+                        ),
+                    )
+                    .await;
                 }
             }
         };
+        if let Some(c) = &mut capture {
+            c.recording.forwarded(now_ms());
+        }
         // An empty `rest` was sent as `fin` on the head: no chunks follow it.
         let chunks = if rest.is_empty() {
             Vec::new()
@@ -306,13 +390,18 @@ impl Proxy {
                 Err(_) => return page(500, "The request could not be encoded."),
             };
             if sent.is_err() {
-                return page(
-                    502,
-                    &format!("The tunnel {domain} lost its client mid-request. Try again."),
-                );
+                return ended(
+                    capture,
+                    InspectOutcome::TunnelOffline,
+                    page(
+                        502,
+                        &format!("The tunnel {domain} lost its client mid-request. Try again."),
+                    ),
+                )
+                .await;
             }
         }
-        self.await_answer(guard, id, secret, &domain, &target.connection_id)
+        self.await_answer(guard, id, secret, &domain, &target.connection_id, capture)
             .await
     }
 
@@ -433,6 +522,7 @@ impl Proxy {
         secret: String,
         domain: &str,
         client_conn: &str,
+        mut capture: Option<Captured>,
     ) -> Outcome {
         let deadline = tokio::time::Instant::now() + RESPONSE_TIMEOUT;
         let mut reorder = Reorder::new();
@@ -441,34 +531,47 @@ impl Proxy {
                 break ready;
             }
             let Some(channel) = guard.as_mut() else {
-                return page(502, "The return channel closed.");
+                return ended(
+                    capture,
+                    InspectOutcome::TunnelOffline,
+                    page(502, "The return channel closed."),
+                )
+                .await;
             };
             match next_part(channel, id, &secret, deadline, &mut reorder).await {
                 Ok(()) => {}
                 Err(Stop::Timeout) => {
                     self.cancel(client_conn, id).await;
-                    return page(
+                    let response = page(
                         504,
                         &format!(
                             "The tunnel client for {domain} did not answer within {}s.",
                             RESPONSE_TIMEOUT.as_secs()
                         ),
                     );
+                    return ended(capture, InspectOutcome::Timeout, response).await;
                 }
                 Err(Stop::Closed) => {
                     *guard = None;
-                    return page(502, "The return channel closed before the answer came.");
+                    let response = page(502, "The return channel closed before the answer came.");
+                    return ended(capture, InspectOutcome::TunnelOffline, response).await;
                 }
                 Err(Stop::Failed(e)) => {
                     let (status, detail) = origin_failure(e.code, &e.message);
-                    return page(status, &detail);
+                    let outcome = match e.code {
+                        ErrorCode::OriginRefused => InspectOutcome::OriginRefused,
+                        ErrorCode::OriginTimeout => InspectOutcome::OriginTimeout,
+                        _ => InspectOutcome::OriginFailed,
+                    };
+                    return ended(capture, outcome, page(status, &detail)).await;
                 }
                 Err(Stop::Broken(why)) => {
                     self.cancel(client_conn, id).await;
-                    return page(
+                    let response = page(
                         502,
                         &format!("The tunnel client sent a broken answer: {why}"),
                     );
+                    return ended(capture, InspectOutcome::OriginFailed, response).await;
                 }
             }
         };
@@ -479,8 +582,13 @@ impl Proxy {
             fin,
         } = head
         else {
-            return page(502, "The tunnel client's answer had no head.");
+            let response = page(502, "The tunnel client's answer had no head.");
+            return ended(capture, InspectOutcome::OriginFailed, response).await;
         };
+        if let Some(c) = &mut capture {
+            c.recording.response_head(status, &headers, now_ms());
+            c.recording.response_body(&body);
+        }
         let mut map = HeaderMap::new();
         for (n, v) in end_to_end(headers) {
             if let (Ok(n), Ok(v)) = (
@@ -492,7 +600,7 @@ impl Proxy {
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
         if fin {
-            return whole(status, map, body);
+            return ended(capture, InspectOutcome::Completed, whole(status, map, body)).await;
         }
         // Bounded: the runtime's body sender drains it as the Function URL streams out.
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -504,21 +612,29 @@ impl Proxy {
             window: self.backend.config.window,
             released: 0,
         };
+        // The capture is stored before the last chunk's sender is dropped, so the
+        // invocation (which ends with the stream) cannot be frozen mid-write.
         tokio::spawn(async move {
             let mut credit = credit;
             loop {
                 while let Some(ready) = reorder.poll() {
                     if let Ready::Data { data, .. } = ready {
+                        if let Some(c) = &mut capture {
+                            c.recording.response_body(&data);
+                        }
                         if tx.send(Ok(Bytes::from(data))).await.is_err() {
+                            end(capture, InspectOutcome::ClientDisconnected).await;
                             return;
                         }
                         credit.released().await;
                     }
                 }
                 if reorder.is_done() {
+                    end(capture, InspectOutcome::Completed).await;
                     return;
                 }
                 let Some(channel) = guard.as_mut() else {
+                    end(capture, InspectOutcome::TunnelOffline).await;
                     return;
                 };
                 if let Err(stop) = next_part(
@@ -533,6 +649,7 @@ impl Proxy {
                     if matches!(stop, Stop::Closed) {
                         *guard = None;
                     }
+                    end(capture, InspectOutcome::OriginFailed).await;
                     let _ = tx
                         .send(Err(std::io::Error::other(
                             "the tunnel broke off the response",
@@ -560,6 +677,70 @@ impl Proxy {
             let _ = self.backend.connections.send(client_conn, m).await;
         }
     }
+}
+
+/// A public request for [`Proxy::forward`].
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The tunnel's subdomain.
+    pub domain: String,
+    /// The public host, for `X-Forwarded-Host`.
+    pub host: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers as received (the origin gets them cleaned, see `for_origin`).
+    pub headers: Headers,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The public client's address, when there is one (sent as `X-Forwarded-For`).
+    pub remote_ip: Option<String>,
+    /// What the request log says the request came from.
+    pub remote_addr: String,
+    /// Receipt time, Unix milliseconds.
+    pub received_ms: u64,
+    /// How long to wait for an offline tunnel's client to come back.
+    pub deadline: Instant,
+    /// The exchange this one replays.
+    pub replay_of: Option<String>,
+}
+
+/// An exchange being captured, stored when it ends.
+struct Captured {
+    recording: Recording,
+    store: Arc<dyn tunnel_backend::store::Store>,
+    keep: usize,
+    done: Option<oneshot::Sender<Exchange>>,
+}
+
+/// Finishes and stores a capture. A store failure costs the record, not the answer.
+async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
+    let Some(c) = capture else { return };
+    let exchange = c.recording.finish(outcome, now_ms());
+    if let Err(e) = c
+        .store
+        .put_exchanges(std::slice::from_ref(&exchange), c.keep)
+        .await
+    {
+        tracing::warn!(error = %e, request_id = %exchange.request_id, "cannot store captured request");
+    }
+    if let Some(done) = c.done {
+        let _ = done.send(exchange);
+    }
+}
+
+/// [`end`], then `response`.
+async fn ended(capture: Option<Captured>, outcome: InspectOutcome, response: Outcome) -> Outcome {
+    end(capture, outcome).await;
+    response
+}
+
+/// Unix milliseconds, the inspector's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Grants the client more room as chunks go out: every half window, room for a

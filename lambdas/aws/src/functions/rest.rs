@@ -6,11 +6,13 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use client_core::inspect::encode_query;
 use http::HeaderValue;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tunnel_backend::Backend;
 use tunnel_backend::api::{self, ApiRequest, ApiResponse, MAX_API_BODY_BYTES};
 use tunnel_backend::handlers::ApiFailure;
+use tunnel_backend::handlers::inspect::Replayer;
 
 /// A route a function serves: method and path pattern, `{x}` matching one segment.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +37,9 @@ impl Route {
                 .all(|(w, g)| (w.starts_with('{') && !g.is_empty()) || w == g)
     }
 }
+
+/// The replay route, served by `replay-request`.
+pub const REPLAY_ROUTE: &str = "/v1/requests/{id}/replay";
 
 /// Every REST route of the plan and the function serving it. Terraform's routes are
 /// checked against this table.
@@ -88,6 +93,48 @@ pub const ROUTES: &[(&str, Route)] = &[
             pattern: "/v1/tunnels/{id}",
         },
     ),
+    (
+        "inspect-requests",
+        Route {
+            method: "GET",
+            pattern: "/v1/tunnels/{id}/requests",
+        },
+    ),
+    (
+        "inspect-requests",
+        Route {
+            method: "DELETE",
+            pattern: "/v1/tunnels/{id}/requests",
+        },
+    ),
+    (
+        "inspect-requests",
+        Route {
+            method: "GET",
+            pattern: "/v1/tunnels/{id}/requests/live",
+        },
+    ),
+    (
+        "inspect-requests",
+        Route {
+            method: "GET",
+            pattern: "/v1/requests/{id}",
+        },
+    ),
+    (
+        "replay-request",
+        Route {
+            method: "POST",
+            pattern: "/v1/requests/{id}/replay",
+        },
+    ),
+    (
+        "get-client",
+        Route {
+            method: "GET",
+            pattern: "/v1/openapi.json",
+        },
+    ),
 ];
 
 /// The routes of function `name`.
@@ -112,17 +159,19 @@ fn respond(resp: ApiResponse) -> ApiGatewayProxyResponse {
     out.status_code = i64::from(resp.status);
     if resp.status != 204 {
         out.headers
-            .insert("content-type", HeaderValue::from_static("application/json"));
+            .insert("content-type", HeaderValue::from_static(resp.content_type));
         out.body = Some(Body::Text(String::from_utf8_lossy(&resp.body).into_owned()));
     }
     out
 }
 
-/// Handles one REST event for a function serving `routes`.
+/// Handles one REST event for a function serving `routes`; replays (served by
+/// `replay-request` only) go out through `replayer`.
 pub async fn handle(
     b: &Backend,
     routes: &[Route],
     event: ApiGatewayProxyRequest,
+    replayer: &dyn Replayer,
 ) -> ApiGatewayProxyResponse {
     let method = event.http_method.as_str().to_owned();
     let path = event.path.clone().unwrap_or_default();
@@ -152,14 +201,22 @@ pub async fn handle(
             format!("control-plane request bodies are limited to {MAX_API_BODY_BYTES} bytes"),
         )));
     }
+    let query = event
+        .query_string_parameters
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_query(k), encode_query(v)))
+        .collect::<Vec<_>>()
+        .join("&");
     let req = ApiRequest {
         method,
         path,
         host: header(&event, "host"),
         authorization: header(&event, "authorization"),
+        query,
+        last_event_id: header(&event, "last-event-id"),
         body,
     };
-    respond(api::handle(b, req, tunnel_backend::unix_now()).await)
+    respond(api::handle(b, req, tunnel_backend::unix_now(), replayer).await)
 }
 
 /// The main loop of a REST function named `name`.
@@ -167,11 +224,18 @@ pub async fn run(name: &'static str) -> Result<(), lambda_runtime::Error> {
     super::init_tracing();
     let backend = super::backend_from_env()?;
     let routes = routes_of(name);
-    let backend = &backend;
-    let routes = &routes;
+    // Only the function serving the replay route needs a proxy (and its return
+    // channel); the others never reach the replayer, as their routes exclude it.
+    let proxy = if routes.iter().any(|r| r.pattern == REPLAY_ROUTE) {
+        Some(super::proxy::Proxy::from_env()?)
+    } else {
+        None
+    };
+    let replayer = super::replay::ProxyReplayer::new(proxy);
+    let (backend, routes, replayer) = (&backend, &routes, &replayer);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
-            Ok::<_, lambda_runtime::Error>(handle(backend, routes, event.payload).await)
+            Ok::<_, lambda_runtime::Error>(handle(backend, routes, event.payload, replayer).await)
         },
     ))
     .await
@@ -192,6 +256,15 @@ mod tests {
         assert!(!r.matches("GET", "/v1/tunnels"));
         assert!(!r.matches("GET", "/v1/tunnels/a/b"));
         assert!(!r.matches("DELETE", "/v1/tunnels/abc"));
+    }
+
+    #[test]
+    fn the_replay_route_is_served_by_replay_request() {
+        assert!(
+            routes_of("replay-request")
+                .iter()
+                .any(|r| r.pattern == REPLAY_ROUTE && r.method == "POST")
+        );
     }
 
     #[test]

@@ -36,24 +36,48 @@ pub async fn register_client(b: &Backend, now: u64) -> Result<Registration, ApiF
     )))
 }
 
-/// The caller named by an `Authorization: Bearer <api key>` header value.
-pub async fn authenticate(b: &Backend, authorization: Option<&str>) -> Result<Caller, ApiFailure> {
+/// The caller named by an `Authorization: Bearer <credential>` header value, where the
+/// credential is an API key or a session token from `POST /v1/tokens` (what the web
+/// console keeps instead of the key). A token stops working when its client is gone.
+pub async fn authenticate(
+    b: &Backend,
+    authorization: Option<&str>,
+    now: u64,
+) -> Result<Caller, ApiFailure> {
     let header = authorization.ok_or_else(|| ApiFailure::unauthorized("no API key"))?;
-    let key = header
+    let credential = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or_else(|| {
             ApiFailure::unauthorized("the Authorization header is not 'Bearer <api key>'")
         })?;
-    let (client_id, secret) =
-        auth::parse_api_key(key).ok_or_else(|| ApiFailure::unauthorized("malformed API key"))?;
-    let record = b.store.get_client(client_id).await?;
-    match record {
-        Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
+    if let Some((client_id, secret)) = auth::parse_api_key(credential) {
+        return match b.store.get_client(client_id).await? {
+            Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
+                client_id: r.client_id,
+            }),
+            _ => Err(ApiFailure::unauthorized("unknown or revoked API key")),
+        };
+    }
+    authenticate_token(b, credential, now).await
+}
+
+/// The caller named by a session token alone (the live feed takes one in its query
+/// string, as a browser's `EventSource` cannot send headers).
+pub async fn authenticate_token(b: &Backend, token: &str, now: u64) -> Result<Caller, ApiFailure> {
+    let claims = b.signer.verify(token, now).map_err(|e| match e {
+        auth::TokenError::Malformed => ApiFailure::unauthorized("malformed API key"),
+        auth::TokenError::BadSignature => ApiFailure::unauthorized("invalid session token"),
+        auth::TokenError::Expired => {
+            ApiFailure::unauthorized("session token expired; log in again")
+        }
+    })?;
+    match b.store.get_client(&claims.sub).await? {
+        Some(r) => Ok(Caller {
             client_id: r.client_id,
         }),
-        _ => Err(ApiFailure::unauthorized("unknown or revoked API key")),
+        None => Err(ApiFailure::unauthorized("unknown or revoked API key")),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod connection;
+pub mod inspect;
 pub mod proxy;
 pub mod tunnels;
 

@@ -108,37 +108,30 @@ pub fn origin_failure(code: client_core::protocol::ErrorCode, message: &str) -> 
 /// Header carrying the id that follows one request from the edge to the origin.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Random bytes in a request id.
-pub const REQUEST_ID_BYTES: usize = 8;
-
 /// Prepares a public request's headers for the trip to the origin: hop-by-hop headers
-/// dropped, `X-Forwarded-For/Proto/Host` added, and an `X-Request-Id` added unless the
-/// request brought one. Returns the headers and the request id.
+/// dropped, `X-Forwarded-For/Proto/Host` added, and `X-Request-Id: <request_id>` added
+/// unless the request brought one (then the origin sees the caller's own id, which is
+/// in the captured request headers, and the inspector keeps ours).
 pub fn for_origin(
     headers: Headers,
     host: &str,
     remote_ip: Option<&str>,
     scheme: &str,
-) -> (Headers, String) {
+    request_id: &str,
+) -> Headers {
     let mut headers = end_to_end(headers);
     if let Some(ip) = remote_ip {
         headers.push(("x-forwarded-for".into(), ip.to_owned()));
     }
     headers.push(("x-forwarded-proto".into(), scheme.to_owned()));
     headers.push(("x-forwarded-host".into(), host.to_owned()));
-    let existing = headers
+    let brought = headers
         .iter()
-        .find(|(n, v)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER) && !v.is_empty())
-        .map(|(_, v)| v.clone());
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            let id = crate::auth::random_id(REQUEST_ID_BYTES);
-            headers.push((REQUEST_ID_HEADER.into(), id.clone()));
-            id
-        }
-    };
-    (headers, id)
+        .any(|(n, v)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER) && !v.is_empty());
+    if !brought {
+        headers.push((REQUEST_ID_HEADER.into(), request_id.to_owned()));
+    }
+    headers
 }
 
 /// A small HTML page for the public when the tunnel cannot answer.
@@ -186,29 +179,29 @@ mod tests {
 
     #[test]
     fn origin_headers_carry_forwarding_and_one_request_id() {
-        let (h, id) = for_origin(
+        let h = for_origin(
             vec![("a".into(), "1".into())],
             "x.localhost",
             Some("10.0.0.1"),
             "http",
+            "id1",
         );
-        assert_eq!(id.len(), REQUEST_ID_BYTES * 2);
-        assert!(h.contains(&(REQUEST_ID_HEADER.into(), id.clone())));
+        assert!(h.contains(&(REQUEST_ID_HEADER.into(), "id1".into())));
         assert!(h.contains(&("x-forwarded-for".into(), "10.0.0.1".into())));
         assert!(h.contains(&("x-forwarded-host".into(), "x.localhost".into())));
-        let (h2, kept) = for_origin(
+        let h2 = for_origin(
             vec![("X-Request-Id".into(), "abc".into())],
             "x",
             None,
             "https",
+            "id2",
         );
-        assert_eq!(kept, "abc", "an id the request brought is kept");
-        assert_eq!(
-            h2.iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER))
-                .count(),
-            1
-        );
+        let ids: Vec<_> = h2
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(ids, ["abc"], "an id the request brought is kept, alone");
     }
 
     #[test]

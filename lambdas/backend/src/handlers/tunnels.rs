@@ -18,8 +18,8 @@ pub const RANDOM_DOMAIN_ATTEMPTS: usize = 8;
 /// Random bytes in a tunnel id.
 pub const TUNNEL_ID_BYTES: usize = 10;
 
-/// A tunnel record as the API shows it.
-pub fn view(b: &Backend, t: &TunnelRecord) -> Tunnel {
+/// A tunnel record as the API shows it, with `request_count` exchanges in its log.
+pub fn view(b: &Backend, t: &TunnelRecord, request_count: u64) -> Tunnel {
     Tunnel {
         tunnel_id: t.tunnel_id.clone(),
         domain: t.domain.clone(),
@@ -30,7 +30,15 @@ pub fn view(b: &Backend, t: &TunnelRecord) -> Tunnel {
             TunnelStatus::Offline
         },
         created_at: t.created_at,
+        request_count,
+        redact_secrets: t.redact_secrets,
     }
+}
+
+/// [`view`] with the log's size read from the store.
+pub async fn describe(b: &Backend, t: &TunnelRecord) -> Result<Tunnel, ApiFailure> {
+    let count = b.store.count_exchanges(&t.tunnel_id).await?;
+    Ok(view(b, t, count))
 }
 
 /// Whether [`create_tunnel`] made a new tunnel or handed back the caller's own.
@@ -72,11 +80,12 @@ pub async fn create_tunnel(
             domain: domain.clone(),
             created_at: now,
             connection_id: None,
+            redact_secrets: req.redact_secrets.unwrap_or(true),
         };
         match b.store.create_tunnel(&record).await {
             Ok(()) => {
                 tracing::info!(client_id = %caller.client_id, tunnel_id = %record.tunnel_id, %domain, "tunnel created");
-                return Ok((view(b, &record), Created::New));
+                return Ok((view(b, &record, 0), Created::New));
             }
             Err(StoreError::DomainTaken(_)) if requested.is_some() => {
                 return resume_own(b, caller, &domain).await;
@@ -112,7 +121,7 @@ async fn resume_own(
         return Err(taken());
     }
     match b.store.get_tunnel(&claim.tunnel_id).await? {
-        Some(t) if t.connection_id.is_none() => Ok((view(b, &t), Created::Resumed)),
+        Some(t) if t.connection_id.is_none() => Ok((describe(b, &t).await?, Created::Resumed)),
         Some(t) => Err(ApiFailure::new(
             409,
             ApiErrorCode::DomainTaken,
@@ -128,7 +137,11 @@ async fn resume_own(
 /// The caller's tunnels, oldest first.
 pub async fn list_tunnels(b: &Backend, caller: &Caller) -> Result<Vec<Tunnel>, ApiFailure> {
     let records = b.store.list_tunnels(&caller.client_id).await?;
-    Ok(records.iter().map(|t| view(b, t)).collect())
+    let mut out = Vec::with_capacity(records.len());
+    for t in &records {
+        out.push(describe(b, t).await?);
+    }
+    Ok(out)
 }
 
 /// One of the caller's tunnels.
@@ -154,6 +167,10 @@ pub async fn delete_tunnel(
     match b.store.delete_tunnel(&t).await {
         Ok(()) | Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
+    }
+    // The log goes with its tunnel; a failure here leaves only unreachable records.
+    if let Err(e) = b.store.clear_exchanges(&t.tunnel_id).await {
+        tracing::warn!(tunnel_id, error = %e, "could not clear the deleted tunnel's request log");
     }
     tracing::info!(client_id = %caller.client_id, tunnel_id, domain = %t.domain, "tunnel deleted");
     if let Some(conn) = &t.connection_id {

@@ -9,11 +9,12 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use client_core::inspect::{Exchange, ExchangeSummary};
+use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Store, StoreError};
+use super::{LogPage, LogQuery, Store, StoreError};
 use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
 
 const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
@@ -22,6 +23,15 @@ const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
 const CONNECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("connections");
 /// Index of a client's tunnels: `client_id/created_at/tunnel_id`, ordered by creation.
 const CLIENT_TUNNELS: TableDefinition<&str, ()> = TableDefinition::new("client_tunnels");
+
+/// Request-log lines: `tunnel_id/request_id` to the [`ExchangeSummary`], so a tunnel's
+/// log is one key range, newest last (request ids sort by time), and listing or
+/// filtering never reads bodies.
+const LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("request_log");
+/// Whole exchanges by request id.
+const EXCHANGES: TableDefinition<&str, &[u8]> = TableDefinition::new("exchanges");
+/// Exchanges in each tunnel's log, so bounding it costs no scan.
+const LOG_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("request_log_counts");
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tunnel.redb";
@@ -42,6 +52,15 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+}
+
+fn log_key(tunnel_id: &str, request_id: &str) -> String {
+    format!("{tunnel_id}/{request_id}")
+}
+
+/// The key range of one tunnel's log ('/' + 1 == '0').
+fn log_range(tunnel_id: &str) -> (String, String) {
+    (format!("{tunnel_id}/"), format!("{tunnel_id}0"))
 }
 
 fn index_key(tunnel: &TunnelRecord) -> String {
@@ -70,6 +89,9 @@ impl EmbeddedStore {
             tx.open_table(DOMAINS).map_err(backend)?;
             tx.open_table(CONNECTIONS).map_err(backend)?;
             tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
+            tx.open_table(LOG).map_err(backend)?;
+            tx.open_table(EXCHANGES).map_err(backend)?;
+            tx.open_table(LOG_COUNTS).map_err(backend)?;
             Ok(())
         })?;
         Ok(store)
@@ -311,6 +333,120 @@ impl Store for EmbeddedStore {
             tx.open_table(CONNECTIONS)
                 .map_err(backend)?
                 .remove(connection_id)
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn put_exchanges(&self, exchanges: &[Exchange], keep: usize) -> Result<(), StoreError> {
+        if exchanges.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        // The log may lose its last few lines to a crash; it must not cost an fsync
+        // per proxied request.
+        tx.set_durability(Durability::Eventual);
+        {
+            let mut log = tx.open_table(LOG).map_err(backend)?;
+            let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
+            let mut counts = tx.open_table(LOG_COUNTS).map_err(backend)?;
+            for x in exchanges {
+                let key = log_key(&x.tunnel_id, &x.request_id);
+                let fresh = log
+                    .insert(key.as_str(), encode(&ExchangeSummary::from(x))?.as_slice())
+                    .map_err(backend)?
+                    .is_none();
+                all.insert(x.request_id.as_str(), encode(x)?.as_slice())
+                    .map_err(backend)?;
+                let mut count = counts
+                    .get(x.tunnel_id.as_str())
+                    .map_err(backend)?
+                    .map_or(0, |v| v.value());
+                if fresh {
+                    count += 1;
+                }
+                let (start, end) = log_range(&x.tunnel_id);
+                while count > keep as u64 {
+                    let oldest = log
+                        .range(start.as_str()..end.as_str())
+                        .map_err(backend)?
+                        .next()
+                        .transpose()
+                        .map_err(backend)?
+                        .map(|(k, _)| k.value().to_owned());
+                    let Some(oldest) = oldest else { break };
+                    log.remove(oldest.as_str()).map_err(backend)?;
+                    if let Some(id) = oldest.split_once('/').map(|(_, id)| id) {
+                        all.remove(id).map_err(backend)?;
+                    }
+                    count -= 1;
+                }
+                counts
+                    .insert(x.tunnel_id.as_str(), count)
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError> {
+        self.read(EXCHANGES, request_id)
+    }
+
+    async fn list_exchanges(&self, q: LogQuery<'_>) -> Result<LogPage, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let log = tx.open_table(LOG).map_err(backend)?;
+        let (start, mut end) = log_range(q.tunnel_id);
+        if let Some(before) = q.before {
+            end = log_key(q.tunnel_id, before);
+        }
+        let mut page = LogPage::default();
+        for row in log
+            .range(start.as_str()..end.as_str())
+            .map_err(backend)?
+            .rev()
+        {
+            let (_, value) = row.map_err(backend)?;
+            let summary: ExchangeSummary = decode(value.value())?;
+            if !q.filter.matches_summary(&summary) {
+                continue;
+            }
+            if page.exchanges.len() == q.limit {
+                page.next = page.exchanges.last().map(|s| s.request_id.clone());
+                break;
+            }
+            page.exchanges.push(summary);
+        }
+        Ok(page)
+    }
+
+    async fn count_exchanges(&self, tunnel_id: &str) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let counts = tx.open_table(LOG_COUNTS).map_err(backend)?;
+        Ok(counts
+            .get(tunnel_id)
+            .map_err(backend)?
+            .map_or(0, |v| v.value()))
+    }
+
+    async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut log = tx.open_table(LOG).map_err(backend)?;
+            let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
+            let (start, end) = log_range(tunnel_id);
+            let mut keys = Vec::new();
+            for row in log.range(start.as_str()..end.as_str()).map_err(backend)? {
+                keys.push(row.map_err(backend)?.0.value().to_owned());
+            }
+            for key in keys {
+                log.remove(key.as_str()).map_err(backend)?;
+                if let Some((_, id)) = key.split_once('/') {
+                    all.remove(id).map_err(backend)?;
+                }
+            }
+            tx.open_table(LOG_COUNTS)
+                .map_err(backend)?
+                .remove(tunnel_id)
                 .map_err(backend)?;
             Ok(())
         })

@@ -9,7 +9,31 @@ pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;
 
+use client_core::inspect::{Exchange, ExchangeSummary, Filter};
+
 use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+
+/// One page of a tunnel's request log, as a store reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPage {
+    /// Matching exchanges, newest first.
+    pub exchanges: Vec<ExchangeSummary>,
+    /// The `request_id` to continue after, when more may match.
+    pub next: Option<String>,
+}
+
+/// Which part of a tunnel's request log to read.
+#[derive(Debug, Clone, Copy)]
+pub struct LogQuery<'a> {
+    /// The tunnel.
+    pub tunnel_id: &'a str,
+    /// Only exchanges older than this `request_id` (request ids sort by time).
+    pub before: Option<&'a str>,
+    /// Only exchanges this filter matches.
+    pub filter: &'a Filter,
+    /// At most this many.
+    pub limit: usize,
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +106,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Forgets a connection.
     async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError>;
+
+    /// Appends exchanges to their tunnels' request logs. Each log keeps at most `keep`
+    /// exchanges where the adapter bounds by count (the embedded store drops the oldest);
+    /// an adapter that bounds by age instead (DynamoDB's TTL) may keep more.
+    async fn put_exchanges(&self, exchanges: &[Exchange], keep: usize) -> Result<(), StoreError>;
+
+    /// True when [`Self::put_exchanges`] bounds each log by count (`keep`); false when
+    /// the adapter bounds it by age instead.
+    fn bounds_log_by_count(&self) -> bool {
+        true
+    }
+
+    /// Reads one exchange by its request id.
+    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError>;
+
+    /// Reads a page of a tunnel's log, newest first.
+    async fn list_exchanges(&self, query: LogQuery<'_>) -> Result<LogPage, StoreError>;
+
+    /// How many exchanges a tunnel's log holds now.
+    async fn count_exchanges(&self, tunnel_id: &str) -> Result<u64, StoreError>;
+
+    /// Empties a tunnel's log.
+    async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError>;
 }
 
 pub mod contract;

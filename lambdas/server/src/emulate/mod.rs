@@ -128,6 +128,7 @@ impl Emulator {
             (denv::TUNNELS_TABLE, tables.tunnels.clone()),
             (denv::DOMAINS_TABLE, tables.domains.clone()),
             (denv::CONNECTIONS_TABLE, tables.connections.clone()),
+            (denv::REQUESTS_TABLE, tables.requests.clone()),
             (denv::DYNAMODB_ENDPOINT, dynamo.url()),
             (denv::AWS_REGION, "us-east-1".into()),
             (denv::AWS_ACCESS_KEY_ID, "emulator".into()),
@@ -166,7 +167,8 @@ impl Emulator {
             }
             let mut spec = FunctionSpec::new(*name, binary);
             spec.env = env.clone();
-            spec.timeout = if *name == "tunnel-proxy" {
+            // The two that hold a return channel and wait for a client's answer.
+            spec.timeout = if matches!(*name, "tunnel-proxy" | "replay-request") {
                 Duration::from_secs(60)
             } else {
                 Duration::from_secs(30)

@@ -1,0 +1,409 @@
+//! The request inspector: capturing proxied exchanges, and the handlers that list,
+//! show, clear and prepare replays of them.
+//!
+//! Capture is pure bookkeeping ([`Recording`]): a server feeds it the steps of an
+//! exchange as they happen and stores what [`Recording::finish`] returns. Sending a
+//! replay through a tunnel is the server's business, behind the [`Replayer`] port.
+
+use async_trait::async_trait;
+use client_core::api::ApiErrorCode;
+use client_core::inspect::{
+    BodyCapture, CapturedBody, Exchange, Filter, Message, Outcome, ReplayEdits, ReplayRequest,
+    RequestPage, ResponseRecord, Timings, redact_exchange,
+};
+use client_core::protocol::Headers;
+
+use super::{ApiFailure, Caller, tunnels};
+use crate::Backend;
+use crate::model::TunnelRecord;
+use crate::store::LogQuery;
+
+/// Exchanges per page when the caller does not say.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// Most exchanges per page.
+pub const MAX_PAGE: usize = 200;
+
+/// Random bytes after the time in a request id.
+pub const REQUEST_ID_RANDOM_BYTES: usize = 6;
+
+/// A new request id: the receipt time in milliseconds as 11 hex digits (enough until
+/// the year 2527), then random hex. Ids sort by time, so a log keyed by them is in
+/// arrival order and a cursor is just the last id seen.
+pub fn new_request_id(now_ms: u64) -> String {
+    format!(
+        "{now_ms:011x}{}",
+        crate::auth::random_id(REQUEST_ID_RANDOM_BYTES)
+    )
+}
+
+/// True when `id` has the shape [`new_request_id`] gives (so it can be a cursor or a
+/// key without further escaping).
+pub fn is_request_id(id: &str) -> bool {
+    id.len() == 11 + 2 * REQUEST_ID_RANDOM_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// One exchange being captured.
+#[derive(Debug)]
+pub struct Recording {
+    exchange: Exchange,
+    request_body: BodyCapture,
+    response_body: Option<BodyCapture>,
+    cap: usize,
+    redact: bool,
+}
+
+impl Recording {
+    /// Starts capturing a public request that just arrived on `tunnel`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        tunnel: &TunnelRecord,
+        request_id: &str,
+        method: &str,
+        path: &str,
+        remote_addr: &str,
+        headers: &Headers,
+        received_ms: u64,
+        cap: usize,
+    ) -> Self {
+        Self {
+            exchange: Exchange {
+                request_id: request_id.to_owned(),
+                tunnel_id: tunnel.tunnel_id.clone(),
+                replay_of: None,
+                method: method.to_owned(),
+                path: path.to_owned(),
+                remote_addr: remote_addr.to_owned(),
+                request: Message {
+                    headers: headers.clone(),
+                    body: CapturedBody::default(),
+                },
+                response: None,
+                outcome: Outcome::Completed,
+                timings: Timings {
+                    received_ms,
+                    ..Timings::default()
+                },
+            },
+            request_body: CapturedBody::capture(cap),
+            response_body: None,
+            cap,
+            redact: tunnel.redact_secrets,
+        }
+    }
+
+    /// Marks this exchange as a replay of `request_id`.
+    pub fn replay_of(&mut self, request_id: &str) {
+        self.exchange.replay_of = Some(request_id.to_owned());
+    }
+
+    /// The request id.
+    pub fn request_id(&self) -> &str {
+        &self.exchange.request_id
+    }
+
+    /// The tunnel.
+    pub fn tunnel_id(&self) -> &str {
+        &self.exchange.tunnel_id
+    }
+
+    /// More of the request body went by.
+    pub fn request_body(&mut self, data: &[u8]) {
+        self.request_body.push(data);
+    }
+
+    /// The request was sent into the tunnel.
+    pub fn forwarded(&mut self, now_ms: u64) {
+        self.exchange.timings.forwarded_ms = Some(now_ms);
+    }
+
+    /// The origin's response head came back.
+    pub fn response_head(&mut self, status: u16, headers: &Headers, now_ms: u64) {
+        self.exchange.timings.first_byte_ms = Some(now_ms);
+        self.exchange.response = Some(ResponseRecord {
+            status,
+            headers: headers.clone(),
+            body: CapturedBody::default(),
+        });
+        self.response_body = Some(CapturedBody::capture(self.cap));
+    }
+
+    /// More of the response body went by.
+    pub fn response_body(&mut self, data: &[u8]) {
+        if let Some(c) = &mut self.response_body {
+            c.push(data);
+        }
+    }
+
+    /// The exchange ended with `outcome`: the record to store, credentials masked
+    /// unless the tunnel opted out.
+    pub fn finish(mut self, outcome: Outcome, now_ms: u64) -> Exchange {
+        self.exchange.outcome = outcome;
+        self.exchange.timings.done_ms = Some(now_ms);
+        self.exchange.request.body = self.request_body.finish();
+        if let (Some(r), Some(c)) = (&mut self.exchange.response, self.response_body) {
+            r.body = c.finish();
+        }
+        if self.redact {
+            redact_exchange(&mut self.exchange);
+        }
+        self.exchange
+    }
+}
+
+/// Sends a replay through a tunnel and captures it; each server provides its own,
+/// since only it knows how to reach the tunnel's client.
+#[async_trait]
+pub trait Replayer: Send + Sync {
+    /// Sends `request` through `tunnel` as a replay of `replay_of`, waits for the end of
+    /// the exchange, stores it and returns it.
+    async fn replay(
+        &self,
+        tunnel: &TunnelRecord,
+        request: ReplayRequest,
+        replay_of: &str,
+    ) -> Result<Exchange, ApiFailure>;
+}
+
+/// Paging parameters of a list query (the filter reads the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Paging {
+    cursor: Option<String>,
+    limit: usize,
+}
+
+fn paging(query: &str) -> Result<Paging, ApiFailure> {
+    let mut p = Paging {
+        cursor: None,
+        limit: DEFAULT_PAGE,
+    };
+    for pair in query.split('&').filter(|s| !s.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "cursor" if !value.is_empty() => {
+                if !is_request_id(value) {
+                    return Err(ApiFailure::bad_request(
+                        "cursor is not one this API gave out; pass next_cursor from the previous page as is",
+                    ));
+                }
+                p.cursor = Some(value.to_owned());
+            }
+            "limit" if !value.is_empty() => {
+                p.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiFailure::bad_request(format!(
+                            "limit must be a whole number from 1 to {MAX_PAGE} (got {value:?})"
+                        ))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// `GET /v1/tunnels/{id}/requests?cursor=&limit=&method=&status=&path_prefix=`:
+/// a page of the tunnel's log, newest first.
+pub async fn list_requests(
+    b: &Backend,
+    caller: &Caller,
+    tunnel_id: &str,
+    query: &str,
+) -> Result<RequestPage, ApiFailure> {
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let filter = Filter::from_query(query).map_err(|e| ApiFailure::bad_request(e.to_string()))?;
+    let paging = paging(query)?;
+    let page = b
+        .store
+        .list_exchanges(LogQuery {
+            tunnel_id: &tunnel.tunnel_id,
+            before: paging.cursor.as_deref(),
+            filter: &filter,
+            limit: paging.limit,
+        })
+        .await?;
+    Ok(RequestPage {
+        requests: page.exchanges,
+        next_cursor: page.next,
+    })
+}
+
+/// `GET /v1/requests/{id}`: one whole exchange of one of the caller's tunnels.
+pub async fn get_request(
+    b: &Backend,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<Exchange, ApiFailure> {
+    let not_found = || ApiFailure::not_found("request", request_id);
+    if !is_request_id(request_id) {
+        return Err(not_found());
+    }
+    let x = b
+        .store
+        .get_exchange(request_id)
+        .await?
+        .ok_or_else(not_found)?;
+    match b.store.get_tunnel(&x.tunnel_id).await? {
+        Some(t) if t.client_id == caller.client_id => Ok(x),
+        _ => Err(not_found()),
+    }
+}
+
+/// `DELETE /v1/tunnels/{id}/requests`: empties the tunnel's log.
+pub async fn clear_requests(
+    b: &Backend,
+    caller: &Caller,
+    tunnel_id: &str,
+) -> Result<(), ApiFailure> {
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    b.store.clear_exchanges(&tunnel.tunnel_id).await?;
+    Ok(())
+}
+
+/// `POST /v1/requests/{id}/replay`: builds the edited request and has `replayer` send it.
+pub async fn replay_request(
+    b: &Backend,
+    caller: &Caller,
+    request_id: &str,
+    edits: &ReplayEdits,
+    replayer: &dyn Replayer,
+) -> Result<Exchange, ApiFailure> {
+    let original = get_request(b, caller, request_id).await?;
+    let request = edits
+        .apply(&original)
+        .map_err(|e| ApiFailure::new(422, ApiErrorCode::BadRequest, e.to_string()))?;
+    let tunnel = tunnels::get_tunnel(b, caller, &original.tunnel_id).await?;
+    replayer.replay(&tunnel, request, request_id).await
+}
+
+/// Shrinks the captured bodies so the two together hold at most `budget` bytes (the
+/// request keeps up to half, the response the rest), marking what was cut as
+/// truncated. For stores with an item size limit.
+pub fn fit_bodies(x: &mut Exchange, budget: usize) {
+    fn cut(body: &mut CapturedBody, max: usize) {
+        if body.bytes.len() > max {
+            body.bytes.truncate(max);
+            body.truncated = true;
+        }
+    }
+    let response_len = x.response.as_ref().map_or(0, |r| r.body.bytes.len());
+    let request_max = (budget / 2).max(budget.saturating_sub(response_len));
+    cut(&mut x.request.body, request_max);
+    let left = budget.saturating_sub(x.request.body.bytes.len());
+    if let Some(r) = &mut x.response {
+        cut(&mut r.body, left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tunnel(redact: bool) -> TunnelRecord {
+        TunnelRecord {
+            tunnel_id: "t1".into(),
+            client_id: "c1".into(),
+            domain: "app".into(),
+            created_at: 1,
+            connection_id: None,
+            redact_secrets: redact,
+        }
+    }
+
+    #[test]
+    fn request_ids_sort_by_time_and_are_recognised() {
+        let a = new_request_id(1_700_000_000_000);
+        let b = new_request_id(1_700_000_000_001);
+        assert!(a < b);
+        assert!(is_request_id(&a) && is_request_id(&b));
+        assert!(!is_request_id("../etc"));
+        assert!(!is_request_id(&a[1..]));
+        assert!(!is_request_id(&a.to_ascii_uppercase().replace('0', "G")));
+    }
+
+    #[test]
+    fn a_recording_captures_bodies_up_to_the_cap_and_redacts() {
+        let headers = vec![
+            ("authorization".to_owned(), "Bearer s3cret".to_owned()),
+            ("accept".to_owned(), "*/*".to_owned()),
+        ];
+        let mut r = Recording::start(
+            &tunnel(true),
+            "id",
+            "POST",
+            "/x",
+            "1.2.3.4:5",
+            &headers,
+            10,
+            4,
+        );
+        r.request_body(b"abc");
+        r.request_body(b"def");
+        r.forwarded(11);
+        r.response_head(201, &vec![("set-cookie".into(), "a=b".into())], 12);
+        r.response_body(b"ok");
+        let x = r.finish(Outcome::Completed, 13);
+        assert_eq!(x.request.body.bytes, b"abcd");
+        assert_eq!(x.request.body.size, 6);
+        assert!(x.request.body.truncated);
+        let resp = x.response.as_ref().expect("response");
+        assert_eq!((resp.status, resp.body.bytes.as_slice()), (201, &b"ok"[..]));
+        assert!(!resp.body.truncated);
+        assert_eq!(x.request.headers[0].1, client_core::inspect::REDACTED);
+        assert_eq!(resp.headers[0].1, client_core::inspect::REDACTED);
+        assert_eq!(x.timings.duration_ms(), Some(3));
+
+        let r = Recording::start(&tunnel(false), "id", "GET", "/", "", &headers, 10, 4);
+        let x = r.finish(Outcome::OriginRefused, 20);
+        assert_eq!(x.request.headers[0].1, "Bearer s3cret", "opted out");
+        assert!(x.response.is_none());
+    }
+
+    #[test]
+    fn fit_bodies_keeps_the_pair_within_the_budget() {
+        let mut r = Recording::start(&tunnel(true), "id", "POST", "/", "", &vec![], 0, 1000);
+        r.request_body(&[1; 700]);
+        r.response_head(200, &vec![], 1);
+        r.response_body(&[2; 700]);
+        let mut x = r.finish(Outcome::Completed, 2);
+        fit_bodies(&mut x, 1000);
+        let resp = x.response.as_ref().expect("response");
+        assert_eq!(x.request.body.bytes.len() + resp.body.bytes.len(), 1000);
+        assert!(x.request.body.truncated && resp.body.truncated);
+
+        // A small response leaves the rest of the budget to the request.
+        let mut r = Recording::start(&tunnel(true), "id", "POST", "/", "", &vec![], 0, 1000);
+        r.request_body(&[1; 900]);
+        r.response_head(200, &vec![], 1);
+        r.response_body(&[2; 100]);
+        let mut x = r.finish(Outcome::Completed, 2);
+        fit_bodies(&mut x, 1000);
+        assert_eq!(x.request.body.bytes.len(), 900);
+        assert!(!x.request.body.truncated);
+    }
+
+    #[test]
+    fn paging_is_checked() {
+        assert_eq!(paging("").expect("empty").limit, DEFAULT_PAGE);
+        assert_eq!(
+            paging(&format!("limit={MAX_PAGE}")).expect("edge").limit,
+            MAX_PAGE
+        );
+        assert!(paging(&format!("limit={}", MAX_PAGE + 1)).is_err());
+        assert!(paging("limit=0").is_err());
+        assert!(paging("cursor=nope").is_err());
+        let id = new_request_id(5);
+        assert_eq!(
+            paging(&format!("method=GET&cursor={id}"))
+                .expect("cursor")
+                .cursor,
+            Some(id)
+        );
+    }
+}
