@@ -21,26 +21,38 @@ locals {
     "POST /v1/clients"   = "register-client"
     "GET /v1/clients/me" = "get-client"
     #checkov:skip=CKV_SECRET_6:False positive: a route key and a function name, not a secret.
-    "POST /v1/tokens"         = "issue-token"
-    "POST /v1/tunnels"        = "create-tunnel"
-    "GET /v1/tunnels"         = "list-tunnels"
-    "GET /v1/tunnels/{id}"    = "list-tunnels"
-    "DELETE /v1/tunnels/{id}" = "delete-tunnel"
+    "POST /v1/tokens"                    = "issue-token"
+    "POST /v1/tunnels"                   = "create-tunnel"
+    "GET /v1/tunnels"                    = "list-tunnels"
+    "GET /v1/tunnels/{id}"               = "list-tunnels"
+    "DELETE /v1/tunnels/{id}"            = "delete-tunnel"
+    "GET /v1/tunnels/{id}/requests"      = "inspect-requests"
+    "DELETE /v1/tunnels/{id}/requests"   = "inspect-requests"
+    "GET /v1/tunnels/{id}/requests/live" = "inspect-requests"
+    "GET /v1/requests/{id}"              = "inspect-requests"
+    "POST /v1/requests/{id}/replay"      = "replay-request"
+    "GET /v1/openapi.json"               = "get-client"
   }
 
-  # path => API Gateway resource (the tree below).
+  # path => API Gateway resource (the tree below). /v1/requests has no method of its
+  # own: it is only the parent of /v1/requests/{id}.
   rest_resource_ids = {
-    "/v1/clients"      = aws_api_gateway_resource.clients.id
-    "/v1/clients/me"   = aws_api_gateway_resource.clients_me.id
-    "/v1/tokens"       = aws_api_gateway_resource.tokens.id
-    "/v1/tunnels"      = aws_api_gateway_resource.tunnels.id
-    "/v1/tunnels/{id}" = aws_api_gateway_resource.tunnel.id
+    "/v1/clients"                    = aws_api_gateway_resource.clients.id
+    "/v1/clients/me"                 = aws_api_gateway_resource.clients_me.id
+    "/v1/tokens"                     = aws_api_gateway_resource.tokens.id
+    "/v1/tunnels"                    = aws_api_gateway_resource.tunnels.id
+    "/v1/tunnels/{id}"               = aws_api_gateway_resource.tunnel.id
+    "/v1/tunnels/{id}/requests"      = aws_api_gateway_resource.tunnel_requests.id
+    "/v1/tunnels/{id}/requests/live" = aws_api_gateway_resource.tunnel_requests_live.id
+    "/v1/requests/{id}"              = aws_api_gateway_resource.request.id
+    "/v1/requests/{id}/replay"       = aws_api_gateway_resource.request_replay.id
+    "/v1/openapi.json"               = aws_api_gateway_resource.openapi.id
   }
 }
 
 resource "aws_api_gateway_rest_api" "api" {
   name        = "${local.prefix}api"
-  description = "Tunnel control plane: clients, tokens, tunnels"
+  description = "Tunnel control plane: clients, tokens, tunnels, request log and replay"
 
   lifecycle {
     create_before_destroy = true
@@ -87,8 +99,44 @@ resource "aws_api_gateway_resource" "tunnel" {
   path_part   = "{id}"
 }
 
+resource "aws_api_gateway_resource" "tunnel_requests" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel.id
+  path_part   = "requests"
+}
+
+resource "aws_api_gateway_resource" "tunnel_requests_live" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel_requests.id
+  path_part   = "live"
+}
+
+resource "aws_api_gateway_resource" "requests" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.v1.id
+  path_part   = "requests"
+}
+
+resource "aws_api_gateway_resource" "request" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.requests.id
+  path_part   = "{id}"
+}
+
+resource "aws_api_gateway_resource" "request_replay" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.request.id
+  path_part   = "replay"
+}
+
+resource "aws_api_gateway_resource" "openapi" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.v1.id
+  path_part   = "openapi.json"
+}
+
 resource "aws_api_gateway_method" "route" {
-  #checkov:skip=CKV_AWS_59:Authorization is in the functions: a bearer API key checked against its stored SHA-256 in constant time (register is public by design). A gateway authorizer would add an invocation per call and duplicate that check.
+  #checkov:skip=CKV_AWS_59:Authorization is in the functions: a bearer API key checked against its stored SHA-256 in constant time, or a signed session token (register and the OpenAPI document are public by design). A gateway authorizer would add an invocation per call and duplicate that check.
   #checkov:skip=CKV2_AWS_53:Requests are validated by the functions (typed JSON bodies, subdomain rules); API Gateway models would duplicate client_core::api.
   for_each = local.rest_routes
 

@@ -1,5 +1,5 @@
-# The four tables of tunnel_aws::table_definitions (lambdas/aws/src/tables.rs):
-# same names (with the prefix), hash keys, attribute types, GSI and TTL. The test
+# The five tables of tunnel_aws::table_definitions (lambdas/aws/src/tables.rs):
+# same names (with the prefix), hash keys, attribute types, GSIs and TTL. The test
 # tests/infra/check_infra.py compares the two on every run.
 #
 # All on-demand (tables.rs BILLING_MODE): traffic is small and spiky. Point-in-time
@@ -115,6 +115,53 @@ resource "aws_dynamodb_table" "connections" {
   }
 }
 
+# The request log (the inspector): one item per proxied or replayed exchange, written
+# by tunnel-proxy and replay-request (one PutItem each: the list line `summary` and
+# the whole `exchange` as JSON, bodies cut to fit the 400 KB item limit), read and
+# cleared through the REST API. Bounded by age: `expires_at` is 24 h after capture.
+resource "aws_dynamodb_table" "requests" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}requests"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "request_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "request_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "tunnel_id"
+    type = "S"
+  }
+
+  # A tunnel's exchanges, newest first (request ids start with the capture time in
+  # milliseconds): list, count and clear. Projection ALL as in tables.rs, so every
+  # write and byte stored counts twice (docs/cost.md).
+  global_secondary_index {
+    name            = "tunnel_id-index"
+    hash_key        = "tunnel_id"
+    range_key       = "request_id"
+    projection_type = "ALL"
+  }
+
+  # TTL deletes lazily (typically within two days) and without write cost; the store
+  # ignores expired items when it reads them.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
 locals {
   # Short name (as in TableNames) => table, for the IAM and monitoring loops.
   tables = {
@@ -122,5 +169,13 @@ locals {
     tunnels     = aws_dynamodb_table.tunnels
     domains     = aws_dynamodb_table.domains
     connections = aws_dynamodb_table.connections
+    requests    = aws_dynamodb_table.requests
+  }
+
+  # Short name => the table's one GSI (tables.rs CLIENT_INDEX, TUNNEL_INDEX), the
+  # resource of the Query grants in iam.tf.
+  table_index = {
+    tunnels  = "client_id-index"
+    requests = "tunnel_id-index"
   }
 }

@@ -1,13 +1,21 @@
 # One execution role per function, least privilege. What each function may do
 # follows what its handlers call (lambdas/backend/src/handlers, through the DynamoDB
 # adapter lambdas/aws/src/store.rs):
-#   GetItem     get_client, get_tunnel, get_domain, get_connection (strong reads)
-#   PutItem     put_client, put_connection; create_tunnel's TransactWriteItems puts
+#   GetItem     get_client, get_tunnel, get_domain, get_connection, get_exchange
+#               (strong reads)
+#   PutItem     put_client, put_connection, put_exchanges (the request log, one item
+#               per exchange); create_tunnel's TransactWriteItems puts
 #   UpdateItem  attach_connection, detach_connection
-#   DeleteItem  delete_connection, delete_tunnel_item; delete_tunnel's transaction
-#   Query       list_tunnels, on the client_id-index GSI only
+#   DeleteItem  delete_connection, delete_tunnel_item, clear_exchanges (item by item);
+#               delete_tunnel's transaction
+#   Query       only on the GSIs: list_tunnels (tunnels' client_id-index);
+#               list_exchanges, count_exchanges, clear_exchanges (requests'
+#               tunnel_id-index)
 # TransactWriteItems has no IAM action of its own: each item is authorised as the
 # PutItem/DeleteItem it contains (conditions included; no ConditionCheck items).
+# Every REST function's authenticate takes an API key or a session token; both end
+# in get_client. tests/infra/check_infra.py holds these maps against the handlers
+# (reviewed by hand) and against the DynamoDB calls of lambdas/aws/src/store.rs.
 
 locals {
   # function => table (short name) => actions on the table itself.
@@ -19,23 +27,43 @@ locals {
     # authenticate, then a signed token: no other store access.
     "issue-token" = { clients = ["dynamodb:GetItem"] }
     # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own
-    # reads the claim and the tunnel.
+    # reads the claim and the tunnel, and counts its log (the GSI, below).
     "create-tunnel" = {
       clients = ["dynamodb:GetItem"]
       tunnels = ["dynamodb:GetItem", "dynamodb:PutItem"]
       domains = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI (below).
+    # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI and each
+    # tunnel's request_count via the log's GSI (below).
     "list-tunnels" = {
       clients = ["dynamodb:GetItem"]
       tunnels = ["dynamodb:GetItem"]
     }
     # authenticate; get_tunnel; delete_tunnel (transaction: delete tunnel + claim,
-    # or the tunnel alone when the claim is not its own).
+    # or the tunnel alone when the claim is not its own); clear_exchanges (the log's
+    # ids from its GSI, below, then one DeleteItem each).
     "delete-tunnel" = {
-      clients = ["dynamodb:GetItem"]
-      tunnels = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
-      domains = ["dynamodb:DeleteItem"]
+      clients  = ["dynamodb:GetItem"]
+      tunnels  = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      domains  = ["dynamodb:DeleteItem"]
+      requests = ["dynamodb:DeleteItem"]
+    }
+    # authenticate; get_tunnel (ownership); get_exchange (GET /v1/requests/{id});
+    # list_exchanges (the list and the live feed) and clear_exchanges through the
+    # log's GSI (below), clear then deleting item by item.
+    "inspect-requests" = {
+      clients  = ["dynamodb:GetItem"]
+      tunnels  = ["dynamodb:GetItem"]
+      requests = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+    }
+    # authenticate; get_exchange and get_tunnel (the original and its owner); then
+    # as tunnel-proxy: resolve (get_domain, get_tunnel) and put_exchanges (the replay,
+    # linked to the original).
+    "replay-request" = {
+      clients  = ["dynamodb:GetItem"]
+      tunnels  = ["dynamodb:GetItem"]
+      domains  = ["dynamodb:GetItem"]
+      requests = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # Checks the signed session token only: no store access.
     "authorize-connection" = {}
@@ -52,27 +80,35 @@ locals {
     }
     # Stateless: posts frames to reply_to.
     "tunnel-relay" = {}
-    # resolve: get_domain, get_tunnel.
+    # resolve: get_domain, get_tunnel; put_exchanges: the captured exchange.
     "tunnel-proxy" = {
-      domains = ["dynamodb:GetItem"]
-      tunnels = ["dynamodb:GetItem"]
+      domains  = ["dynamodb:GetItem"]
+      tunnels  = ["dynamodb:GetItem"]
+      requests = ["dynamodb:PutItem"]
     }
   }
 
-  # function => table => actions on the table's client_id-index.
+  # function => table => actions on the table's GSI (local.table_index).
   index_access = {
-    "list-tunnels" = { tunnels = ["dynamodb:Query"] }
+    "create-tunnel"    = { requests = ["dynamodb:Query"] }
+    "list-tunnels"     = { tunnels = ["dynamodb:Query"], requests = ["dynamodb:Query"] }
+    "delete-tunnel"    = { requests = ["dynamodb:Query"] }
+    "inspect-requests" = { requests = ["dynamodb:Query"] }
   }
 
   # function => @connections methods it calls (execute-api:ManageConnections).
   #   tunnel-connect  POSTs CONNECTED/RELEASED/ERROR; DELETEs a taken-over connection
-  #   tunnel-relay    POSTs client frames to the proxy's return channel
+  #   tunnel-relay    POSTs client frames to a return channel (proxy's or replay's)
   #   tunnel-proxy    POSTs REQUEST, BODY, CREDIT, CANCEL to the client
+  #   replay-request  the same, for the replayed request
   #   delete-tunnel   POSTs ERROR to a client still serving the deleted tunnel
+  # (A return channel is a WebSocket connection opened with a signed session token,
+  # like a client's: no IAM permission.)
   ws_manage = {
     "tunnel-connect" = ["POST", "DELETE"]
     "tunnel-relay"   = ["POST"]
     "tunnel-proxy"   = ["POST"]
+    "replay-request" = ["POST"]
     "delete-tunnel"  = ["POST"]
   }
 }
@@ -125,7 +161,7 @@ data "aws_iam_policy_document" "fn" {
     content {
       sid       = "Index${replace(title(statement.key), "_", "")}"
       actions   = statement.value
-      resources = ["${local.tables[statement.key].arn}/index/client_id-index"]
+      resources = ["${local.tables[statement.key].arn}/index/${local.table_index[statement.key]}"]
     }
   }
 

@@ -1,22 +1,30 @@
-# The eleven functions of tunnel_aws::functions::FUNCTIONS, one per binary in
+# The thirteen functions of tunnel_aws::functions::FUNCTIONS, one per binary in
 # lambdas/aws/src/bin/, from the zips scripts/package-lambdas.sh builds
 # (target/lambda/<name>.zip, one `bootstrap` for provided.al2023).
 
 locals {
-  # name => size. Everything is I/O bound: 128 MB except the proxy, which holds a
-  # request and its return channel and streams bodies (docs/cost.md prices 256 MB).
+  # name => size. Everything is I/O bound: 128 MB except the two functions that send
+  # requests through a tunnel (tunnel-proxy, replay-request): each holds a request,
+  # its own return channel and the exchange it captures (docs/cost.md prices 256 MB),
+  # for up to 60 s (10 s for an offline tunnel's client to return, 25 s for the
+  # answer to start, then the body). REST functions get 10 s, or API Gateway's 29 s
+  # integration timeout where they walk a tunnel's request log (count, list, clear:
+  # one Query per MB read). A replay slower than 29 s gets API Gateway's 504 while the
+  # function finishes it and records it in the log.
   # reserved_concurrency -1 = draw from the account's unreserved pool.
   functions = {
     "register-client"      = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/clients: new client id and API key" }
-    "get-client"           = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/clients/me" }
+    "get-client"           = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/clients/me; GET /v1/openapi.json" }
     "issue-token"          = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/tokens: short-lived WebSocket session token" }
-    "create-tunnel"        = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/tunnels: tunnel and domain claim" }
-    "list-tunnels"         = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/tunnels and GET /v1/tunnels/{id}" }
-    "delete-tunnel"        = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "DELETE /v1/tunnels/{id}" }
+    "create-tunnel"        = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "POST /v1/tunnels: tunnel and domain claim (resuming one counts its request log)" }
+    "list-tunnels"         = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "GET /v1/tunnels and GET /v1/tunnels/{id}, with request log counts" }
+    "delete-tunnel"        = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "DELETE /v1/tunnels/{id}, with its request log" }
+    "inspect-requests"     = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "Request log: GET and DELETE /v1/tunnels/{id}/requests, GET /v1/tunnels/{id}/requests/live, GET /v1/requests/{id}" }
+    "replay-request"       = { memory_size = 256, timeout = 60, reserved_concurrency = -1, description = "POST /v1/requests/{id}/replay: sends a captured request again through its tunnel" }
     "authorize-connection" = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket $connect REQUEST authorizer (session token)" }
     "tunnel-connect"       = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket connect/release routes: binds a connection to a tunnel" }
     "tunnel-disconnect"    = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket $disconnect: releases the tunnel" }
-    "tunnel-relay"         = { memory_size = 128, timeout = 10, reserved_concurrency = var.relay_reserved_concurrency, description = "WebSocket response/body/... routes: relays client frames to the proxy's return channel" }
+    "tunnel-relay"         = { memory_size = 128, timeout = 10, reserved_concurrency = var.relay_reserved_concurrency, description = "WebSocket response/body/... routes: relays client frames to a return channel" }
     "tunnel-proxy"         = { memory_size = 256, timeout = 60, reserved_concurrency = -1, description = "Public traffic through a Function URL (RESPONSE_STREAM) behind CloudFront" }
   }
 
@@ -29,6 +37,7 @@ locals {
     TUNNEL_TUNNELS_TABLE          = aws_dynamodb_table.tunnels.name
     TUNNEL_DOMAINS_TABLE          = aws_dynamodb_table.domains.name
     TUNNEL_CONNECTIONS_TABLE      = aws_dynamodb_table.connections.name
+    TUNNEL_REQUESTS_TABLE         = aws_dynamodb_table.requests.name
     TUNNEL_BASE_DOMAIN            = local.base_domain
     TUNNEL_PUBLIC_SCHEME          = "https"
     TUNNEL_WS_URL                 = "wss://${local.ws_domain}"
@@ -38,13 +47,21 @@ locals {
     RUST_LOG                      = "info"
   }
 
-  # Read by one function only (lambdas/aws/src/functions/proxy.rs, mod env).
+  # Read through Proxy::from_env (lambdas/aws/src/functions/proxy.rs, mod env) by the
+  # two functions that keep a return channel: tunnel-proxy, and replay-request (the
+  # function serving rest::REPLAY_ROUTE). The channel limits are the same for both.
   function_env = {
     "tunnel-proxy" = {
       # Unset would disable the check: the Function URL would serve anyone.
       TUNNEL_ORIGIN_SECRET = random_password.origin_secret.result
       # Well under the WebSocket API's 10 min idle and 2 h age caps, so a request
       # taken on the channel has time for its answer before a cap closes it.
+      TUNNEL_CHANNEL_MAX_IDLE_SECS = "150"
+      TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
+    }
+    # No origin secret: replays come through the REST API, never the Function URL,
+    # so the function has no CloudFront header to check.
+    "replay-request" = {
       TUNNEL_CHANNEL_MAX_IDLE_SECS = "150"
       TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
     }

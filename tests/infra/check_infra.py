@@ -8,8 +8,11 @@ sources that define them:
 
   functions   tunnel_aws::functions::FUNCTIONS and lambdas/aws/src/bin/*.rs
   env vars    tunnel_aws::env, functions::env, functions::proxy::env (+ required())
+  channels    the functions that keep a return channel (Proxy::from_env): the bins
+              running proxy::run, and rest.rs's REPLAY_ROUTE functions
   tables      tunnel_aws::table_definitions (lambdas/aws/src/tables.rs, attr names
               from item.rs)
+  store calls the DynamoDB calls of lambdas/aws/src/store.rs, per table and index
   routes      functions::rest::ROUTES, functions::WS_ROUTES
   ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
               client-core RESERVED_SUBDOMAINS
@@ -54,6 +57,59 @@ def _env_module(src: str) -> dict[str, str]:
     return dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', m.group(1)))
 
 
+# DynamoDB SDK calls (fluent client methods, transaction item builders) -> IAM action.
+STORE_CALLS = {
+    "get_item": "GetItem",
+    "put_item": "PutItem",
+    "update_item": "UpdateItem",
+    "delete_item": "DeleteItem",
+    "query": "Query",
+    "scan": "Scan",
+    "batch_get_item": "BatchGetItem",
+    "batch_write_item": "BatchWriteItem",
+    "Put": "PutItem",
+    "Delete": "DeleteItem",
+    "Update": "UpdateItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+_STORE_CALL = re.compile(
+    r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_get_item|batch_write_item)\(\)"
+    r"|\b(Put|Delete|Update|ConditionCheck)::builder\(\)"
+)
+
+
+def store_calls(src: str, consts: dict[str, str]) -> tuple[dict, dict]:
+    """What lambdas/aws/src/store.rs does on each table: ({table: actions},
+    {table: {index: actions}}). A call names its table right after itself
+    (`.put_item().table_name(&self.tables.requests)`); reads of one item go through
+    the `get` helper (`self.get(&self.tables.clients, ...)`). Any other way of naming
+    a table is refused, so a new helper cannot hide calls from the IAM check."""
+    tables: dict[str, set] = {}
+    indexes: dict[str, dict[str, set]] = {}
+    for m in re.finditer(r"\.table_name\(([^)]*)\)", src):
+        arg = m.group(1).strip()
+        if arg == "table" and re.search(r"async fn get\(.*?\.get_item\(\)\s*\.table_name\(table\)", src, re.S):
+            continue  # the `get` helper, counted at its callers below
+        ref = re.fullmatch(r"&self\.tables\.(\w+)", arg)
+        if not ref:
+            raise ValueError(f"store.rs names a table as {arg!r}: the checker cannot tell which")
+        calls = list(_STORE_CALL.finditer(src, 0, m.start()))
+        if not calls or src[calls[-1].end() : m.start()].strip():
+            raise ValueError(f"store.rs: no DynamoDB call right before {m.group(0)}")
+        action = STORE_CALLS[calls[-1].group(1) or calls[-1].group(2)]
+        end = re.compile(r"\.(send|build)\(\)").search(src, m.end())
+        chain = src[m.end() : end.start() if end else len(src)]
+        idx = re.search(r"\.index_name\((\w+)\)", chain)
+        if idx:
+            name = consts.get(idx.group(1), idx.group(1))
+            indexes.setdefault(ref.group(1), {}).setdefault(name, set()).add(action)
+        else:
+            tables.setdefault(ref.group(1), set()).add(action)
+    for m in re.finditer(r"\bself\s*\.get\(\s*&self\.tables\.(\w+)", src):
+        tables.setdefault(m.group(1), set()).add("GetItem")
+    return tables, indexes
+
+
 def read_facts(root: Path) -> dict:
     aws = root / "lambdas/aws/src"
     mod_rs = (aws / "functions/mod.rs").read_text()
@@ -62,6 +118,7 @@ def read_facts(root: Path) -> dict:
     config_rs = (aws / "config.rs").read_text()
     tables_rs = (aws / "tables.rs").read_text()
     item_rs = (aws / "item.rs").read_text()
+    store_rs = (aws / "store.rs").read_text()
     domain_rs = (root / "client-core/src/domain.rs").read_text()
 
     functions = re.findall(r'"([^"]+)"', _const_block(mod_rs, "pub const FUNCTIONS"))
@@ -74,6 +131,15 @@ def read_facts(root: Path) -> dict:
         _const_block(rest_rs, "pub const ROUTES"),
     )
 
+    # Who keeps a return channel (Proxy::from_env, which reads proxy::env): the bins
+    # running the proxy's main loop, and the REST functions serving the replay route
+    # (rest::run builds a Proxy for them only).
+    proxy_bins = sorted(p.stem for p in (aws / "bin").glob("*.rs") if re.search(r"\bproxy::run\(", p.read_text()))
+    replay_route = re.search(r'pub const REPLAY_ROUTE: &str = "([^"]+)";', rest_rs).group(1)
+    replay_fns = sorted({fn for fn, _, pattern in rest_routes if pattern == replay_route})
+    if "Proxy::from_env" not in rest_rs:
+        replay_fns = []
+
     store_env = _env_module(config_rs)
     fn_env = _env_module(mod_rs)
     proxy_env = _env_module(proxy_rs)
@@ -84,6 +150,7 @@ def read_facts(root: Path) -> dict:
 
     attrs = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', item_rs))
     consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', tables_rs))
+    store_ops, store_index_ops = store_calls(store_rs, consts)
     body = tables_rs[tables_rs.index("pub fn table_definitions") :]
     body = body[: body.index("\n}\n")]
     tables = {}
@@ -132,6 +199,11 @@ def read_facts(root: Path) -> dict:
         "store_env": set(store_env.values()),
         "fn_env": set(fn_env.values()),
         "proxy_env": set(proxy_env.values()),
+        "origin_secret_env": proxy_env["ORIGIN_SECRET"],
+        "ingress_functions": set(proxy_bins),
+        "channel_functions": set(proxy_bins) | set(replay_fns),
+        "store_ops": store_ops,
+        "store_index_ops": store_index_ops,
         "required_env": required,
         "tables": tables,
         "reserved": set(reserved),
@@ -218,26 +290,50 @@ EXPECTED_WS_MANAGE = {
     "tunnel-connect": {"POST", "DELETE"},  # tunnel_connect/release answers; take_over closes
     "tunnel-relay": {"POST"},
     "tunnel-proxy": {"POST"},
+    "replay-request": {"POST"},  # Proxy::forward, as tunnel-proxy: REQUEST, BODY, CREDIT, CANCEL
     "delete-tunnel": {"POST"},  # ERROR to a client still serving the tunnel
 }
 
 # DynamoDB actions per function, from the Store methods each function's handlers
-# call (lambdas/backend/src/handlers) and how lambdas/aws/src/store.rs implements
-# them. TransactWriteItems is authorised per item (Put/Delete).
+# call (lambdas/backend/src/handlers, lambdas/backend/src/api.rs, and for the two
+# channel functions Proxy::forward) and how lambdas/aws/src/store.rs implements them
+# (the store side is also read from store.rs: see check_iam). TransactWriteItems is
+# authorised per item (Put/Delete). Every REST authenticate (API key or session
+# token) is a get_client.
+#   get_exchange: requests GetItem      put_exchanges: requests PutItem
+#   list_exchanges, count_exchanges: Query on requests' tunnel_id-index
+#   clear_exchanges: that Query, then requests DeleteItem per item
 EXPECTED_TABLE_ACCESS = {
     "register-client": {"clients": {"PutItem"}},
-    "get-client": {"clients": {"GetItem"}},
+    "get-client": {"clients": {"GetItem"}},  # GET /v1/openapi.json reads nothing
     "issue-token": {"clients": {"GetItem"}},
     "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem"}, "domains": {"GetItem", "PutItem"}},
     "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}},
-    "delete-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "DeleteItem"}, "domains": {"DeleteItem"}},
+    "delete-tunnel": {
+        "clients": {"GetItem"},
+        "tunnels": {"GetItem", "DeleteItem"},
+        "domains": {"DeleteItem"},
+        "requests": {"DeleteItem"},  # clear_exchanges
+    },
+    "inspect-requests": {"clients": {"GetItem"}, "tunnels": {"GetItem"}, "requests": {"GetItem", "DeleteItem"}},
+    "replay-request": {
+        "clients": {"GetItem"},
+        "tunnels": {"GetItem"},
+        "domains": {"GetItem"},  # resolve
+        "requests": {"GetItem", "PutItem"},  # the original; the replay's capture
+    },
     "authorize-connection": {},
     "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "connections": {"GetItem", "PutItem"}},
     "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
     "tunnel-relay": {},
-    "tunnel-proxy": {"domains": {"GetItem"}, "tunnels": {"GetItem"}},
+    "tunnel-proxy": {"domains": {"GetItem"}, "tunnels": {"GetItem"}, "requests": {"PutItem"}},
 }
-EXPECTED_INDEX_ACCESS = {"list-tunnels": {"tunnels": {"Query"}}}
+EXPECTED_INDEX_ACCESS = {
+    "create-tunnel": {"requests": {"Query"}},  # resume_own -> describe -> count_exchanges
+    "list-tunnels": {"tunnels": {"Query"}, "requests": {"Query"}},  # list_tunnels; request_count
+    "delete-tunnel": {"requests": {"Query"}},  # clear_exchanges
+    "inspect-requests": {"requests": {"Query"}},  # list (and live), clear
+}
 STORE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query"}
 
 
@@ -253,8 +349,10 @@ def check_functions(r: Report, facts: dict, tf: dict) -> None:
     r.same("architectures", attr(lam, "architectures"), ["${var.architecture}"])
     r.check("zip per function", "${each.key}.zip" in str(attr(lam, "filename", "")), str(attr(lam, "filename")))
     r.same("role is the function's own", attr(lam, "role"), "${aws_iam_role.fn[each.key].arn}")
-    proxy = fns.get("tunnel-proxy", {})
-    r.check("tunnel-proxy 256 MB / 60 s", (proxy.get("memory_size"), proxy.get("timeout")) == (256, 60), str(proxy))
+    r.check("some function keeps a return channel", bool(facts["channel_functions"]), str(facts["channel_functions"]))
+    for fn in sorted(facts["channel_functions"]):
+        size = fns.get(fn, {})
+        r.check(f"{fn} 256 MB / 60 s", (size.get("memory_size"), size.get("timeout")) == (256, 60), str(size))
     relay = fns.get("tunnel-relay", {})
     r.same("tunnel-relay reserved concurrency", relay.get("reserved_concurrency"), "${var.relay_reserved_concurrency}")
     lg = tf["resource"].get("aws_cloudwatch_log_group", {}).get("fn", {})
@@ -300,10 +398,26 @@ def check_env(r: Report, facts: dict, tf: dict) -> None:
     proxy = envs.get("tunnel-proxy", {})
     missing = sorted(facts["proxy_env"] - set(proxy))
     r.check("tunnel-proxy: its own variables set", not missing, f"missing {missing}")
+    # The other return-channel functions read the channel limits (Proxy::from_env)
+    # but serve no Function URL: the origin secret stays with the ingress.
+    origin = facts["origin_secret_env"]
+    channel_vars = facts["proxy_env"] - {origin}
+    for fn in sorted(facts["channel_functions"] - {"tunnel-proxy"}):
+        env = envs.get(fn, {})
+        missing = sorted(channel_vars - set(env))
+        r.check(f"{fn}: return-channel variables set", not missing, f"missing {missing}")
+        r.same(
+            f"{fn}: same return-channel limits as tunnel-proxy",
+            {v: env.get(v) for v in sorted(channel_vars)},
+            {v: proxy.get(v) for v in sorted(channel_vars)},
+        )
     for fn, env in envs.items():
         if fn != "tunnel-proxy":
-            extra = sorted(set(env) & facts["proxy_env"])
-            r.check(f"{fn}: no proxy-only variables", not extra, f"sets {extra}")
+            allowed = (channel_vars if fn in facts["channel_functions"] else set()) | (
+                {origin} if fn in facts["ingress_functions"] else set()
+            )
+            extra = sorted(set(env) & facts["proxy_env"] - allowed)
+            r.check(f"{fn}: only the proxy variables it reads", not extra, f"sets {extra}")
     for key, spec in facts["tables"].items():
         got = (envs.get("tunnel-proxy") or {}).get(spec["env_var"])
         r.same(f"{spec['env_var']} names table {key}", got, f"${{aws_dynamodb_table.{key}.name}}")
@@ -379,6 +493,9 @@ def check_rest(r: Report, facts: dict, tf: dict) -> None:
     for p in sorted({route.split(" ", 1)[1] for route in got}):
         ref = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", str(ids.get(p)))
         r.check(f"resource tree has {p}", bool(ref) and paths.get(ref.group(1)) == p, f"{ids.get(p)} -> {paths.get(ref.group(1)) if ref else None}")
+    routed = {route.split(" ", 1)[1] for route in want}
+    orphans = sorted(p for p in paths.values() if not any(rp == p or rp.startswith(p + "/") for rp in routed))
+    r.check("every API Gateway resource leads to a route", not orphans, str(orphans))
     res = tf["resource"]
     method = res.get("aws_api_gateway_method", {}).get("route", {})
     integ = res.get("aws_api_gateway_integration", {}).get("route", {})
@@ -471,9 +588,48 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
     unknown = sorted({t for m in (access, index) for per in m.values() for t in per} - tables)
     r.check("access names only real tables", not unknown, str(unknown))
 
+    # Against store.rs: across all functions, the actions granted on a table (or on
+    # its index) are exactly the ones the store performs there. A grant nothing calls
+    # is too wide; a call nothing is granted is an AccessDenied waiting to happen.
+    r.check("DynamoDB calls found in store.rs", bool(facts["store_ops"]) and bool(facts["store_index_ops"]), str(facts["store_ops"]))
+    granted: dict[str, set] = {}
+    granted_index: dict[str, set] = {}
+    for m, out in ((access, granted), (index, granted_index)):
+        for per in m.values():
+            for t, acts in (per or {}).items():
+                out.setdefault(t, set()).update(strip(acts))
+    table_index = loc.get("table_index", {})
+    for t in sorted(tables):
+        store = facts["store_ops"].get(t, set())
+        got = granted.get(t, set())
+        r.check(f"{t}: every action granted on it is one store.rs performs", got <= store, f"granted {sorted(got - store)}, store.rs calls {sorted(store)}")
+        r.check(f"{t}: every store.rs call on it is granted to some function", store <= got, f"{sorted(store - got)} granted to none")
+        queried = facts["store_index_ops"].get(t, {})
+        store_i = set().union(*queried.values()) if queried else set()
+        got_i = granted_index.get(t, set())
+        r.check(f"{t}: every index action granted is one store.rs performs", got_i <= store_i, f"granted {sorted(got_i - store_i)}, store.rs calls {sorted(store_i)}")
+        r.check(f"{t}: every store.rs index call is granted to some function", store_i <= got_i, f"{sorted(store_i - got_i)} granted to none")
+        if queried or t in table_index:
+            r.same(f"{t}: table_index names the index store.rs queries", table_index.get(t), next(iter(queried), None) if len(queried) == 1 else sorted(queried))
+            r.check(f"{t}: table_index names a GSI of the table", table_index.get(t) in facts["tables"][t]["gsis"], f"{table_index.get(t)!r} not in {sorted(facts['tables'][t]['gsis'])}")
+    stray = sorted(set(table_index) - tables)
+    r.check("table_index names only real tables", not stray, str(stray))
+
     # Every Allow statement of every policy document: no '*' action or resource.
     role = tf["resource"].get("aws_iam_role", {}).get("fn", {})
     r.same("one role per function", attr(role, "for_each"), "${local.functions}")
+    fn_doc = tf["data"].get("aws_iam_policy_document", {}).get("fn", {})
+    index_stmts = [
+        d["statement"]
+        for d in blocks(fn_doc, "dynamic")
+        if "statement" in d and "local.index_access" in str(attr(d["statement"], "for_each"))
+    ]
+    got_res = [attr(c, "resources") for s in index_stmts for c in blocks(s, "content")]
+    r.same(
+        "index grants name each table's own GSI (local.table_index)",
+        got_res,
+        [["${local.tables[statement.key].arn}/index/${local.table_index[statement.key]}"]],
+    )
     for name, doc in tf["data"].get("aws_iam_policy_document", {}).items():
         stmts = list(blocks(doc, "statement"))
         for dyn in blocks(doc, "dynamic"):
@@ -555,6 +711,45 @@ def mutations():
         ("terraform forwards Host", terraform(lambda tf: tf["resource"]["aws_cloudfront_origin_request_policy"]["tunnel"]["headers_config"][0].update(header_behavior=["allViewer"])), "all headers but Host"),
         ("terraform names the API with an unreserved label", terraform(lambda tf: tf["locals"].update(api_domain="control.${local.base_domain}")), "api_domain label"),
         ("terraform renames the origin header", terraform(lambda tf: tf["resource"]["aws_cloudfront_distribution"]["tunnels"]["origin"][0]["custom_header"][0].update(name=["x-secret"])), "CloudFront sends"),
+        # The request log: table, routes, functions, grants.
+        ("terraform drops the request log's GSI", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=[])), "requests: GSIs"),
+        ("terraform drops the request log's TTL", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].pop("ttl")), "requests: TTL"),
+        ("code changes the log index's range key", code(lambda f: f["tables"]["requests"]["gsis"]["tunnel_id-index"].update(range_key="received_at")), "requests: GSIs"),
+        ("terraform drops the OpenAPI route", terraform(lambda tf: tf["locals"]["rest_routes"].pop("GET /v1/openapi.json")), "route GET /v1/openapi.json"),
+        ("terraform serves replays from inspect-requests", terraform(lambda tf: tf["locals"]["rest_routes"].update({"POST /v1/requests/{id}/replay": "inspect-requests"})), "route POST /v1/requests/{id}/replay"),
+        ("terraform hangs a route on the wrong resource", terraform(lambda tf: tf["locals"]["rest_resource_ids"].update({"/v1/requests/{id}/replay": "${aws_api_gateway_resource.request.id}"})), "resource tree has /v1/requests/{id}/replay"),
+        (
+            "terraform leaves a resource with no route under it",
+            terraform(lambda tf: tf["resource"]["aws_api_gateway_resource"].update(stray={"parent_id": ["${aws_api_gateway_resource.v1.id}"], "path_part": ["stray"]})),
+            "every API Gateway resource leads to a route",
+        ),
+        ("terraform sizes replay-request like a REST function", terraform(lambda tf: tf["locals"]["functions"]["replay-request"].update(timeout=10)), "replay-request 256 MB / 60 s"),
+        ("terraform forgets replay-request's channel limits", terraform(lambda tf: tf["locals"]["function_env"].pop("replay-request")), "replay-request: return-channel variables set"),
+        ("terraform gives replay-request other channel limits", terraform(lambda tf: tf["locals"]["function_env"]["replay-request"].update(TUNNEL_CHANNEL_MAX_IDLE_SECS="900")), "same return-channel limits"),
+        (
+            "terraform hands the origin secret to replay-request",
+            terraform(lambda tf: tf["locals"]["function_env"]["replay-request"].update(TUNNEL_ORIGIN_SECRET="${random_password.origin_secret.result}")),
+            "replay-request: only the proxy variables it reads",
+        ),
+        ("terraform gives a REST function channel limits", terraform(lambda tf: tf["locals"]["function_env"].update({"inspect-requests": {"TUNNEL_CHANNEL_MAX_AGE_SECS": "7000"}})), "inspect-requests: only the proxy variables"),
+        ("terraform forgets TUNNEL_REQUESTS_TABLE", terraform(lambda tf: tf["locals"]["common_env"].pop("TUNNEL_REQUESTS_TABLE")), "TUNNEL_REQUESTS_TABLE names table requests"),
+        ("terraform lets the proxy skip the request log", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-proxy"].pop("requests")), "tunnel-proxy: table actions"),
+        ("terraform lets delete-tunnel skip the log's index", terraform(lambda tf: tf["locals"]["index_access"].pop("delete-tunnel")), "delete-tunnel: index actions"),
+        ("terraform leaves replay-request without @connections", terraform(lambda tf: tf["locals"]["ws_manage"].pop("replay-request")), "replay-request: @connections"),
+        (
+            "terraform grants an action store.rs never performs on the log",
+            terraform(lambda tf: tf["locals"]["table_access"]["inspect-requests"]["requests"].append("dynamodb:UpdateItem")),
+            "requests: every action granted on it is one store.rs performs",
+        ),
+        ("code's store writes the log in a way nobody is granted", code(lambda f: f["store_ops"]["requests"].add("UpdateItem")), "requests: every store.rs call on it is granted"),
+        ("code's store stops deleting log items", code(lambda f: f["store_ops"]["requests"].discard("DeleteItem")), "requests: every action granted on it is one store.rs performs"),
+        ("code's store queries the log another way", code(lambda f: f["store_index_ops"].update(requests={"by-time": {"Query"}})), "requests: table_index names the index store.rs queries"),
+        ("terraform points the log's grants at the tunnels index", terraform(lambda tf: tf["locals"]["table_index"].update(requests="client_id-index")), "requests: table_index"),
+        (
+            "terraform grants Query on every index",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][1]["statement"]["content"][0].update(resources=[["${local.tables[statement.key].arn}/index/*"]])),
+            "index grants name each table's own GSI",
+        ),
     ]
 
 
@@ -583,6 +778,14 @@ def self_test(facts: dict, tf: dict) -> Report:
         tables_rs.write_text(mutated)
         got = run(read_facts(root), tf, quiet=True).failures
         r.check("detects: tables.rs on disk with another tunnels hash key", mutated != text and any("tunnels: hash key" in m for m in got), str(got[:3]))
+        tables_rs.write_text(text)
+        # And store.rs: the request log written with UpdateItem instead of PutItem.
+        store_rs = root / "lambdas/aws/src/store.rs"
+        text = store_rs.read_text()
+        mutated, n = re.subn(r"\.put_item\(\)(\s*)\.table_name\(&self\.tables\.requests\)", r".update_item()\1.table_name(&self.tables.requests)", text)
+        store_rs.write_text(mutated)
+        got = run(read_facts(root), tf, quiet=True).failures
+        r.check("detects: store.rs on disk writing the log with UpdateItem", n == 1 and any("requests: every store.rs call on it is granted" in m for m in got), str(got[:3]))
     return r
 
 
