@@ -13,13 +13,14 @@ use tunnel_backend::handlers::clients::WS_PATH;
 use tunnel_backend::handlers::connection::authorize_connection;
 use tunnel_backend::unix_now;
 
-use crate::{Body, State, full, socket};
+use crate::replay::LocalReplayer;
+use crate::{Body, State, full, live, socket};
 
 const LANDING: &str = "tunnel-server\n\n\
 REST API:   /v1 (JSON; see the README)\n\
 WebSocket:  /v1/connect (tunnel clients)\n\
 Tunnels:    http://<name>.<this host>\n\n\
-The web console is not part of this build yet.\n";
+Web console: start with --console-dir DIR (built by scripts/console-build.sh DIR).\n";
 
 /// Handles a request addressed to the service rather than to a tunnel.
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
@@ -40,6 +41,12 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
     }
     if path == "/healthz" {
         return health(&state).await;
+    }
+    if let Some(console) = &state.console {
+        let accept = header_str(&req, header::ACCEPT_ENCODING);
+        if let Some(r) = console.serve(req.method(), &path, accept.as_deref()).await {
+            return r;
+        }
     }
     if path == "/" {
         let mut r = Response::new(full(LANDING));
@@ -73,6 +80,7 @@ async fn health(state: &State) -> Response<Body> {
     });
     let mut r = json(ApiResponse {
         status: if store_ok { 200 } else { 503 },
+        content_type: api::JSON,
         body: body.to_string().into_bytes(),
     });
     r.headers_mut()
@@ -80,14 +88,15 @@ async fn health(state: &State) -> Response<Body> {
     r
 }
 
-fn json(resp: ApiResponse) -> Response<Body> {
+/// A control-plane answer as an HTTP response.
+pub fn json(resp: ApiResponse) -> Response<Body> {
     let mut r = Response::new(full(resp.body));
     *r.status_mut() =
         StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if resp.status != 204 {
         r.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(resp.content_type),
         );
     }
     r
@@ -105,6 +114,8 @@ async fn rest(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let host = header_str(&req, header::HOST);
     let authorization = header_str(&req, header::AUTHORIZATION);
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let last_event_id = header_str(&req, header::HeaderName::from_static("last-event-id"));
     let body = match Limited::new(req.into_body(), MAX_API_BODY_BYTES)
         .collect()
         .await
@@ -123,9 +134,15 @@ async fn rest(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         path,
         host,
         authorization,
+        query,
+        last_event_id,
         body,
     };
-    json(api::handle(&state.backend, req, unix_now()).await)
+    if let Some(tunnel_id) = live::feed_path(&req) {
+        return live::serve(state, req, tunnel_id).await;
+    }
+    let replayer = LocalReplayer(state.clone());
+    json(api::handle(&state.backend, req, unix_now(), &replayer).await)
 }
 
 /// The session token, from `?token=` (what browsers and API Gateway authorizers can

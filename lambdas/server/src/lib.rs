@@ -12,18 +12,26 @@
 //! - [`hub`]: live client connections, the in-process `Connections` adapter and the
 //!   rendezvous of responses with the requests awaiting them.
 //! - [`socket`]: one task per client WebSocket.
-//! - [`ingress`]: public requests through a tunnel and back.
+//! - [`ingress`]: public requests through a tunnel and back, captured on the way.
+//! - [`inspector`]: storage of captured exchanges and their live feed.
+//! - [`live`]: the live feed as a held-open stream of server-sent events.
+//! - [`replay`]: captured requests sent again through the ingress path.
 //! - [`metrics`]: counters served at `/metrics` (Prometheus text format).
 //! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
 //!   handlers of `tunnel-backend`.
+//! - [`console`]: the web console's static files and its runtime `/config.json`.
 //! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
 //!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
 
+pub mod console;
 pub mod control;
 pub mod emulate;
 pub mod hub;
 pub mod ingress;
+pub mod inspector;
+pub mod live;
 pub mod metrics;
+pub mod replay;
 pub mod socket;
 
 use std::convert::Infallible;
@@ -72,6 +80,10 @@ pub struct State {
     pub started: std::time::Instant,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Stores and publishes captured exchanges.
+    pub inspector: Arc<inspector::Inspector>,
+    /// The web console served at `/`, when `--console-dir` names a build of it.
+    pub console: Option<console::Console>,
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS

@@ -58,6 +58,13 @@ struct Args {
     /// WebSocket connection lifetime cap in seconds, for --emulate-aws (AWS: 7200).
     #[arg(long, default_value_t = 7200)]
     ws_max_age: u64,
+    /// Serve the web console built into DIR (scripts/console-build.sh DIR) at `/`.
+    #[arg(long, value_name = "DIR")]
+    console_dir: Option<PathBuf>,
+    /// API base URL the console is told to use (its `/config.json`); by default the
+    /// console calls the origin it was loaded from.
+    #[arg(long, value_name = "URL", default_value = "", requires = "console_dir")]
+    console_api_url: String,
 }
 
 /// Reads the signing key, making one on first run. Kept on disk so tokens issued
@@ -117,6 +124,13 @@ async fn main() -> Result<()> {
             )
         })?;
     let local = listener.local_addr()?;
+    let console = match &args.console_dir {
+        Some(dir) => Some(tunnel_server::console::Console::new(
+            dir,
+            &args.console_api_url,
+        )?),
+        None => None,
+    };
     let public = PublicUrls {
         scheme: "http".into(),
         base_domain: args.domain.trim_matches('.').to_ascii_lowercase(),
@@ -158,12 +172,16 @@ async fn main() -> Result<()> {
         config,
         signer,
     };
+    let inspector =
+        tunnel_server::inspector::Inspector::start(backend.store.clone(), backend.config.log_keep);
     let state = Arc::new(State {
         backend,
         hub,
         max_body: args.max_body,
         started: std::time::Instant::now(),
         metrics: tunnel_server::metrics::Metrics::default(),
+        inspector,
+        console,
     });
     tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
     // The base URL alone on stdout: scripts and tests wait for this line.
