@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [browser] [lambda]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -124,6 +124,22 @@ setup_python() {
   echo "TUNNEL_VENV=$VENV"
 }
 
+# schemathesis (REST API fuzzing) in a venv of its own: its dependencies (packaging,
+# pytest) conflict with checkov's pins in the shared one.
+API_VENV="${TUNNEL_API_VENV:-$HOME/.cache/tunnel-venv-schemathesis}"
+setup_api() {
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install python3-venv
+  fi
+  [ -x "$API_VENV/bin/pip" ] || { log "creating venv $API_VENV"; python3 -m venv "$API_VENV"; }
+  if [ -x "$API_VENV/bin/st" ]; then
+    log "api: $("$API_VENV/bin/st" --version)"
+  else
+    log "api: pip install schemathesis"
+    "$API_VENV/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4.32,<5'
+  fi
+}
+
 setup_browser() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
     log "browser: chromium and chromedriver present"
@@ -168,8 +184,8 @@ setup_lambda() {
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | browser | lambda) ;;
-    *) die "unknown component '$component' (expected: base wasm python browser lambda)" ;;
+    base | wasm | python | api | browser | lambda) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser lambda)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

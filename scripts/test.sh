@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then formatting, lints, the workspace's
 # tests (unit, store contract on both stores, end-to-end on the local stack and on
-# the AWS emulator), the wasm build of client-core, the Lambda packages and their
+# the AWS emulator), REST API fuzzing with schemathesis, the wasm build of client-core, the Lambda packages and their
 # GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh base wasm python
+scripts/setup.sh base wasm python api
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
@@ -21,6 +21,9 @@ step "cargo test --workspace"
 # tests, so build them all first.
 cargo build --workspace --bins --quiet
 cargo test --workspace
+
+step "REST API fuzzing from the OpenAPI document (schemathesis: no 5xx, answers match)"
+tests/api/schemathesis.sh
 
 step "client-core for wasm32-unknown-unknown"
 scripts/wasm-build.sh client-core --quiet

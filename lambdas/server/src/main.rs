@@ -42,6 +42,13 @@ struct Args {
     /// Largest public request body, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body: u64,
+    /// Bytes of each request and response body the request inspector keeps (0: none).
+    #[arg(long, value_name = "BYTES", default_value_t = tunnel_backend::config::DEFAULT_CAPTURE_BYTES)]
+    capture_bytes: usize,
+    /// Requests kept in each tunnel's log (the oldest go first).
+    #[arg(long, value_name = "N", default_value_t = tunnel_backend::config::DEFAULT_LOG_KEEP as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    log_keep: u32,
     /// Run the AWS deployment instead: the real Lambda binaries behind emulated API
     /// Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint.
     #[arg(long, requires = "dynamodb_endpoint")]
@@ -166,6 +173,8 @@ async fn main() -> Result<()> {
     let mut config = Config::new(public, None);
     // No API Gateway frame limit here: the largest chunk the protocol allows.
     config.max_chunk = client_core::protocol::limits::MAX_CHUNK_BYTES;
+    config.capture_bytes = args.capture_bytes;
+    config.log_keep = args.log_keep as usize;
     let backend = Backend {
         store: Arc::new(store),
         connections: hub.clone(),

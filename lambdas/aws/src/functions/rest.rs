@@ -259,6 +259,27 @@ mod tests {
     }
 
     #[test]
+    fn the_functions_serve_exactly_the_routers_routes() {
+        let shape = |p: &str| {
+            p.split('/')
+                .map(|s| if s.starts_with('{') { "{}" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let mut ours: Vec<_> = ROUTES
+            .iter()
+            .map(|(_, r)| (r.method.to_owned(), shape(r.pattern)))
+            .collect();
+        let mut router: Vec<_> = tunnel_backend::api::ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), shape(p)))
+            .collect();
+        ours.sort();
+        router.sort();
+        assert_eq!(ours, router);
+    }
+
+    #[test]
     fn the_replay_route_is_served_by_replay_request() {
         assert!(
             routes_of("replay-request")
