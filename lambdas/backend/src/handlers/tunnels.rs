@@ -168,10 +168,6 @@ pub async fn delete_tunnel(
         Ok(()) | Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    // The log goes with its tunnel; a failure here leaves only unreachable records.
-    if let Err(e) = b.store.clear_exchanges(&t.tunnel_id).await {
-        tracing::warn!(tunnel_id, error = %e, "could not clear the deleted tunnel's request log");
-    }
     tracing::info!(client_id = %caller.client_id, tunnel_id, domain = %t.domain, "tunnel deleted");
     if let Some(conn) = &t.connection_id {
         let frame = ServerFrame::Error(ErrorFrame {
@@ -185,6 +181,12 @@ pub async fn delete_tunnel(
             // Best effort: a client that is already gone needs no telling.
             let _ = b.connections.send(conn, m).await;
         }
+    }
+    // The log goes with its tunnel, after the client was told (a long log takes a
+    // while to clear); a failure leaves only records no route can reach (on DynamoDB
+    // their TTL removes them).
+    if let Err(e) = b.store.clear_exchanges(&t.tunnel_id).await {
+        tracing::warn!(tunnel_id, error = %e, "could not clear the deleted tunnel's request log");
     }
     Ok(())
 }
