@@ -476,3 +476,52 @@ pub async fn hung_origin(stack: &Stack) {
     tunnel.interrupt().await;
     holder.abort();
 }
+
+/// With `--api-rate 1:3 --public-rate 1:2`: a client's fourth quick API call and a
+/// tunnel's third quick public request get 429 with `Retry-After`; other clients and
+/// tunnels keep their own buckets.
+pub async fn rate_limits(kind: Kind) {
+    let stack = Stack::start_with(kind, &["--api-rate", "1:3", "--public-rate", "1:2"]).await;
+    let served = stack.serve("limited", &["--quiet"]).await;
+    let url = format!("http://limited.localhost:{}", stack.server.port);
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..3 {
+        let r = served.http.get(format!("{url}/x")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            refused = Some(r);
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429], "a burst of 2, then refused");
+    let refused = refused.unwrap();
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(refused.text().await.unwrap().contains("rate limit"));
+
+    let fresh = stack.user("fresh");
+    let key = fresh.register().await;
+    let http = reqwest::Client::new();
+    let call = || {
+        http.get(format!("{}/v1/tunnels", stack.server.url))
+            .bearer_auth(&key)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(call().await.unwrap().status(), 200);
+    }
+    let r = call().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another client's bucket is its own.
+    let other = stack.user("other");
+    let other_key = other.register().await;
+    let r = http
+        .get(format!("{}/v1/tunnels", stack.server.url))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -303,3 +303,8 @@ async fn requests_are_captured_replayed_and_isolated() {
 async fn the_live_feed_resumes_after_the_last_event() {
     e2e::inspection::live_feed(&Stack::start(Kind::Aws).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after() {
+    scenarios::rate_limits(Kind::Aws).await;
+}

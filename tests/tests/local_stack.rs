@@ -264,3 +264,8 @@ async fn the_request_log_stays_bounded_after_2000_requests() {
     let keep = tunnel_backend::config::DEFAULT_LOG_KEEP;
     e2e::inspection::log_stays_bounded(&Stack::start(Kind::Local).await, 2000, keep).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after() {
+    scenarios::rate_limits(Kind::Local).await;
+}

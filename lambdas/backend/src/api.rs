@@ -58,6 +58,8 @@ pub struct ApiRequest {
     pub query: String,
     /// The `Last-Event-ID` header a browser sends when it reopens an event stream.
     pub last_event_id: Option<String>,
+    /// The caller's address, for the registration rate limit.
+    pub remote_ip: Option<String>,
     /// Body bytes.
     pub body: Vec<u8>,
 }
@@ -71,6 +73,8 @@ pub struct ApiResponse {
     pub content_type: &'static str,
     /// The body; empty for 204.
     pub body: Vec<u8>,
+    /// Seconds for a `Retry-After` header (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 /// Media type of JSON answers.
@@ -87,6 +91,7 @@ impl ApiResponse {
                 status,
                 content_type: JSON,
                 body,
+                retry_after: None,
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot serialize API answer");
@@ -104,6 +109,7 @@ impl ApiResponse {
             status: f.status,
             content_type: JSON,
             body: serde_json::to_vec(&f.body()).unwrap_or_default(),
+            retry_after: f.retry_after,
         }
     }
 
@@ -112,6 +118,7 @@ impl ApiResponse {
             status: 204,
             content_type: JSON,
             body: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -150,6 +157,8 @@ async fn route(
     let method = req.method.as_str();
     match (method, segments.as_slice()) {
         ("POST", ["v1", "clients"]) => {
+            let source = req.remote_ip.as_deref().unwrap_or("unknown");
+            limit(b, "address", source, b.config.register_rate).await?;
             let r = clients::register_client(b, now).await?;
             Ok(ApiResponse::json(201, &r))
         }
@@ -228,6 +237,7 @@ async fn route(
             status: 200,
             content_type: JSON,
             body: OPENAPI.as_bytes().to_vec(),
+            retry_after: None,
         }),
         (
             _,
@@ -257,8 +267,25 @@ async fn route(
     }
 }
 
+/// The authenticated caller, within its control-plane rate.
 async fn auth(b: &Backend, req: &ApiRequest, now: u64) -> Result<Caller, ApiFailure> {
-    clients::authenticate(b, req.authorization.as_deref(), now).await
+    let caller = clients::authenticate(b, req.authorization.as_deref(), now).await?;
+    limit(b, "client", &caller.client_id, b.config.control_rate).await?;
+    Ok(caller)
+}
+
+/// Takes a token from the bucket of `kind:key` when `rate` is set.
+pub async fn limit(
+    b: &Backend,
+    kind: &str,
+    key: &str,
+    rate: Option<crate::limits::Rate>,
+) -> Result<(), ApiFailure> {
+    let Some(rate) = rate else { return Ok(()) };
+    b.limiter
+        .take(&format!("{kind}:{key}"), rate, crate::unix_now_ms())
+        .await
+        .map_err(|l| ApiFailure::rate_limited(&format!("this {kind}"), l))
 }
 
 /// The query parameter carrying a session token on the live feed.
@@ -290,13 +317,15 @@ pub fn filter_query(query: &str) -> String {
 /// `?access_token=` (a browser's `EventSource` cannot send headers; API keys are not
 /// taken there, as query strings end up in logs).
 pub async fn live_caller(b: &Backend, req: &ApiRequest, now: u64) -> Result<Caller, ApiFailure> {
-    match (
+    let caller = match (
         &req.authorization,
         query_param(&req.query, ACCESS_TOKEN_PARAM),
     ) {
-        (None, Some(token)) => clients::authenticate_token(b, token, now).await,
-        _ => clients::authenticate(b, req.authorization.as_deref(), now).await,
-    }
+        (None, Some(token)) => clients::authenticate_token(b, token, now).await?,
+        _ => clients::authenticate(b, req.authorization.as_deref(), now).await?,
+    };
+    limit(b, "client", &caller.client_id, b.config.control_rate).await?;
+    Ok(caller)
 }
 
 /// One server-sent event for a captured exchange; its id lets a reopened stream
@@ -351,6 +380,7 @@ async fn live_snapshot(
         status: 200,
         content_type: EVENT_STREAM,
         body: body.into_bytes(),
+        retry_after: None,
     })
 }
 

@@ -2,6 +2,8 @@
 
 use client_core::protocol::limits::JSON_CHUNK_BYTES;
 
+use crate::limits::{DEFAULT_CONTROL_RATE, DEFAULT_PUBLIC_RATE, DEFAULT_REGISTER_RATE, Rate};
+
 /// Default lifetime of a session token: one sitting at the web console, which holds a
 /// token rather than the API key; a leaked one is useless within the hour.
 pub const TOKEN_TTL_SECS: u64 = 3600;
@@ -74,6 +76,12 @@ pub struct Config {
     pub log_keep: usize,
     /// Age after which captured exchanges expire (DynamoDB TTL).
     pub log_ttl_secs: u64,
+    /// Control-plane rate per client; `None` switches the limit off.
+    pub control_rate: Option<Rate>,
+    /// Public-traffic rate per tunnel; `None` switches the limit off.
+    pub public_rate: Option<Rate>,
+    /// Registrations per source address; `None` switches the limit off.
+    pub register_rate: Option<Rate>,
 }
 
 impl Config {
@@ -89,6 +97,9 @@ impl Config {
             capture_bytes: DEFAULT_CAPTURE_BYTES,
             log_keep: DEFAULT_LOG_KEEP,
             log_ttl_secs: DEFAULT_LOG_TTL_SECS,
+            control_rate: Some(DEFAULT_CONTROL_RATE),
+            public_rate: Some(DEFAULT_PUBLIC_RATE),
+            register_rate: Some(DEFAULT_REGISTER_RATE),
         }
     }
 }

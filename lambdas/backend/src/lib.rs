@@ -15,6 +15,7 @@
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`model`]: the stored records.
+//! - [`limits`]: token buckets, and the `Limiter` port that keeps them.
 //! - [`config`]: what a deployment configures (public URLs, token lifetime, chunk size).
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod handlers;
+pub mod limits;
 pub mod model;
 pub mod store;
 
@@ -40,6 +42,15 @@ pub struct Backend {
     pub config: Config,
     /// Signs and checks session tokens.
     pub signer: auth::TokenSigner,
+    /// Rate-limit buckets.
+    pub limiter: Arc<dyn limits::Limiter>,
+}
+
+/// Milliseconds since the Unix epoch, for rate limits and captures.
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Seconds since the Unix epoch, for records and tokens.

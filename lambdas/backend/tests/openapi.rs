@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! The OpenAPI document and the router describe the same API: every route of
 //! `api::ROUTES` is in the document with its method and every operation of the
 //! document is a route; each route is really routed (an unauthenticated call is
@@ -128,6 +130,7 @@ async fn every_route_is_routed() {
             None,
         ),
         signer: TokenSigner::new(vec![7; 32]).unwrap(),
+        limiter: Arc::new(tunnel_backend::limits::Unlimited),
     };
     for (method, pattern) in ROUTES {
         let path = shape(pattern).replace("{}", "x");

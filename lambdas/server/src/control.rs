@@ -23,13 +23,17 @@ Tunnels:    http://<name>.<this host>\n\n\
 Web console: start with --console-dir DIR (built by scripts/console-build.sh DIR).\n";
 
 /// Handles a request addressed to the service rather than to a tunnel.
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if path == WS_PATH {
         return upgrade(state, req);
     }
     if api::is_api_path(&path) {
-        return rest(state, req).await;
+        return rest(state, req, remote).await;
     }
     if path == "/metrics" {
         let mut r = Response::new(full(state.metrics.render(state.hub.len())));
@@ -82,6 +86,7 @@ async fn health(state: &State) -> Response<Body> {
         status: if store_ok { 200 } else { 503 },
         content_type: api::JSON,
         body: body.to_string().into_bytes(),
+        retry_after: None,
     });
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -99,6 +104,10 @@ pub fn json(resp: ApiResponse) -> Response<Body> {
             HeaderValue::from_static(resp.content_type),
         );
     }
+    if let Some(secs) = resp.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     r
 }
 
@@ -109,7 +118,11 @@ fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<Strin
         .map(str::to_owned)
 }
 
-async fn rest(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+async fn rest(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Response<Body> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let host = header_str(&req, header::HOST);
@@ -136,6 +149,7 @@ async fn rest(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         authorization,
         query,
         last_event_id,
+        remote_ip: Some(remote.ip().to_string()),
         body,
     };
     if let Some(tunnel_id) = live::feed_path(&req) {

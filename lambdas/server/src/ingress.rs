@@ -113,6 +113,13 @@ async fn forward(
             );
         }
     };
+    let b = &state.backend;
+    if let Err(f) =
+        tunnel_backend::api::limit(b, "tunnel", &target.tunnel.tunnel_id, b.config.public_rate)
+            .await
+    {
+        return (too_many(domain, f.retry_after.unwrap_or(1)), true);
+    }
     let received = now_ms();
     let request_id = new_request_id(received);
     let recording = start_capture(
@@ -607,6 +614,18 @@ fn offline(domain: &str) -> Response<Body> {
             "The tunnel {domain} exists but no client is connected to it. Run `tunnel start <port> --domain {domain}` on the machine that serves it."
         ),
     )
+}
+
+fn too_many(domain: &str, retry_after: u64) -> Response<Body> {
+    let mut r = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "The tunnel {domain} is receiving more requests than its rate limit allows. Retry in {retry_after} s."
+        ),
+    );
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
 }
 
 fn too_large(max: u64) -> Response<Body> {

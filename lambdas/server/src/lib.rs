@@ -178,6 +178,6 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, remote: SocketAddr)
         .to_owned();
     match state.backend.config.public.subdomain_of(&host) {
         Some(domain) => ingress::proxy(state, domain, req, remote).await,
-        None => control::handle(state, req).await,
+        None => control::handle(state, req, remote).await,
     }
 }

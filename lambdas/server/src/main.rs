@@ -45,6 +45,17 @@ struct Args {
     /// Bytes of each request and response body the request inspector keeps (0: none).
     #[arg(long, value_name = "BYTES", default_value_t = tunnel_backend::config::DEFAULT_CAPTURE_BYTES)]
     capture_bytes: usize,
+    /// Control-plane rate per client, PER_SECOND:BURST or off; 429 past it
+    /// [default: 20:60].
+    #[arg(long, value_name = "RATE", value_parser = checked_rate)]
+    api_rate: Option<String>,
+    /// Public-traffic rate per tunnel, PER_SECOND:BURST or off; 429 past it
+    /// [default: 2000:4000].
+    #[arg(long, value_name = "RATE", value_parser = checked_rate)]
+    public_rate: Option<String>,
+    /// Registrations per source address, PER_SECOND:BURST or off [default: 0.2:10].
+    #[arg(long, value_name = "RATE", value_parser = checked_rate)]
+    register_rate: Option<String>,
     /// Requests kept in each tunnel's log (the oldest go first).
     #[arg(long, value_name = "N", default_value_t = tunnel_backend::config::DEFAULT_LOG_KEEP as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -72,6 +83,17 @@ struct Args {
     /// console calls the origin it was loaded from.
     #[arg(long, value_name = "URL", default_value = "", requires = "console_dir")]
     console_api_url: String,
+}
+
+/// A `--*-rate` value, checked and kept as written (the AWS emulator passes it on to
+/// the functions' environment as is).
+fn checked_rate(text: &str) -> Result<String, tunnel_backend::limits::BadRate> {
+    tunnel_backend::limits::Rate::parse(text).map(|_| text.to_owned())
+}
+
+/// The rate a checked `--*-rate` value names (`None`: off).
+fn rate(text: &str) -> Option<tunnel_backend::limits::Rate> {
+    tunnel_backend::limits::Rate::parse(text).ok().flatten()
 }
 
 /// Reads the signing key, making one on first run. Kept on disk so tokens issued
@@ -157,6 +179,17 @@ async fn main() -> Result<()> {
             token_secret: String::from_utf8_lossy(&key).into_owned(),
             idle_timeout: Duration::from_secs(args.ws_idle_timeout),
             max_age: Duration::from_secs(args.ws_max_age),
+            rates: [
+                (tunnel_aws::functions::env::API_RATE, &args.api_rate),
+                (tunnel_aws::functions::env::PUBLIC_RATE, &args.public_rate),
+                (
+                    tunnel_aws::functions::env::REGISTER_RATE,
+                    &args.register_rate,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.clone()?)))
+            .collect(),
         })
         .await?;
         tracing::info!("AWS emulator ready");
@@ -175,11 +208,21 @@ async fn main() -> Result<()> {
     config.max_chunk = client_core::protocol::limits::MAX_CHUNK_BYTES;
     config.capture_bytes = args.capture_bytes;
     config.log_keep = args.log_keep as usize;
+    if let Some(r) = &args.api_rate {
+        config.control_rate = rate(r);
+    }
+    if let Some(r) = &args.public_rate {
+        config.public_rate = rate(r);
+    }
+    if let Some(r) = &args.register_rate {
+        config.register_rate = rate(r);
+    }
     let backend = Backend {
         store: Arc::new(store),
         connections: hub.clone(),
         config,
         signer,
+        limiter: Arc::new(tunnel_backend::limits::MemoryLimiter::default()),
     };
     let inspector =
         tunnel_server::inspector::Inspector::start(backend.store.clone(), backend.config.log_keep);

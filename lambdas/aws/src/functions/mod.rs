@@ -70,6 +70,12 @@ pub mod env {
     /// The WebSocket API's cap on connection age in seconds (AWS: 7200), from which
     /// clients are told when to renew.
     pub const WS_MAX_AGE_SECS: &str = "TUNNEL_WS_MAX_AGE_SECS";
+    /// Control-plane rate per client, `PER_SECOND:BURST` or `off` (default 20:60).
+    pub const API_RATE: &str = "TUNNEL_API_RATE";
+    /// Public-traffic rate per tunnel, `PER_SECOND:BURST` or `off` (default 2000:4000).
+    pub const PUBLIC_RATE: &str = "TUNNEL_PUBLIC_RATE";
+    /// Registrations per source address, `PER_SECOND:BURST` or `off` (default 0.2:10).
+    pub const REGISTER_RATE: &str = "TUNNEL_REGISTER_RATE";
 }
 
 /// Seconds before a connection's age cap at which clients renew it (at most half the
@@ -137,11 +143,27 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
         None => 7_200,
     };
     config.renew_after = renew_after(max_age);
+    for (name, slot) in [
+        (env::API_RATE, &mut config.control_rate),
+        (env::PUBLIC_RATE, &mut config.public_rate),
+        (env::REGISTER_RATE, &mut config.register_rate),
+    ] {
+        if let Some(text) = var(name)? {
+            *slot =
+                tunnel_backend::limits::Rate::parse(&text).map_err(|e| ConfigError::Invalid {
+                    var: name,
+                    reason: e.to_string(),
+                })?;
+        }
+    }
     Ok(Backend {
         store: Arc::new(DynamoStore::new(dynamo.client(), dynamo.tables.clone())),
         connections: Arc::new(connections),
         config,
         signer,
+        // Per warm sandbox: a burst spread over many sandboxes passes each one's
+        // bucket. API Gateway's stage throttling (infra/apigateway.tf) caps the total.
+        limiter: Arc::new(tunnel_backend::limits::MemoryLimiter::default()),
     })
 }
 

@@ -296,6 +296,27 @@ impl Proxy {
                 Err(outcome) => return outcome,
             };
             if capture.is_none() {
+                let b = &self.backend;
+                if let Err(f) = tunnel_backend::api::limit(
+                    b,
+                    "tunnel",
+                    &target.tunnel.tunnel_id,
+                    b.config.public_rate,
+                )
+                .await
+                {
+                    let secs = f.retry_after.unwrap_or(1);
+                    let mut r = page(
+                        429,
+                        &format!(
+                            "The tunnel {domain} is receiving more requests than its rate limit allows. Retry in {secs} s."
+                        ),
+                    );
+                    r.metadata_prelude
+                        .headers
+                        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+                    return r;
+                }
                 let mut recording = Recording::start(
                     &target.tunnel,
                     &request_id,

@@ -162,6 +162,9 @@ fn respond(resp: ApiResponse) -> ApiGatewayProxyResponse {
             .insert("content-type", HeaderValue::from_static(resp.content_type));
         out.body = Some(Body::Text(String::from_utf8_lossy(&resp.body).into_owned()));
     }
+    if let Some(secs) = resp.retry_after {
+        out.headers.insert("retry-after", HeaderValue::from(secs));
+    }
     out
 }
 
@@ -214,6 +217,7 @@ pub async fn handle(
         authorization: header(&event, "authorization"),
         query,
         last_event_id: header(&event, "last-event-id"),
+        remote_ip: event.request_context.identity.source_ip.clone(),
         body,
     };
     respond(api::handle(b, req, tunnel_backend::unix_now(), replayer).await)

@@ -28,6 +28,8 @@ pub struct ApiFailure {
     pub code: ApiErrorCode,
     /// What a person should do.
     pub message: String,
+    /// Seconds to wait before retrying (a 429's `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiFailure {
@@ -37,6 +39,20 @@ impl ApiFailure {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 for a caller over its rate limit.
+    pub fn rate_limited(what: &str, limited: crate::limits::Limited) -> Self {
+        let secs = limited.retry_after_secs();
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                429,
+                ApiErrorCode::RateLimited,
+                format!("{what} is over its rate limit; retry in {secs} s"),
+            )
         }
     }
 

@@ -60,6 +60,8 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// WebSocket lifetime cap.
     pub max_age: Duration,
+    /// Rate-limit settings for the functions (`tunnel_aws::functions::env::*_RATE`).
+    pub rates: Vec<(&'static str, String)>,
 }
 
 /// The running emulator.
@@ -157,6 +159,7 @@ impl Emulator {
             ),
         ]
         .into_iter()
+        .chain(config.rates.iter().map(|(k, v)| (*k, v.clone())))
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let mut specs = Vec::new();

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Writes lambdas/backend/src/openapi.json, the OpenAPI document of the REST API.
+
+Edit the paths and schemas here, run `python3 scripts/openapi.py > lambdas/backend/src/openapi.json`;
+lambdas/backend/tests/openapi.rs holds the document and the router together."""
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def jbody(n): return {"content": {"application/json": {"schema": ref(n)}}}
+def resp(desc, n=None):
+    r={"description": desc}
+    if n: r.update(jbody(n))
+    return r
+err=lambda d: resp(d,"ErrorBody")
+S=lambda t,**k: dict(type=t,**k)
+nullable=lambda s: {"anyOf":[s,{"type":"null"}]}
+limited={"description":"Over the rate limit (per client, or per source address for registration).","headers":{"Retry-After":{"description":"Seconds to wait.","schema":S("integer")}},"content":{"application/json":{"schema":ref("ErrorBody")}}}
+auth_errs={"401": err("No, malformed, unknown or revoked API key or session token."),"429":limited}
+nf={"404": err("No such resource among the caller's (another client's is reported the same way).")}
+bad={"400": err("Malformed request: the message says what to fix.")}
+tid={"name":"tunnel_id","in":"path","required":True,"schema":S("string")}
+rid={"name":"request_id","in":"path","required":True,"schema":S("string")}
+filters=[
+ {"name":"method","in":"query","schema":S("string"),"description":"Only this HTTP method."},
+ {"name":"status","in":"query","schema":S("string",enum=["1xx","2xx","3xx","4xx","5xx"]),"description":"Only responses of this status class."},
+ {"name":"path_prefix","in":"query","schema":S("string",pattern="^/"),"description":"Only paths (with query) starting with this."},
+]
+headers=S("array",items=S("array",items=S("string"),minItems=2,maxItems=2),description="Header lines as [name, value] pairs, in order; repeated names stay repeated.")
+b64=S("string",format="byte",description="Base64 (standard alphabet, padded).")
+schemas={
+ "ErrorBody": S("object",required=["error"],properties={"error":S("object",required=["code","message"],properties={"code":S("string",enum=["unauthorized","not_found","bad_request","invalid_domain","domain_taken","rate_limited","payload_too_large","internal"]),"message":S("string",description="What to do about it, for a person.")})}),
+ "Registration": S("object",required=["client_id","api_key"],properties={"client_id":S("string"),"api_key":S("string",description="Shown once; the server keeps only its hash.")}),
+ "ClientInfo": S("object",required=["client_id","created_at"],properties={"client_id":S("string"),"created_at":S("integer",description="Unix seconds.")}),
+ "SessionToken": S("object",required=["token","expires_at","ws_url"],properties={"token":S("string"),"expires_at":S("integer"),"ws_url":S("string")}),
+ "CreateTunnel": S("object",properties={"domain":S("string",description="Subdomain wanted (lower-case letters, digits and inner hyphens, 1 to 63); random when absent."),"redact_secrets":S("boolean",description="Mask credential headers in the inspector (default true).")}),
+ "Tunnel": S("object",required=["tunnel_id","domain","public_url","status","created_at","request_count","redact_secrets"],properties={"tunnel_id":S("string"),"domain":S("string"),"public_url":S("string"),"status":S("string",enum=["online","offline"]),"created_at":S("integer"),"request_count":S("integer",description="Exchanges in its request log now."),"redact_secrets":S("boolean")}),
+ "TunnelList": S("object",required=["tunnels"],properties={"tunnels":S("array",items=ref("Tunnel"))}),
+ "Headers": headers,
+ "CapturedBody": S("object",required=["bytes","size","truncated"],properties={"bytes":b64,"size":S("integer",description="Size of the whole body."),"truncated":S("boolean")}),
+ "Message": S("object",required=["headers","body"],properties={"headers":ref("Headers"),"body":ref("CapturedBody")}),
+ "ResponseRecord": S("object",required=["status","headers","body"],properties={"status":S("integer"),"headers":ref("Headers"),"body":ref("CapturedBody")}),
+ "Outcome": S("string",enum=["completed","origin_refused","origin_timeout","origin_failed","client_disconnected","tunnel_offline","timeout","too_large","refused"]),
+ "Timings": S("object",required=["received_ms"],properties={"received_ms":S("integer"),"forwarded_ms":nullable(S("integer")),"first_byte_ms":nullable(S("integer")),"done_ms":nullable(S("integer"))},description="Unix milliseconds."),
+ "Exchange": S("object",required=["request_id","tunnel_id","method","path","remote_addr","request","outcome","timings"],properties={"request_id":S("string"),"tunnel_id":S("string"),"replay_of":nullable(S("string")),"method":S("string"),"path":S("string"),"remote_addr":S("string"),"request":ref("Message"),"response":nullable(ref("ResponseRecord")),"outcome":ref("Outcome"),"timings":ref("Timings")}),
+ "ExchangeSummary": S("object",required=["request_id","tunnel_id","method","path","outcome","received_ms","request_size"],properties={"request_id":S("string"),"tunnel_id":S("string"),"replay_of":nullable(S("string")),"method":S("string"),"path":S("string"),"status":nullable(S("integer")),"outcome":ref("Outcome"),"received_ms":S("integer"),"duration_ms":nullable(S("integer")),"request_size":S("integer"),"response_size":nullable(S("integer"))}),
+ "RequestPage": S("object",required=["requests"],properties={"requests":S("array",items=ref("ExchangeSummary")),"next_cursor":nullable(S("string"))}),
+ "ReplayEdits": S("object",properties={"method":nullable(S("string")),"path":nullable(S("string",description="Origin form, starting with /.")),"set_headers":ref("Headers"),"remove_headers":S("array",items=S("string")),"body":nullable(b64)}),
+}
+sec=[{"bearer":[]}]
+def op(summary, responses, **k):
+    o={"summary":summary,"responses":responses}
+    o.update(k); return o
+paths={
+ "/v1/clients":{"post":op("Register a new client; its API key is shown once.",{"201":resp("Registered.","Registration"),"429":limited},security=[], operationId="registerClient")},
+ "/v1/clients/me":{"get":op("The calling client.",{"200":resp("The client.","ClientInfo"),**auth_errs},security=sec,operationId="getMe")},
+ "/v1/tokens":{"post":op("Exchange the API key for a short-lived session token (WebSocket, web console).",{"201":resp("A token.","SessionToken"),**auth_errs},security=sec,operationId="issueToken")},
+ "/v1/tunnels":{
+   "post":op("Create a tunnel on a chosen or random subdomain (or take back the caller's own offline one).",{"201":resp("Created.","Tunnel"),"200":resp("The caller's offline tunnel on that domain, handed back.","Tunnel"),**bad,**auth_errs,"409":err("The domain is taken.")},security=sec,operationId="createTunnel",requestBody={"required":False,**jbody("CreateTunnel")}),
+   "get":op("The caller's tunnels, oldest first.",{"200":resp("The tunnels.","TunnelList"),**auth_errs},security=sec,operationId="listTunnels")},
+ "/v1/tunnels/{tunnel_id}":{"parameters":[tid],
+   "get":op("One tunnel.",{"200":resp("The tunnel.","Tunnel"),**auth_errs,**nf},security=sec,operationId="getTunnel"),
+   "delete":op("Delete a tunnel, release its domain and clear its log; a connected client is told to stop.",{"204":resp("Deleted."),**auth_errs,**nf},security=sec,operationId="deleteTunnel")},
+ "/v1/tunnels/{tunnel_id}/requests":{"parameters":[tid],
+   "get":op("A page of the tunnel's captured exchanges, newest first.",{"200":resp("A page.","RequestPage"),**bad,**auth_errs,**nf},security=sec,operationId="listRequests",parameters=[{"name":"cursor","in":"query","schema":S("string"),"description":"next_cursor of the previous page."},{"name":"limit","in":"query","schema":S("integer",minimum=1,maximum=200,default=50)},*filters]),
+   "delete":op("Empty the tunnel's request log.",{"204":resp("Emptied."),**auth_errs,**nf},security=sec,operationId="clearRequests")},
+ "/v1/tunnels/{tunnel_id}/requests/live":{"parameters":[tid],
+   "get":op("Live feed of new exchanges as server-sent events (event `exchange`, data an ExchangeSummary, id its request_id). The local stack holds the stream open; a deployment that cannot (API Gateway) sends what is new since Last-Event-ID and a retry field, so the browser reopens it.",{"200":{"description":"An event stream.","content":{"text/event-stream":{"schema":S("string")}}},**bad,**auth_errs,**nf},security=[{"bearer":[]},{"access_token":[]}],operationId="liveRequests",parameters=[*filters,{"name":"after","in":"query","schema":S("string"),"description":"Resume after this request id (as Last-Event-ID)."}])},
+ "/v1/requests/{request_id}":{"parameters":[rid],
+   "get":op("One captured exchange, with headers and bodies.",{"200":resp("The exchange.","Exchange"),**auth_errs,**nf},security=sec,operationId="getRequest")},
+ "/v1/requests/{request_id}/replay":{"parameters":[rid],
+   "post":op("Send a captured request again through its tunnel, with optional edits; the new exchange is recorded with replay_of set.",{"201":resp("The new exchange.","Exchange"),**bad,**auth_errs,**nf,"422":err("The edits are not valid HTTP, or the captured body is truncated and no new body was given.")},security=sec,operationId="replayRequest",requestBody={"required":False,**jbody("ReplayEdits")})},
+ "/v1/openapi.json":{"get":op("This document.",{"200":{"description":"OpenAPI 3.1 document.","content":{"application/json":{"schema":S("object")}}}},security=[],operationId="openapi")},
+}
+doc={"openapi":"3.1.0","info":{"title":"tunnel control plane","version":"1","description":"REST API of the tunnel service: clients, tunnels, and the request inspector. Authenticate with `Authorization: Bearer <api key or session token>`."},
+ "servers":[{"url":"/"}],
+ "paths":paths,
+ "components":{"schemas":schemas,"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","description":"An API key (tk_...) or a session token from POST /v1/tokens."},"access_token":{"type":"apiKey","in":"query","name":"access_token","description":"A session token, for EventSource, which cannot send headers."}}}}
+print(json.dumps(doc,indent=2))
