@@ -378,11 +378,7 @@ pub fn check_har(har: &Value) {
 }
 
 fn api_key(user: &User) -> String {
-    let text = std::fs::read_to_string(&user.config).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("api_key = "))
-        .map(|v| v.trim_matches('"').to_owned())
-        .expect("config holds the api_key")
+    user.api_key()
 }
 
 /// The live feed pushes new exchanges as server-sent events; a reopened stream with

@@ -190,6 +190,11 @@ impl User {
     /// `tunnel register`, then the saved API key.
     pub async fn register(&self) -> String {
         self.ok(&["register"]).await;
+        self.api_key()
+    }
+
+    /// The API key saved in the config file.
+    pub fn api_key(&self) -> String {
         let text = std::fs::read_to_string(&self.config).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix("api_key = "))

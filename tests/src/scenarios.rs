@@ -436,6 +436,13 @@ pub async fn error_pages(stack: &Stack) {
     assert_eq!(r.status(), 502);
     let page = r.text().await.unwrap();
     assert!(page.contains("refused"), "{page}");
+    // The inspector records the failure, with no response.
+    let key = user.api_key();
+    let rest = crate::inspection::Rest::new(stack, Some(&key));
+    let tunnel_id = rest.tunnel_id("deadport").await;
+    let logged = &rest.wait_for(&tunnel_id, 1).await.requests[0];
+    assert_eq!(logged.outcome, client_core::inspect::Outcome::OriginRefused);
+    assert_eq!(logged.status, None);
     tunnel.interrupt().await;
 }
 
