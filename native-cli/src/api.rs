@@ -9,6 +9,8 @@ use client_core::api::{
     ApiClient, ApiError, ApiErrorCode, Call, FromBody, HttpRequest, HttpResponse, NoContent,
 };
 
+use crate::trust::Trust;
+
 /// Longest wait for a TCP (and TLS) connection to the API.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,24 +69,45 @@ impl CallError {
 pub struct Api {
     http: reqwest::Client,
     core: ApiClient,
+    trust: Trust,
 }
 
 impl Api {
-    /// A client for the API at `base_url`, authenticating with `api_key` when given.
+    /// A client for the API at `base_url`, authenticating with `api_key` when given,
+    /// trusting the public CAs only.
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, CallError> {
-        let http = reqwest::Client::builder()
+        Self::with_trust(base_url, api_key, Trust::default())
+    }
+
+    /// [`Self::new`] trusting the CAs of `trust` too.
+    pub fn with_trust(
+        base_url: &str,
+        api_key: Option<String>,
+        trust: Trust,
+    ) -> Result<Self, CallError> {
+        let invalid = |reason: String| CallError::Invalid {
+            url: base_url.to_owned(),
+            reason,
+        };
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
-            .user_agent(concat!("tunnel/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("tunnel/", env!("CARGO_PKG_VERSION")));
+        let http = trust
+            .http(builder)
+            .map_err(invalid)?
             .build()
-            .map_err(|e| CallError::Invalid {
-                url: base_url.to_owned(),
-                reason: root_cause(&e),
-            })?;
+            .map_err(|e| invalid(root_cause(&e)))?;
         Ok(Self {
             http,
             core: ApiClient::new(base_url, api_key),
+            trust,
         })
+    }
+
+    /// The CAs this client trusts (for the WebSocket and the live feed).
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The API's base URL.
@@ -136,9 +159,10 @@ impl Api {
             if e.is_builder() {
                 invalid(root_cause(&e))
             } else {
+                let reason = root_cause(&e);
                 CallError::Unreachable {
                     url: self.base_url().to_owned(),
-                    reason: root_cause(&e),
+                    reason: format!("{reason}{}", crate::trust::hint(&reason)),
                 }
             }
         };

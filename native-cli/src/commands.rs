@@ -7,6 +7,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use crate::api::{Api, CallError};
 use crate::config::{self, API_KEY_ENV, ConfigError, Settings};
 use crate::output::{self, Status};
+use crate::trust::Trust;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum CommandError {
     /// Writing to stdout failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// The CA file is unusable.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     /// `stop` could not stop every tunnel.
     #[error("{failed} of {total} tunnels could not be stopped")]
     PartialStop {
@@ -42,12 +46,18 @@ pub enum CommandError {
 /// The API with the key in force, or [`CommandError::NoKey`].
 pub fn authorized_api(settings: &Settings) -> Result<Api, CommandError> {
     let key = settings.api_key.clone().ok_or(CommandError::NoKey)?;
-    Ok(Api::new(&settings.api_url, Some(key))?)
+    api_with(settings, Some(key))
+}
+
+/// The API of `settings` with `key` (or none), trusting its CA file too.
+pub fn api_with(settings: &Settings, key: Option<String>) -> Result<Api, CommandError> {
+    let trust = Trust::load(settings.ca_file.as_deref())?;
+    Ok(Api::with_trust(&settings.api_url, key, trust)?)
 }
 
 /// `tunnel register`: a new client; its key is saved and shown once.
 pub async fn register(settings: &Settings) -> Result<(), CommandError> {
-    let api = Api::new(&settings.api_url, None)?;
+    let api = api_with(settings, None)?;
     let registration = api.call(|c| c.register()).await?;
     let replaced = settings.file.api_key.is_some();
     save_key(settings, Some(registration.api_key.clone()))?;
@@ -73,7 +83,7 @@ pub async fn login(settings: &Settings, key: Option<String>) -> Result<(), Comma
     if key.is_empty() {
         return Err(CommandError::EmptyKey);
     }
-    let api = Api::new(&settings.api_url, Some(key.clone()))?;
+    let api = api_with(settings, Some(key.clone()))?;
     let me = api.call(|c| c.me()).await?;
     save_key(settings, Some(key))?;
     output::print(&format!(
@@ -197,7 +207,7 @@ async fn gather_status(settings: &Settings) -> Result<Status, CommandError> {
         problem: None,
     };
     // Without a key the call still tells whether anything answers at that URL.
-    let api = Api::new(&settings.api_url, settings.api_key.clone())?;
+    let api = api_with(settings, settings.api_key.clone())?;
     match api.call(|c| c.me()).await {
         Ok(me) => {
             status.server_reachable = true;

@@ -22,6 +22,9 @@ pub const API_URL_ENV: &str = "TUNNEL_API_URL";
 /// Overrides the API key of the file.
 pub const API_KEY_ENV: &str = "TUNNEL_API_KEY";
 
+/// Environment variable naming a PEM file of extra trusted CAs (as `--ca-file`).
+pub const CA_FILE_ENV: &str = "TUNNEL_CA_FILE";
+
 /// What can go wrong finding, reading or writing the config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -63,6 +66,9 @@ pub struct ConfigFile {
     /// The client's API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// A PEM file of CAs to trust besides the public ones (a self-hosted server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Values from outside the file that take precedence over it.
@@ -72,6 +78,8 @@ pub struct Overrides {
     pub api_url: Option<String>,
     /// `TUNNEL_API_KEY`.
     pub api_key: Option<String>,
+    /// `--ca-file`, or else `TUNNEL_CA_FILE` (clap merges the two).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -81,6 +89,7 @@ impl Overrides {
         Self {
             api_url,
             api_key: std::env::var(API_KEY_ENV).ok(),
+            ca_file: None,
         }
     }
 }
@@ -94,6 +103,8 @@ pub struct Settings {
     pub api_url: String,
     /// The key, if any source has one.
     pub api_key: Option<String>,
+    /// Extra trusted CAs, if any source names a file.
+    pub ca_file: Option<PathBuf>,
     /// The file as read, to be updated and saved.
     pub file: ConfigFile,
 }
@@ -112,10 +123,12 @@ impl Settings {
             .or_else(|| non_empty(file.api_url.clone()))
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let api_key = non_empty(overrides.api_key).or_else(|| non_empty(file.api_key.clone()));
+        let ca_file = overrides.ca_file.or_else(|| file.ca_file.clone());
         Self {
             path,
             api_url,
             api_key,
+            ca_file,
             file,
         }
     }
@@ -232,6 +245,7 @@ mod tests {
         ConfigFile {
             api_url: url.map(Into::into),
             api_key: key.map(Into::into),
+            ca_file: None,
         }
     }
 
@@ -239,6 +253,7 @@ mod tests {
         Overrides {
             api_url: url.map(Into::into),
             api_key: key.map(Into::into),
+            ca_file: None,
         }
     }
 

@@ -206,8 +206,13 @@ async fn follow(
         if query.is_empty() { "" } else { "?" },
         query
     );
-    let http = reqwest::Client::builder()
-        .connect_timeout(FOLLOW_CONNECT_TIMEOUT)
+    let http = api
+        .trust()
+        .http(reqwest::Client::builder().connect_timeout(FOLLOW_CONNECT_TIMEOUT))
+        .map_err(|reason| InspectError::Feed {
+            url: url.clone(),
+            reason,
+        })?
         .build()
         .map_err(|e| InspectError::Feed {
             url: url.clone(),

@@ -20,6 +20,7 @@
 //! - [`origin`]: forwards one request to the local origin with hyper and streams the
 //!   answer back.
 //! - [`output`]: tables and JSON.
+//! - [`trust`]: certificate verification: public roots plus `--ca-file`.
 
 pub mod api;
 pub mod commands;
@@ -28,4 +29,5 @@ pub mod inspect;
 pub mod origin;
 pub mod output;
 pub mod start;
+pub mod trust;
 pub mod tunnel;

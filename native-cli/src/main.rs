@@ -20,6 +20,11 @@ struct Cli {
     #[arg(long, global = true, env = config::API_URL_ENV, value_name = "URL")]
     api_url: Option<String>,
 
+    /// A PEM file of CA certificates to trust besides the public ones, for a server
+    /// with a private CA [default: `ca_file` in the config file].
+    #[arg(long, global = true, env = config::CA_FILE_ENV, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -200,7 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         validate_subdomain(domain)?;
     }
     let path = config::default_config_path()?;
-    let settings = Settings::load(path, Overrides::from_env(cli.api_url))?;
+    let mut overrides = Overrides::from_env(cli.api_url);
+    overrides.ca_file = cli.ca_file;
+    let settings = Settings::load(path, overrides)?;
     match cli.command {
         Command::Register => commands::register(&settings).await?,
         Command::Auth(Auth::Login { api_key }) => commands::login(&settings, api_key).await?,

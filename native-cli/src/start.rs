@@ -97,7 +97,7 @@ pub async fn start(
             break;
         };
         let ws = tokio::select! {
-            connecting = connect(&token) => match connecting? {
+            connecting = connect(&token, api.trust()) => match connecting? {
                 Ok(ws) => ws,
                 Err(unreachable) => {
                     if pause(&mut backoff, &mut stop, &unreachable).await {
@@ -160,13 +160,26 @@ pub async fn start(
 
 /// Opens the WebSocket with `token`. The inner error says why the server could not be
 /// reached (worth a retry); the outer one is a refusal of the upgrade (not worth one).
-async fn connect(token: &SessionToken) -> Result<Result<WebSocket, String>, StartError> {
-    let unreachable =
-        |why: String| format!("cannot reach the tunnel server at {}: {why}", token.ws_url);
+async fn connect(
+    token: &SessionToken,
+    trust: &crate::trust::Trust,
+) -> Result<Result<WebSocket, String>, StartError> {
+    let unreachable = |why: String| {
+        let hint = crate::trust::hint(&why);
+        format!(
+            "cannot reach the tunnel server at {}: {why}{hint}",
+            token.ws_url
+        )
+    };
     let url = session_url(token);
     match timeout(
         CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async(url.as_str()),
+        tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            None,
+            true,
+            trust.websocket(),
+        ),
     )
     .await
     {

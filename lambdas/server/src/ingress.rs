@@ -221,7 +221,8 @@ pub async fn relay<B: RequestBody>(
         };
         headers.push((name.as_str().to_owned(), v.to_owned()));
     }
-    let headers = for_origin(headers, &host, remote_ip, "http", request_id);
+    let scheme = state.backend.config.public.scheme.as_str();
+    let headers = for_origin(headers, &host, remote_ip, scheme, request_id);
     tracing::debug!(request_id, %domain, method = %parts.method, "public request");
     let path = parts
         .uri

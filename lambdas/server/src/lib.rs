@@ -20,6 +20,7 @@
 //! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
 //!   handlers of `tunnel-backend`.
 //! - [`console`]: the web console's static files and its runtime `/config.json`.
+//! - [`tls`]: `--tls-cert`/`--tls-key` for a self-hosted server.
 //! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
 //!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
 
@@ -33,6 +34,7 @@ pub mod live;
 pub mod metrics;
 pub mod replay;
 pub mod socket;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -114,6 +116,18 @@ pub async fn serve<H: Handler>(
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with_tls(listener, handler, shutdown, None).await;
+}
+
+/// [`serve`], speaking HTTPS when `tls` is given. The TLS handshake must end within
+/// [`HEADER_READ_TIMEOUT`] too, so a client that stalls it is cut off like a slow
+/// request head.
+pub async fn serve_with_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     // Every connection task holds a receiver; when all are dropped, the drain is over.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -135,26 +149,19 @@ pub async fn serve<H: Handler>(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler.handle(req, remote).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut stopped = stopped.clone();
+        let stopped = stopped.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = async { let _ = stopped.wait_for(|s| *s).await; } => {
-                    // Finish the request in flight, then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => serve_connection(stream, service, stopped).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, service, stopped).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(stopped);
         });
     }
     tracing::info!("shutting down: draining in-flight requests");
@@ -166,6 +173,38 @@ pub async fn serve<H: Handler>(
     {
         tracing::warn!("drain timed out; closing remaining connections");
     }
+}
+
+/// Serves one connection until it ends, or until shutdown has been asked and the
+/// request in flight is done.
+async fn serve_connection<IO, S>(
+    io: IO,
+    service: S,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body> + Send,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = async { let _ = stopped.wait_for(|s| *s).await; } => {
+            // Finish the request in flight, then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(stopped);
 }
 
 async fn dispatch(state: Arc<State>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {

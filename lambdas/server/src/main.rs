@@ -60,6 +60,18 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = tunnel_backend::config::DEFAULT_LOG_KEEP as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     log_keep: u32,
+    /// PEM certificate chain: serve HTTPS (and wss) instead of HTTP. Use a certificate
+    /// for both the base domain and `*.<base domain>`.
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_key",
+        conflicts_with = "emulate_aws"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Run the AWS deployment instead: the real Lambda binaries behind emulated API
     /// Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint.
     #[arg(long, requires = "dynamodb_endpoint")]
@@ -153,6 +165,10 @@ async fn main() -> Result<()> {
             )
         })?;
     let local = listener.local_addr()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tunnel_server::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let console = match &args.console_dir {
         Some(dir) => Some(tunnel_server::console::Console::new(
             dir,
@@ -161,7 +177,7 @@ async fn main() -> Result<()> {
         None => None,
     };
     let public = PublicUrls {
-        scheme: "http".into(),
+        scheme: if tls.is_some() { "https" } else { "http" }.into(),
         base_domain: args.domain.trim_matches('.').to_ascii_lowercase(),
         port: Some(args.public_port.unwrap_or(local.port())),
     };
@@ -237,9 +253,9 @@ async fn main() -> Result<()> {
     });
     tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
     // The base URL alone on stdout: scripts and tests wait for this line.
-    println!("http://{local}");
+    println!("{}://{local}", state.backend.config.public.scheme);
     std::io::stdout().flush()?;
-    serve(listener, state, shutdown_signal()).await;
+    tunnel_server::serve_with_tls(listener, state, shutdown_signal(), tls).await;
     Ok(())
 }
 

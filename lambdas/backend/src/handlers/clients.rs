@@ -108,10 +108,13 @@ pub fn issue_token(b: &Backend, caller: &Caller, host: Option<&str>, now: u64) -
     SessionToken {
         token,
         expires_at: exp,
-        ws_url: b
-            .config
-            .ws_url
-            .clone()
-            .unwrap_or_else(|| format!("ws://{}{WS_PATH}", host.unwrap_or("127.0.0.1"))),
+        ws_url: b.config.ws_url.clone().unwrap_or_else(|| {
+            let ws = if b.config.public.scheme == "https" {
+                "wss"
+            } else {
+                "ws"
+            };
+            format!("{ws}://{}{WS_PATH}", host.unwrap_or("127.0.0.1"))
+        }),
     }
 }
