@@ -2,6 +2,7 @@
 # Build one crate for wasm32-unknown-unknown.
 # Usage: scripts/wasm-build.sh [CRATE] [cargo build args...]   (CRATE defaults
 # to client-core; e.g. scripts/wasm-build.sh client-core --release)
+# WASM_CARGO_COMMAND=test runs `cargo test` the same way instead of `cargo build`.
 # The .wasm lands in $CARGO_TARGET_DIR/wasm32-unknown-unknown/<profile>/.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ cd "$root"
 # A user's machine with the rustup target needs nothing special.
 if command -v rustup >/dev/null 2>&1 &&
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  exec cargo build -p "$crate" --target wasm32-unknown-unknown "$@"
+  exec cargo "${WASM_CARGO_COMMAND:-build}" -p "$crate" --target wasm32-unknown-unknown "$@"
 fi
 
 # Fallback (rustup cannot fetch targets here): Debian's rustc/cargo 1.96 build
@@ -29,5 +30,5 @@ if ! command -v rust-lld >/dev/null 2>&1 && [ -z "${CARGO_TARGET_WASM32_UNKNOWN_
   [ -n "$wasm_ld" ] || { echo "wasm-build: no wasm-ld-N in /usr/bin (run scripts/setup.sh wasm)" >&2; exit 1; }
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$wasm_ld"
 fi
-RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 exec /usr/bin/cargo build -p "$crate" \
+RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 exec /usr/bin/cargo "${WASM_CARGO_COMMAND:-build}" -p "$crate" \
   --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"

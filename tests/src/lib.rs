@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod browser;
 pub mod inspection;
 pub mod moto;
 pub mod scenarios;
@@ -103,7 +104,10 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = wait_line(&mut lines, "server URL", |l| l.starts_with("http://")).await;
+        let url = wait_line(&mut lines, "server URL", |l| {
+            l.starts_with("http://") || l.starts_with("https://")
+        })
+        .await;
         let port = url.rsplit(':').next().unwrap().parse().unwrap();
         Self { child, url, port }
     }
@@ -214,7 +218,10 @@ impl User {
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = wait_line(&mut stdout, "public URL", |l| l.starts_with("http://")).await;
+        let url = wait_line(&mut stdout, "public URL", |l| {
+            l.starts_with("http://") || l.starts_with("https://")
+        })
+        .await;
         RunningTunnel {
             child,
             url,
