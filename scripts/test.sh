@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then formatting, lints, the workspace's
 # tests (unit, store contract on both stores, end-to-end on the local stack and on
-# the AWS emulator), REST API fuzzing with schemathesis, the wasm build of client-core, the Lambda packages and their
+# the AWS emulator, the web console in headless Chromium, TLS), REST API fuzzing with
+# schemathesis, the wasm build and wasm unit tests in Chromium of client-core, the Lambda packages and their
 # GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh base wasm python api
+scripts/setup.sh base wasm python api browser
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
@@ -14,6 +15,10 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "web console build (wasm, served to the browser tests)"
+export TUNNEL_CONSOLE_DIR="$PWD/target/console-dist"
+scripts/console-build.sh "$TUNNEL_CONSOLE_DIR"
 
 step "cargo test --workspace"
 # The end-to-end tests run the real binaries (tunnel, tunnel-server, the Lambda
@@ -27,6 +32,9 @@ tests/api/schemathesis.sh
 
 step "client-core for wasm32-unknown-unknown"
 scripts/wasm-build.sh client-core --quiet
+
+step "wasm unit tests in headless Chromium (client-core and the console's services)"
+scripts/console-build.sh --test
 
 step "Lambda packages for provided.al2023 (highest GLIBC symbol <= 2.34)"
 scripts/package-lambdas.sh
