@@ -79,6 +79,11 @@ pub struct Claims {
     pub iat: u64,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// End of the session this token belongs to: tokens minted with a token never
+    /// outlive it, so a leaked one cannot be renewed forever. Absent on tokens made
+    /// before this field existed (they end at `exp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
 }
 
 /// Why a token was refused.
@@ -202,6 +207,7 @@ mod tests {
             sub: "c1".into(),
             iat: 100,
             exp: 200,
+            until: None,
         };
         let token = signer.sign(&claims);
         assert_eq!(signer.verify(&token, 199), Ok(claims));

@@ -495,6 +495,7 @@ impl Proxy {
             sub: format!("proxy-{}", random_id(8)),
             iat: now,
             exp: now + 300,
+            until: None,
         });
         let url = format!("{}?token={token}", self.ws_url);
         let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES));

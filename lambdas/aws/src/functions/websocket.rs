@@ -84,6 +84,7 @@ pub fn caller_of(event: &ApiGatewayWebsocketProxyRequest) -> Option<Caller> {
         .and_then(|v| v.as_str())
         .map(|c| Caller {
             client_id: c.to_owned(),
+            session_until: None,
         })
 }
 

@@ -56,6 +56,7 @@ pub async fn authenticate(
         return match b.store.get_client(client_id).await? {
             Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
                 client_id: r.client_id,
+                session_until: None,
             }),
             _ => Err(ApiFailure::unauthorized("unknown or revoked API key")),
         };
@@ -76,6 +77,7 @@ pub async fn authenticate_token(b: &Backend, token: &str, now: u64) -> Result<Ca
     match b.store.get_client(&claims.sub).await? {
         Some(r) => Ok(Caller {
             client_id: r.client_id,
+            session_until: Some(claims.until.unwrap_or(claims.exp)),
         }),
         None => Err(ApiFailure::unauthorized("unknown or revoked API key")),
     }
@@ -94,16 +96,24 @@ pub async fn client_info(b: &Backend, caller: &Caller) -> Result<ClientInfo, Api
     })
 }
 
+/// Longest session from one use of the API key: renewing tokens with tokens stops
+/// here, and the person shows the key again.
+pub const SESSION_MAX_SECS: u64 = 12 * 3600;
+
 /// Path of the local stack's WebSocket endpoint.
 pub const WS_PATH: &str = "/v1/connect";
 
 /// A short-lived token that authorizes one WebSocket connection of the caller.
 pub fn issue_token(b: &Backend, caller: &Caller, host: Option<&str>, now: u64) -> SessionToken {
-    let exp = now + b.config.token_ttl_secs;
+    // A session starts when a key is shown and lasts SESSION_MAX_SECS; tokens minted
+    // with a token (the console renewing its own) stay within it.
+    let until = caller.session_until.unwrap_or(now + SESSION_MAX_SECS);
+    let exp = (now + b.config.token_ttl_secs).min(until);
     let token = b.signer.sign(&Claims {
         sub: caller.client_id.clone(),
         iat: now,
         exp,
+        until: Some(until),
     });
     SessionToken {
         token,

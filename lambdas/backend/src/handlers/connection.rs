@@ -26,6 +26,7 @@ pub fn authorize_connection(
         .map_err(|e| ApiFailure::unauthorized(&format!("session token refused ({e})")))?;
     Ok(Caller {
         client_id: claims.sub,
+        session_until: claims.until,
     })
 }
 

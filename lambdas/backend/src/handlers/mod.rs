@@ -16,6 +16,9 @@ use crate::store::StoreError;
 pub struct Caller {
     /// Its id.
     pub client_id: String,
+    /// When it authenticated with a session token: the end of that session, which
+    /// tokens it mints cannot pass.
+    pub session_until: Option<u64>,
 }
 
 /// A refused or failed call, as the API reports it.
