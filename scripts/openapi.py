@@ -52,6 +52,7 @@ def op(summary, responses, **k):
 paths={
  "/v1/clients":{"post":op("Register a new client; its API key is shown once.",{"201":resp("Registered.","Registration"),"429":limited},security=[], operationId="registerClient")},
  "/v1/clients/me":{"get":op("The calling client.",{"200":resp("The client.","ClientInfo"),**auth_errs},security=sec,operationId="getMe")},
+ "/v1/clients/me/key":{"post":op("Replace the caller's API key; the old key and the sessions opened with it stop working at once. The new key is shown once.",{"201":resp("The new key.","Registration"),**auth_errs},security=sec,operationId="rotateKey")},
  "/v1/tokens":{"post":op("Exchange the API key for a short-lived session token (WebSocket, web console).",{"201":resp("A token.","SessionToken"),**auth_errs},security=sec,operationId="issueToken")},
  "/v1/tunnels":{
    "post":op("Create a tunnel on a chosen or random subdomain (or take back the caller's own offline one).",{"201":resp("Created.","Tunnel"),"200":resp("The caller's offline tunnel on that domain, handed back.","Tunnel"),**bad,**auth_errs,"409":err("The domain is taken.")},security=sec,operationId="createTunnel",requestBody={"required":False,**jbody("CreateTunnel")}),

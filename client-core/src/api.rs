@@ -299,6 +299,11 @@ impl ApiClient {
         self.call("GET", "/v1/clients/me", None, 200)
     }
 
+    /// `POST /v1/clients/me/key`: a new API key; the current one stops working.
+    pub fn rotate_key(&self) -> Call<Registration> {
+        self.call("POST", "/v1/clients/me/key", None, 201)
+    }
+
     /// `POST /v1/tokens`: a short-lived token for the WebSocket endpoint.
     pub fn session_token(&self) -> Call<SessionToken> {
         self.call("POST", "/v1/tokens", None, 201)

@@ -72,6 +72,21 @@ pub async fn register(settings: &Settings) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// `tunnel auth rotate`: a new key replaces the current one, on the server and in the
+/// config file; it is shown once.
+pub async fn rotate(settings: &Settings) -> Result<(), CommandError> {
+    let api = authorized_api(settings)?;
+    let fresh = api.call(|c| c.rotate_key()).await?;
+    save_key(settings, Some(fresh.api_key.clone()))?;
+    output::print(&format!(
+        "new API key for client {}: {}\nThe old key no longer works; the new one is saved to {}.\n",
+        fresh.client_id,
+        fresh.api_key,
+        settings.path.display()
+    ))?;
+    Ok(())
+}
+
 /// `tunnel auth login`: checks `key` (or one line of stdin) with the server, then
 /// saves it.
 pub async fn login(settings: &Settings, key: Option<String>) -> Result<(), CommandError> {

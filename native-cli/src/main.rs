@@ -177,6 +177,9 @@ enum Auth {
     },
     /// Remove the saved API key (the API URL stays).
     Logout,
+    /// Replace your API key with a new one (the old one, and its sessions, stop
+    /// working at once) and save it.
+    Rotate,
 }
 
 #[tokio::main]
@@ -212,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Register => commands::register(&settings).await?,
         Command::Auth(Auth::Login { api_key }) => commands::login(&settings, api_key).await?,
         Command::Auth(Auth::Logout) => commands::logout(&settings)?,
+        Command::Auth(Auth::Rotate) => commands::rotate(&settings).await?,
         Command::List { json } => commands::list(&settings, json).await?,
         Command::Stop { tunnel_id } => commands::stop(&settings, tunnel_id).await?,
         Command::Status { json } => commands::status(&settings, json).await?,

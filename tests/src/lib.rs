@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod authz;
 pub mod browser;
 pub mod inspection;
 pub mod moto;
@@ -89,7 +90,18 @@ impl Server {
 
     /// Starts a server on `listen` (e.g. the port of a server that was killed).
     pub async fn start_on(listen: &str, data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(bin("tunnel-server"))
+        Self::spawn(listen, data_dir, extra, None).await
+    }
+
+    /// Starts a server logging at debug level (its own and the emulated functions'
+    /// lines) into the file `log`, for tests that read the logs.
+    pub async fn start_logging(data_dir: &Path, extra: &[&str], log: &Path) -> Self {
+        Self::spawn("127.0.0.1:0", data_dir, extra, Some(log)).await
+    }
+
+    async fn spawn(listen: &str, data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Self {
+        let mut command = Command::new(bin("tunnel-server"));
+        command
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -100,9 +112,13 @@ impl Server {
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+            .kill_on_drop(true);
+        if let Some(log) = log {
+            command
+                .env("RUST_LOG", "debug")
+                .stderr(std::fs::File::create(log).unwrap());
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = wait_line(&mut lines, "server URL", |l| {
             l.starts_with("http://") || l.starts_with("https://")

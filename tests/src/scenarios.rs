@@ -41,6 +41,34 @@ impl Stack {
         Self::start_with(kind, &[]).await
     }
 
+    /// A stack whose server logs at debug level into `log`.
+    pub async fn start_logging(kind: Kind, log: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        match kind {
+            Kind::Local => Self {
+                kind,
+                server: Server::start_logging(&data, &[], log).await,
+                dir,
+                moto: None,
+            },
+            Kind::Aws => {
+                let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
+                let args = [
+                    "--emulate-aws",
+                    "--dynamodb-endpoint",
+                    moto.endpoint.as_str(),
+                ];
+                Self {
+                    kind,
+                    server: Server::start_logging(&data, &args, log).await,
+                    dir,
+                    moto: Some(moto),
+                }
+            }
+        }
+    }
+
     /// A stack with extra `tunnel-server` arguments.
     pub async fn start_with(kind: Kind, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();

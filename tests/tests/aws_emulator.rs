@@ -308,3 +308,9 @@ async fn the_live_feed_resumes_after_the_last_event() {
 async fn rate_limits_answer_429_with_retry_after() {
     scenarios::rate_limits(Kind::Aws).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    e2e::authz::matrix(Kind::Aws, &dir.path().join("server.log")).await;
+}

@@ -269,3 +269,9 @@ async fn the_request_log_stays_bounded_after_2000_requests() {
 async fn rate_limits_answer_429_with_retry_after() {
     scenarios::rate_limits(Kind::Local).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    e2e::authz::matrix(Kind::Local, &dir.path().join("server.log")).await;
+}

@@ -204,6 +204,30 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn set_client_key(&self, client_id: &str, key_hash: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.clients)
+            .key(attr::CLIENT_ID, s(client_id))
+            .update_expression("SET #h = :h")
+            .condition_expression("attribute_exists(client_id)")
+            .expression_attribute_names("#h", attr::KEY_HASH)
+            .expression_attribute_values(":h", s(key_hash))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound("client"))
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.get(&self.tables.clients, attr::CLIENT_ID, client_id)
             .await?

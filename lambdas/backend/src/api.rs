@@ -20,6 +20,7 @@ use crate::store::LogQuery;
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/clients"),
     ("GET", "/v1/clients/me"),
+    ("POST", "/v1/clients/me/key"),
     ("POST", "/v1/tokens"),
     ("POST", "/v1/tunnels"),
     ("GET", "/v1/tunnels"),
@@ -169,6 +170,13 @@ async fn route(
                 &clients::client_info(b, &caller).await?,
             ))
         }
+        ("POST", ["v1", "clients", "me", "key"]) => {
+            let caller = auth(b, req, now).await?;
+            Ok(ApiResponse::json(
+                201,
+                &clients::rotate_key(b, &caller).await?,
+            ))
+        }
         ("POST", ["v1", "tokens"]) => {
             let caller = auth(b, req, now).await?;
             Ok(ApiResponse::json(
@@ -243,6 +251,7 @@ async fn route(
             _,
             ["v1", "clients"]
             | ["v1", "clients", "me"]
+            | ["v1", "clients", "me", "key"]
             | ["v1", "tokens"]
             | ["v1", "tunnels"]
             | ["v1", "tunnels", _]

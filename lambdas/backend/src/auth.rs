@@ -84,6 +84,20 @@ pub struct Claims {
     /// before this field existed (they end at `exp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<u64>,
+    /// The start of the hash of the API key the session came from: a REST call with
+    /// the token checks it against the stored hash, so replacing the key ends the
+    /// sessions of the old one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kh: Option<String>,
+}
+
+/// Hex digits of the key hash a token carries (64 bits: enough to tell keys apart,
+/// nothing toward the 256-bit secret).
+pub const KEY_HASH_PREFIX: usize = 16;
+
+/// The part of `key_hash` a token carries.
+pub fn key_hash_prefix(key_hash: &str) -> String {
+    key_hash.chars().take(KEY_HASH_PREFIX).collect()
 }
 
 /// Why a token was refused.
@@ -208,6 +222,7 @@ mod tests {
             iat: 100,
             exp: 200,
             until: None,
+            kh: None,
         };
         let token = signer.sign(&claims);
         assert_eq!(signer.verify(&token, 199), Ok(claims));

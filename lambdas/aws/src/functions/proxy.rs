@@ -496,6 +496,7 @@ impl Proxy {
             iat: now,
             exp: now + 300,
             until: None,
+            kh: None,
         });
         let url = format!("{}?token={token}", self.ws_url);
         let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES));

@@ -58,6 +58,14 @@ pub const ROUTES: &[(&str, Route)] = &[
             pattern: "/v1/clients/me",
         },
     ),
+    // Client self-service: the caller's own record, and replacing its key.
+    (
+        "get-client",
+        Route {
+            method: "POST",
+            pattern: "/v1/clients/me/key",
+        },
+    ),
     (
         "issue-token",
         Route {

@@ -85,6 +85,7 @@ pub fn caller_of(event: &ApiGatewayWebsocketProxyRequest) -> Option<Caller> {
         .map(|c| Caller {
             client_id: c.to_owned(),
             session_until: None,
+            key_hash_prefix: None,
         })
 }
 

@@ -55,6 +55,7 @@ pub async fn authenticate(
     if let Some((client_id, secret)) = auth::parse_api_key(credential) {
         return match b.store.get_client(client_id).await? {
             Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
+                key_hash_prefix: Some(auth::key_hash_prefix(&r.key_hash)),
                 client_id: r.client_id,
                 session_until: None,
             }),
@@ -75,12 +76,45 @@ pub async fn authenticate_token(b: &Backend, token: &str, now: u64) -> Result<Ca
         }
     })?;
     match b.store.get_client(&claims.sub).await? {
+        Some(r)
+            if claims
+                .kh
+                .as_ref()
+                .is_some_and(|kh| !r.key_hash.starts_with(kh.as_str())) =>
+        {
+            Err(ApiFailure::unauthorized(
+                "the API key this session was opened with has been replaced; log in with the new key",
+            ))
+        }
         Some(r) => Ok(Caller {
+            key_hash_prefix: Some(auth::key_hash_prefix(&r.key_hash)),
             client_id: r.client_id,
             session_until: Some(claims.until.unwrap_or(claims.exp)),
         }),
         None => Err(ApiFailure::unauthorized("unknown or revoked API key")),
     }
+}
+
+/// `POST /v1/clients/me/key`: a new API key for the caller; the old key, and the
+/// sessions opened with it, stop working at once. Shown once, like at registration.
+pub async fn rotate_key(b: &Backend, caller: &Caller) -> Result<Registration, ApiFailure> {
+    let key = auth::new_api_key(&caller.client_id);
+    match b
+        .store
+        .set_client_key(&caller.client_id, &key.key_hash)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiFailure::unauthorized("unknown or revoked API key"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(client_id = %caller.client_id, "API key replaced");
+    Ok(Registration {
+        client_id: caller.client_id.clone(),
+        api_key: key.api_key,
+    })
 }
 
 /// The caller's own record.
@@ -114,6 +148,7 @@ pub fn issue_token(b: &Backend, caller: &Caller, host: Option<&str>, now: u64) -
         iat: now,
         exp,
         until: Some(until),
+        kh: caller.key_hash_prefix.clone(),
     });
     SessionToken {
         token,

@@ -27,6 +27,7 @@ pub fn authorize_connection(
     Ok(Caller {
         client_id: claims.sub,
         session_until: claims.until,
+        key_hash_prefix: claims.kh,
     })
 }
 

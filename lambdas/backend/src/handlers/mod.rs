@@ -19,6 +19,8 @@ pub struct Caller {
     /// When it authenticated with a session token: the end of that session, which
     /// tokens it mints cannot pass.
     pub session_until: Option<u64>,
+    /// The start of the hash of the key it proved (directly, or through its token).
+    pub key_hash_prefix: Option<String>,
 }
 
 /// A refused or failed call, as the API reports it.

@@ -204,7 +204,32 @@ async fn clients(store: &dyn Store, p: &str) {
         matches!(store.put_client(&c).await, Err(StoreError::Exists(_))),
         "a client id cannot be registered twice"
     );
-    assert_eq!(store.get_client(&c.client_id).await.unwrap(), Some(c));
+    assert_eq!(
+        store.get_client(&c.client_id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(store.get_client(&format!("{p}-none")).await.unwrap(), None);
+    store
+        .set_client_key(&c.client_id, "h2")
+        .await
+        .expect("set_client_key");
+    assert_eq!(
+        store
+            .get_client(&c.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_hash,
+        "h2",
+        "a new key replaces the old"
+    );
+    assert!(
+        matches!(
+            store.set_client_key(&format!("{p}-none"), "h").await,
+            Err(StoreError::NotFound(_))
+        ),
+        "no key for a client that does not exist (and no record made)"
+    );
     assert_eq!(store.get_client(&format!("{p}-none")).await.unwrap(), None);
 }
 

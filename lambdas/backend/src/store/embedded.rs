@@ -180,6 +180,20 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn set_client_key(&self, client_id: &str, key_hash: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut t = tx.open_table(CLIENTS).map_err(backend)?;
+            let mut client: ClientRecord = match t.get(client_id).map_err(backend)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NotFound("client")),
+            };
+            client.key_hash = key_hash.to_owned();
+            t.insert(client_id, encode(&client)?.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.read(CLIENTS, client_id)
     }

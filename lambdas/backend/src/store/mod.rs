@@ -61,6 +61,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds a client; fails with [`StoreError::Exists`] if the id is taken.
     async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
 
+    /// Replaces a client's key hash (the old key stops working); a missing client is
+    /// [`StoreError::NotFound`].
+    async fn set_client_key(&self, client_id: &str, key_hash: &str) -> Result<(), StoreError>;
+
     /// Reads a client.
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
