@@ -18,8 +18,9 @@
 locals {
   # "METHOD path" => function, as ROUTES.
   rest_routes = {
-    "POST /v1/clients"   = "register-client"
-    "GET /v1/clients/me" = "get-client"
+    "POST /v1/clients"        = "register-client"
+    "GET /v1/clients/me"      = "get-client"
+    "POST /v1/clients/me/key" = "get-client"
     #checkov:skip=CKV_SECRET_6:False positive: a route key and a function name, not a secret.
     "POST /v1/tokens"                    = "issue-token"
     "POST /v1/tunnels"                   = "create-tunnel"
@@ -39,6 +40,7 @@ locals {
   rest_resource_ids = {
     "/v1/clients"                    = aws_api_gateway_resource.clients.id
     "/v1/clients/me"                 = aws_api_gateway_resource.clients_me.id
+    "/v1/clients/me/key"             = aws_api_gateway_resource.clients_me_key.id
     "/v1/tokens"                     = aws_api_gateway_resource.tokens.id
     "/v1/tunnels"                    = aws_api_gateway_resource.tunnels.id
     "/v1/tunnels/{id}"               = aws_api_gateway_resource.tunnel.id
@@ -79,6 +81,12 @@ resource "aws_api_gateway_resource" "clients_me" {
   rest_api_id = aws_api_gateway_rest_api.api.id
   parent_id   = aws_api_gateway_resource.clients.id
   path_part   = "me"
+}
+
+resource "aws_api_gateway_resource" "clients_me_key" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.clients_me.id
+  path_part   = "key"
 }
 
 resource "aws_api_gateway_resource" "tokens" {

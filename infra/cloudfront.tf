@@ -7,7 +7,10 @@
 # local server. CloudFront adds x-origin-verify, which the proxy checks.
 #
 # Console: console.tunnel.<domain> -> private S3 bucket through Origin Access
-# Control, with config.json naming the API.
+# Control. The same distribution serves /v1/* from the REST API (its regional
+# execute-api endpoint, stage as origin path), so the console calls the API on its own
+# origin and needs no CORS: config.json leaves api_base_url empty. The CLI keeps using
+# api.tunnel.<domain>.
 
 # ---------------------------------------------------------------- tunnels
 
@@ -223,14 +226,16 @@ resource "aws_s3_bucket_policy" "console" {
   depends_on = [aws_s3_bucket_public_access_block.console]
 }
 
-# What the console (issue 5) reads at start-up to find the API.
+# What the console reads at start-up to find the API (web-console/src/services/
+# config.rs): empty means the page's own origin, i.e. the /v1/* behaviour below. The
+# same file scripts/console-build.sh writes; docs/deploy.md syncs the build without it.
 resource "aws_s3_object" "console_config" {
   bucket        = aws_s3_bucket.console.id
   key           = "config.json"
   content_type  = "application/json"
   cache_control = "no-cache"
   content = jsonencode({
-    api_url = "https://${local.api_domain}"
+    api_base_url = ""
   })
 }
 
@@ -242,11 +247,24 @@ data "aws_cloudfront_cache_policy" "caching_optimized" {
   name = "Managed-CachingOptimized"
 }
 
+# Every viewer header (Authorization, Last-Event-ID, ...), cookie and query string,
+# but not Host: API Gateway routes on its own host name (execute-api), so CloudFront
+# must send the origin's domain as Host.
+data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
+  name = "Managed-AllViewerExceptHostHeader"
+}
+
+locals {
+  # The REST API's regional endpoint, <id>.execute-api.<region>.amazonaws.com (the
+  # stage's invoke URL without its scheme and stage path).
+  rest_api_origin_domain = regex("^https://([^/]+)/", aws_api_gateway_stage.api.invoke_url)[0]
+}
+
 resource "aws_cloudfront_distribution" "console" {
-  #checkov:skip=CKV_AWS_68:No WAF: static files only, no input is processed; a web ACL costs more than the idle service.
+  #checkov:skip=CKV_AWS_68:No WAF: static files, and /v1/* is the REST API, throttled per stage (see CKV2_AWS_29 on the stage); a web ACL costs more than the idle service.
   #checkov:skip=CKV2_AWS_47:No WAF (see CKV_AWS_68), so no Log4j rule set either.
-  #checkov:skip=CKV_AWS_86:No standard access logs for static files: cost without use.
-  #checkov:skip=CKV_AWS_310:One origin, the bucket: there is nothing to fail over to.
+  #checkov:skip=CKV_AWS_86:No standard access logs: static files are cost without use, and API calls are logged by the stage's access log.
+  #checkov:skip=CKV_AWS_310:Two origins serving different paths (bucket, REST API), each the only one for its paths: there is nothing to fail over to.
   #checkov:skip=CKV_AWS_374:The console is for every user wherever they are.
   enabled             = true
   comment             = "Console: ${local.console_domain}"
@@ -262,6 +280,25 @@ resource "aws_cloudfront_distribution" "console" {
     origin_access_control_id = aws_cloudfront_origin_access_control.console.id
   }
 
+  # The REST API, same origin as the page: /v1/x here is <invoke URL>/v1/x. API
+  # Gateway strips the stage, so the functions see the path /v1/x as through the
+  # custom domain (whose base path mapping is the stage at the root).
+  origin {
+    origin_id   = "rest-api"
+    domain_name = local.rest_api_origin_domain
+    origin_path = "/${aws_api_gateway_stage.api.stage_name}"
+
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = "https-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+      # API Gateway ends an integration at 29 s; the live feed is a finite stream.
+      origin_read_timeout      = 30
+      origin_keepalive_timeout = 5
+    }
+  }
+
   default_cache_behavior {
     target_origin_id           = "console-bucket"
     viewer_protocol_policy     = "redirect-to-https"
@@ -272,13 +309,23 @@ resource "aws_cloudfront_distribution" "console" {
     response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
   }
 
-  # A single-page app: unknown paths load index.html.
-  custom_error_response {
-    error_code            = 403
-    response_code         = 200
-    response_page_path    = "/index.html"
-    error_caching_min_ttl = 0
+  # The API: every method, nothing cached (responses are per caller and change on
+  # every write), every viewer header but Host forwarded, bodies passed as sent.
+  ordered_cache_behavior {
+    path_pattern               = "/v1/*"
+    target_origin_id           = "rest-api"
+    viewer_protocol_policy     = "https-only"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = false
+    cache_policy_id            = data.aws_cloudfront_cache_policy.caching_disabled.id
+    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
+    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
   }
+
+  # No custom_error_response: it would apply to the API's answers too (a 403 or 404
+  # from /v1/* turned into index.html). None is needed: the console routes in the URL
+  # fragment (yew HashRouter), so every page is "/".
 
   restrictions {
     geo_restriction {

@@ -23,7 +23,8 @@ locals {
     # register_client: put_client.
     "register-client" = { clients = ["dynamodb:PutItem"] }
     # authenticate + client_info: get_client.
-    "get-client" = { clients = ["dynamodb:GetItem"] }
+    # ... and rotate_key: set_client_key.
+    "get-client" = { clients = ["dynamodb:GetItem", "dynamodb:UpdateItem"] }
     # authenticate, then a signed token: no other store access.
     "issue-token" = { clients = ["dynamodb:GetItem"] }
     # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own

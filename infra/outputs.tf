@@ -23,6 +23,11 @@ output "console_bucket" {
   value       = aws_s3_bucket.console.bucket
 }
 
+output "console_distribution_id" {
+  description = "The console's CloudFront distribution: invalidate it after uploading a build"
+  value       = aws_cloudfront_distribution.console.id
+}
+
 output "tunnel_base_domain" {
   description = "Tunnels are https://<name>.<this>"
   value       = local.base_domain

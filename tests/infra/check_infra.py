@@ -16,6 +16,8 @@ sources that define them:
   routes      functions::rest::ROUTES, functions::WS_ROUTES
   ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
               client-core RESERVED_SUBDOMAINS
+  console     web-console/src/services/config.rs (what config.json holds); the
+              console distribution serves the REST routes' /v1/* from the REST API
 
 Usage: check_infra.py [--root DIR] [--self-test]
   --self-test  also mutates copies of the facts and of the parsed Terraform, one
@@ -120,6 +122,7 @@ def read_facts(root: Path) -> dict:
     item_rs = (aws / "item.rs").read_text()
     store_rs = (aws / "store.rs").read_text()
     domain_rs = (root / "client-core/src/domain.rs").read_text()
+    console_config_rs = (root / "web-console/src/services/config.rs").read_text()
 
     functions = re.findall(r'"([^"]+)"', _const_block(mod_rs, "pub const FUNCTIONS"))
     bins = sorted(p.stem for p in (aws / "bin").glob("*.rs"))
@@ -191,6 +194,8 @@ def read_facts(root: Path) -> dict:
 
     reserved = re.findall(r'"([a-z0-9-]+)"', _const_block(domain_rs, "pub const RESERVED_SUBDOMAINS"))
     headers = dict(re.findall(r'pub const (\w+_HEADER): &str = "([^"]+)";', proxy_rs))
+    config_struct = re.search(r"pub struct Config \{(.*?)\n\}", console_config_rs, re.S)
+    console_config = re.findall(r"pub (\w+): String", config_struct.group(1)) if config_struct else []
     return {
         "functions": functions,
         "bins": bins,
@@ -209,6 +214,7 @@ def read_facts(root: Path) -> dict:
         "reserved": set(reserved),
         "host_header": headers["TUNNEL_HOST_HEADER"],
         "origin_header": headers["ORIGIN_SECRET_HEADER"],
+        "console_config": console_config,
     }
 
 
@@ -300,12 +306,14 @@ EXPECTED_WS_MANAGE = {
 # (the store side is also read from store.rs: see check_iam). TransactWriteItems is
 # authorised per item (Put/Delete). Every REST authenticate (API key or session
 # token) is a get_client.
+#   set_client_key: clients UpdateItem
 #   get_exchange: requests GetItem      put_exchanges: requests PutItem
 #   list_exchanges, count_exchanges: Query on requests' tunnel_id-index
 #   clear_exchanges: that Query, then requests DeleteItem per item
 EXPECTED_TABLE_ACCESS = {
     "register-client": {"clients": {"PutItem"}},
-    "get-client": {"clients": {"GetItem"}},  # GET /v1/openapi.json reads nothing
+    # client_info; rotate_key's set_client_key; GET /v1/openapi.json reads nothing
+    "get-client": {"clients": {"GetItem", "UpdateItem"}},
     "issue-token": {"clients": {"GetItem"}},
     "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem"}, "domains": {"GetItem", "PutItem"}},
     "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}},
@@ -563,6 +571,111 @@ def check_ingress(r: Report, facts: dict, tf: dict) -> None:
         r.check(f"{k} label {label!r} is reserved for the service", label in facts["reserved"], str(sorted(facts["reserved"])))
 
 
+# The console's distribution serves the API under this pattern (same origin, no CORS).
+CONSOLE_API_PATTERN = "/v1/*"
+ALL_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}
+
+
+def _ref(tf: dict, expr, kind: str, rtype: str) -> dict | None:
+    """The block `${<kind>.<rtype>.NAME.id}` points at (kind "data" or "resource")."""
+    prefix = "data." if kind == "data" else ""
+    m = re.fullmatch(rf"\$\{{{re.escape(prefix + rtype)}\.(\w+)\.id\}}", str(expr))
+    return tf[kind].get(rtype, {}).get(m.group(1)) if m else None
+
+
+def _local(tf: dict, expr) -> str:
+    """`${local.x}` -> local x's expression (one level), else expr itself."""
+    m = re.fullmatch(r"\$\{local\.(\w+)\}", str(expr))
+    return str(tf["locals"].get(m.group(1), "")) if m else str(expr)
+
+
+def check_console(r: Report, facts: dict, tf: dict) -> None:
+    r.section("console")
+    res = tf["resource"]
+    dist = res.get("aws_cloudfront_distribution", {}).get("console", {})
+    r.check("console distribution defined", bool(dist))
+
+    # What the console reads: config.json with an empty API base URL = its own origin.
+    fields = facts["console_config"]
+    r.check("config.json's field found in web-console's Config", len(fields) == 1, str(fields))
+    content = squash(attr(res.get("aws_s3_object", {}).get("console_config", {}), "content", ""))
+    r.check(
+        "config.json: the API is the console's own origin (api base URL empty)",
+        len(fields) == 1 and content in (squash(f"${{jsonencode({{'{fields[0]}': ''}})}}"), squash(f'${{jsonencode({{"{fields[0]}": ""}})}}')),
+        content,
+    )
+
+    # The REST routes all live under the pattern the distribution sends to the API.
+    base = CONSOLE_API_PATTERN.rstrip("*")
+    outside = sorted(p for _, _, p in facts["rest_routes"] if not p.startswith(base))
+    r.check(f"every REST route is under {CONSOLE_API_PATTERN}", not outside, str(outside))
+
+    behaviours = [b for b in blocks(dist, "ordered_cache_behavior") if attr(b, "path_pattern") == CONSOLE_API_PATTERN]
+    if not r.check(f"console distribution has a {CONSOLE_API_PATTERN} behaviour", len(behaviours) == 1, f"{len(behaviours)} found"):
+        return
+    b = behaviours[0]
+    origins = {attr(o, "origin_id"): o for o in blocks(dist, "origin")}
+    origin = origins.get(attr(b, "target_origin_id"), {})
+    domain = _local(tf, attr(origin, "domain_name"))
+    r.check(
+        f"{CONSOLE_API_PATTERN} origin is the REST API's regional endpoint",
+        bool(re.fullmatch(r'\$\{regex\("\^https://\(\[\^/\]\+\)/",\s*aws_api_gateway_stage\.api\.invoke_url\)\[0\]\}', squash(domain)))
+        or squash(domain).startswith("${aws_api_gateway_rest_api.api.id}.execute-api."),
+        f"{attr(origin, 'domain_name')} = {domain}",
+    )
+    r.same(f"{CONSOLE_API_PATTERN} origin path is the REST stage", attr(origin, "origin_path"), "/${aws_api_gateway_stage.api.stage_name}")
+    coc = (blocks(origin, "custom_origin_config") or [{}])[0]
+    r.same(f"{CONSOLE_API_PATTERN} origin: HTTPS only", attr(coc, "origin_protocol_policy"), "https-only")
+    r.check(
+        f"{CONSOLE_API_PATTERN} origin: no origin access control (not S3)",
+        attr(origin, "origin_access_control_id") is None,
+        str(attr(origin, "origin_access_control_id")),
+    )
+    r.check(
+        f"{CONSOLE_API_PATTERN}: viewers on HTTPS",
+        attr(b, "viewer_protocol_policy") in ("https-only", "redirect-to-https"),
+        str(attr(b, "viewer_protocol_policy")),
+    )
+    methods = attr(b, "allowed_methods", [])
+    r.same(f"{CONSOLE_API_PATTERN}: every method allowed", set(methods if isinstance(methods, list) else [methods]), ALL_METHODS)
+    route_methods = {m for _, m, _ in facts["rest_routes"]}
+    r.check(f"{CONSOLE_API_PATTERN}: the REST routes' methods allowed", route_methods <= set(methods or []), str(sorted(route_methods)))
+    cache = _ref(tf, attr(b, "cache_policy_id"), "data", "aws_cloudfront_cache_policy") or {}
+    r.same(f"{CONSOLE_API_PATTERN}: caching disabled", attr(cache, "name"), "Managed-CachingDisabled")
+    orp_id = attr(b, "origin_request_policy_id")
+    managed = _ref(tf, orp_id, "data", "aws_cloudfront_origin_request_policy")
+    own = _ref(tf, orp_id, "resource", "aws_cloudfront_origin_request_policy")
+    if own is not None:
+        hc = (blocks(own, "headers_config") or [{}])[0]
+        qc = (blocks(own, "query_strings_config") or [{}])[0]
+        forwards = (
+            attr(hc, "header_behavior") == "allExcept"
+            and attr((blocks(hc, "headers") or [{}])[0], "items") == ["host"]
+            and attr(qc, "query_string_behavior") == "all"
+        )
+        detail = f"{attr(hc, 'header_behavior')} {attr(qc, 'query_string_behavior')}"
+    else:
+        forwards = attr(managed or {}, "name") == "Managed-AllViewerExceptHostHeader"
+        detail = str(attr(managed or {}, "name", orp_id))
+    r.check(f"{CONSOLE_API_PATTERN}: forwards every viewer header but Host, and the query string", forwards, detail)
+
+    # CloudFront error pages are per distribution: one here would rewrite the API's
+    # answers (a 403 or 404 turned into index.html).
+    errors = [attr(e, "error_code") for e in blocks(dist, "custom_error_response") if attr(e, "response_page_path") or attr(e, "response_code")]
+    r.check("console distribution rewrites no error responses (they would hide the API's)", not errors, str(errors))
+
+    # The origin is the execute-api host, so that endpoint must stay on; the CLI's
+    # custom domain keeps the stage at its root, so both see the same /v1 paths.
+    api = res.get("aws_api_gateway_rest_api", {}).get("api", {})
+    r.check("REST API's execute-api endpoint enabled", attr(api, "disable_execute_api_endpoint") in (None, False), str(attr(api, "disable_execute_api_endpoint")))
+    mapping = res.get("aws_api_gateway_base_path_mapping", {}).get("api", {})
+    r.check(
+        "API custom domain maps the same stage at its root",
+        attr(mapping, "stage_name") == "${aws_api_gateway_stage.api.stage_name}" and attr(mapping, "base_path") in (None, "", "/"),
+        f"{attr(mapping, 'stage_name')} {attr(mapping, 'base_path')}",
+    )
+
+
 def _is_wild(s: str) -> bool:
     return s == "*" or s.endswith(":*") and ":" in s and s.count(":") == 1
 
@@ -655,7 +768,7 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
                 )
 
 
-CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_iam)
+CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_console, check_iam)
 
 
 def run(facts: dict, tf: dict, quiet: bool = False) -> Report:
@@ -683,6 +796,15 @@ def mutations():
     def rename_hash(facts):
         facts["tables"]["tunnels"]["hash_key"] = "tunnel_key"
         facts["tables"]["tunnels"]["attributes"] = {"tunnel_key": "S", "client_id": "S", "created_at": "N"}
+
+    def console(tf):
+        return tf["resource"]["aws_cloudfront_distribution"]["console"]
+
+    def api_behaviour(tf):
+        return next(b for b in console(tf)["ordered_cache_behavior"] if b["path_pattern"] == ["/v1/*"])
+
+    def api_origin(tf):
+        return next(o for o in console(tf)["origin"] if o["origin_id"] == api_behaviour(tf)["target_origin_id"])
 
     return [
         ("code renames the tunnels table's hash key", code(rename_hash), "tunnels: hash key"),
@@ -750,6 +872,31 @@ def mutations():
             terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][1]["statement"]["content"][0].update(resources=[["${local.tables[statement.key].arn}/index/*"]])),
             "index grants name each table's own GSI",
         ),
+        # The console's same-origin API.
+        ("terraform drops the console's /v1/* behaviour", terraform(lambda tf: console(tf).pop("ordered_cache_behavior")), "has a /v1/* behaviour"),
+        ("terraform sends /v1/* to the bucket", terraform(lambda tf: api_behaviour(tf).update(target_origin_id=["console-bucket"])), "/v1/* origin is the REST API"),
+        ("terraform points /v1/* at the API's custom domain", terraform(lambda tf: tf["locals"].update(rest_api_origin_domain="${local.api_domain}")), "/v1/* origin is the REST API"),
+        ("terraform forgets the stage in the origin path", terraform(lambda tf: api_origin(tf).pop("origin_path")), "origin path is the REST stage"),
+        ("terraform reaches the API over HTTP", terraform(lambda tf: api_origin(tf)["custom_origin_config"][0].update(origin_protocol_policy=["match-viewer"])), "/v1/* origin: HTTPS only"),
+        ("terraform allows only GET and HEAD on /v1/*", terraform(lambda tf: api_behaviour(tf).update(allowed_methods=[["GET", "HEAD"]])), "every method allowed"),
+        ("terraform caches the API", terraform(lambda tf: api_behaviour(tf).update(cache_policy_id=["${data.aws_cloudfront_cache_policy.caching_optimized.id}"])), "/v1/*: caching disabled"),
+        (
+            "terraform forwards Host to API Gateway",
+            terraform(lambda tf: tf["data"]["aws_cloudfront_origin_request_policy"]["all_viewer_except_host"].update(name=["Managed-AllViewer"])),
+            "forwards every viewer header but Host",
+        ),
+        ("terraform forwards no headers to the API", terraform(lambda tf: api_behaviour(tf).pop("origin_request_policy_id")), "forwards every viewer header but Host"),
+        (
+            "terraform serves index.html for 403s again",
+            terraform(lambda tf: console(tf).update(custom_error_response=[{"error_code": [403], "response_code": [200], "response_page_path": ["/index.html"]}])),
+            "rewrites no error responses",
+        ),
+        ("terraform names the API in config.json", terraform(lambda tf: tf["resource"]["aws_s3_object"]["console_config"].update(content=["${jsonencode({'api_base_url': 'https://${local.api_domain}'})}"])), "config.json: the API is the console's own origin"),
+        ("terraform writes config.json's old key", terraform(lambda tf: tf["resource"]["aws_s3_object"]["console_config"].update(content=["${jsonencode({'api_url': ''})}"])), "config.json: the API is the console's own origin"),
+        ("code renames config.json's field", code(lambda f: f.update(console_config=["api_url"])), "config.json: the API is the console's own origin"),
+        ("code adds a REST route outside /v1", code(lambda f: f["rest_routes"].append(("get-client", "GET", "/health"))), "every REST route is under /v1/*"),
+        ("terraform turns off the execute-api endpoint", terraform(lambda tf: tf["resource"]["aws_api_gateway_rest_api"]["api"].update(disable_execute_api_endpoint=[True])), "execute-api endpoint enabled"),
+        ("terraform maps the API under a base path", terraform(lambda tf: tf["resource"]["aws_api_gateway_base_path_mapping"]["api"].update(base_path=["api"])), "maps the same stage at its root"),
     ]
 
 
@@ -770,7 +917,7 @@ def self_test(facts: dict, tf: dict) -> Report:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for rel in ("lambdas/aws/src", "client-core/src"):
+        for rel in ("lambdas/aws/src", "client-core/src", "web-console/src"):
             shutil.copytree(ROOT / rel, root / rel)
         tables_rs = root / "lambdas/aws/src/tables.rs"
         text = tables_rs.read_text()
