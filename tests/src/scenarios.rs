@@ -560,3 +560,50 @@ pub async fn rate_limits(kind: Kind) {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `kill -9` of the CLI while a request waits on a hung origin: the requester gets 502
+/// (no response to wait for), and the server frees the tunnel (offline, domain kept).
+pub async fn cli_killed_mid_request(stack: &Stack) {
+    let user = stack.user("u");
+    let key = user.register().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel(1);
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.try_send(());
+        }
+    });
+    let mut tunnel = user.start(&[&port.to_string(), "--domain", "killed"]).await;
+    let http = public_client(&stack.server, &["killed"]);
+    let url = format!("{}/hangs", tunnel.url);
+    let pending = tokio::spawn(async move {
+        let r = http.get(url).send().await.unwrap();
+        (r.status().as_u16(), std::time::Instant::now())
+    });
+    // The request reached the origin through the CLI: now kill the CLI.
+    tokio::time::timeout(crate::READY_TIMEOUT, accepted.recv())
+        .await
+        .expect("the request reaches the origin");
+    let killed_at = std::time::Instant::now();
+    tunnel.child.start_kill().unwrap();
+    let (status, answered_at) = pending.await.unwrap();
+    assert_eq!(status, 502);
+    let waited = answered_at - killed_at;
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "the requester waited {waited:?} after the client died"
+    );
+    let rest = crate::inspection::Rest::new(stack, Some(&key));
+    let (_, t) = rest
+        .call(
+            "GET",
+            &format!("/v1/tunnels/{}", rest.tunnel_id("killed").await),
+            None,
+        )
+        .await;
+    assert_eq!(t["status"], "offline", "the server freed the tunnel: {t}");
+    holder.abort();
+}

@@ -275,3 +275,8 @@ async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     e2e::authz::matrix(Kind::Local, &dir.path().join("server.log")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_killed_mid_request_gives_502_within_2_s() {
+    scenarios::cli_killed_mid_request(&Stack::start(Kind::Local).await).await;
+}
