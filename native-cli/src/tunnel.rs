@@ -411,6 +411,9 @@ struct RequestLog {
     method: String,
     path: String,
     status: Option<u16>,
+    /// The `X-Request-Id` the server gave the request: the same id is in the server's
+    /// log and the inspector, so one request can be followed across all three.
+    request_id: Option<String>,
 }
 
 impl RequestLog {
@@ -420,11 +423,16 @@ impl RequestLog {
             method: head.method.clone(),
             path: head.path.clone(),
             status: None,
+            request_id: head
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
+                .map(|(_, v)| v.clone()),
         }
     }
 
     fn print(&self, outcome: &str) {
-        let line = format!(
+        let mut line = format!(
             "{} {} {} {} {}ms",
             utc_time_of_day(SystemTime::now()),
             self.method,
@@ -432,6 +440,10 @@ impl RequestLog {
             outcome,
             self.started.elapsed().as_millis()
         );
+        if let Some(id) = &self.request_id {
+            line.push_str("  ");
+            line.push_str(id);
+        }
         // stdout may be a closed pipe (`tunnel start | head -1`); losing a log line
         // then is right, failing the tunnel is not.
         let _ = writeln!(std::io::stdout().lock(), "{line}");

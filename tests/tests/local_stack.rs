@@ -132,7 +132,7 @@ async fn log_prints_one_line_per_request() {
         mut tunnel,
         http,
         origin: _origin,
-        ..
+        user,
     } = stack.serve("logged", &["--log"]).await;
     let r = http
         .get(format!("{}/seen?q=1", tunnel.url))
@@ -145,6 +145,13 @@ async fn log_prints_one_line_per_request() {
         line.contains("GET") && line.contains("200") && line.contains("ms"),
         "{line}"
     );
+    // The line ends with the request id the inspector keeps (and the origin got).
+    let rest = e2e::inspection::Rest::new(&stack, Some(&user.api_key()));
+    let tunnel_id = rest.tunnel_id("logged").await;
+    let logged = rest.wait_for(&tunnel_id, 1).await.requests[0]
+        .request_id
+        .clone();
+    assert!(line.ends_with(&format!("  {logged}")), "{line} vs {logged}");
     tunnel.interrupt().await;
 }
 
