@@ -151,6 +151,14 @@ pub async fn matrix(kind: Kind, log: &Path) {
     drop(served);
     let logs = std::fs::read_to_string(log).unwrap();
     assert!(!logs.is_empty(), "the server logged nothing at debug level");
+    if kind == Kind::Local {
+        // Not a terminal: one JSON object per line, for log tools.
+        for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+            assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+        }
+    }
     for secret in [&owner, &other, &revoked, &revoked_user.api_key()] {
         let secret_part = secret.rsplit('_').next().unwrap();
         assert!(

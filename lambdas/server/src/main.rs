@@ -1,6 +1,6 @@
 //! `tunnel-server`: runs the local stack. See the crate docs of `tunnel_server`.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +60,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = tunnel_backend::config::DEFAULT_LOG_KEEP as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     log_keep: u32,
+    /// Log lines: `text` for people, `json` for log tools; `auto` is text on a terminal,
+    /// JSON otherwise. Levels with RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
     /// PEM certificate chain: serve HTTPS (and wss) instead of HTTP. Use a certificate
     /// for both the base domain and `*.<base domain>`.
     #[arg(
@@ -95,6 +99,17 @@ struct Args {
     /// console calls the origin it was loaded from.
     #[arg(long, value_name = "URL", default_value = "", requires = "console_dir")]
     console_api_url: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A `--*-rate` value, checked and kept as written (the AWS emulator passes it on to
@@ -142,13 +157,22 @@ fn default_data_dir() -> Result<PathBuf> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let json = match args.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.init();
+    }
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => default_data_dir()?,
