@@ -6,6 +6,8 @@
 # GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One clean build: incremental artifacts only cost disk (gigabytes) here.
+export CARGO_INCREMENTAL=0
 
 scripts/setup.sh base wasm python api browser
 step() { printf '\n== %s\n' "$*" >&2; }

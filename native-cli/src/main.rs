@@ -182,7 +182,9 @@ enum Auth {
     Rotate,
 }
 
-#[tokio::main]
+// One thread: a tunnel's work is I/O, and a multi-threaded runtime made each request
+// cross threads several times (docs/benchmarks.md: less CPU and memory per request).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {

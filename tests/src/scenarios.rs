@@ -207,7 +207,8 @@ pub async fn round_trip(stack: &Stack) {
         );
         assert!(
             seen.iter()
-                .any(|(n, v)| n == "x-request-id" && v.len() == 16),
+                .any(|(n, v)| n == "x-request-id"
+                    && tunnel_backend::handlers::inspect::is_request_id(v)),
             "a request id reaches the origin: {seen:?}"
         );
         let forwarded = format!("myapp.localhost:{}", server.port);

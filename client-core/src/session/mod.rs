@@ -206,7 +206,15 @@ pub struct ClientSession {
     released_at: Option<Duration>,
     /// The grace is over and the session ends with the last open stream.
     renew_pending: bool,
+    /// Stream frames that arrived before CONNECTED, delivered right after it.
+    early: VecDeque<ServerFrame>,
 }
+
+/// Stream frames held while CONNECTED is on its way. The server makes a tunnel
+/// routable as it binds the connection, so a public request can overtake CONNECTED
+/// (on AWS the two are even sent by different invocations); more than this many
+/// before CONNECTED is not a race but a broken server.
+pub const MAX_EARLY_FRAMES: usize = 64;
 
 impl ClientSession {
     /// A session at `now` that opens with CONNECT.
@@ -223,6 +231,7 @@ impl ClientSession {
             releasing: false,
             released_at: None,
             renew_pending: false,
+            early: VecDeque::new(),
             config,
         };
         session.queue(&ClientFrame::Connect {
@@ -265,6 +274,24 @@ impl ClientSession {
         }
         self.last_heard = now;
         self.ping_sent = None;
+        if matches!(self.state, State::Handshaking)
+            && matches!(
+                frame,
+                ServerFrame::Request { .. }
+                    | ServerFrame::Body(_)
+                    | ServerFrame::Credit { .. }
+                    | ServerFrame::Cancel { .. }
+                    | ServerFrame::Error(ErrorFrame { id: Some(_), .. })
+            )
+        {
+            if self.early.len() >= MAX_EARLY_FRAMES {
+                return self.violation(format!(
+                    "more than {MAX_EARLY_FRAMES} stream frames before CONNECTED"
+                ));
+            }
+            self.early.push_back(frame);
+            return;
+        }
         match frame {
             ServerFrame::Connected {
                 version,
@@ -352,6 +379,9 @@ impl ClientSession {
         }
         self.state = State::Live(info.clone());
         self.events.push_back(Event::Connected(info));
+        while let Some(frame) = self.early.pop_front() {
+            self.handle_frame(now, frame);
+        }
     }
 
     fn on_request(

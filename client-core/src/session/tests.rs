@@ -197,15 +197,65 @@ fn out_of_order_chunk_ends_the_session_with_a_reason() {
 }
 
 #[test]
-fn duplicate_stream_id_and_request_before_connected_are_violations() {
+fn duplicate_stream_id_is_a_violation() {
     let mut s = connected(MIN_CHUNK_BYTES);
     s.handle_frame(S, request(6, b"", false));
     s.handle_frame(S, request(6, b"", false));
     assert!(s.is_closed());
+}
 
-    let mut early = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
-    early.handle_frame(S, request(1, b"", true));
-    assert!(early.is_closed());
+fn connected_frame() -> ServerFrame {
+    ServerFrame::Connected {
+        version: PROTOCOL_VERSION,
+        tunnel_id: "t1".into(),
+        domain: "myapp".into(),
+        public_url: "http://myapp.localhost:8080".into(),
+        max_chunk: MIN_CHUNK_BYTES,
+        window: 0,
+        renew_after: 0,
+    }
+}
+
+#[test]
+fn a_request_that_overtakes_connected_is_held_until_it_arrives() {
+    let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    sent(&mut s);
+    s.handle_frame(S, request(1, b"ab", false));
+    s.handle_frame(
+        S,
+        ServerFrame::Body(BodyChunk {
+            id: 1,
+            seq: 0,
+            data: b"cd".to_vec(),
+            fin: true,
+            reply_to: None,
+            secret: None,
+        }),
+    );
+    assert!(!s.is_closed());
+    assert!(events(&mut s).is_empty(), "nothing before CONNECTED");
+    s.handle_frame(S, connected_frame());
+    let got = events(&mut s);
+    assert!(matches!(got[0], Event::Connected(_)), "{got:?}");
+    assert!(
+        matches!(&got[1], Event::Request { id: 1, body, .. } if body == b"ab"),
+        "{got:?}"
+    );
+    assert!(
+        matches!(&got[2], Event::RequestBody { id: 1, .. }),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn too_many_frames_before_connected_are_a_violation() {
+    let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
+    for id in 0..MAX_EARLY_FRAMES as StreamId {
+        s.handle_frame(S, request(id + 1, b"", true));
+    }
+    assert!(!s.is_closed(), "exactly the bound is held");
+    s.handle_frame(S, request(MAX_EARLY_FRAMES as StreamId + 1, b"", true));
+    assert!(s.is_closed());
 }
 
 #[test]

@@ -17,7 +17,11 @@ use tunnel_backend::store::Store;
 pub const QUEUE_CAPACITY: usize = 1024;
 
 /// Most exchanges the writer stores in one transaction.
-pub const WRITE_BATCH: usize = 128;
+pub const WRITE_BATCH: usize = 256;
+
+/// How long the writer waits to fill a batch once one exchange is in: fewer, larger
+/// transactions, for a live feed a few milliseconds later.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Live-feed events buffered per subscriber; one that falls further behind skips ahead
 /// (and is told how many it missed).
@@ -86,6 +90,15 @@ async fn write_loop(
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let _ = tokio::time::timeout(BATCH_WINDOW, async {
+            while batch.len() < WRITE_BATCH {
+                let room = WRITE_BATCH - batch.len();
+                if rx.recv_many(&mut batch, room).await == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
         match store.put_exchanges(&batch, keep).await {
             Ok(()) => {
                 for x in &batch {

@@ -31,10 +31,16 @@ pub const SERVER_IDLE_TIMEOUT: Duration = IDLE_TIMEOUT.saturating_add(Duration::
 /// How long a closing connection may take to flush what is queued.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// Read buffer per client connection. tungstenite's default (128 KiB) is zero-filled
+/// and so resident for every idle tunnel; messages larger than this still arrive, in
+/// several reads (docs/benchmarks.md: 134 -> ~20 KiB per idle tunnel).
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .read_buffer_size(READ_BUFFER_BYTES)
 }
 
 /// Runs one client connection until it closes.
