@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda] [bench]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -181,11 +181,37 @@ setup_lambda() {
   echo "TUNNEL_VENV=$VENV"
 }
 
+# bench/run.sh: wrk (load generator), nginx (the origin; run by the benchmark with its
+# own config on a loopback port, never as a system service) and bore (the baseline).
+setup_bench() {
+  local pkgs=()
+  command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+  if [ "${#pkgs[@]}" -gt 0 ]; then
+    # A package's postinst may try to start the nginx service on port 80; without an
+    # init system that fails harmlessly, and a policy-rc.d keeps it from trying.
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    apt_install "${pkgs[@]}" || { [ "$made_policy" -eq 0 ] || rm -f "$policy"; die "apt-get install ${pkgs[*]} failed"; }
+    [ "$made_policy" -eq 0 ] || rm -f "$policy"
+  fi
+  log "bench: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $( (/usr/sbin/nginx -v || nginx -v) 2>&1 | head -1)"
+  if command -v bore >/dev/null 2>&1; then
+    log "bench: $(bore --version)"
+  else
+    log "bench: cargo install bore-cli"
+    cargo install bore-cli --locked ||
+      { log "bench: --locked failed, retrying without"; cargo install bore-cli; }
+  fi
+}
+
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | api | browser | lambda) ;;
-    *) die "unknown component '$component' (expected: base wasm python api browser lambda)" ;;
+    base | wasm | python | api | browser | lambda | bench) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser lambda bench)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done
