@@ -3,17 +3,21 @@
 # open a tunnel to PORT (or to a small demo origin), printing the public URL.
 #
 #   scripts/quickstart.sh [PORT]      stays in the foreground; Ctrl-C stops everything
+#   scripts/quickstart.sh --console   also builds the web console (wasm; a few minutes
+#                                     the first time) and serves it at the server's URL
 #   scripts/quickstart.sh --check     same, but fetches the public URL once and exits
 #                                     (what the test script runs to keep this honest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHECK=0
+CONSOLE=0
 PORT=""
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --console) CONSOLE=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) PORT="$arg" ;;
   esac
 done
@@ -42,7 +46,13 @@ else
   LISTEN="${TUNNEL_LISTEN:-127.0.0.1:8080}"
 fi
 
-"$BIN/tunnel-server" --listen "$LISTEN" --data-dir "$DATA_DIR" >"$WORK/server.out" &
+SERVER_ARGS=(--listen "$LISTEN" --data-dir "$DATA_DIR")
+if [ "$CONSOLE" -eq 1 ]; then
+  echo "[quickstart] building the web console..." >&2
+  scripts/console-build.sh "${CARGO_TARGET_DIR:-target}/console-dist" >&2
+  SERVER_ARGS+=(--console-dir "${CARGO_TARGET_DIR:-target}/console-dist")
+fi
+"$BIN/tunnel-server" "${SERVER_ARGS[@]}" >"$WORK/server.out" &
 PIDS+=($!)
 # The server prints its base URL once it accepts connections.
 for _ in $(seq 300); do
@@ -52,6 +62,9 @@ for _ in $(seq 300); do
 done
 API_URL="$(head -n1 "$WORK/server.out")"
 echo "[quickstart] local stack at $API_URL" >&2
+if [ "$CONSOLE" -eq 1 ]; then
+  echo "[quickstart] web console at $API_URL/ (log in with the API key in ${TUNNEL_CONFIG:-$HOME/.tunnel/config})" >&2
+fi
 
 # Register only when there is no key this server accepts yet.
 if ! "$BIN/tunnel" --api-url "$API_URL" list >/dev/null 2>&1; then
