@@ -9,11 +9,12 @@ use tunnel_aws::{ConfigError, DynamoStore, env};
 /// Set only in the child, so the check is a no-op in an ordinary run.
 const CHILD_MARKER: &str = "TUNNEL_AWS_FROM_ENV_CHILD";
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     env::CLIENTS_TABLE,
     env::TUNNELS_TABLE,
     env::DOMAINS_TABLE,
     env::CONNECTIONS_TABLE,
+    env::REQUESTS_TABLE,
     env::DYNAMODB_ENDPOINT,
     env::AWS_REGION,
     env::AWS_ACCESS_KEY_ID,
