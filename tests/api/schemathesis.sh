@@ -35,16 +35,22 @@ done
 [ -n "$url" ] || { echo "schemathesis: tunnel-server did not start" >&2; exit 1; }
 
 key="$(curl -fsS -X POST "$url/v1/clients" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
-# One tunnel, so list and get answer with data, not only empty lists and 404s.
+# One tunnel, so list and get answer with data, not only empty lists and 404s. Key
+# rotation is left out: the first call would revoke the key the rest runs with (the
+# auth-matrix e2e test covers that route).
 curl -fsS -X POST -H "Authorization: Bearer $key" -H 'content-type: application/json' \
   -d '{"domain":"fuzzed"}' "$url/v1/tunnels" >/dev/null
 
+# The coverage phase is left out: schemathesis 4.32.5 on Python 3.11 stops it with an
+# internal error of its own (hypothesis: "AST constructor recursion depth mismatch")
+# on this document; the fuzzing phase runs every operation.
 # schemathesis keeps state in ./.schemathesis: keep it out of the source tree.
 cd "$work"
 "$st" run "$url/v1/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --header "Authorization: Bearer $key" \
-  --phases examples,coverage,fuzzing \
+  --exclude-path /v1/clients/me/key \
+  --phases examples,fuzzing \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-40}" \
   --seed "${SCHEMATHESIS_SEED:-20261128}" \
   --request-timeout 10 \
