@@ -5,21 +5,13 @@
 //! document is a route; each route is really routed (an unauthenticated call is
 //! refused by authentication, not answered "no such route").
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+mod common;
 
-use async_trait::async_trait;
-use client_core::inspect::{Exchange, ReplayRequest};
-use client_core::protocol::Message;
+use std::collections::BTreeSet;
+
+use common::NoReplays;
 use serde_json::Value;
 use tunnel_backend::api::{self, ApiRequest, OPENAPI, ROUTES};
-use tunnel_backend::auth::TokenSigner;
-use tunnel_backend::connections::{ConnectionError, Connections};
-use tunnel_backend::handlers::ApiFailure;
-use tunnel_backend::handlers::inspect::Replayer;
-use tunnel_backend::model::TunnelRecord;
-use tunnel_backend::store::EmbeddedStore;
-use tunnel_backend::{Backend, Config, PublicUrls};
 
 /// `{anything}` path segments as `{}`, so parameter names do not matter.
 fn shape(path: &str) -> String {
@@ -88,50 +80,10 @@ fn every_schema_reference_resolves() {
     }
 }
 
-#[derive(Debug)]
-struct NoConnections;
-
-#[async_trait]
-impl Connections for NoConnections {
-    async fn send(&self, id: &str, _: Message) -> Result<(), ConnectionError> {
-        Err(ConnectionError::Gone(id.to_owned()))
-    }
-    async fn close(&self, _: &str) -> Result<(), ConnectionError> {
-        Ok(())
-    }
-}
-
-struct NoReplays;
-
-#[async_trait]
-impl Replayer for NoReplays {
-    async fn replay(
-        &self,
-        _: &TunnelRecord,
-        _: ReplayRequest,
-        _: &str,
-    ) -> Result<Exchange, ApiFailure> {
-        unreachable!("an unauthenticated call never reaches a replay")
-    }
-}
-
 #[tokio::test]
 async fn every_route_is_routed() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend {
-        store: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
-        connections: Arc::new(NoConnections),
-        config: Config::new(
-            PublicUrls {
-                scheme: "http".into(),
-                base_domain: "localhost".into(),
-                port: None,
-            },
-            None,
-        ),
-        signer: TokenSigner::new(vec![7; 32]).unwrap(),
-        limiter: Arc::new(tunnel_backend::limits::Unlimited),
-    };
+    let backend = common::backend(dir.path());
     for (method, pattern) in ROUTES {
         let path = shape(pattern).replace("{}", "x");
         let req = ApiRequest {

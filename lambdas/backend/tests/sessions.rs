@@ -3,49 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod common;
 
-use async_trait::async_trait;
-use client_core::inspect::{Exchange, ReplayRequest};
-use client_core::protocol::Message;
+use common::NoReplays;
 use serde_json::Value;
+use tunnel_backend::Backend;
 use tunnel_backend::api::{self, ApiRequest};
-use tunnel_backend::auth::TokenSigner;
 use tunnel_backend::config::TOKEN_TTL_SECS;
-use tunnel_backend::connections::{ConnectionError, Connections};
-use tunnel_backend::handlers::ApiFailure;
 use tunnel_backend::handlers::clients::SESSION_MAX_SECS;
-use tunnel_backend::handlers::inspect::Replayer;
-use tunnel_backend::model::TunnelRecord;
-use tunnel_backend::store::EmbeddedStore;
-use tunnel_backend::{Backend, Config, PublicUrls};
-
-#[derive(Debug)]
-struct NoConnections;
-
-#[async_trait]
-impl Connections for NoConnections {
-    async fn send(&self, id: &str, _: Message) -> Result<(), ConnectionError> {
-        Err(ConnectionError::Gone(id.to_owned()))
-    }
-    async fn close(&self, _: &str) -> Result<(), ConnectionError> {
-        Ok(())
-    }
-}
-
-struct NoReplays;
-
-#[async_trait]
-impl Replayer for NoReplays {
-    async fn replay(
-        &self,
-        _: &TunnelRecord,
-        _: ReplayRequest,
-        _: &str,
-    ) -> Result<Exchange, ApiFailure> {
-        unreachable!("no replay here")
-    }
-}
 
 async fn call(b: &Backend, method: &str, path: &str, auth: Option<&str>, now: u64) -> (u16, Value) {
     let req = ApiRequest {
@@ -64,22 +29,7 @@ async fn call(b: &Backend, method: &str, path: &str, auth: Option<&str>, now: u6
 #[tokio::test]
 async fn tokens_renew_within_their_session_and_no_further() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(
-        PublicUrls {
-            scheme: "http".into(),
-            base_domain: "localhost".into(),
-            port: None,
-        },
-        None,
-    );
-    config.control_rate = None;
-    let b = Backend {
-        store: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
-        connections: Arc::new(NoConnections),
-        config,
-        signer: TokenSigner::new(vec![7; 32]).unwrap(),
-        limiter: Arc::new(tunnel_backend::limits::Unlimited),
-    };
+    let b = common::backend(dir.path());
     let t0 = 1_000_000;
     let (_, reg) = call(&b, "POST", "/v1/clients", None, t0).await;
     let key = reg["api_key"].as_str().unwrap().to_owned();
