@@ -130,11 +130,16 @@ impl ChunkReader {
 
     /// Counts bytes that arrived outside BODY frames (inline in the head) against `max`.
     pub fn count(&mut self, id: StreamId, len: usize, max: u64) -> Result<(), SequenceError> {
-        self.received += len as u64;
-        if self.received > max {
-            return Err(SequenceError::TooLarge { id, max });
+        // Checked, not `+=`: a sum past u64::MAX (found by fuzz/chunk_reassembly with
+        // caller-supplied lengths) panicked in debug builds and wrapped to a small
+        // total in release, which a limit of u64::MAX would then have let through.
+        match self.received.checked_add(len as u64) {
+            Some(total) if total <= max => {
+                self.received = total;
+                Ok(())
+            }
+            _ => Err(SequenceError::TooLarge { id, max }),
         }
-        Ok(())
     }
 
     /// Accepts `chunk` if it is the next one and keeps the body within `max` bytes.
@@ -221,6 +226,27 @@ mod tests {
         assert_eq!(
             r.accept(&chunks[2], 100),
             Err(SequenceError::AfterFin { id: 3 })
+        );
+    }
+
+    // On 32-bit targets a usize cannot overflow the u64 total.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn counts_that_overflow_are_too_large_not_a_panic() {
+        // Regression (fuzz/chunk_reassembly): the sum used to overflow.
+        let mut r = ChunkReader::new();
+        r.count(1, 10, u64::MAX).unwrap();
+        assert_eq!(
+            r.count(1, usize::MAX, u64::MAX),
+            Err(SequenceError::TooLarge {
+                id: 1,
+                max: u64::MAX
+            })
+        );
+        assert_eq!(
+            r.received(),
+            10,
+            "a refused count leaves the total as it was"
         );
     }
 

@@ -208,13 +208,15 @@ pub async fn relay<B: RequestBody>(
         .to_owned();
     let mut headers = Headers::with_capacity(parts.headers.len() + 3);
     for (name, value) in &parts.headers {
+        // `to_str` takes printable ASCII and tabs only; the message used to promise
+        // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
         let Ok(v) = value.to_str() else {
             return fail(
                 Outcome::Refused,
                 page(
                     StatusCode::BAD_REQUEST,
                     &format!(
-                        "The value of header {name} is not valid text; the tunnel carries UTF-8 header values only."
+                        "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
                     ),
                 ),
             );
@@ -285,7 +287,25 @@ pub async fn relay<B: RequestBody>(
         reply_to: None,
         secret: None,
     };
-    if !send(&conn, &head).await {
+    // Encoded here rather than in `send`, which answers any failure as "offline": a
+    // head too large for one message is the request's doing. check_head bounds the
+    // target and headers, not the method, and hyper takes a method of any length
+    // (a 140 KB one came back as a 502 saying no client was connected).
+    let message = match encode(&head) {
+        Ok(m) => m,
+        Err(e) => {
+            return fail(
+                Outcome::Refused,
+                page(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    &format!(
+                        "The request head (method, target and headers) is too large to carry through the tunnel: {e}."
+                    ),
+                ),
+            );
+        }
+    };
+    if conn.send(message).await.is_err() {
         return fail(Outcome::TunnelOffline, offline(domain));
     }
     if let Some(c) = &capture {
