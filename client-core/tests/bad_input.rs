@@ -14,7 +14,7 @@ use client_core::protocol::limits::{
 };
 use client_core::protocol::{
     BodyChunk, ChunkReader, ClientFrame, CodecError, ErrorCode, ErrorFrame, Message, SequenceError,
-    ServerFrame, decode, decode_text, encode,
+    ServerFrame, decode, decode_text, encode, encode_binary_body,
 };
 use client_core::session::{ClientSession, CloseReason, Event, SessionConfig};
 
@@ -225,6 +225,7 @@ fn connected_frame(version: u16, tunnel: &str, max_chunk: usize) -> ServerFrame 
         max_chunk,
         window: 0,
         renew_after: 0,
+        binary: false,
     }
 }
 
@@ -262,8 +263,14 @@ use Input::{Frame, Message as Msg};
 /// Runs `inputs` into a session (after CONNECTED when `live`); returns why it closed,
 /// or `None`, and checks the server was told the same.
 fn run(live: bool, max_body: u64, inputs: Vec<Input>) -> Option<String> {
+    run_as(true, live, max_body, inputs)
+}
+
+/// [`run`] for a session that asked for binary BODY frames or not.
+fn run_as(binary: bool, live: bool, max_body: u64, inputs: Vec<Input>) -> Option<String> {
     let mut config = SessionConfig::new("t1");
     config.max_request_body = max_body;
+    config.binary = binary;
     let mut s = ClientSession::new(config, Duration::ZERO);
     if live {
         s.handle_frame(
@@ -471,9 +478,38 @@ fn a_session_meeting_bad_frames_closes_with_the_reason() {
             "undecodable message: malformed frame",
         ),
         (
-            "binary message",
+            "binary message shorter than its header",
             true,
-            vec![Msg(Message::Binary(vec![0x82, 0]))],
+            vec![Msg(Message::Binary(vec![0x01, 0]))],
+            "malformed binary frame: shorter than the 14-byte header",
+        ),
+        (
+            "binary message of an unknown kind",
+            true,
+            vec![Msg(Message::Binary(vec![0x82; 20]))],
+            "malformed binary frame: unknown frame tag",
+        ),
+        (
+            "binary message with unknown flags",
+            true,
+            vec![Msg(Message::Binary(
+                [&[0x01][..], &[0; 12], &[0x80]].concat(),
+            ))],
+            "malformed binary frame: unknown flags",
+        ),
+        (
+            "binary BODY out of order",
+            true,
+            vec![
+                Frame(request(1, "/", vec![], false)),
+                Msg(binary_body(1, 1, false)),
+            ],
+            "expected chunk 0, got 1",
+        ),
+        (
+            "binary message to a session that did not ask for binary",
+            true,
+            vec![Msg(binary_body(1, 0, true))],
             "binary messages are not part of protocol version 1",
         ),
         (
@@ -489,9 +525,24 @@ fn a_session_meeting_bad_frames_closes_with_the_reason() {
         } else {
             u64::MAX
         };
-        let why = run(live, max_body, inputs).unwrap_or_else(|| panic!("{name}: still open"));
+        let binary = !name.contains("did not ask for binary");
+        let why =
+            run_as(binary, live, max_body, inputs).unwrap_or_else(|| panic!("{name}: still open"));
         assert!(why.contains(words), "{name}: {why:?} lacks {words:?}");
     }
+}
+
+/// A binary BODY message with a few bytes of data.
+fn binary_body(id: u64, seq: u32, fin: bool) -> Message {
+    let chunk = BodyChunk {
+        id,
+        seq,
+        data: b"abc".to_vec(),
+        fin,
+        reply_to: None,
+        secret: None,
+    };
+    encode_binary_body(&chunk).unwrap().unwrap()
 }
 
 #[test]
@@ -499,6 +550,10 @@ fn late_frames_for_finished_streams_are_ignored_not_fatal() {
     // A stream the client already dropped may still have frames on the wire.
     let cases: Vec<(&str, Vec<Input>)> = vec![
         ("BODY for an unknown stream", vec![Frame(body(42, 3, true))]),
+        (
+            "binary BODY for an unknown stream",
+            vec![Msg(binary_body(42, 3, true))],
+        ),
         (
             "CREDIT for an unknown stream",
             vec![Frame(ServerFrame::Credit { id: 42, up_to: 9 })],

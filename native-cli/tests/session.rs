@@ -95,7 +95,9 @@ async fn live_session(
         .await
     });
     match server.recv().await {
-        Some(ClientFrame::Connect { version, tunnel_id }) => {
+        Some(ClientFrame::Connect {
+            version, tunnel_id, ..
+        }) => {
             assert_eq!((version, tunnel_id.as_str()), (PROTOCOL_VERSION, TUNNEL));
         }
         other => panic!("expected CONNECT, got {other:?}"),
@@ -109,6 +111,7 @@ async fn live_session(
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
             renew_after: 0,
+            binary: false,
         })
         .await;
     assert_eq!(connected_rx.await.unwrap(), PUBLIC_URL);

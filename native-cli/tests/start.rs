@@ -160,7 +160,8 @@ async fn accept_connect(ws: &mut WebSocketStream<TcpStream>) {
         recv(ws).await,
         Some(ClientFrame::Connect {
             version: PROTOCOL_VERSION,
-            tunnel_id: TUNNEL.into()
+            tunnel_id: TUNNEL.into(),
+            binary: true,
         })
     );
     send(
@@ -173,6 +174,7 @@ async fn accept_connect(ws: &mut WebSocketStream<TcpStream>) {
             max_chunk: JSON_CHUNK_BYTES,
             window: 0,
             renew_after: 0,
+            binary: false,
         },
     )
     .await;

@@ -661,13 +661,15 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
         .await
         .unwrap();
     let tunnel_id = tunnel["tunnel_id"].as_str().unwrap().to_owned();
-    let connect = |version: u16| {
+    let connect_as = |version: u16, binary: bool| {
         serde_json::to_string(&ClientFrame::Connect {
             version,
             tunnel_id: tunnel_id.clone(),
+            binary,
         })
         .unwrap()
     };
+    let connect = |version: u16| connect_as(version, false);
     let ws_url = format!(
         "{}/v1/connect?token={token}",
         s.server.url.replace("http://", "ws://")
@@ -700,10 +702,22 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
             "teleport",
         ),
         (
-            "binary message",
+            "binary message without asking in CONNECT",
             vec![Ws::binary(vec![1, 2, 3])],
             ErrorCode::ProtocolViolation,
-            "binary messages are not part of protocol version 1",
+            "binary messages need `binary: true` in CONNECT",
+        ),
+        (
+            "binary message after asking, shorter than its header",
+            vec![Ws::text(connect_as(1, true)), Ws::binary(vec![1, 2, 3])],
+            ErrorCode::ProtocolViolation,
+            "malformed binary frame: shorter than the 14-byte header",
+        ),
+        (
+            "binary message after asking, of an unknown kind",
+            vec![Ws::text(connect_as(1, true)), Ws::binary(vec![0x7f; 64])],
+            ErrorCode::ProtocolViolation,
+            "malformed binary frame: unknown frame tag",
         ),
         (
             "CONNECT twice",

@@ -21,6 +21,10 @@ pub enum ClientFrame {
         version: u16,
         /// The tunnel to serve, created beforehand over the REST API.
         tunnel_id: String,
+        /// The client reads binary BODY frames and would like to send them. Absent
+        /// (false) in JSON from clients that predate the binary encoding.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        binary: bool,
     },
     /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
     Response {
@@ -85,6 +89,10 @@ pub enum ServerFrame {
         /// idle moment, ahead of a cap on connection age (API Gateway: 2 h); 0 never.
         #[serde(default)]
         renew_after: u32,
+        /// The server reads binary BODY frames from this connection: only when CONNECT
+        /// asked for them and the transport carries them (not API Gateway).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        binary: bool,
     },
     /// A public HTTP request for the origin, maybe with its whole body.
     Request {

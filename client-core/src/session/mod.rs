@@ -17,7 +17,8 @@ use crate::protocol::limits::{
 };
 use crate::protocol::{
     BodyChunk, ChunkReader, ChunkWriter, ClientFrame, CodecError, ErrorCode, ErrorFrame, HeadError,
-    Headers, Message, ServerFrame, StreamId, check_head, decode, encode,
+    Headers, Message, ServerFrame, StreamId, check_head, decode, decode_binary_body, encode,
+    encode_binary_body,
 };
 
 /// Settings of one session.
@@ -31,6 +32,9 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// Largest request body accepted from the server, in bytes.
     pub max_request_body: u64,
+    /// Ask for binary BODY frames. A server that cannot carry them (API Gateway)
+    /// leaves them off and the session stays all JSON.
+    pub binary: bool,
 }
 
 impl SessionConfig {
@@ -41,6 +45,7 @@ impl SessionConfig {
             keepalive_interval: KEEPALIVE_INTERVAL,
             idle_timeout: IDLE_TIMEOUT,
             max_request_body: u64::MAX,
+            binary: true,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Connected {
     pub window: u32,
     /// Seconds after which to renew the connection when idle; 0 never.
     pub renew_after: u32,
+    /// The server reads binary BODY frames: ours go out that way.
+    pub binary: bool,
 }
 
 /// The head of a public request to forward to the origin.
@@ -237,6 +244,7 @@ impl ClientSession {
         session.queue(&ClientFrame::Connect {
             version: PROTOCOL_VERSION,
             tunnel_id: session.config.tunnel_id.clone(),
+            binary: session.config.binary,
         });
         session
     }
@@ -261,7 +269,15 @@ impl ClientSession {
 
     /// Handles a message from the server.
     pub fn handle_message(&mut self, now: Duration, message: &Message) {
-        match decode::<ServerFrame>(message) {
+        let decoded = match message {
+            // Only a session that asked for binary BODY frames reads them; the server
+            // may send them from the moment CONNECT arrives, even ahead of CONNECTED.
+            Message::Binary(bytes) if self.config.binary => {
+                decode_binary_body(bytes).map(ServerFrame::Body)
+            }
+            _ => decode::<ServerFrame>(message),
+        };
+        match decoded {
             Ok(frame) => self.handle_frame(now, frame),
             Err(e) => self.violation(format!("undecodable message: {e}")),
         }
@@ -301,6 +317,7 @@ impl ClientSession {
                 max_chunk,
                 window,
                 renew_after,
+                binary,
             } => {
                 let info = Connected {
                     tunnel_id,
@@ -309,6 +326,8 @@ impl ClientSession {
                     max_chunk,
                     window,
                     renew_after,
+                    // Binary only if we asked: a server saying yes unasked is ignored.
+                    binary: binary && self.config.binary,
                 };
                 self.on_connected(now, version, info);
             }
@@ -677,7 +696,13 @@ impl ClientSession {
     }
 
     fn queue_checked(&mut self, frame: &ClientFrame) -> Result<(), CommandError> {
-        self.transmit.push_back(encode(frame)?);
+        let message = match (frame, &self.state) {
+            (ClientFrame::Body(chunk), State::Live(c)) if c.binary => {
+                encode_binary_body(chunk).unwrap_or_else(|| encode(frame))?
+            }
+            _ => encode(frame)?,
+        };
+        self.transmit.push_back(message);
         Ok(())
     }
 

@@ -7,11 +7,13 @@
 //! request, with no store involved.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use client_core::protocol::{Message, StreamId};
+use client_core::protocol::{
+    CodecError, Message, ServerFrame, StreamId, encode, encode_binary_body,
+};
 use tokio::sync::mpsc;
 use tunnel_backend::connections::{ConnectionError, Connections};
 
@@ -21,6 +23,17 @@ pub const OUTBOUND_QUEUE: usize = 64;
 /// Response frames queued per stream before the socket reader waits for the public
 /// client to catch up.
 pub const STREAM_QUEUE: usize = 16;
+
+/// Why a frame was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// It cannot be encoded (too large for one message).
+    #[error(transparent)]
+    Encode(#[from] CodecError),
+    /// The connection is gone.
+    #[error(transparent)]
+    Gone(ConnectionError),
+}
 
 /// What the socket's writer task is asked to do.
 #[derive(Debug)]
@@ -59,6 +72,7 @@ pub struct Conn {
     outbound: mpsc::Sender<Outbound>,
     streams: Mutex<HashMap<StreamId, mpsc::Sender<ResponsePart>>>,
     next_stream: AtomicU64,
+    binary: AtomicBool,
 }
 
 impl Conn {
@@ -73,6 +87,29 @@ impl Conn {
     /// Queues a message without waiting; for `Drop` paths. Drops it when full.
     pub fn try_send(&self, message: Message) {
         let _ = self.outbound.try_send(Outbound::Message(message));
+    }
+
+    /// The client asked in CONNECT for binary BODY frames: request bodies go to it as
+    /// binary messages, and its binary messages are read.
+    pub fn set_binary(&self, binary: bool) {
+        self.binary.store(binary, Ordering::Relaxed);
+    }
+
+    /// Whether BODY frames on this connection travel as binary messages.
+    pub fn binary(&self) -> bool {
+        self.binary.load(Ordering::Relaxed)
+    }
+
+    /// Queues a frame in this connection's encoding: binary for BODY frames when the
+    /// client asked for them, JSON otherwise.
+    pub async fn send_frame(&self, frame: &ServerFrame) -> Result<(), SendError> {
+        let message = match frame {
+            ServerFrame::Body(chunk) if self.binary() => {
+                encode_binary_body(chunk).unwrap_or_else(|| encode(frame))?
+            }
+            _ => encode(frame)?,
+        };
+        self.send(message).await.map_err(SendError::Gone)
     }
 
     /// Asks the writer to close the socket once what is queued is sent.
@@ -131,6 +168,7 @@ impl Hub {
             outbound: tx,
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(1),
+            binary: AtomicBool::new(false),
         });
         self.lock().insert(id, conn.clone());
         (conn, rx)

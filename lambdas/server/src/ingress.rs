@@ -26,7 +26,7 @@ use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
 
-use crate::hub::{Conn, ResponsePart};
+use crate::hub::{Conn, ResponsePart, SendError};
 use crate::inspector::{Capture, now_ms};
 use crate::{Body, State, full};
 
@@ -408,12 +408,13 @@ async fn pump_body<B: RequestBody>(
 }
 
 async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
-    match encode(frame) {
-        Ok(m) => conn.send(m).await.is_ok(),
-        Err(e) => {
+    match conn.send_frame(frame).await {
+        Ok(()) => true,
+        Err(SendError::Encode(e)) => {
             tracing::error!(error = %e, "cannot encode frame");
             false
         }
+        Err(SendError::Gone(_)) => false,
     }
 }
 

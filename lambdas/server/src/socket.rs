@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use client_core::protocol::limits::{IDLE_TIMEOUT, MAX_MESSAGE_BYTES};
 use client_core::protocol::{
-    ClientFrame, ErrorCode, ErrorFrame, Message, ServerFrame, decode_text, encode,
+    ClientFrame, ErrorCode, ErrorFrame, Message, ServerFrame, decode_binary_body, decode_text,
+    encode,
 };
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
@@ -86,16 +87,22 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 break;
             }
         };
-        let text = match next {
-            WsMessage::Text(t) => t,
+        let decoded = match next {
+            WsMessage::Text(t) => decode_text::<ClientFrame>(t.as_str()),
+            // Binary BODY frames only from a client that asked for them in CONNECT.
+            WsMessage::Binary(b) if conn.binary() => decode_binary_body(&b).map(ClientFrame::Body),
             WsMessage::Binary(_) => {
-                refuse(&conn, "binary messages are not part of protocol version 1").await;
+                refuse(
+                    &conn,
+                    "binary messages need `binary: true` in CONNECT (protocol version 1 is JSON text)",
+                )
+                .await;
                 break;
             }
             WsMessage::Close(_) => break,
             _ => continue,
         };
-        let frame = match decode_text::<ClientFrame>(text.as_str()) {
+        let frame = match decoded {
             Ok(f) => f,
             Err(e) => {
                 refuse(&conn, &format!("undecodable frame: {e}")).await;
@@ -103,17 +110,25 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
             }
         };
         match frame {
-            ClientFrame::Connect { version, tunnel_id } => {
+            ClientFrame::Connect {
+                version,
+                tunnel_id,
+                binary,
+            } => {
                 if bound {
                     refuse(&conn, "CONNECT sent twice on one connection").await;
                     break;
                 }
+                // Set before CONNECTED goes out: a REQUEST may follow it at once, and
+                // the client reads binary from the moment it asked.
+                conn.set_binary(binary);
                 bound = tunnel_connect(
                     &state.backend,
                     &id,
                     &caller,
                     version,
                     &tunnel_id,
+                    binary,
                     unix_now(),
                 )
                 .await

@@ -100,8 +100,12 @@ pub async fn connect(
         return ok();
     };
     match decode_text::<ClientFrame>(event.body.as_deref().unwrap_or_default()) {
-        Ok(ClientFrame::Connect { version, tunnel_id }) => {
-            let _ = tunnel_connect(b, &id, &caller, version, &tunnel_id, unix_now()).await;
+        Ok(ClientFrame::Connect {
+            version, tunnel_id, ..
+        }) => {
+            // API Gateway refuses binary messages from clients: JSON only, whatever
+            // the client asked for.
+            let _ = tunnel_connect(b, &id, &caller, version, &tunnel_id, false, unix_now()).await;
         }
         Ok(ClientFrame::Release {}) => {
             if let Err(e) = tunnel_release(b, &id).await {

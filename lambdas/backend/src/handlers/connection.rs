@@ -43,15 +43,19 @@ fn refusal(code: ErrorCode, message: String) -> ErrorFrame {
 
 /// Binds connection `connection_id` of `caller` to the tunnel named in CONNECT and
 /// answers CONNECTED, or refuses with an ERROR frame (also sent to the connection).
+///
+/// `binary`: the client asked for binary BODY frames and this transport carries them
+/// (the local stack's own sockets; never API Gateway, which refuses them from clients).
 pub async fn tunnel_connect(
     b: &Backend,
     connection_id: &str,
     caller: &Caller,
     version: u16,
     tunnel_id: &str,
+    binary: bool,
     now: u64,
 ) -> Result<ServerFrame, ErrorFrame> {
-    let outcome = bind(b, connection_id, caller, version, tunnel_id, now).await;
+    let outcome = bind(b, connection_id, caller, version, tunnel_id, binary, now).await;
     let frame = match &outcome {
         Ok(f) => f.clone(),
         Err(e) => ServerFrame::Error(e.clone()),
@@ -73,6 +77,7 @@ async fn bind(
     caller: &Caller,
     version: u16,
     tunnel_id: &str,
+    binary: bool,
     now: u64,
 ) -> Result<ServerFrame, ErrorFrame> {
     if version != PROTOCOL_VERSION {
@@ -156,6 +161,7 @@ async fn bind(
         max_chunk: b.config.max_chunk,
         window: b.config.window,
         renew_after: b.config.renew_after,
+        binary,
     })
 }
 
