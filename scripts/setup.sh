@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda] [bench]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda] [bench] [fuzz]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -207,11 +207,28 @@ setup_bench() {
   fi
 }
 
+# fuzz/run.sh: cargo-fuzz, only where a nightly toolchain exists (libFuzzer needs
+# nightly's sanitizer flags). Without nightly this says so and does nothing; the fuzz
+# step then skips itself too. No toolchain is downloaded here.
+setup_fuzz() {
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    log "fuzz: no nightly toolchain, the fuzz step will be skipped (rustup toolchain install nightly)"
+    return 0
+  fi
+  if cargo fuzz --version >/dev/null 2>&1; then
+    log "fuzz: $(cargo fuzz --version)"
+  else
+    log "fuzz: cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked ||
+      { log "fuzz: --locked failed, retrying without"; cargo install cargo-fuzz; }
+  fi
+}
+
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | api | browser | lambda | bench) ;;
-    *) die "unknown component '$component' (expected: base wasm python api browser lambda bench)" ;;
+    base | wasm | python | api | browser | lambda | bench | fuzz) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser lambda bench fuzz)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

@@ -2,14 +2,14 @@
 # Every test: installs what is missing, then formatting, lints, the workspace's
 # tests (unit, store contract on both stores, end-to-end on the local stack and on
 # the AWS emulator, the web console in headless Chromium, TLS), REST API fuzzing with
-# schemathesis, the wasm build and wasm unit tests in Chromium of client-core, the Lambda packages and their
+# schemathesis, 30 s of cargo-fuzz per target, the wasm build and wasm unit tests in Chromium of client-core, the Lambda packages and their
 # GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One clean build: incremental artifacts only cost disk (gigabytes) here.
 export CARGO_INCREMENTAL=0
 
-scripts/setup.sh base wasm python api browser
+scripts/setup.sh base wasm python api browser fuzz
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
@@ -31,6 +31,9 @@ cargo test --workspace
 
 step "REST API fuzzing from the OpenAPI document (schemathesis: no 5xx, answers match)"
 tests/api/schemathesis.sh
+
+step "fuzzing: every cargo-fuzz target for 30 s from its committed corpus (needs nightly)"
+fuzz/run.sh 30
 
 step "client-core for wasm32-unknown-unknown"
 scripts/wasm-build.sh client-core --quiet
