@@ -314,3 +314,10 @@ async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     e2e::authz::matrix(Kind::Aws, &dir.path().join("server.log")).await;
 }
+
+/// On AWS nothing arrives from a killed client: the proxy learns it from `$disconnect`
+/// deleting the connection record, checked every `LIVENESS_PROBE` of silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_killed_mid_request_gives_502_within_2_s() {
+    scenarios::cli_killed_mid_request(&Stack::start(Kind::Aws).await).await;
+}

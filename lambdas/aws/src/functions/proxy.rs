@@ -43,6 +43,7 @@ use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
+use tunnel_backend::store::Store;
 use tunnel_backend::unix_now;
 
 use super::relay::CHANNEL_ACTION;
@@ -58,6 +59,13 @@ pub const ORIGIN_SECRET_HEADER: &str = "x-origin-verify";
 /// How long the client may take to start answering: under API Gateway's 29 s so a
 /// CloudFront origin timeout (30 s default) never fires first.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// While an answer is awaited, how often silence is checked against the client's
+/// connection record. A client killed mid-request sends nothing more; only API
+/// Gateway's `$disconnect` tells, by deleting the record, and without this check its
+/// requester waited the whole [`RESPONSE_TIMEOUT`] for a 504. One strongly consistent
+/// read per period of silence: answers quicker than this cost nothing.
+pub const LIVENESS_PROBE: Duration = Duration::from_millis(750);
 
 /// How long a request waits for its tunnel's client to come back (a reconnect after a
 /// drop, a renewal ahead of the age cap) before it is answered 502.
@@ -561,8 +569,26 @@ impl Proxy {
                 )
                 .await;
             };
-            match next_part(channel, id, &secret, deadline, &mut reorder).await {
+            let store = self.backend.store.as_ref();
+            match next_part_watched(
+                store,
+                client_conn,
+                channel,
+                id,
+                &secret,
+                deadline,
+                &mut reorder,
+            )
+            .await
+            {
                 Ok(()) => {}
+                Err(Stop::ClientGone) => {
+                    let response = page(
+                        502,
+                        &format!("The tunnel client for {domain} disconnected before answering."),
+                    );
+                    return ended(capture, InspectOutcome::TunnelOffline, response).await;
+                }
                 Err(Stop::Timeout) => {
                     self.cancel(client_conn, id).await;
                     let response = page(
@@ -628,6 +654,8 @@ impl Proxy {
         // Bounded: the runtime's body sender drains it as the Function URL streams out.
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
         let _ = tx.send(Ok(Bytes::from(body))).await;
+        let store = self.backend.store.clone();
+        let client = client_conn.to_owned();
         let credit = Credit {
             connections: self.backend.connections.clone(),
             client_conn: client_conn.to_owned(),
@@ -660,7 +688,9 @@ impl Proxy {
                     end(capture, InspectOutcome::TunnelOffline).await;
                     return;
                 };
-                if let Err(stop) = next_part(
+                if let Err(stop) = next_part_watched(
+                    store.as_ref(),
+                    &client,
                     channel,
                     id,
                     &secret,
@@ -798,6 +828,34 @@ enum Stop {
     Closed,
     Failed(ErrorFrame),
     Broken(String),
+    /// The client's connection record is gone: it disconnected.
+    ClientGone,
+}
+
+/// [`next_part`], checking after each [`LIVENESS_PROBE`] of silence that the client's
+/// connection still exists. A store error is not taken as a disconnect: the deadline
+/// still bounds the wait.
+async fn next_part_watched(
+    store: &dyn Store,
+    client_conn: &str,
+    channel: &mut Channel,
+    id: StreamId,
+    secret: &str,
+    deadline: tokio::time::Instant,
+    reorder: &mut Reorder,
+) -> Result<(), Stop> {
+    loop {
+        let slice = deadline.min(tokio::time::Instant::now() + LIVENESS_PROBE);
+        match next_part(channel, id, secret, slice, reorder).await {
+            Err(Stop::Timeout) if slice < deadline => {
+                if let Ok(None) = store.get_connection(client_conn).await {
+                    tracing::info!(stream = id, client_conn, "tunnel client gone mid-request");
+                    return Err(Stop::ClientGone);
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Reads messages until one part of stream `id` with the right secret is placed.
