@@ -287,3 +287,74 @@ async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
 async fn a_cli_killed_mid_request_gives_502_within_2_s() {
     scenarios::cli_killed_mid_request(&Stack::start(Kind::Local).await).await;
 }
+
+/// SIGTERM while a public request waits on its origin: the server stops accepting at
+/// once, lets the request finish through the tunnel, then exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stack = Stack::start(Kind::Local).await;
+    let user = stack.user("u");
+    user.register().await;
+    // An origin that holds the one request it gets until told to answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let origin = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request head arrives whole");
+            head.extend_from_slice(&buf[..n]);
+        }
+        arrived_tx.send(()).unwrap();
+        released.await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\ndrained")
+            .await
+            .unwrap();
+    });
+    let tunnel = user.start(&[&port.to_string(), "--domain", "drain"]).await;
+    let http = public_client(&stack.server, &["drain"]);
+    let url = format!("{}/slow", tunnel.url);
+    let pending = tokio::spawn(async move {
+        let r = http.get(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::timeout(e2e::READY_TIMEOUT, arrived)
+        .await
+        .expect("the request reaches the origin")
+        .unwrap();
+
+    let pid = stack.server.child.id().unwrap().to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    // The listener closes as the drain starts: new connections are refused.
+    let addr = format!("127.0.0.1:{}", stack.server.port);
+    tokio::time::timeout(e2e::READY_TIMEOUT, async {
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server stops accepting after SIGTERM");
+    assert!(!pending.is_finished(), "the request in flight is still waiting");
+
+    release.send(()).unwrap();
+    let (status, body) = pending.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "drained"));
+    let exit = tokio::time::timeout(e2e::READY_TIMEOUT, stack.server.child.wait())
+        .await
+        .expect("the server exits once drained")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    origin.await.unwrap();
+}

@@ -164,6 +164,9 @@ pub async fn serve_with_tls<H: Handler>(
             }
         });
     }
+    // Close the socket now: left open while draining, new connections would pile up
+    // in the kernel's backlog and be reset at exit instead of refused at once.
+    drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop.send(true);
     drop(stopped);
