@@ -346,7 +346,10 @@ async fn graceful_shutdown_drains_in_flight_requests() {
     })
     .await
     .expect("the server stops accepting after SIGTERM");
-    assert!(!pending.is_finished(), "the request in flight is still waiting");
+    assert!(
+        !pending.is_finished(),
+        "the request in flight is still waiting"
+    );
 
     release.send(()).unwrap();
     let (status, body) = pending.await.unwrap();
