@@ -4,8 +4,10 @@
 //!
 //! Ingress never waits for the store: a finished exchange goes into a bounded queue,
 //! and when the queue is full it is dropped and counted rather than slowing traffic.
+//! The queue is bounded in bytes too: past [`QUEUE_BYTES`] of captured bodies waiting,
+//! an exchange is kept without its bodies (sizes kept, marked truncated).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use client_core::inspect::{Exchange, ExchangeSummary, Outcome};
@@ -16,12 +18,20 @@ use tunnel_backend::store::Store;
 /// Finished exchanges waiting for the writer.
 pub const QUEUE_CAPACITY: usize = 1024;
 
+/// Captured body bytes waiting for the writer, at most. A count alone did not bound
+/// memory: the soak test's 2 MB bodies (1 MiB captured each way) filled the queue to
+/// 400 MiB while a batch window was open.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most exchanges the writer stores in one transaction.
 pub const WRITE_BATCH: usize = 256;
 
 /// How long the writer waits to fill a batch once one exchange is in: fewer, larger
-/// transactions, for a live feed a few milliseconds later.
-pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+/// transactions (a redb commit is a fixed cost per batch), for a log and live feed up
+/// to a tenth of a second behind. 10 ms gave batches of ~50 under the benchmark's
+/// small-GET load; 100 ms cut the server's CPU per request by a third in the
+/// experiment in docs/benchmarks.md.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Live-feed events buffered per subscriber; one that falls further behind skips ahead
 /// (and is told how many it missed).
@@ -33,6 +43,28 @@ pub struct Inspector {
     queue: mpsc::Sender<Exchange>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
     dropped: AtomicU64,
+    /// Captured body bytes in the queue; shared with the writer, which subtracts.
+    queued_bytes: Arc<AtomicUsize>,
+    stripped: AtomicU64,
+}
+
+/// Captured body bytes of an exchange.
+fn body_bytes(x: &Exchange) -> usize {
+    x.request.body.bytes.len() + x.response.as_ref().map_or(0, |r| r.body.bytes.len())
+}
+
+/// Drops the captured bodies, keeping their sizes: the record says what went by.
+fn strip_bodies(x: &mut Exchange) {
+    let strip = |b: &mut client_core::inspect::CapturedBody| {
+        if !b.bytes.is_empty() {
+            b.bytes = Vec::new();
+            b.truncated = true;
+        }
+    };
+    strip(&mut x.request.body);
+    if let Some(r) = &mut x.response {
+        strip(&mut r.body);
+    }
 }
 
 impl Inspector {
@@ -40,20 +72,37 @@ impl Inspector {
     pub fn start(store: Arc<dyn Store>, keep: usize) -> Arc<Self> {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let inspector = Arc::new(Self {
             queue,
             feed: feed.clone(),
             dropped: AtomicU64::new(0),
+            queued_bytes: queued_bytes.clone(),
+            stripped: AtomicU64::new(0),
         });
-        tokio::spawn(write_loop(store, keep, rx, feed));
+        tokio::spawn(write_loop(store, keep, rx, feed, queued_bytes));
         inspector
     }
 
     /// Queues a finished exchange for storage; drops it when the queue is full.
-    pub fn record(&self, exchange: Exchange) {
+    pub fn record(&self, mut exchange: Exchange) {
+        let mut size = body_bytes(&exchange);
+        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if queued + size > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            strip_bodies(&mut exchange);
+            size = 0;
+            self.stripped.fetch_add(1, Ordering::Relaxed);
+        }
         if self.queue.try_send(exchange).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Exchanges stored without their bodies because [`QUEUE_BYTES`] were waiting.
+    pub fn stripped(&self) -> u64 {
+        self.stripped.load(Ordering::Relaxed)
     }
 
     /// Exchanges dropped because the writer fell behind.
@@ -87,6 +136,7 @@ async fn write_loop(
     keep: usize,
     mut rx: mpsc::Receiver<Exchange>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
+    queued_bytes: Arc<AtomicUsize>,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
@@ -109,6 +159,8 @@ async fn write_loop(
                 tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
             }
         }
+        let written: usize = batch.iter().map(body_bytes).sum();
+        queued_bytes.fetch_sub(written, Ordering::Relaxed);
         batch.clear();
     }
 }
@@ -230,4 +282,66 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use client_core::inspect::{CapturedBody, Message, Timings};
+    use tunnel_backend::store::EmbeddedStore;
+
+    use super::*;
+
+    fn exchange(id: usize, request_bytes: usize) -> Exchange {
+        Exchange {
+            request_id: format!("req-{id}"),
+            tunnel_id: "tun-1".into(),
+            replay_of: None,
+            method: "POST".into(),
+            path: "/".into(),
+            remote_addr: "127.0.0.1:1".into(),
+            request: Message {
+                headers: vec![],
+                body: CapturedBody::full(vec![7; request_bytes]),
+            },
+            response: None,
+            outcome: Outcome::Completed,
+            timings: Timings {
+                received_ms: 1,
+                forwarded_ms: None,
+                first_byte_ms: None,
+                done_ms: None,
+            },
+        }
+    }
+
+    // current_thread: the writer task cannot run until the test awaits, so the queue
+    // holds exactly what was recorded.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_queue_keeps_bodies_up_to_its_byte_budget_and_sizes_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let inspector = Inspector::start(store.clone(), 500);
+        let mut feed = inspector.subscribe();
+        // Exactly at the budget: kept whole.
+        let half = QUEUE_BYTES / 2;
+        inspector.record(exchange(1, half));
+        inspector.record(exchange(2, QUEUE_BYTES - half));
+        assert_eq!(inspector.stripped(), 0);
+        // One byte over: the record stays, its body goes.
+        inspector.record(exchange(3, 1));
+        assert_eq!(inspector.stripped(), 1);
+        assert_eq!(inspector.dropped(), 0);
+        for _ in 0..3 {
+            feed.recv().await.unwrap();
+        }
+        let kept = store.get_exchange("req-2").await.unwrap().unwrap();
+        assert_eq!(kept.request.body.bytes.len(), QUEUE_BYTES - half);
+        let stripped = store.get_exchange("req-3").await.unwrap().unwrap();
+        assert!(stripped.request.body.bytes.is_empty());
+        assert_eq!(stripped.request.body.size, 1);
+        assert!(stripped.request.body.truncated);
+        // Written, the budget is free again.
+        inspector.record(exchange(4, QUEUE_BYTES));
+        assert_eq!(inspector.stripped(), 1);
+    }
 }

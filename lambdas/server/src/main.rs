@@ -155,6 +155,13 @@ fn default_data_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".tunnel").join("server"))
 }
 
+/// mimalloc rather than glibc's malloc: bodies pass through in 64 KiB chunks and
+/// captures of up to 1 MiB, and glibc, whose mmap threshold rises to the largest block
+/// freed, kept them on its heap after a soak run: RSS stayed at 455 MiB against 88 MiB
+/// after the warm-up (docs/reliability.md). mimalloc returns freed pages to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
