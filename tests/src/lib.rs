@@ -12,6 +12,7 @@ pub mod browser;
 pub mod inspection;
 pub mod moto;
 pub mod scenarios;
+pub mod soak;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
