@@ -399,6 +399,7 @@ impl Driver<'_> {
         if self.stalled.as_ref().is_some_and(|s| s.id == id) {
             self.stalled = None;
         }
+        forward.log.trace(&outcome);
         if self.log_requests {
             forward.log.print(&outcome);
         }
@@ -429,6 +430,20 @@ impl RequestLog {
                 .find(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
                 .map(|(_, v)| v.clone()),
         }
+    }
+
+    /// The request as a log event (JSON when stderr is not a terminal), with the
+    /// request id as a field, so log tools can join it with the server's lines.
+    fn trace(&self, outcome: &str) {
+        tracing::info!(
+            request_id = self.request_id.as_deref().unwrap_or_default(),
+            method = %self.method,
+            path = %self.path,
+            outcome,
+            status = self.status,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            "request forwarded"
+        );
     }
 
     fn print(&self, outcome: &str) {
