@@ -257,6 +257,43 @@ async fn metrics_and_status_count_known_requests_exactly() {
     assert!(stats["p50_ms"].as_u64().unwrap() <= stats["p99_ms"].as_u64().unwrap());
     let text = served.user.ok(&["status"]).await;
     assert!(text.contains("traffic, last 60 s:"), "{text}");
+
+    // A killed CLI started again on its domain: a disconnect, then a reconnect.
+    let mut served = served;
+    served.tunnel.child.kill().await.unwrap();
+    wait_metric(&http, &probe_url, telemetry::ACTIVE_TUNNELS.name, 0.0).await;
+    let again = served
+        .user
+        .start(&[&served.origin.port.to_string(), "--domain", "counted"])
+        .await;
+    assert_eq!(again.url, served.tunnel.url);
+    // The server counts the bind right after sending CONNECTED, which the CLI may
+    // print its URL on first.
+    let after = wait_metric(&http, &probe_url, telemetry::CONNECTIONS.name, 2.0).await;
+    assert_eq!(value(&after, telemetry::DISCONNECTS.name, &[]), 1.0);
+    assert_eq!(value(&after, telemetry::RECONNECTS.name, &[]), 1.0);
+    assert_eq!(value(&after, telemetry::ACTIVE_TUNNELS.name, &[]), 1.0);
+}
+
+/// Scrapes until the unlabelled `name` is `want`; returns that scrape.
+async fn wait_metric(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    want: f64,
+) -> BTreeMap<Series, f64> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        let samples = scrape(http, base).await;
+        if value(&samples, name, &[]) == want {
+            return samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never reached {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Lines of a log file that mention `needle`.

@@ -191,19 +191,42 @@ impl Proxy {
         let domain_label = domain.clone();
         let deadline = Instant::now() + ONLINE_WAIT;
         let received_ms = now_ms();
+        let started = Instant::now();
+        let tally = Arc::new(Tally::default());
+        // Refused before the tunnel is looked up: counted under the one label for
+        // unknown names, so a Host header cannot add a dimension value.
+        let refused = |kind: &'static str, outcome: Outcome| {
+            tally.error(kind);
+            metered(
+                outcome,
+                telemetry::UNKNOWN_TUNNEL,
+                received_ms,
+                started,
+                0,
+                tally.clone(),
+            )
+        };
         let body = match (&event.body, event.is_base64_encoded) {
             (None, _) => Vec::new(),
             (Some(b), false) => b.clone().into_bytes(),
             (Some(b), true) => match STANDARD.decode(b) {
                 Ok(v) => v,
-                Err(_) => return page(400, "The request body could not be read."),
+                Err(_) => {
+                    return refused(
+                        InspectOutcome::Refused.as_str(),
+                        page(400, "The request body could not be read."),
+                    );
+                }
             },
         };
         if body.len() > MAX_REQUEST_BODY {
-            return page(
-                413,
-                &format!(
-                    "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
+            return refused(
+                InspectOutcome::TooLarge.as_str(),
+                page(
+                    413,
+                    &format!(
+                        "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
+                    ),
                 ),
             );
         }
@@ -230,9 +253,7 @@ impl Proxy {
         }
         headers.retain(|(n, _)| n != "host");
         headers.insert(0, ("host".into(), host.clone()));
-        let tally = Arc::new(Tally::default());
         let bytes_in = body.len();
-        let started = Instant::now();
         let outcome = self
             .forward(
                 Forward {
@@ -252,30 +273,12 @@ impl Proxy {
                 None,
             )
             .await;
-        let status = outcome.metadata_prelude.status_code.as_u16();
         let label = if tally.error_kind() == Some(telemetry::KIND_UNKNOWN_TUNNEL) {
             telemetry::UNKNOWN_TUNNEL
         } else {
             domain_label.as_str()
         };
-        let line = Emf::new(received_ms)
-            .label(telemetry::TUNNEL, label)
-            .label(telemetry::STATUS_CLASS, telemetry::status_class(status))
-            .value(telemetry::REQUESTS, 1.0)
-            .value(telemetry::BYTES_IN, bytes_in as f64)
-            .value(telemetry::PROXY_LATENCY, started.elapsed().as_secs_f64());
-        let Response {
-            metadata_prelude,
-            stream,
-        } = outcome;
-        Response {
-            metadata_prelude,
-            stream: Box::pin(Counted {
-                inner: stream,
-                bytes_out: 0,
-                line: Some((line, tally)),
-            }),
-        }
+        metered(outcome, label, received_ms, started, bytes_in, tally)
     }
 
     /// Sends one request through the tunnel of `f.domain` and answers with what comes
@@ -814,6 +817,37 @@ impl Tally {
 fn note(tally: Option<&Arc<Tally>>, kind: &'static str) {
     if let Some(t) = tally {
         t.error(kind);
+    }
+}
+
+/// `outcome` with its body counted, and the request's metrics line printed once it
+/// has gone out.
+fn metered(
+    outcome: Outcome,
+    tunnel_label: &str,
+    received_ms: u64,
+    started: Instant,
+    bytes_in: usize,
+    tally: Arc<Tally>,
+) -> Outcome {
+    let status = outcome.metadata_prelude.status_code.as_u16();
+    let line = Emf::new(received_ms)
+        .label(telemetry::TUNNEL, tunnel_label)
+        .label(telemetry::STATUS_CLASS, telemetry::status_class(status))
+        .value(telemetry::REQUESTS, 1.0)
+        .value(telemetry::BYTES_IN, bytes_in as f64)
+        .value(telemetry::PROXY_LATENCY, started.elapsed().as_secs_f64());
+    let Response {
+        metadata_prelude,
+        stream,
+    } = outcome;
+    Response {
+        metadata_prelude,
+        stream: Box::pin(Counted {
+            inner: stream,
+            bytes_out: 0,
+            line: Some((line, tally)),
+        }),
     }
 }
 
