@@ -275,6 +275,37 @@ async fn metrics_and_status_count_known_requests_exactly() {
     assert_eq!(value(&after, telemetry::ACTIVE_TUNNELS.name, &[]), 1.0);
 }
 
+/// `tunnel status --json` after 7 requests through the emulated AWS deployment, 2 of
+/// them answered 500: the stats route runs in inspect-requests over DynamoDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_counters_on_aws_too() {
+    let stack = Stack::start(Kind::Aws).await;
+    let served = stack.serve("awsstats", &[]).await;
+    let url = served.tunnel.url.clone();
+    for path in ["/a", "/b", "/status/500", "/c", "/status/500", "/d", "/e"] {
+        let r = served
+            .http
+            .post(format!("{url}{path}"))
+            .body("xy")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 200 || r.status() == 500);
+    }
+    let rest = Rest::new(&stack, Some(&served.user.api_key()));
+    let tunnel_id = rest.tunnel_id("awsstats").await;
+    rest.wait_for(&tunnel_id, 7).await;
+    let status: Value = serde_json::from_str(&served.user.ok(&["status", "--json"]).await).unwrap();
+    let stats = &status["stats"][0];
+    assert_eq!(stats["status"], "online", "{status}");
+    assert_eq!(stats["requests"], 7);
+    assert_eq!(stats["errors"], 2);
+    assert_eq!(stats["bytes_in"], 14);
+    assert_eq!(stats["bytes_out"], 10, "5 echoed bodies of 2 bytes");
+    assert!(stats["connected_since"].is_u64());
+    assert!(stats["p99_ms"].is_u64());
+}
+
 /// Scrapes until the unlabelled `name` is `want`; returns that scrape.
 async fn wait_metric(
     http: &reqwest::Client,
