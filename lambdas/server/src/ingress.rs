@@ -355,15 +355,19 @@ pub async fn relay<B: RequestBody>(
     let mut pump = if fin {
         None
     } else {
-        Some(tokio::spawn(pump_body(
-            state.clone(),
-            conn.clone(),
-            id,
-            body,
-            rest,
-            first.len() as u64,
-            capture.clone(),
-        )))
+        // On the request's span, so whatever the upload logs carries the request id.
+        Some(tokio::spawn(
+            pump_body(
+                state.clone(),
+                conn.clone(),
+                id,
+                body,
+                rest,
+                first.len() as u64,
+                capture.clone(),
+            )
+            .in_current_span(),
+        ))
     };
     answer(&state, guard, responses, &mut pump, domain, capture).await
 }

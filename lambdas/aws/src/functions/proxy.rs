@@ -699,51 +699,55 @@ impl Proxy {
         };
         // The capture is stored before the last chunk's sender is dropped, so the
         // invocation (which ends with the stream) cannot be frozen mid-write.
-        tokio::spawn(async move {
-            let mut credit = credit;
-            loop {
-                while let Some(ready) = reorder.poll() {
-                    if let Ready::Data { data, .. } = ready {
-                        if let Some(c) = &mut capture {
-                            c.recording.response_body(&data);
+        tokio::spawn(
+            async move {
+                let mut credit = credit;
+                loop {
+                    while let Some(ready) = reorder.poll() {
+                        if let Ready::Data { data, .. } = ready {
+                            if let Some(c) = &mut capture {
+                                c.recording.response_body(&data);
+                            }
+                            if tx.send(Ok(Bytes::from(data))).await.is_err() {
+                                end(capture, InspectOutcome::ClientDisconnected).await;
+                                return;
+                            }
+                            credit.released().await;
                         }
-                        if tx.send(Ok(Bytes::from(data))).await.is_err() {
-                            end(capture, InspectOutcome::ClientDisconnected).await;
-                            return;
+                    }
+                    if reorder.is_done() {
+                        end(capture, InspectOutcome::Completed).await;
+                        return;
+                    }
+                    let Some(channel) = guard.as_mut() else {
+                        end(capture, InspectOutcome::TunnelOffline).await;
+                        return;
+                    };
+                    if let Err(stop) = next_part(
+                        channel,
+                        id,
+                        &secret,
+                        tokio::time::Instant::now() + RESPONSE_TIMEOUT,
+                        &mut reorder,
+                    )
+                    .await
+                    {
+                        if matches!(stop, Stop::Closed) {
+                            *guard = None;
                         }
-                        credit.released().await;
+                        end(capture, InspectOutcome::OriginFailed).await;
+                        let _ = tx
+                            .send(Err(std::io::Error::other(
+                                "the tunnel broke off the response",
+                            )))
+                            .await;
+                        return;
                     }
-                }
-                if reorder.is_done() {
-                    end(capture, InspectOutcome::Completed).await;
-                    return;
-                }
-                let Some(channel) = guard.as_mut() else {
-                    end(capture, InspectOutcome::TunnelOffline).await;
-                    return;
-                };
-                if let Err(stop) = next_part(
-                    channel,
-                    id,
-                    &secret,
-                    tokio::time::Instant::now() + RESPONSE_TIMEOUT,
-                    &mut reorder,
-                )
-                .await
-                {
-                    if matches!(stop, Stop::Closed) {
-                        *guard = None;
-                    }
-                    end(capture, InspectOutcome::OriginFailed).await;
-                    let _ = tx
-                        .send(Err(std::io::Error::other(
-                            "the tunnel broke off the response",
-                        )))
-                        .await;
-                    return;
                 }
             }
-        });
+            // On the request's span: its log lines carry the request id.
+            .in_current_span(),
+        );
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
