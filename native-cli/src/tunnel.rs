@@ -433,12 +433,15 @@ impl RequestLog {
     }
 
     /// The request as a log event (JSON when stderr is not a terminal), with the
-    /// request id as a field, so log tools can join it with the server's lines.
+    /// request id as a field, so log tools can join it with the server's lines. The
+    /// query string is left out: it may carry an application's tokens, and log files
+    /// travel further than a terminal.
     fn trace(&self, outcome: &str) {
+        let path = self.path.split('?').next().unwrap_or_default();
         tracing::info!(
             request_id = self.request_id.as_deref().unwrap_or_default(),
             method = %self.method,
-            path = %self.path,
+            path,
             outcome,
             status = self.status,
             duration_ms = self.started.elapsed().as_secs_f64() * 1e3,

@@ -432,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_outcomes_have_a_kind() {
+    fn completed_has_no_kind_and_labels_escape() {
         assert_eq!(error_kind(Outcome::Completed), None);
         assert_eq!(error_kind(Outcome::OriginRefused), Some("origin_refused"));
         assert_eq!(status_class(99), "5xx");

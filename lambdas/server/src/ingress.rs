@@ -64,6 +64,9 @@ fn page(status: StatusCode, detail: &str) -> Response<Body> {
 /// Metrics label for requests to names no tunnel holds.
 pub const UNKNOWN_TUNNEL_LABEL: &str = telemetry::UNKNOWN_TUNNEL;
 
+/// Longest caller-sent `X-Request-Id` logged, in characters.
+pub const MAX_LOGGED_REQUEST_ID: usize = 128;
+
 /// Forwards one public request for subdomain `domain`, and counts it.
 pub async fn proxy(
     state: Arc<State>,
@@ -82,7 +85,8 @@ pub async fn proxy(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+        // The caller chooses it: bounded, so it cannot make every line huge.
+        .map(|v| v.chars().take(MAX_LOGGED_REQUEST_ID).collect::<String>());
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
