@@ -51,7 +51,8 @@ pub struct Metric {
     /// One line for `# HELP`.
     pub help: &'static str,
     /// Whether the Lambda functions emit it. Gauges of live connections exist only
-    /// where one process holds all the connections (the local stack).
+    /// where one process holds all the connections (the local stack); so does the
+    /// memory that tells a reconnect.
     pub in_lambda: bool,
 }
 
@@ -148,7 +149,10 @@ pub const RECONNECTS: Metric = Metric {
     unit: "Count",
     labels: &[],
     help: "CONNECTs for a tunnel a client had served before (a drop, a renewal, a restarted CLI).",
-    in_lambda: true,
+    // A sandbox cannot tell a reconnect from a first CONNECT without more state in
+    // the store (or a flag in CONNECT); on AWS, connections minus disconnects shows
+    // the churn instead.
+    in_lambda: false,
 };
 /// Requests refused by a rate limit (429).
 pub const RATE_LIMITED: Metric = Metric {
