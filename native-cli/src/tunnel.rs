@@ -64,10 +64,13 @@ pub enum SessionEnd {
 /// completes, forwarding each public request to `origin`.
 ///
 /// `on_connected` runs when the server confirms the tunnel is live. With `log_requests`
-/// one line per proxied request goes to stdout.
+/// one line per proxied request goes to stdout. `resume` says an earlier connection
+/// served this tunnel (the server counts reconnects).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_session<S, F>(
     mut ws: WebSocketStream<S>,
     tunnel_id: &str,
+    resume: bool,
     origin: &Origin,
     log_requests: bool,
     mut on_connected: F,
@@ -80,7 +83,13 @@ where
     let (replies_tx, mut replies) = mpsc::channel(REPLY_BUFFER);
     let clock = Instant::now();
     let mut driver = Driver {
-        session: ClientSession::new(SessionConfig::new(tunnel_id), Duration::ZERO),
+        session: ClientSession::new(
+            SessionConfig {
+                resume,
+                ..SessionConfig::new(tunnel_id)
+            },
+            Duration::ZERO,
+        ),
         clock,
         origin,
         log_requests,

@@ -89,13 +89,15 @@ async fn live_session(
                 let _ = tx.send(c.public_url.clone());
             }
         };
-        run_session(client, TUNNEL, &origin, false, on_connected, async {
+        run_session(client, TUNNEL, false, &origin, false, on_connected, async {
             let _ = shutdown.await;
         })
         .await
     });
     match server.recv().await {
-        Some(ClientFrame::Connect { version, tunnel_id }) => {
+        Some(ClientFrame::Connect {
+            version, tunnel_id, ..
+        }) => {
             assert_eq!((version, tunnel_id.as_str()), (PROTOCOL_VERSION, TUNNEL));
         }
         other => panic!("expected CONNECT, got {other:?}"),
@@ -416,6 +418,7 @@ async fn refusal_of_the_tunnel_is_fatal() {
         run_session(
             client,
             TUNNEL,
+            false,
             &origin,
             false,
             |_: &client_core::session::Connected| panic!("never connected"),

@@ -665,6 +665,7 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
         serde_json::to_string(&ClientFrame::Connect {
             version,
             tunnel_id: tunnel_id.clone(),
+            resume: false,
         })
         .unwrap()
     };

@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use e2e::inspection::Rest;
 use e2e::scenarios::{Kind, Stack};
-use e2e::{Origin, READY_TIMEOUT, closed_port, public_client, wait_line};
+use e2e::{Origin, READY_TIMEOUT, Server, closed_port, public_client, wait_line};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tunnel_backend::telemetry::{self, ALL, NAMESPACE};
@@ -258,7 +258,7 @@ async fn metrics_and_status_count_known_requests_exactly() {
     let text = served.user.ok(&["status"]).await;
     assert!(text.contains("traffic, last 60 s:"), "{text}");
 
-    // A killed CLI started again on its domain: a disconnect, then a reconnect.
+    // A killed CLI started again on its domain is a new connection, not a reconnect.
     let mut served = served;
     served.tunnel.child.kill().await.unwrap();
     wait_metric(&http, &probe_url, telemetry::ACTIVE_TUNNELS.name, 0.0).await;
@@ -271,8 +271,19 @@ async fn metrics_and_status_count_known_requests_exactly() {
     // print its URL on first.
     let after = wait_metric(&http, &probe_url, telemetry::CONNECTIONS.name, 2.0).await;
     assert_eq!(value(&after, telemetry::DISCONNECTS.name, &[]), 1.0);
-    assert_eq!(value(&after, telemetry::RECONNECTS.name, &[]), 1.0);
+    assert_eq!(value(&after, telemetry::RECONNECTS.name, &[]), 0.0);
     assert_eq!(value(&after, telemetry::ACTIVE_TUNNELS.name, &[]), 1.0);
+
+    // The server restarts: the running CLI comes back on its own, resuming the tunnel.
+    let mut stack = stack;
+    let listen = format!("127.0.0.1:{}", stack.server.port);
+    stack.server.kill().await;
+    let data = stack.dir.path().join("data");
+    stack.server = Server::start_on(&listen, &data, &["--metrics-listen", &probe]).await;
+    let after = wait_metric(&http, &probe_url, telemetry::ACTIVE_TUNNELS.name, 1.0).await;
+    assert_eq!(value(&after, telemetry::CONNECTIONS.name, &[]), 1.0);
+    assert_eq!(value(&after, telemetry::RECONNECTS.name, &[]), 1.0);
+    drop(again);
 }
 
 /// `tunnel status --json` after 7 requests through the emulated AWS deployment, 2 of

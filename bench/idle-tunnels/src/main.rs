@@ -188,6 +188,7 @@ async fn connect_tunnels(url: &str, ids: Vec<String>) -> Result<Vec<tokio::task:
             let Message::Text(connect) = encode(&ClientFrame::Connect {
                 version: PROTOCOL_VERSION,
                 tunnel_id: tunnel_id.clone(),
+                resume: false,
             })?
             else {
                 bail!("CONNECT did not encode as text");

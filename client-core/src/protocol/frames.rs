@@ -11,6 +11,10 @@ pub type StreamId = u64;
 /// Header lines in arrival order; repeated names stay repeated.
 pub type Headers = Vec<(String, String)>;
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Frames the client sends to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -21,6 +25,11 @@ pub enum ClientFrame {
         version: u16,
         /// The tunnel to serve, created beforehand over the REST API.
         tunnel_id: String,
+        /// The client served this tunnel on an earlier connection (it reconnects
+        /// after a drop or a renewal). Only counted (the reconnect metric); absent
+        /// means false, so older clients and servers interoperate.
+        #[serde(default, skip_serializing_if = "is_false")]
+        resume: bool,
     },
     /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
     Response {

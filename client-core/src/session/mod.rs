@@ -31,6 +31,8 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// Largest request body accepted from the server, in bytes.
     pub max_request_body: u64,
+    /// This tunnel was served on an earlier connection (sent in CONNECT).
+    pub resume: bool,
 }
 
 impl SessionConfig {
@@ -41,6 +43,7 @@ impl SessionConfig {
             keepalive_interval: KEEPALIVE_INTERVAL,
             idle_timeout: IDLE_TIMEOUT,
             max_request_body: u64::MAX,
+            resume: false,
         }
     }
 }
@@ -237,6 +240,7 @@ impl ClientSession {
         session.queue(&ClientFrame::Connect {
             version: PROTOCOL_VERSION,
             tunnel_id: session.config.tunnel_id.clone(),
+            resume: session.config.resume,
         });
         session
     }

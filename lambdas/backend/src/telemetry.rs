@@ -51,8 +51,7 @@ pub struct Metric {
     /// One line for `# HELP`.
     pub help: &'static str,
     /// Whether the Lambda functions emit it. Gauges of live connections exist only
-    /// where one process holds all the connections (the local stack); so does the
-    /// memory that tells a reconnect.
+    /// where one process holds all the connections (the local stack).
     pub in_lambda: bool,
 }
 
@@ -142,17 +141,14 @@ pub const DISCONNECTS: Metric = Metric {
     help: "Tunnel client connections closed after binding a tunnel.",
     in_lambda: true,
 };
-/// CONNECTs for a tunnel that a client had served before.
+/// CONNECTs the client marks as resuming (`resume` in CONNECT).
 pub const RECONNECTS: Metric = Metric {
     name: "tunnel_reconnects_total",
     kind: Kind::Counter,
     unit: "Count",
     labels: &[],
-    help: "CONNECTs for a tunnel a client had served before (a drop, a renewal, a restarted CLI).",
-    // A sandbox cannot tell a reconnect from a first CONNECT without more state in
-    // the store (or a flag in CONNECT); on AWS, connections minus disconnects shows
-    // the churn instead.
-    in_lambda: false,
+    help: "CONNECTs that resume a tunnel the client served on an earlier connection (after a drop or a renewal).",
+    in_lambda: true,
 };
 /// Requests refused by a rate limit (429).
 pub const RATE_LIMITED: Metric = Metric {

@@ -6,7 +6,7 @@
 //! sets are bounded: tunnels that exist (unknown names share one label), status
 //! classes, error kinds and limit scopes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -35,9 +35,6 @@ pub struct Metrics {
     disconnects_total: AtomicU64,
     reconnects_total: AtomicU64,
     active_tunnels: AtomicI64,
-    /// Tunnels served at some point since start, to tell a reconnect from a first
-    /// connect. Bounded by the tunnels that exist, like the request labels.
-    served: Mutex<HashSet<String>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -82,16 +79,12 @@ impl Metrics {
         self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// A client connection bound tunnel `tunnel_id`.
-    pub fn tunnel_bound(&self, tunnel_id: &str) {
+    /// A client connection bound a tunnel; `resume` when the client says it served
+    /// the tunnel on an earlier connection.
+    pub fn tunnel_bound(&self, resume: bool) {
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         self.active_tunnels.fetch_add(1, Ordering::Relaxed);
-        let again = !self
-            .served
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tunnel_id.to_owned());
-        if again {
+        if resume {
             self.reconnects_total.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -178,9 +171,9 @@ mod tests {
         m.request("a", 502, Duration::from_secs(9));
         m.error("origin_refused");
         m.rate_limited(telemetry::SCOPE_TUNNEL);
-        m.tunnel_bound("t1");
+        m.tunnel_bound(false);
         m.tunnel_unbound();
-        m.tunnel_bound("t1");
+        m.tunnel_bound(true);
         let text = m.render(1);
         assert!(
             text.contains("tunnel_requests_total{tunnel=\"a\",class=\"2xx\"} 2"),

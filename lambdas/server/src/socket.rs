@@ -102,7 +102,11 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
             }
         };
         match frame {
-            ClientFrame::Connect { version, tunnel_id } => {
+            ClientFrame::Connect {
+                version,
+                tunnel_id,
+                resume,
+            } => {
                 if bound {
                     refuse(&conn, "CONNECT sent twice on one connection").await;
                     break;
@@ -118,7 +122,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 .await
                 .is_ok();
                 if bound {
-                    state.metrics.tunnel_bound(&tunnel_id);
+                    state.metrics.tunnel_bound(resume);
                 }
             }
             ClientFrame::Response {

@@ -16,7 +16,7 @@ use tunnel_backend::handlers::Caller;
 use tunnel_backend::handlers::connection::{
     authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
 };
-use tunnel_backend::telemetry::{CONNECTIONS, DISCONNECTS, Emf};
+use tunnel_backend::telemetry::{CONNECTIONS, DISCONNECTS, Emf, RECONNECTS};
 use tunnel_backend::{unix_now, unix_now_ms};
 
 /// Key of the authorizer context entry that carries the client id to the routes.
@@ -101,12 +101,20 @@ pub async fn connect(
         return ok();
     };
     match decode_text::<ClientFrame>(event.body.as_deref().unwrap_or_default()) {
-        Ok(ClientFrame::Connect { version, tunnel_id }) => {
+        Ok(ClientFrame::Connect {
+            version,
+            tunnel_id,
+            resume,
+        }) => {
             if tunnel_connect(b, &id, &caller, version, &tunnel_id, unix_now())
                 .await
                 .is_ok()
             {
-                Emf::new(unix_now_ms()).value(CONNECTIONS, 1.0).emit();
+                let mut line = Emf::new(unix_now_ms()).value(CONNECTIONS, 1.0);
+                if resume {
+                    line = line.value(RECONNECTS, 1.0);
+                }
+                line.emit();
             }
         }
         Ok(ClientFrame::Release {}) => {
