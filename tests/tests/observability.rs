@@ -711,3 +711,37 @@ async fn lambda_functions_emit_emf_with_the_servers_metric_names() {
         "no tunnel-proxy line on the request's span: {about:?}"
     );
 }
+
+/// A client renewing its connection ahead of the WebSocket API's age cap (4 s here)
+/// comes back with a resuming CONNECT: tunnel-connect emits a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_on_aws_emits_a_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let stack = Stack::start_logging_with(Kind::Aws, &log, &["--ws-max-age", "4"]).await;
+    let _served = stack.serve("renewing", &[]).await;
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let reconnect = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let found = emf_lines(&text)
+            .into_iter()
+            .find(|(f, v)| f == "tunnel-connect" && v[telemetry::RECONNECTS.name].is_number());
+        if let Some((_, v)) = found {
+            break v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconnect line after the renewal"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(reconnect[telemetry::RECONNECTS.name], 1.0);
+    assert_eq!(reconnect[telemetry::CONNECTIONS.name], 1.0);
+    let names: Vec<&str> = reconnect["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&telemetry::RECONNECTS.name), "{reconnect}");
+}
