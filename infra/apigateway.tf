@@ -27,6 +27,7 @@ locals {
     "GET /v1/tunnels"                    = "list-tunnels"
     "GET /v1/tunnels/{id}"               = "list-tunnels"
     "DELETE /v1/tunnels/{id}"            = "delete-tunnel"
+    "GET /v1/tunnels/{id}/stats"         = "inspect-requests"
     "GET /v1/tunnels/{id}/requests"      = "inspect-requests"
     "DELETE /v1/tunnels/{id}/requests"   = "inspect-requests"
     "GET /v1/tunnels/{id}/requests/live" = "inspect-requests"
@@ -44,6 +45,7 @@ locals {
     "/v1/tokens"                     = aws_api_gateway_resource.tokens.id
     "/v1/tunnels"                    = aws_api_gateway_resource.tunnels.id
     "/v1/tunnels/{id}"               = aws_api_gateway_resource.tunnel.id
+    "/v1/tunnels/{id}/stats"         = aws_api_gateway_resource.tunnel_stats.id
     "/v1/tunnels/{id}/requests"      = aws_api_gateway_resource.tunnel_requests.id
     "/v1/tunnels/{id}/requests/live" = aws_api_gateway_resource.tunnel_requests_live.id
     "/v1/requests/{id}"              = aws_api_gateway_resource.request.id
@@ -105,6 +107,12 @@ resource "aws_api_gateway_resource" "tunnel" {
   rest_api_id = aws_api_gateway_rest_api.api.id
   parent_id   = aws_api_gateway_resource.tunnels.id
   path_part   = "{id}"
+}
+
+resource "aws_api_gateway_resource" "tunnel_stats" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel.id
+  path_part   = "stats"
 }
 
 resource "aws_api_gateway_resource" "tunnel_requests" {

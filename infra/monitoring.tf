@@ -15,6 +15,78 @@ resource "aws_sns_topic_subscription" "email" {
 
 locals {
   alarm_actions = [aws_sns_topic.alarms.arn]
+
+  # The functions' own metrics, printed as CloudWatch Embedded Metric Format lines:
+  # names, dimensions and namespace are tunnel_backend::telemetry's (the same names
+  # the local stack serves at /metrics). tests/tests/observability.rs checks every
+  # metric and dimension named here against the code.
+  metrics_namespace = "Tunnel"
+  # telemetry::ERROR_KINDS
+  error_kinds = ["unknown_tunnel", "store", "tunnel_offline", "origin_refused", "origin_timeout", "origin_failed", "timeout", "too_large", "refused", "client_disconnected"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "public_5xx" {
+  alarm_name          = "${local.prefix}public-5xx"
+  alarm_description   = "Public requests answered 5xx across all tunnels (offline tunnels, refused or slow origins, the store unreachable); the errors-by-kind widget says which"
+  namespace           = local.metrics_namespace
+  metric_name         = "tunnel_requests_total"
+  dimensions          = { StatusClass = "5xx" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.public_5xx_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "store_errors" {
+  alarm_name          = "${local.prefix}proxy-store-errors"
+  alarm_description   = "tunnel-proxy could not read the store (DynamoDB errors or throttling): public requests got 503"
+  namespace           = local.metrics_namespace
+  metric_name         = "tunnel_errors_total"
+  dimensions          = { Kind = "store" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "proxy_latency_p99" {
+  alarm_name          = "${local.prefix}proxy-latency-p99"
+  alarm_description   = "p99 time from a public request to its answer's head: slow origins or a struggling return channel"
+  namespace           = local.metrics_namespace
+  metric_name         = "tunnel_proxy_latency_seconds"
+  extended_statistic  = "p99"
+  period              = 300
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  threshold           = var.proxy_p99_latency_threshold_secs
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "rate_limited" {
+  alarm_name          = "${local.prefix}rate-limited"
+  alarm_description   = "Public requests refused 429 by a tunnel's rate limit: a tunnel under a flood, or TUNNEL_PUBLIC_RATE too low"
+  namespace           = local.metrics_namespace
+  metric_name         = "tunnel_rate_limited_total"
+  dimensions          = { Scope = "tunnel" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 100
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
@@ -126,6 +198,52 @@ resource "aws_cloudwatch_dashboard" "main" {
   dashboard_name = "${local.prefix}overview"
   dashboard_body = jsonencode({
     widgets = [
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title   = "Public requests by status class", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          metrics = [for c in ["2xx", "3xx", "4xx", "5xx"] : [local.metrics_namespace, "tunnel_requests_total", "StatusClass", c]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title   = "Public request errors by kind", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          metrics = [for k in local.error_kinds : [local.metrics_namespace, "tunnel_errors_total", "Kind", k]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 24, width = 12, height = 6
+        properties = {
+          title  = "Proxy latency to the answer's head (p50, p99)", region = var.region, period = 60, view = "timeSeries"
+          metrics = [
+            [local.metrics_namespace, "tunnel_proxy_latency_seconds", { stat = "p50" }],
+            [local.metrics_namespace, "tunnel_proxy_latency_seconds", { stat = "p99" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 24, width = 12, height = 6
+        properties = {
+          title  = "Public bytes in and out", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          metrics = [
+            [local.metrics_namespace, "tunnel_bytes_in_total"],
+            [local.metrics_namespace, "tunnel_bytes_out_total"],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 30, width = 12, height = 6
+        properties = {
+          title  = "Tunnel connections, disconnections and rate-limit refusals", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          metrics = [
+            [local.metrics_namespace, "tunnel_connections_total"],
+            [local.metrics_namespace, "tunnel_disconnects_total"],
+            [local.metrics_namespace, "tunnel_rate_limited_total", "Scope", "tunnel"],
+            [local.metrics_namespace, "tunnel_rate_limited_total", "Scope", "api"],
+          ]
+        }
+      },
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {

@@ -153,6 +153,28 @@ variable "proxy_p99_duration_threshold_ms" {
   }
 }
 
+variable "proxy_p99_latency_threshold_secs" {
+  description = "Alarm when the p99 time from a public request to its answer's head exceeds this many seconds (tunnel_proxy_latency_seconds)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.proxy_p99_latency_threshold_secs > 0 && var.proxy_p99_latency_threshold_secs <= 30
+    error_message = "proxy_p99_latency_threshold_secs must be in (0, 30]."
+  }
+}
+
+variable "public_5xx_threshold" {
+  description = "Alarm when this many public requests in 5 minutes are answered 5xx (tunnel_requests_total, StatusClass 5xx)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.public_5xx_threshold >= 1
+    error_message = "public_5xx_threshold must be at least 1."
+  }
+}
+
 variable "cloudfront_price_class" {
   description = "CloudFront price class of both distributions."
   type        = string

@@ -90,6 +90,44 @@ pub struct TunnelList {
     pub tunnels: Vec<Tunnel>,
 }
 
+/// `GET /v1/tunnels/{id}/stats` answer: whether the tunnel is served, and its traffic
+/// over the last [`TunnelStats::window_secs`], computed from its request log (replays
+/// not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelStats {
+    /// The tunnel's id.
+    pub tunnel_id: String,
+    /// Its subdomain.
+    pub domain: String,
+    /// Where the public reaches it.
+    pub public_url: String,
+    /// Online or offline.
+    pub status: TunnelStatus,
+    /// When the client serving it now connected, seconds since the Unix epoch.
+    #[serde(default)]
+    pub connected_since: Option<u64>,
+    /// Length of the window the counts cover, seconds.
+    pub window_secs: u64,
+    /// Public requests received in the window.
+    pub requests: u64,
+    /// Of those, the ones answered 5xx or not answered at all.
+    pub errors: u64,
+    /// Median time to the end of the answer, milliseconds; `None` without requests.
+    #[serde(default)]
+    pub p50_ms: Option<u64>,
+    /// 99th percentile of the same.
+    #[serde(default)]
+    pub p99_ms: Option<u64>,
+    /// Request body bytes received.
+    pub bytes_in: u64,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// Whether the request log held fewer requests than the window had (it keeps
+    /// only the newest ones), so the counts are a lower bound.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
 /// `POST /v1/tokens` answer: a short-lived token for the WebSocket endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionToken {
@@ -330,6 +368,11 @@ impl ApiClient {
     /// `GET /v1/tunnels/{id}`.
     pub fn get_tunnel(&self, tunnel_id: &str) -> Call<Tunnel> {
         self.call("GET", &format!("/v1/tunnels/{tunnel_id}"), None, 200)
+    }
+
+    /// `GET /v1/tunnels/{id}/stats`.
+    pub fn tunnel_stats(&self, tunnel_id: &str) -> Call<TunnelStats> {
+        self.call("GET", &format!("/v1/tunnels/{tunnel_id}/stats"), None, 200)
     }
 
     /// `DELETE /v1/tunnels/{id}`.

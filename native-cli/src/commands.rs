@@ -219,6 +219,7 @@ async fn gather_status(settings: &Settings) -> Result<Status, CommandError> {
         server_reachable: false,
         client_id: None,
         tunnels: Vec::new(),
+        stats: Vec::new(),
         problem: None,
     };
     // Without a key the call still tells whether anything answers at that URL.
@@ -240,6 +241,14 @@ async fn gather_status(settings: &Settings) -> Result<Status, CommandError> {
         match api.call(|c| c.list_tunnels()).await {
             Ok(list) => status.tunnels = list.tunnels,
             Err(e) => status.problem = Some(format!("cannot list tunnels: {e}")),
+        }
+        for t in &status.tunnels {
+            match api.call(|c| c.tunnel_stats(&t.tunnel_id)).await {
+                Ok(s) => status.stats.push(s),
+                Err(e) => {
+                    status.problem = Some(format!("cannot read the stats of {}: {e}", t.domain));
+                }
+            }
         }
     }
     Ok(status)

@@ -25,8 +25,47 @@ struct Cli {
     #[arg(long, global = true, env = config::CA_FILE_ENV, value_name = "PEM")]
     ca_file: Option<std::path::PathBuf>,
 
+    /// Log lines on stderr: `text` for people, `json` for log tools; `auto` is text on a
+    /// terminal, JSON otherwise. Levels with RUST_LOG (default: warn for text, info for
+    /// JSON, which then holds one line per forwarded request with its request id).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sets up `tracing` on stderr. The human-facing lines (the public URL, `--log`'s
+/// request lines) stay on stdout and are not affected.
+fn init_logs(format: LogFormat) {
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let default = if json { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second subscriber (tests that call main twice) is no error worth stopping for.
+    let _ = if json {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +226,7 @@ enum Auth {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

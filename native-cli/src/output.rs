@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use client_core::api::Tunnel;
+use client_core::api::{Tunnel, TunnelStats};
 use serde::Serialize;
 
 /// What `tunnel status` reports; its JSON form is `tunnel status --json`.
@@ -22,6 +22,9 @@ pub struct Status {
     pub client_id: Option<String>,
     /// The client's tunnels.
     pub tunnels: Vec<Tunnel>,
+    /// Each tunnel's connection and its traffic over the last minute, in the order
+    /// of `tunnels` (a tunnel whose stats could not be read is left out).
+    pub stats: Vec<TunnelStats>,
     /// What went wrong asking the server, for people; not part of the JSON.
     #[serde(skip)]
     pub problem: Option<String>,
@@ -95,8 +98,84 @@ pub fn status_text(status: &Status) -> String {
         for row in tunnel_table(&status.tunnels).lines() {
             out.push_str(&format!("  {row}\n"));
         }
+        if let Some(first) = status.stats.first() {
+            out.push_str(&format!("traffic, last {} s:\n", first.window_secs));
+            for row in stats_table(&status.stats, crate::output::now_secs()).lines() {
+                out.push_str(&format!("  {row}\n"));
+            }
+        }
     }
     out
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Each tunnel's connection and traffic as an aligned table; `now` (Unix seconds)
+/// turns "connected since" into an age.
+pub fn stats_table(stats: &[TunnelStats], now: u64) -> String {
+    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v}ms"));
+    let mut rows = vec![[
+        "DOMAIN".to_owned(),
+        "STATUS".into(),
+        "FOR".into(),
+        "REQS".into(),
+        "ERRS".into(),
+        "P50".into(),
+        "P99".into(),
+        "IN".into(),
+        "OUT".into(),
+        "URL".into(),
+    ]];
+    for s in stats {
+        rows.push([
+            s.domain.clone(),
+            s.status.to_string(),
+            s.connected_since
+                .map_or_else(|| "-".to_owned(), |t| age(now.saturating_sub(t))),
+            format!("{}{}", s.requests, if s.truncated { "+" } else { "" }),
+            s.errors.to_string(),
+            ms(s.p50_ms),
+            ms(s.p99_ms),
+            bytes(s.bytes_in),
+            bytes(s.bytes_out),
+            s.public_url.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..10)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{}s", secs / 60, secs % 60),
+        _ => format!("{}h{}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n}B"),
+        1024..1_048_576 => format!("{:.1}KiB", n as f64 / 1024.0),
+        _ => format!("{:.1}MiB", n as f64 / 1_048_576.0),
+    }
 }
 
 /// JSON, pretty-printed, with a final newline.
@@ -166,6 +245,21 @@ mod tests {
             server_reachable: true,
             client_id: Some("c1".into()),
             tunnels: vec![tunnel("t1", "myapp", TunnelStatus::Online)],
+            stats: vec![TunnelStats {
+                tunnel_id: "t1".into(),
+                domain: "myapp".into(),
+                public_url: "http://myapp.localhost:8080".into(),
+                status: TunnelStatus::Online,
+                connected_since: Some(1_000),
+                window_secs: 60,
+                requests: 7,
+                errors: 2,
+                p50_ms: Some(3),
+                p99_ms: Some(40),
+                bytes_in: 10,
+                bytes_out: 2048,
+                truncated: false,
+            }],
             problem: Some("not in json".into()),
         };
         let value: serde_json::Value = serde_json::from_str(&json(&status)).unwrap();
@@ -179,10 +273,31 @@ mod tests {
                 "config_path",
                 "logged_in",
                 "server_reachable",
+                "stats",
                 "tunnels"
             ]
         );
         assert_eq!(value["tunnels"][0]["status"], "online");
-        assert!(status_text(&status).contains("client id: c1"));
+        assert_eq!(value["stats"][0]["requests"], 7);
+        let text = status_text(&status);
+        assert!(text.contains("client id: c1"));
+        assert!(text.contains("traffic, last 60 s:"), "{text}");
+        let table = stats_table(&status.stats, 1_090);
+        let row = table.lines().nth(1).unwrap();
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            [
+                "myapp",
+                "online",
+                "1m30s",
+                "7",
+                "2",
+                "3ms",
+                "40ms",
+                "10B",
+                "2.0KiB",
+                "http://myapp.localhost:8080"
+            ]
+        );
     }
 }

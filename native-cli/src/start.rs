@@ -108,6 +108,8 @@ pub async fn start(
             },
             () = stopped(stop.clone()) => break,
         };
+        // Once the tunnel has been live, every later connection resumes it.
+        let resume = announced;
         let on_connected = |live: &Connected| {
             backoff.reset();
             announce(live, &origin, &mut announced);
@@ -115,6 +117,7 @@ pub async fn start(
         let end = run_session(
             ws,
             &tunnel.tunnel_id,
+            resume,
             &origin,
             options.log_requests,
             on_connected,

@@ -64,10 +64,13 @@ pub enum SessionEnd {
 /// completes, forwarding each public request to `origin`.
 ///
 /// `on_connected` runs when the server confirms the tunnel is live. With `log_requests`
-/// one line per proxied request goes to stdout.
+/// one line per proxied request goes to stdout. `resume` says an earlier connection
+/// served this tunnel (the server counts reconnects).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_session<S, F>(
     mut ws: WebSocketStream<S>,
     tunnel_id: &str,
+    resume: bool,
     origin: &Origin,
     log_requests: bool,
     mut on_connected: F,
@@ -80,7 +83,13 @@ where
     let (replies_tx, mut replies) = mpsc::channel(REPLY_BUFFER);
     let clock = Instant::now();
     let mut driver = Driver {
-        session: ClientSession::new(SessionConfig::new(tunnel_id), Duration::ZERO),
+        session: ClientSession::new(
+            SessionConfig {
+                resume,
+                ..SessionConfig::new(tunnel_id)
+            },
+            Duration::ZERO,
+        ),
         clock,
         origin,
         log_requests,
@@ -399,6 +408,7 @@ impl Driver<'_> {
         if self.stalled.as_ref().is_some_and(|s| s.id == id) {
             self.stalled = None;
         }
+        forward.log.trace(&outcome);
         if self.log_requests {
             forward.log.print(&outcome);
         }
@@ -429,6 +439,23 @@ impl RequestLog {
                 .find(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
                 .map(|(_, v)| v.clone()),
         }
+    }
+
+    /// The request as a log event (JSON when stderr is not a terminal), with the
+    /// request id as a field, so log tools can join it with the server's lines. The
+    /// query string is left out: it may carry an application's tokens, and log files
+    /// travel further than a terminal.
+    fn trace(&self, outcome: &str) {
+        let path = self.path.split('?').next().unwrap_or_default();
+        tracing::info!(
+            request_id = self.request_id.as_deref().unwrap_or_default(),
+            method = %self.method,
+            path,
+            outcome,
+            status = self.status,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            "request forwarded"
+        );
     }
 
     fn print(&self, outcome: &str) {

@@ -89,7 +89,7 @@ async fn live_session(
                 let _ = tx.send(c.public_url.clone());
             }
         };
-        run_session(client, TUNNEL, &origin, false, on_connected, async {
+        run_session(client, TUNNEL, false, &origin, false, on_connected, async {
             let _ = shutdown.await;
         })
         .await
@@ -419,6 +419,7 @@ async fn refusal_of_the_tunnel_is_fatal() {
         run_session(
             client,
             TUNNEL,
+            false,
             &origin,
             false,
             |_: &client_core::session::Connected| panic!("never connected"),

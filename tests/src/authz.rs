@@ -101,6 +101,7 @@ pub async fn matrix(kind: Kind, log: &Path) {
                 None,
             ),
             ("GET", "/v1/tunnels/{tunnel_id}")
+            | ("GET", "/v1/tunnels/{tunnel_id}/stats")
             | ("GET", "/v1/tunnels/{tunnel_id}/requests")
             | ("GET", "/v1/tunnels/{tunnel_id}/requests/live")
             | ("GET", "/v1/requests/{request_id}") => (

@@ -287,7 +287,7 @@ impl RunningTunnel {
 
 /// An origin that echoes each request: the body back as the body, and the method,
 /// target and headers it saw in `x-echo-*` response headers. `GET /bytes/N` answers
-/// N bytes of [`pattern`] instead.
+/// N bytes of [`pattern`] instead, and `/status/N` an empty answer with status N.
 #[derive(Debug)]
 pub struct Origin {
     /// Its port on 127.0.0.1.
@@ -352,6 +352,16 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
         .and_then(|n| n.parse().ok())
     {
         return Ok(Response::new(Full::new(Bytes::from(pattern(len)))));
+    }
+    if let Some(status) = req
+        .uri()
+        .path()
+        .strip_prefix("/status/")
+        .and_then(|n| http::StatusCode::from_bytes(n.as_bytes()).ok())
+    {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = status;
+        return Ok(resp);
     }
     let method = req.method().to_string();
     let target = req

@@ -43,22 +43,24 @@ impl Stack {
 
     /// A stack whose server logs at debug level into `log`.
     pub async fn start_logging(kind: Kind, log: &std::path::Path) -> Self {
+        Self::start_logging_with(kind, log, &[]).await
+    }
+
+    /// [`Stack::start_logging`] with extra `tunnel-server` arguments.
+    pub async fn start_logging_with(kind: Kind, log: &std::path::Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         match kind {
             Kind::Local => Self {
                 kind,
-                server: Server::start_logging(&data, &[], log).await,
+                server: Server::start_logging(&data, extra, log).await,
                 dir,
                 moto: None,
             },
             Kind::Aws => {
                 let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-                let args = [
-                    "--emulate-aws",
-                    "--dynamodb-endpoint",
-                    moto.endpoint.as_str(),
-                ];
+                let mut args = vec!["--emulate-aws", "--dynamodb-endpoint", &moto.endpoint];
+                args.extend_from_slice(extra);
                 Self {
                     kind,
                     server: Server::start_logging(&data, &args, log).await,

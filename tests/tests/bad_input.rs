@@ -666,6 +666,7 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
             version,
             tunnel_id: tunnel_id.clone(),
             binary,
+            resume: false,
         })
         .unwrap()
     };

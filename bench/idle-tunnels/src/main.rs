@@ -189,6 +189,7 @@ async fn connect_tunnels(url: &str, ids: Vec<String>) -> Result<Vec<tokio::task:
                 version: PROTOCOL_VERSION,
                 tunnel_id: tunnel_id.clone(),
                 binary: true,
+                resume: false,
             })?
             else {
                 bail!("CONNECT did not encode as text");

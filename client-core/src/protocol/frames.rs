@@ -11,6 +11,10 @@ pub type StreamId = u64;
 /// Header lines in arrival order; repeated names stay repeated.
 pub type Headers = Vec<(String, String)>;
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Frames the client sends to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -23,8 +27,13 @@ pub enum ClientFrame {
         tunnel_id: String,
         /// The client reads binary BODY frames and would like to send them. Absent
         /// (false) in JSON from clients that predate the binary encoding.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[serde(default, skip_serializing_if = "is_false")]
         binary: bool,
+        /// The client served this tunnel on an earlier connection (it reconnects
+        /// after a drop or a renewal). Only counted (the reconnect metric); absent
+        /// means false, so older clients and servers interoperate.
+        #[serde(default, skip_serializing_if = "is_false")]
+        resume: bool,
     },
     /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
     Response {
@@ -91,7 +100,7 @@ pub enum ServerFrame {
         renew_after: u32,
         /// The server reads binary BODY frames from this connection: only when CONNECT
         /// asked for them and the transport carries them (not API Gateway).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[serde(default, skip_serializing_if = "is_false")]
         binary: bool,
     },
     /// A public HTTP request for the origin, maybe with its whole body.

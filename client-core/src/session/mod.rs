@@ -35,6 +35,8 @@ pub struct SessionConfig {
     /// Ask for binary BODY frames. A server that cannot carry them (API Gateway)
     /// leaves them off and the session stays all JSON.
     pub binary: bool,
+    /// This tunnel was served on an earlier connection (sent in CONNECT).
+    pub resume: bool,
 }
 
 impl SessionConfig {
@@ -46,6 +48,7 @@ impl SessionConfig {
             idle_timeout: IDLE_TIMEOUT,
             max_request_body: u64::MAX,
             binary: true,
+            resume: false,
         }
     }
 }
@@ -245,6 +248,7 @@ impl ClientSession {
             version: PROTOCOL_VERSION,
             tunnel_id: session.config.tunnel_id.clone(),
             binary: session.config.binary,
+            resume: session.config.resume,
         });
         session
     }

@@ -25,7 +25,7 @@ fn connected_full(max_chunk: usize, window: u32, renew_after: u32) -> ClientSess
     let mut s = ClientSession::new(SessionConfig::new("t1"), Duration::ZERO);
     assert!(matches!(
         sent(&mut s).as_slice(),
-        [ClientFrame::Connect { version: PROTOCOL_VERSION, tunnel_id, .. }] if tunnel_id == "t1"
+        [ClientFrame::Connect { version: PROTOCOL_VERSION, tunnel_id, resume: false, .. }] if tunnel_id == "t1"
     ));
     s.handle_frame(
         Duration::ZERO,

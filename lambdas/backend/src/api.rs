@@ -26,6 +26,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tunnels"),
     ("GET", "/v1/tunnels/{tunnel_id}"),
     ("DELETE", "/v1/tunnels/{tunnel_id}"),
+    ("GET", "/v1/tunnels/{tunnel_id}/stats"),
     ("GET", "/v1/tunnels/{tunnel_id}/requests"),
     ("DELETE", "/v1/tunnels/{tunnel_id}/requests"),
     ("GET", "/v1/tunnels/{tunnel_id}/requests/live"),
@@ -210,6 +211,12 @@ async fn route(
             tunnels::delete_tunnel(b, &caller, id).await?;
             Ok(ApiResponse::no_content())
         }
+        ("GET", ["v1", "tunnels", id, "stats"]) => {
+            let caller = auth(b, req, now).await?;
+            let stats =
+                crate::handlers::stats::tunnel_stats(b, &caller, id, crate::unix_now_ms()).await?;
+            Ok(ApiResponse::json(200, &stats))
+        }
         ("GET", ["v1", "tunnels", id, "requests"]) => {
             let caller = auth(b, req, now).await?;
             let page = inspect::list_requests(b, &caller, id, &req.query).await?;
@@ -255,6 +262,7 @@ async fn route(
             | ["v1", "tokens"]
             | ["v1", "tunnels"]
             | ["v1", "tunnels", _]
+            | ["v1", "tunnels", _, "stats"]
             | ["v1", "tunnels", _, "requests"]
             | ["v1", "tunnels", _, "requests", "live"]
             | ["v1", "requests", _]

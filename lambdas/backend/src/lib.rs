@@ -17,6 +17,7 @@
 //! - [`model`]: the stored records.
 //! - [`limits`]: token buckets, and the `Limiter` port that keeps them.
 //! - [`config`]: what a deployment configures (public URLs, token lifetime, chunk size).
+//! - [`telemetry`]: the metric names both backends emit, and CloudWatch EMF lines.
 
 pub mod api;
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod handlers;
 pub mod limits;
 pub mod model;
 pub mod store;
+pub mod telemetry;
 
 use std::sync::Arc;
 

@@ -35,16 +35,8 @@ pub async fn handle(
     if api::is_api_path(&path) {
         return rest(state, req, remote).await;
     }
-    if path == "/metrics" {
-        let mut r = Response::new(full(state.metrics.render(state.hub.len())));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
+    if let Some(r) = probe(&state, &path).await {
         return r;
-    }
-    if path == "/healthz" {
-        return health(&state).await;
     }
     if let Some(console) = &state.console {
         let accept = header_str(&req, header::ACCEPT_ENCODING);
@@ -65,6 +57,45 @@ pub async fn handle(
     )));
     *r.status_mut() = StatusCode::NOT_FOUND;
     r
+}
+
+/// `/metrics` and `/healthz`, answered on the bare host and on `--metrics-listen`.
+pub async fn probe(state: &State, path: &str) -> Option<Response<Body>> {
+    match path {
+        "/metrics" => {
+            let mut r = Response::new(full(state.metrics.render(state.hub.len())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Some(r)
+        }
+        "/healthz" => Some(health(state).await),
+        _ => None,
+    }
+}
+
+/// What `--metrics-listen` serves: [`probe`] and nothing else, so the address can be
+/// open to a scraper without exposing the API or any tunnel.
+#[derive(Debug)]
+pub struct ProbeOnly(pub Arc<State>);
+
+impl crate::Handler for ProbeOnly {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        _remote: std::net::SocketAddr,
+    ) -> Response<Body> {
+        let path = req.uri().path().to_owned();
+        match probe(&self.0, &path).await {
+            Some(r) => r,
+            None => {
+                let mut r = Response::new(full("Only /metrics and /healthz are served here.\n"));
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            }
+        }
+    }
 }
 
 /// `/healthz` for load balancers and probes: 200 when the store answers, 503 when it
@@ -156,7 +187,13 @@ async fn rest(
         return live::serve(state, req, tunnel_id).await;
     }
     let replayer = LocalReplayer(state.clone());
-    json(api::handle(&state.backend, req, unix_now(), &replayer).await)
+    let answer = api::handle(&state.backend, req, unix_now(), &replayer).await;
+    if answer.status == 429 {
+        state
+            .metrics
+            .rate_limited(tunnel_backend::telemetry::SCOPE_API);
+    }
+    json(answer)
 }
 
 /// The session token, from `?token=` (what browsers and API Gateway authorizers can

@@ -21,10 +21,13 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::proxy::{
-    ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
+    ProxyError, REQUEST_ID_HEADER, Target, end_to_end, error_page, for_origin, origin_failure,
+    resolve,
 };
+use tunnel_backend::telemetry;
 
 use crate::hub::{Conn, ResponsePart, SendError};
 use crate::inspector::{Capture, now_ms};
@@ -58,9 +61,11 @@ fn page(status: StatusCode, detail: &str) -> Response<Body> {
     r
 }
 
-/// Metrics label for requests to names no tunnel holds: one label, so that random
-/// Host headers cannot grow the label set.
-pub const UNKNOWN_TUNNEL_LABEL: &str = "(none)";
+/// Metrics label for requests to names no tunnel holds.
+pub const UNKNOWN_TUNNEL_LABEL: &str = telemetry::UNKNOWN_TUNNEL;
+
+/// Longest caller-sent `X-Request-Id` logged, in characters.
+pub const MAX_LOGGED_REQUEST_ID: usize = 128;
 
 /// Forwards one public request for subdomain `domain`, and counts it.
 pub async fn proxy(
@@ -70,16 +75,46 @@ pub async fn proxy(
     remote: SocketAddr,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
-    let (response, known) = forward(state.clone(), &domain, req, remote).await;
-    let label = if known {
-        domain.as_str()
-    } else {
-        UNKNOWN_TUNNEL_LABEL
-    };
-    state
-        .metrics
-        .request(label, response.status().as_u16(), started.elapsed());
-    response
+    let received = now_ms();
+    let request_id = new_request_id(received);
+    // Every line logged about this request, here and in the handlers it calls, carries
+    // the id the origin, the CLI and the inspector see. A caller's own X-Request-Id
+    // (which the origin then gets instead) is logged beside it.
+    let caller_request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        // The caller chooses it: bounded, so it cannot make every line huge.
+        .map(|v| v.chars().take(MAX_LOGGED_REQUEST_ID).collect::<String>());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        caller_request_id = caller_request_id.as_deref(),
+        domain = %domain,
+    );
+    async move {
+        let method = req.method().clone();
+        let (response, known) =
+            forward(state.clone(), &domain, req, remote, &request_id, received).await;
+        let label = if known {
+            domain.as_str()
+        } else {
+            UNKNOWN_TUNNEL_LABEL
+        };
+        let status = response.status().as_u16();
+        let latency = started.elapsed();
+        state.metrics.request(label, status, latency);
+        tracing::info!(
+            %method,
+            status,
+            latency_ms = latency.as_secs_f64() * 1e3,
+            "public request answered"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 async fn forward(
@@ -87,10 +122,13 @@ async fn forward(
     domain: &str,
     req: Request<Incoming>,
     remote: SocketAddr,
+    request_id: &str,
+    received: u64,
 ) -> (Response<Body>, bool) {
     let target = match resolve(&state.backend, domain).await {
         Ok(t) => t,
         Err(ProxyError::UnknownTunnel(d)) => {
+            state.metrics.error(telemetry::KIND_UNKNOWN_TUNNEL);
             return (
                 page(
                     StatusCode::NOT_FOUND,
@@ -101,8 +139,12 @@ async fn forward(
                 false,
             );
         }
-        Err(ProxyError::Offline(d)) => return (offline(&d), true),
+        Err(ProxyError::Offline(d)) => {
+            state.metrics.error(Outcome::TunnelOffline.as_str());
+            return (offline(&d), true);
+        }
         Err(ProxyError::Store(e)) => {
+            state.metrics.error(telemetry::KIND_STORE);
             tracing::error!(error = %e, "store failure on ingress");
             return (
                 page(
@@ -118,19 +160,22 @@ async fn forward(
         tunnel_backend::api::limit(b, "tunnel", &target.tunnel.tunnel_id, b.config.public_rate)
             .await
     {
+        state.metrics.rate_limited(telemetry::SCOPE_TUNNEL);
         return (too_many(domain, f.retry_after.unwrap_or(1)), true);
     }
-    let received = now_ms();
-    let request_id = new_request_id(received);
     let recording = start_capture(
         &state,
         &target,
-        &request_id,
+        request_id,
         &req,
         &remote.to_string(),
         received,
     );
-    let capture = Some(Capture::new(recording, state.inspector.clone()));
+    let capture = Some(Capture::counted(
+        recording,
+        state.inspector.clone(),
+        state.metrics.clone(),
+    ));
     let remote_ip = remote.ip().to_string();
     (
         relay(
@@ -139,7 +184,7 @@ async fn forward(
             req,
             Some(&remote_ip),
             target,
-            &request_id,
+            request_id,
             capture,
         )
         .await,
@@ -225,7 +270,7 @@ pub async fn relay<B: RequestBody>(
     }
     let scheme = state.backend.config.public.scheme.as_str();
     let headers = for_origin(headers, &host, remote_ip, scheme, request_id);
-    tracing::debug!(request_id, %domain, method = %parts.method, "public request");
+    tracing::debug!(request_id, %domain, method = %parts.method, "public request forwarded");
     let path = parts
         .uri
         .path_and_query()
@@ -314,15 +359,19 @@ pub async fn relay<B: RequestBody>(
     let mut pump = if fin {
         None
     } else {
-        Some(tokio::spawn(pump_body(
-            state.clone(),
-            conn.clone(),
-            id,
-            body,
-            rest,
-            first.len() as u64,
-            capture.clone(),
-        )))
+        // On the request's span, so whatever the upload logs carries the request id.
+        Some(tokio::spawn(
+            pump_body(
+                state.clone(),
+                conn.clone(),
+                id,
+                body,
+                rest,
+                first.len() as u64,
+                capture.clone(),
+            )
+            .in_current_span(),
+        ))
     };
     answer(&state, guard, responses, &mut pump, domain, capture).await
 }

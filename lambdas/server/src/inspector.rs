@@ -177,6 +177,8 @@ struct Inner {
     recording: Option<Recording>,
     outcome: Outcome,
     sink: Option<Sink>,
+    /// Where a failed outcome is counted (public requests; replays are not).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// An exchange being captured, shared by the tasks that see its parts (the request
@@ -198,6 +200,17 @@ impl Capture {
         Self::with_sink(recording, Sink::Queue(inspector))
     }
 
+    /// A capture that also counts its outcome, when failed, in `metrics`.
+    pub fn counted(
+        recording: Recording,
+        inspector: Arc<Inspector>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let c = Self::new(recording, inspector);
+        c.with(|i| i.metrics = Some(metrics));
+        c
+    }
+
     /// A capture handed to `done` when finished (a replay).
     pub fn for_replay(recording: Recording, done: oneshot::Sender<Exchange>) -> Self {
         Self::with_sink(recording, Sink::Replay(done))
@@ -208,6 +221,7 @@ impl Capture {
             recording: Some(recording),
             outcome: Outcome::ClientDisconnected,
             sink: Some(sink),
+            metrics: None,
         })))
     }
 
@@ -267,6 +281,12 @@ impl Drop for Inner {
         let (Some(recording), Some(sink)) = (self.recording.take(), self.sink.take()) else {
             return;
         };
+        if let (Some(m), Some(kind)) = (
+            &self.metrics,
+            tunnel_backend::telemetry::error_kind(self.outcome),
+        ) {
+            m.error(kind);
+        }
         let exchange = recording.finish(self.outcome, now_ms());
         match sink {
             Sink::Queue(inspector) => inspector.record(exchange),

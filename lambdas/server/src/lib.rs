@@ -81,7 +81,7 @@ pub struct State {
     /// When the server started, for `/healthz`.
     pub started: std::time::Instant,
     /// Counters for `/metrics`.
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// Stores and publishes captured exchanges.
     pub inspector: Arc<inspector::Inspector>,
     /// The web console served at `/`, when `--console-dir` names a build of it.

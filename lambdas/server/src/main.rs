@@ -92,6 +92,10 @@ struct Args {
     /// WebSocket connection lifetime cap in seconds, for --emulate-aws (AWS: 7200).
     #[arg(long, default_value_t = 7200)]
     ws_max_age: u64,
+    /// Also serve /metrics and /healthz (only those) on this address, e.g. for a
+    /// Prometheus scraper on another interface than the service's.
+    #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
+    metrics_listen: Option<SocketAddr>,
     /// Serve the web console built into DIR (scripts/console-build.sh DIR) at `/`.
     #[arg(long, value_name = "DIR")]
     console_dir: Option<PathBuf>,
@@ -199,7 +203,11 @@ async fn run() -> Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        logs.json().with_current_span(false).init();
+        // The current span carries the request id of every line about a request.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         logs.init();
     }
@@ -301,10 +309,19 @@ async fn run() -> Result<()> {
         hub,
         max_body: args.max_body,
         started: std::time::Instant::now(),
-        metrics: tunnel_server::metrics::Metrics::default(),
+        metrics: Arc::default(),
         inspector,
         console,
     });
+    if let Some(addr) = args.metrics_listen {
+        let probes = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr}; pick another with --metrics-listen")
+        })?;
+        tracing::info!(address = %probes.local_addr()?, "serving /metrics and /healthz");
+        let handler = Arc::new(tunnel_server::control::ProbeOnly(state.clone()));
+        // Ends with the process: it holds no state of its own to drain.
+        tokio::spawn(serve(probes, handler, std::future::pending()));
+    }
     tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
     // The base URL alone on stdout: scripts and tests wait for this line.
     println!("{}://{local}", state.backend.config.public.scheme);

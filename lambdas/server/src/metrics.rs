@@ -1,51 +1,53 @@
 //! Counters of the local stack, served at `/metrics` in the Prometheus text format.
+//! The names, labels and help lines are `tunnel_backend::telemetry`'s, which the
+//! Lambda functions print as CloudWatch EMF too.
 //!
-//! Everything is a fixed set of atomics except the per-tunnel request counts, whose
-//! labels are bounded by the tunnels that exist.
+//! Everything is a fixed set of atomics except the labelled counters, whose label
+//! sets are bounded: tunnels that exist (unknown names share one label), status
+//! classes, error kinds and limit scopes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the proxy latency histogram: time to the answer's head.
-pub const LATENCY_BUCKETS: [f64; 11] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+use tunnel_backend::telemetry::{
+    self, ACTIVE_CONNECTIONS, ACTIVE_TUNNELS, BYTES_IN, BYTES_OUT, CONNECTIONS, DISCONNECTS,
+    ERRORS, LATENCY_BUCKETS, Metric, PROXY_LATENCY, RATE_LIMITED, RECONNECTS, REQUESTS,
+    escape_label, prometheus_header,
+};
+
+pub use tunnel_backend::telemetry::status_class;
 
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     connections_total: AtomicU64,
+    disconnects_total: AtomicU64,
+    reconnects_total: AtomicU64,
+    active_tunnels: AtomicI64,
 }
 
-/// `2xx` and friends for a status code.
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    *map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default() += 1;
 }
 
 impl Metrics {
     /// A public request for tunnel `domain` was answered with `status` after `latency`.
     pub fn request(&self, domain: &str, status: u16, latency: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((domain.to_owned(), status_class(status)))
-            .or_default() += 1;
+        bump(&self.requests, (domain.to_owned(), status_class(status)));
         let secs = latency.as_secs_f64();
         for (bound, counter) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
             if secs <= *bound {
@@ -55,6 +57,16 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A public request failed in way `kind` (see [`telemetry::error_kind`]).
+    pub fn error(&self, kind: &'static str) {
+        bump(&self.errors, kind);
+    }
+
+    /// A rate limit of `scope` refused a request.
+    pub fn rate_limited(&self, scope: &'static str) {
+        bump(&self.rate_limited, scope);
     }
 
     /// Body bytes received from public clients.
@@ -67,19 +79,26 @@ impl Metrics {
         self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// A tunnel client connected.
-    pub fn connection(&self) {
+    /// A client connection bound a tunnel; `resume` when the client says it served
+    /// the tunnel on an earlier connection.
+    pub fn tunnel_bound(&self, resume: bool) {
         self.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.active_tunnels.fetch_add(1, Ordering::Relaxed);
+        if resume {
+            self.reconnects_total.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A connection that had bound a tunnel closed.
+    pub fn tunnel_unbound(&self) {
+        self.disconnects_total.fetch_add(1, Ordering::Relaxed);
+        self.active_tunnels.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The text exposition, with `active_connections` from the hub.
     pub fn render(&self, active_connections: usize) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP tunnel_requests_total Public requests answered, by tunnel and status class."
-        );
-        let _ = writeln!(out, "# TYPE tunnel_requests_total counter");
+        prometheus_header(&mut out, &REQUESTS);
         for ((tunnel, class), n) in self
             .requests
             .lock()
@@ -88,56 +107,54 @@ impl Metrics {
         {
             let _ = writeln!(
                 out,
-                "tunnel_requests_total{{tunnel=\"{tunnel}\",class=\"{class}\"}} {n}"
+                "{}{{{}=\"{}\",{}=\"{class}\"}} {n}",
+                REQUESTS.name,
+                telemetry::TUNNEL,
+                escape_label(tunnel),
+                telemetry::STATUS_CLASS,
             );
         }
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
+        let plain = |out: &mut String, metric: &Metric, v: i64| {
+            prometheus_header(out, metric);
+            let _ = writeln!(out, "{} {v}", metric.name);
         };
-        counter(
-            &mut out,
-            "tunnel_bytes_in_total",
-            "Request body bytes received from public clients.",
-            self.bytes_in.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tunnel_bytes_out_total",
-            "Response body bytes sent to public clients.",
-            self.bytes_out.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "tunnel_connections_total",
-            "Tunnel client connections accepted.",
-            self.connections_total.load(Ordering::Relaxed),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tunnel_active_connections Tunnel client connections open now.\n# TYPE tunnel_active_connections gauge\ntunnel_active_connections {active_connections}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tunnel_proxy_latency_seconds Time from a public request to its answer's head.\n# TYPE tunnel_proxy_latency_seconds histogram"
-        );
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
+        plain(&mut out, &BYTES_IN, load(&self.bytes_in));
+        plain(&mut out, &BYTES_OUT, load(&self.bytes_out));
+
+        prometheus_header(&mut out, &PROXY_LATENCY);
+        let name = PROXY_LATENCY.name;
         for (bound, counter) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
             let _ = writeln!(
                 out,
-                "tunnel_proxy_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                "{name}_bucket{{le=\"{bound}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "tunnel_proxy_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+
+        plain(
+            &mut out,
+            &ACTIVE_TUNNELS,
+            self.active_tunnels.load(Ordering::Relaxed).max(0),
         );
-        let _ = writeln!(out, "tunnel_proxy_latency_seconds_sum {sum}");
-        let _ = writeln!(out, "tunnel_proxy_latency_seconds_count {count}");
+        plain(&mut out, &ACTIVE_CONNECTIONS, active_connections as i64);
+        plain(&mut out, &CONNECTIONS, load(&self.connections_total));
+        plain(&mut out, &DISCONNECTS, load(&self.disconnects_total));
+        plain(&mut out, &RECONNECTS, load(&self.reconnects_total));
+        for (metric, label, map) in [
+            (&RATE_LIMITED, telemetry::SCOPE, &self.rate_limited),
+            (&ERRORS, telemetry::ERROR_KIND, &self.errors),
+        ] {
+            prometheus_header(&mut out, metric);
+            for (value, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = writeln!(out, "{}{{{label}=\"{value}\"}} {n}", metric.name);
+            }
+        }
         out
     }
 }
@@ -152,6 +169,11 @@ mod tests {
         m.request("a", 200, Duration::from_millis(3));
         m.request("a", 204, Duration::from_millis(30));
         m.request("a", 502, Duration::from_secs(9));
+        m.error("origin_refused");
+        m.rate_limited(telemetry::SCOPE_TUNNEL);
+        m.tunnel_bound(false);
+        m.tunnel_unbound();
+        m.tunnel_bound(true);
         let text = m.render(1);
         assert!(
             text.contains("tunnel_requests_total{tunnel=\"a\",class=\"2xx\"} 2"),
@@ -163,6 +185,17 @@ mod tests {
         assert!(text.contains("tunnel_proxy_latency_seconds_bucket{le=\"5\"} 2"));
         assert!(text.contains("tunnel_proxy_latency_seconds_bucket{le=\"+Inf\"} 3"));
         assert!(text.contains("tunnel_active_connections 1"));
-        assert_eq!(status_class(99), "5xx");
+        assert!(text.contains("tunnel_active_tunnels 1"));
+        assert!(text.contains("tunnel_connections_total 2"));
+        assert!(text.contains("tunnel_reconnects_total 1"));
+        assert!(text.contains("tunnel_errors_total{kind=\"origin_refused\"} 1"));
+        assert!(text.contains("tunnel_rate_limited_total{scope=\"tunnel\"} 1"));
+        for metric in telemetry::ALL {
+            assert!(
+                text.contains(&format!("# TYPE {} ", metric.name)),
+                "{} missing",
+                metric.name
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! ingress path a public request takes, so it is forwarded and captured the same way.
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -70,19 +71,30 @@ impl Replayer for LocalReplayer {
         recording.replay_of(replay_of);
         let (done, result) = oneshot::channel();
         let capture = Capture::for_replay(recording, done);
-        let response = relay(
-            state.clone(),
-            &tunnel.domain,
-            req,
-            None,
-            target,
-            &request_id,
-            Some(capture),
-        )
+        // Logged like a public request, with the original's id beside the new one.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            replay_of,
+            domain = %tunnel.domain,
+        );
+        async {
+            let response = relay(
+                state.clone(),
+                &tunnel.domain,
+                req,
+                None,
+                target,
+                &request_id,
+                Some(capture),
+            )
+            .await;
+            // Reading the body to its end is what completes the exchange; the capture
+            // keeps what it needs of it.
+            let _ = response.into_body().collect().await;
+        }
+        .instrument(span)
         .await;
-        // Reading the body to its end is what completes the exchange; the capture
-        // keeps what it needs of it.
-        let _ = response.into_body().collect().await;
         let exchange = result.await.map_err(|_| {
             ApiFailure::new(500, ApiErrorCode::Internal, "the replay was not captured")
         })?;

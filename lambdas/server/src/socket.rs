@@ -52,7 +52,6 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
             .await;
     let (mut sink, mut stream) = ws.split();
     let (conn, mut outbound) = state.hub.register(id.clone());
-    state.metrics.connection();
     tracing::debug!(connection_id = %id, client_id = %caller.client_id, "client connected");
 
     let mut writer = tokio::spawn(async move {
@@ -114,6 +113,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 version,
                 tunnel_id,
                 binary,
+                resume,
             } => {
                 if bound {
                     refuse(&conn, "CONNECT sent twice on one connection").await;
@@ -133,6 +133,9 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 )
                 .await
                 .is_ok();
+                if bound {
+                    state.metrics.tunnel_bound(resume);
+                }
             }
             ClientFrame::Response {
                 id: stream_id,
@@ -177,6 +180,9 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
     }
 
     state.hub.remove(&id);
+    if bound {
+        state.metrics.tunnel_unbound();
+    }
     if let Err(e) = tunnel_disconnect(&state.backend, &id).await {
         tracing::error!(connection_id = %id, error = %e, "could not release the connection's tunnel");
     }

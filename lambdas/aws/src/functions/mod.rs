@@ -174,7 +174,9 @@ pub fn init_tracing() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_current_span(false)
+        // The current span carries a proxied request's id.
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .init();
 }

@@ -36,6 +36,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument as _;
 use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
@@ -44,6 +45,7 @@ use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
 use tunnel_backend::store::Store;
+use tunnel_backend::telemetry::{self, Emf};
 use tunnel_backend::unix_now;
 
 use super::relay::CHANNEL_ACTION;
@@ -194,21 +196,45 @@ impl Proxy {
         let Some(domain) = self.backend.config.public.subdomain_of(&host) else {
             return page(404, &format!("{host} is not a tunnel address."));
         };
+        let domain_label = domain.clone();
         let deadline = Instant::now() + ONLINE_WAIT;
         let received_ms = now_ms();
+        let started = Instant::now();
+        let tally = Arc::new(Tally::default());
+        // Refused before the tunnel is looked up: counted under the one label for
+        // unknown names, so a Host header cannot add a dimension value.
+        let refused = |kind: &'static str, outcome: Outcome| {
+            tally.error(kind);
+            metered(
+                outcome,
+                telemetry::UNKNOWN_TUNNEL,
+                received_ms,
+                started,
+                0,
+                tally.clone(),
+            )
+        };
         let body = match (&event.body, event.is_base64_encoded) {
             (None, _) => Vec::new(),
             (Some(b), false) => b.clone().into_bytes(),
             (Some(b), true) => match STANDARD.decode(b) {
                 Ok(v) => v,
-                Err(_) => return page(400, "The request body could not be read."),
+                Err(_) => {
+                    return refused(
+                        InspectOutcome::Refused.as_str(),
+                        page(400, "The request body could not be read."),
+                    );
+                }
             },
         };
         if body.len() > MAX_REQUEST_BODY {
-            return page(
-                413,
-                &format!(
-                    "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
+            return refused(
+                InspectOutcome::TooLarge.as_str(),
+                page(
+                    413,
+                    &format!(
+                        "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
+                    ),
                 ),
             );
         }
@@ -235,32 +261,50 @@ impl Proxy {
         }
         headers.retain(|(n, _)| n != "host");
         headers.insert(0, ("host".into(), host.clone()));
-        self.forward(
-            Forward {
-                domain,
-                host,
-                method,
-                path,
-                headers,
-                body,
-                remote_ip: http.source_ip.clone(),
-                remote_addr: http.source_ip.clone().unwrap_or_default(),
-                received_ms,
-                deadline,
-                replay_of: None,
-            },
-            None,
-        )
-        .await
+        let bytes_in = body.len();
+        let outcome = self
+            .forward(
+                Forward {
+                    domain,
+                    host,
+                    method,
+                    path,
+                    headers,
+                    body,
+                    remote_ip: http.source_ip.clone(),
+                    remote_addr: http.source_ip.clone().unwrap_or_default(),
+                    received_ms,
+                    deadline,
+                    replay_of: None,
+                    tally: Some(tally.clone()),
+                },
+                None,
+            )
+            .await;
+        let label = if tally.error_kind() == Some(telemetry::KIND_UNKNOWN_TUNNEL) {
+            telemetry::UNKNOWN_TUNNEL
+        } else {
+            domain_label.as_str()
+        };
+        metered(outcome, label, received_ms, started, bytes_in, tally)
     }
 
     /// Sends one request through the tunnel of `f.domain` and answers with what comes
     /// back, capturing the exchange in the request log on the way. A replay passes
     /// `done` to get the captured exchange once the answer has been read.
-    pub async fn forward(
+    pub async fn forward(&self, f: Forward, done: Option<oneshot::Sender<Exchange>>) -> Outcome {
+        let request_id = new_request_id(f.received_ms);
+        // Every line about the request carries the id the origin, the CLI and the
+        // inspector see.
+        let span = tracing::info_span!("request", request_id = %request_id, domain = %f.domain);
+        self.forward_as(f, done, request_id).instrument(span).await
+    }
+
+    async fn forward_as(
         &self,
         f: Forward,
         mut done: Option<oneshot::Sender<Exchange>>,
+        request_id: String,
     ) -> Outcome {
         let Forward {
             domain,
@@ -274,8 +318,8 @@ impl Proxy {
             received_ms,
             deadline,
             replay_of,
+            tally,
         } = f;
-        let request_id = new_request_id(received_ms);
         let captured_headers = headers.clone();
         let headers = for_origin(
             headers,
@@ -286,6 +330,7 @@ impl Proxy {
         );
         tracing::info!(request_id, %domain, %method, "public request");
         if let Err(e) = check_head(0, &path, &headers) {
+            note(tally.as_ref(), InspectOutcome::Refused.as_str());
             return page(431, &e.to_string());
         }
 
@@ -301,7 +346,10 @@ impl Proxy {
         let (guard, target) = loop {
             let target = match self.online(&domain, deadline, gone.as_deref()).await {
                 Ok(t) => t,
-                Err(outcome) => return outcome,
+                Err((kind, outcome)) => {
+                    note(tally.as_ref(), kind);
+                    return outcome;
+                }
             };
             if capture.is_none() {
                 let b = &self.backend;
@@ -313,6 +361,10 @@ impl Proxy {
                 )
                 .await
                 {
+                    if let Some(t) = &tally {
+                        t.rate_limited
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let secs = f.retry_after.unwrap_or(1);
                     let mut r = page(
                         429,
@@ -340,6 +392,7 @@ impl Proxy {
                     recording.replay_of(of);
                 }
                 capture = Some(Captured {
+                    tally: tally.clone(),
                     recording,
                     store: self.backend.store.clone(),
                     keep: self.backend.config.log_keep,
@@ -444,33 +497,42 @@ impl Proxy {
         domain: &str,
         deadline: Instant,
         gone: Option<&str>,
-    ) -> Result<Target, Outcome> {
+    ) -> Result<Target, (&'static str, Outcome)> {
         let mut pause = Duration::from_millis(50);
         loop {
             match resolve(&self.backend, domain).await {
                 Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
                 Ok(_) => {}
                 Err(ProxyError::UnknownTunnel(d)) => {
-                    return Err(page(
-                        404,
-                        &format!(
-                            "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
+                    return Err((
+                        telemetry::KIND_UNKNOWN_TUNNEL,
+                        page(
+                            404,
+                            &format!(
+                                "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
+                            ),
                         ),
                     ));
                 }
                 Err(ProxyError::Offline(_)) => {}
                 Err(ProxyError::Store(e)) => {
                     tracing::error!(error = %e, "store failure");
-                    return Err(page(
-                        503,
-                        "The tunnel service could not reach its store. Try again shortly.",
+                    return Err((
+                        telemetry::KIND_STORE,
+                        page(
+                            503,
+                            "The tunnel service could not reach its store. Try again shortly.",
+                        ),
                     ));
                 }
             }
             if Instant::now() + pause > deadline {
-                return Err(page(
-                    502,
-                    &format!("The tunnel {domain} exists but no client is connected to it."),
+                return Err((
+                    InspectOutcome::TunnelOffline.as_str(),
+                    page(
+                        502,
+                        &format!("The tunnel {domain} exists but no client is connected to it."),
+                    ),
                 ));
             }
             tokio::time::sleep(pause).await;
@@ -665,53 +727,57 @@ impl Proxy {
         };
         // The capture is stored before the last chunk's sender is dropped, so the
         // invocation (which ends with the stream) cannot be frozen mid-write.
-        tokio::spawn(async move {
-            let mut credit = credit;
-            loop {
-                while let Some(ready) = reorder.poll() {
-                    if let Ready::Data { data, .. } = ready {
-                        if let Some(c) = &mut capture {
-                            c.recording.response_body(&data);
+        tokio::spawn(
+            async move {
+                let mut credit = credit;
+                loop {
+                    while let Some(ready) = reorder.poll() {
+                        if let Ready::Data { data, .. } = ready {
+                            if let Some(c) = &mut capture {
+                                c.recording.response_body(&data);
+                            }
+                            if tx.send(Ok(Bytes::from(data))).await.is_err() {
+                                end(capture, InspectOutcome::ClientDisconnected).await;
+                                return;
+                            }
+                            credit.released().await;
                         }
-                        if tx.send(Ok(Bytes::from(data))).await.is_err() {
-                            end(capture, InspectOutcome::ClientDisconnected).await;
-                            return;
+                    }
+                    if reorder.is_done() {
+                        end(capture, InspectOutcome::Completed).await;
+                        return;
+                    }
+                    let Some(channel) = guard.as_mut() else {
+                        end(capture, InspectOutcome::TunnelOffline).await;
+                        return;
+                    };
+                    if let Err(stop) = next_part_watched(
+                        store.as_ref(),
+                        &client,
+                        channel,
+                        id,
+                        &secret,
+                        tokio::time::Instant::now() + RESPONSE_TIMEOUT,
+                        &mut reorder,
+                    )
+                    .await
+                    {
+                        if matches!(stop, Stop::Closed) {
+                            *guard = None;
                         }
-                        credit.released().await;
+                        end(capture, InspectOutcome::OriginFailed).await;
+                        let _ = tx
+                            .send(Err(std::io::Error::other(
+                                "the tunnel broke off the response",
+                            )))
+                            .await;
+                        return;
                     }
-                }
-                if reorder.is_done() {
-                    end(capture, InspectOutcome::Completed).await;
-                    return;
-                }
-                let Some(channel) = guard.as_mut() else {
-                    end(capture, InspectOutcome::TunnelOffline).await;
-                    return;
-                };
-                if let Err(stop) = next_part_watched(
-                    store.as_ref(),
-                    &client,
-                    channel,
-                    id,
-                    &secret,
-                    tokio::time::Instant::now() + RESPONSE_TIMEOUT,
-                    &mut reorder,
-                )
-                .await
-                {
-                    if matches!(stop, Stop::Closed) {
-                        *guard = None;
-                    }
-                    end(capture, InspectOutcome::OriginFailed).await;
-                    let _ = tx
-                        .send(Err(std::io::Error::other(
-                            "the tunnel broke off the response",
-                        )))
-                        .await;
-                    return;
                 }
             }
-        });
+            // On the request's span: its log lines carry the request id.
+            .in_current_span(),
+        );
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
@@ -757,10 +823,126 @@ pub struct Forward {
     pub deadline: Instant,
     /// The exchange this one replays.
     pub replay_of: Option<String>,
+    /// Where a public request's failure is noted for its metrics line (replays are
+    /// not counted, as on the local stack).
+    pub tally: Option<Arc<Tally>>,
+}
+
+/// What went wrong with one public request, noted wherever it is found out and
+/// printed with the request's metrics line once its answer has gone out.
+#[derive(Debug, Default)]
+pub struct Tally {
+    error: std::sync::Mutex<Option<&'static str>>,
+    rate_limited: std::sync::atomic::AtomicBool,
+}
+
+impl Tally {
+    fn error(&self, kind: &'static str) {
+        if let Ok(mut e) = self.error.lock() {
+            *e = Some(kind);
+        }
+    }
+
+    fn error_kind(&self) -> Option<&'static str> {
+        self.error.lock().ok().and_then(|e| *e)
+    }
+}
+
+fn note(tally: Option<&Arc<Tally>>, kind: &'static str) {
+    if let Some(t) = tally {
+        t.error(kind);
+    }
+}
+
+/// `outcome` with its body counted, and the request's metrics line printed once it
+/// has gone out.
+fn metered(
+    outcome: Outcome,
+    tunnel_label: &str,
+    received_ms: u64,
+    started: Instant,
+    bytes_in: usize,
+    tally: Arc<Tally>,
+) -> Outcome {
+    let status = outcome.metadata_prelude.status_code.as_u16();
+    let line = Emf::new(received_ms)
+        .label(telemetry::TUNNEL, tunnel_label)
+        .label(telemetry::STATUS_CLASS, telemetry::status_class(status))
+        .value(telemetry::REQUESTS, 1.0)
+        .value(telemetry::BYTES_IN, bytes_in as f64)
+        .value(telemetry::PROXY_LATENCY, started.elapsed().as_secs_f64());
+    let Response {
+        metadata_prelude,
+        stream,
+    } = outcome;
+    Response {
+        metadata_prelude,
+        stream: Box::pin(Counted {
+            inner: stream,
+            bytes_out: 0,
+            line: Some((line, tally)),
+        }),
+    }
+}
+
+/// The response body, counted; the request's metrics line is printed when it ends
+/// (or is dropped: the public client went away), so it holds the bytes sent.
+struct Counted {
+    inner:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
+    bytes_out: u64,
+    line: Option<(Emf, Arc<Tally>)>,
+}
+
+impl Counted {
+    fn flush(&mut self) {
+        let Some((line, tally)) = self.line.take() else {
+            return;
+        };
+        let mut line = line.value(telemetry::BYTES_OUT, self.bytes_out as f64);
+        if let Some(kind) = tally.error_kind() {
+            line = line
+                .label(telemetry::ERROR_KIND, kind)
+                .value(telemetry::ERRORS, 1.0);
+        }
+        if tally
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            line = line
+                .label(telemetry::SCOPE, telemetry::SCOPE_TUNNEL)
+                .value(telemetry::RATE_LIMITED, 1.0);
+        }
+        line.emit();
+    }
+}
+
+impl futures_util::Stream for Counted {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(b))) => self.bytes_out += b.len() as u64,
+            std::task::Poll::Ready(None) => self.flush(),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// An exchange being captured, stored when it ends.
 struct Captured {
+    tally: Option<Arc<Tally>>,
     recording: Recording,
     store: Arc<dyn tunnel_backend::store::Store>,
     keep: usize,
@@ -770,6 +952,9 @@ struct Captured {
 /// Finishes and stores a capture. A store failure costs the record, not the answer.
 async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     let Some(c) = capture else { return };
+    if let (Some(t), Some(kind)) = (&c.tally, telemetry::error_kind(outcome)) {
+        t.error(kind);
+    }
     let exchange = c.recording.finish(outcome, now_ms());
     if let Err(e) = c
         .store

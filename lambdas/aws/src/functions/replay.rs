@@ -78,6 +78,7 @@ impl Replayer for ProxyReplayer {
                     received_ms: super::proxy::now_ms(),
                     deadline: Instant::now() + ONLINE_WAIT,
                     replay_of: Some(replay_of.to_owned()),
+                    tally: None,
                 },
                 Some(done),
             )

@@ -105,6 +105,13 @@ pub const ROUTES: &[(&str, Route)] = &[
         "inspect-requests",
         Route {
             method: "GET",
+            pattern: "/v1/tunnels/{id}/stats",
+        },
+    ),
+    (
+        "inspect-requests",
+        Route {
+            method: "GET",
             pattern: "/v1/tunnels/{id}/requests",
         },
     ),
@@ -228,7 +235,15 @@ pub async fn handle(
         remote_ip: event.request_context.identity.source_ip.clone(),
         body,
     };
-    respond(api::handle(b, req, tunnel_backend::unix_now(), replayer).await)
+    let answer = api::handle(b, req, tunnel_backend::unix_now(), replayer).await;
+    if answer.status == 429 {
+        use tunnel_backend::telemetry;
+        telemetry::Emf::new(tunnel_backend::unix_now_ms())
+            .label(telemetry::SCOPE, telemetry::SCOPE_API)
+            .value(telemetry::RATE_LIMITED, 1.0)
+            .emit();
+    }
+    respond(answer)
 }
 
 /// The main loop of a REST function named `name`.

@@ -16,7 +16,8 @@ use tunnel_backend::handlers::Caller;
 use tunnel_backend::handlers::connection::{
     authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
 };
-use tunnel_backend::unix_now;
+use tunnel_backend::telemetry::{CONNECTIONS, DISCONNECTS, Emf, RECONNECTS};
+use tunnel_backend::{unix_now, unix_now_ms};
 
 /// Key of the authorizer context entry that carries the client id to the routes.
 pub const CONTEXT_CLIENT_ID: &str = "client_id";
@@ -101,11 +102,23 @@ pub async fn connect(
     };
     match decode_text::<ClientFrame>(event.body.as_deref().unwrap_or_default()) {
         Ok(ClientFrame::Connect {
-            version, tunnel_id, ..
+            version,
+            tunnel_id,
+            resume,
+            ..
         }) => {
             // API Gateway refuses binary messages from clients: JSON only, whatever
             // the client asked for.
-            let _ = tunnel_connect(b, &id, &caller, version, &tunnel_id, false, unix_now()).await;
+            if tunnel_connect(b, &id, &caller, version, &tunnel_id, false, unix_now())
+                .await
+                .is_ok()
+            {
+                let mut line = Emf::new(unix_now_ms()).value(CONNECTIONS, 1.0);
+                if resume {
+                    line = line.value(RECONNECTS, 1.0);
+                }
+                line.emit();
+            }
         }
         Ok(ClientFrame::Release {}) => {
             if let Err(e) = tunnel_release(b, &id).await {
@@ -126,8 +139,12 @@ pub async fn disconnect(
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let id = connection_id(event);
-    if let Err(e) = tunnel_disconnect(b, &id).await {
-        tracing::error!(connection_id = %id, error = %e, "could not release the connection");
+    match tunnel_disconnect(b, &id).await {
+        Ok(true) => Emf::new(unix_now_ms()).value(DISCONNECTS, 1.0).emit(),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(connection_id = %id, error = %e, "could not release the connection");
+        }
     }
     ok()
 }

@@ -200,14 +200,16 @@ pub async fn tunnel_release(b: &Backend, connection_id: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Releases whatever connection `connection_id` held.
-pub async fn tunnel_disconnect(b: &Backend, connection_id: &str) -> Result<(), StoreError> {
+/// Releases whatever connection `connection_id` held. Answers whether it had bound a
+/// tunnel (what the disconnect metric counts).
+pub async fn tunnel_disconnect(b: &Backend, connection_id: &str) -> Result<bool, StoreError> {
     let Some(record) = b.store.get_connection(connection_id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     if let Some(tunnel_id) = &record.tunnel_id {
         b.store.detach_connection(tunnel_id, connection_id).await?;
         tracing::info!(connection_id, tunnel_id, "tunnel offline");
     }
-    b.store.delete_connection(connection_id).await
+    b.store.delete_connection(connection_id).await?;
+    Ok(record.tunnel_id.is_some())
 }

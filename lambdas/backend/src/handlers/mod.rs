@@ -5,6 +5,7 @@ pub mod clients;
 pub mod connection;
 pub mod inspect;
 pub mod proxy;
+pub mod stats;
 pub mod tunnels;
 
 use client_core::api::{ApiErrorCode, ErrorBody, ErrorDetail};
