@@ -186,6 +186,7 @@ fn options() -> StartOptions {
         log_requests: false,
         origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,
         redact_secrets: true,
+        policy: Default::default(),
     }
 }
 

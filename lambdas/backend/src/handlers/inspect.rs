@@ -313,6 +313,7 @@ mod tests {
             created_at: 1,
             connection_id: None,
             redact_secrets: redact,
+            policy: None,
         }
     }
 
