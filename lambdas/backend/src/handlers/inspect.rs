@@ -110,6 +110,34 @@ impl Recording {
         &self.exchange.tunnel_id
     }
 
+    /// Keeps a tunnel share token out of the log, whatever the tunnel's redaction
+    /// setting: it is the tunnel's credential, not the origin's, and HAR or curl
+    /// exports get passed around. The `X-Tunnel-Token` header is masked (a replay then
+    /// drops it); the path becomes `admitted_path`, what the origin saw, when the
+    /// request was admitted, or keeps the parameter with its value masked when not.
+    pub fn hide_share_token(&mut self, admitted_path: Option<&str>) {
+        use client_core::inspect::REDACTED;
+        use client_core::policy::{SHARE_TOKEN_HEADER, SHARE_TOKEN_PARAM};
+        for (n, v) in &mut self.exchange.request.headers {
+            if n.eq_ignore_ascii_case(SHARE_TOKEN_HEADER) {
+                *v = REDACTED.to_owned();
+            }
+        }
+        self.exchange.path = match admitted_path {
+            Some(p) => p.to_owned(),
+            None => {
+                let (path, values) =
+                    super::policy::take_query_param(&self.exchange.path, SHARE_TOKEN_PARAM);
+                if values.is_empty() {
+                    path
+                } else {
+                    let sep = if path.contains('?') { '&' } else { '?' };
+                    format!("{path}{sep}{SHARE_TOKEN_PARAM}={REDACTED}")
+                }
+            }
+        };
+    }
+
     /// More of the request body went by.
     pub fn request_body(&mut self, data: &[u8]) {
         self.request_body.push(data);
