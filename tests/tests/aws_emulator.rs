@@ -314,3 +314,8 @@ async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     e2e::authz::matrix(Kind::Aws, &dir.path().join("server.log")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_policies_refuse_admit_and_are_logged() {
+    e2e::policy::access_policies(&Stack::start(Kind::Aws).await).await;
+}
