@@ -395,6 +395,34 @@ mod tests {
     }
 
     #[test]
+    fn share_tokens_stay_out_of_the_log_even_when_not_redacting() {
+        use client_core::inspect::REDACTED;
+        let headers = vec![("X-Tunnel-Token".to_owned(), "tok-secret".to_owned())];
+        // (path received, admitted path, path logged)
+        let cases = [
+            ("/a?tunnel_token=tok-secret&b=1", Some("/a?b=1"), "/a?b=1"),
+            (
+                "/a?tunnel_token=tok-wrong&b=1",
+                None,
+                "/a?b=1&tunnel_token=[redacted]",
+            ),
+            (
+                "/a?tunnel_token=tok-wrong",
+                None,
+                "/a?tunnel_token=[redacted]",
+            ),
+            ("/a", None, "/a"),
+        ];
+        for (path, admitted, logged) in cases {
+            let mut r = Recording::start(&tunnel(false), "id", "GET", path, "", &headers, 0, 10);
+            r.hide_share_token(admitted);
+            let x = r.finish(Outcome::Refused, 1);
+            assert_eq!(x.path, logged, "{path}");
+            assert_eq!(x.request.headers[0].1, REDACTED);
+        }
+    }
+
+    #[test]
     fn fit_bodies_keeps_the_pair_within_the_budget() {
         let mut r = Recording::start(&tunnel(true), "id", "POST", "/", "", &vec![], 0, 1000);
         r.request_body(&[1; 700]);
