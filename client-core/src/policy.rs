@@ -108,6 +108,30 @@ pub struct PolicySummary {
     pub webhook: Option<WebhookSummary>,
 }
 
+impl PolicySummary {
+    /// One line for people: which checks guard the tunnel.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(user) = &self.basic_auth_user {
+            parts.push(format!("basic auth (user {user})"));
+        }
+        if self.share_token {
+            parts.push("share token".to_owned());
+        }
+        if !self.allow_ips.is_empty() {
+            parts.push(format!("from {}", self.allow_ips.join(", ")));
+        }
+        if let Some(w) = &self.webhook {
+            parts.push(format!("webhook signature in {}", w.header));
+        }
+        if parts.is_empty() {
+            "anyone".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// Inside [`PolicySummary`]: where the signature is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookSummary {
@@ -446,6 +470,24 @@ mod tests {
         assert_eq!(
             ok(hook("s", None, Some("v1 "))),
             Err(PolicyError::WebhookPrefix)
+        );
+    }
+
+    #[test]
+    fn summaries_read_as_one_line() {
+        assert_eq!(PolicySummary::default().describe(), "anyone");
+        let s = PolicySummary {
+            basic_auth_user: Some("alice".into()),
+            share_token: true,
+            allow_ips: vec!["10.0.0.0/8".into(), "::1/128".into()],
+            webhook: Some(WebhookSummary {
+                header: "X-Sig".into(),
+                prefix: "sha256=".into(),
+            }),
+        };
+        assert_eq!(
+            s.describe(),
+            "basic auth (user alice); share token; from 10.0.0.0/8, ::1/128; webhook signature in X-Sig"
         );
     }
 

@@ -94,6 +94,9 @@ pub async fn start(
         return Ok(());
     };
     backoff.reset();
+    if let Some(p) = &tunnel.policy {
+        eprintln!("Access: {}", p.describe());
+    }
     let mut announced = false;
     loop {
         let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?

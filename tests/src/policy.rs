@@ -4,11 +4,11 @@
 //! secret back.
 
 use serde_json::{Value, json};
-use tunnel_backend::handlers::policy::sign_webhook;
+use tunnel_backend::handlers::policy::{MAX_VERIFIED_BODY_BYTES, sign_webhook};
 
 use crate::inspection::Rest;
-use crate::public_client;
 use crate::scenarios::Stack;
+use crate::{public_client, wait_line};
 
 fn echoed_headers(resp: &reqwest::Response) -> Vec<(String, String)> {
     let raw = resp.headers()["x-echo-headers"].to_str().unwrap();
@@ -30,9 +30,15 @@ pub async fn access_policies(stack: &Stack) {
         .await;
     let user = &served.user;
     let port = served.origin.port.to_string();
-    let token = user
+    let mut token = user
         .start(&[&port, "--domain", "ptoken", "--share-token", TOKEN])
         .await;
+    // The CLI says what guards the tunnel, without the secret.
+    let said = wait_line(&mut token.stderr, "the access line", |l| {
+        l.starts_with("Access: ")
+    })
+    .await;
+    assert_eq!(said, "Access: share token");
     let ip = user
         .start(&[&port, "--domain", "pip", "--allow-ip", "10.0.0.0/8"])
         .await;
@@ -170,6 +176,11 @@ pub async fn access_policies(stack: &Stack) {
     let r = post(Some(&good), payload.clone()).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), payload.as_slice());
+    // A body past the verification limit is 413 on both backends (the local stack
+    // stops reading there; on AWS it is under the Function URL's own limit).
+    let big = vec![b'x'; MAX_VERIFIED_BODY_BYTES + 1];
+    let big_sig = sign_webhook(HOOK_SECRET, "sha256=", &big);
+    assert_eq!(post(Some(&big_sig), big).await.unwrap().status(), 413);
 
     // Refusals are in the request log, with their status and reason.
     for (domain, refused, status) in [
