@@ -143,16 +143,16 @@ pub struct Refusal {
     /// 401, 403 or 413.
     pub status: u16,
     /// A short reason, the body of the answer (and what the inspector shows).
-    pub reason: &'static str,
+    pub reason: String,
     /// `WWW-Authenticate` value, for a basic-auth refusal.
     pub www_authenticate: Option<String>,
 }
 
 impl Refusal {
-    fn new(status: u16, reason: &'static str) -> Self {
+    fn new(status: u16, reason: impl Into<String>) -> Self {
         Self {
             status,
-            reason,
+            reason: reason.into(),
             www_authenticate: None,
         }
     }
@@ -203,7 +203,9 @@ pub fn check(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Re
     if policy.needs_body() && req.body.len() > MAX_VERIFIED_BODY_BYTES {
         return Err(Refusal::new(
             413,
-            "payload too large: this tunnel verifies webhook signatures over bodies of at most 4 MiB",
+            format!(
+                "payload too large: this tunnel verifies webhook signatures over bodies of at most {MAX_VERIFIED_BODY_BYTES} bytes"
+            ),
         ));
     }
     if let Some(basic) = &policy.basic_auth {
