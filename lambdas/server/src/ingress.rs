@@ -22,7 +22,9 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use tokio::sync::mpsc;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::policy::{MAX_VERIFIED_BODY_BYTES, PublicRequest, Refusal, check};
+use tunnel_backend::handlers::policy::{
+    MAX_VERIFIED_BODY_BYTES, PublicRequest, Refusal, check_body, check_credentials,
+};
 use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
@@ -182,9 +184,35 @@ async fn enforce(
             )
         })
         .collect();
-    let (body, whole) = if policy.needs_body() {
-        match read_at_most(body, MAX_VERIFIED_BODY_BYTES + 1).await {
-            Ok(whole) => (Either::Right(Full::new(whole.clone())), whole),
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let has_token = policy.share_token.is_some();
+    let refuse = |refusal: Refusal, body: &[u8]| {
+        if has_token {
+            capture.hide_share_token(None);
+        }
+        capture.request_body(body);
+        refused(&refusal, capture)
+    };
+    // The head first: a caller refused anyway never gets a body buffered.
+    let admit = match check_credentials(
+        policy,
+        &PublicRequest {
+            path: &path,
+            headers: &headers,
+            remote_ip: Some(ip),
+            body: &[],
+        },
+    ) {
+        Ok(a) => a,
+        Err(refusal) => return Err(refuse(refusal, &[])),
+    };
+    let body = if policy.needs_body() {
+        let whole = match read_at_most(body, MAX_VERIFIED_BODY_BYTES + 1).await {
+            Ok(whole) => whole,
             Err(e) => {
                 tracing::debug!(error = %e, "public client broke off the upload");
                 capture.outcome(Outcome::ClientDisconnected);
@@ -193,57 +221,35 @@ async fn enforce(
                     "The request body could not be read.",
                 ));
             }
+        };
+        if let Err(refusal) = check_body(policy, &headers, &whole) {
+            return Err(refuse(refusal, &whole));
         }
+        Either::Right(Full::new(whole))
     } else {
-        (Either::Left(body), Bytes::new())
+        Either::Left(body)
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let checked = check(
-        policy,
-        &PublicRequest {
-            path: &path,
-            headers: &headers,
-            remote_ip: Some(ip),
-            body: &whole,
-        },
-    );
-    let has_token = policy.share_token.is_some();
-    match checked {
-        Err(refusal) => {
-            if has_token {
-                capture.hide_share_token(None);
+    for name in &admit.strip_headers {
+        parts.headers.remove(*name);
+    }
+    if let Some(p) = &admit.path {
+        let mut uri = parts.uri.into_parts();
+        uri.path_and_query = p.parse().ok();
+        match http::Uri::from_parts(uri) {
+            Ok(u) => parts.uri = u,
+            Err(_) => {
+                capture.outcome(Outcome::Refused);
+                return Err(page(
+                    StatusCode::BAD_REQUEST,
+                    "The request target is invalid.",
+                ));
             }
-            capture.request_body(&whole);
-            Err(refused(&refusal, capture))
-        }
-        Ok(admit) => {
-            for name in &admit.strip_headers {
-                parts.headers.remove(*name);
-            }
-            if let Some(p) = &admit.path {
-                let mut uri = parts.uri.into_parts();
-                uri.path_and_query = p.parse().ok();
-                match http::Uri::from_parts(uri) {
-                    Ok(u) => parts.uri = u,
-                    Err(_) => {
-                        capture.outcome(Outcome::Refused);
-                        return Err(page(
-                            StatusCode::BAD_REQUEST,
-                            "The request target is invalid.",
-                        ));
-                    }
-                }
-            }
-            if has_token {
-                capture.hide_share_token(admit.path.as_deref());
-            }
-            Ok(Request::from_parts(parts, body))
         }
     }
+    if has_token {
+        capture.hide_share_token(admit.path.as_deref());
+    }
+    Ok(Request::from_parts(parts, body))
 }
 
 /// The answer to a refused request, recorded as such.

@@ -183,8 +183,18 @@ fn header<'h>(headers: &'h Headers, name: &str) -> impl Iterator<Item = &'h str>
 }
 
 /// Checks `req` against `policy`: every setting must pass. The allow-list goes first
-/// (it needs no secret), then the body's size, then each credential.
+/// (it needs no secret), then the credentials in the head, then the body's size and
+/// signature ([`check_credentials`], then [`check_body`]).
 pub fn check(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Refusal> {
+    let admit = check_credentials(policy, req)?;
+    check_body(policy, req.headers, req.body)?;
+    Ok(admit)
+}
+
+/// The checks that need no body (`req.body` is not read): an ingress that streams
+/// bodies runs these before it buffers one for [`check_body`], so a caller who is
+/// refused anyway cannot make it hold a large body.
+pub fn check_credentials(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Refusal> {
     let mut admit = Admit::default();
     if !policy.allow_ips.is_empty() {
         let allowed = req.remote_ip.is_some_and(|ip| {
@@ -199,14 +209,6 @@ pub fn check(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Re
                 "forbidden: your address is not on this tunnel's allow-list",
             ));
         }
-    }
-    if policy.needs_body() && req.body.len() > MAX_VERIFIED_BODY_BYTES {
-        return Err(Refusal::new(
-            413,
-            format!(
-                "payload too large: this tunnel verifies webhook signatures over bodies of at most {MAX_VERIFIED_BODY_BYTES} bytes"
-            ),
-        ));
     }
     if let Some(basic) = &policy.basic_auth {
         if !header(req.headers, "authorization").any(|v| basic_matches(basic, v)) {
@@ -231,17 +233,29 @@ pub fn check(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Re
         admit.strip_headers.push(SHARE_TOKEN_HEADER);
         admit.path = Some(path);
     }
-    if let Some(w) = &policy.webhook {
-        let ok = header(req.headers, w.header())
-            .any(|v| signature_matches(&w.secret, w.prefix(), v, req.body));
-        if !ok {
-            return Err(Refusal::new(
-                401,
-                "unauthorized: missing or wrong webhook signature",
-            ));
-        }
-    }
     Ok(admit)
+}
+
+/// The checks on the whole body: its size, then the webhook signature.
+pub fn check_body(policy: &StoredPolicy, headers: &Headers, body: &[u8]) -> Result<(), Refusal> {
+    let Some(w) = &policy.webhook else {
+        return Ok(());
+    };
+    if body.len() > MAX_VERIFIED_BODY_BYTES {
+        return Err(Refusal::new(
+            413,
+            format!(
+                "payload too large: this tunnel verifies webhook signatures over bodies of at most {MAX_VERIFIED_BODY_BYTES} bytes"
+            ),
+        ));
+    }
+    if !header(headers, w.header()).any(|v| signature_matches(&w.secret, w.prefix(), v, body)) {
+        return Err(Refusal::new(
+            401,
+            "unauthorized: missing or wrong webhook signature",
+        ));
+    }
+    Ok(())
 }
 
 fn basic_matches(basic: &StoredBasicAuth, value: &str) -> bool {
@@ -710,6 +724,40 @@ mod tests {
             ("accept".into(), "*/*".into()),
         ]);
         assert_eq!(left, vec![("accept".to_owned(), "*/*".to_owned())]);
+    }
+
+    #[test]
+    fn the_head_is_checked_without_the_body() {
+        let p = stored(Policy {
+            allow_ips: vec!["10.0.0.0/8".into()],
+            basic_auth: Some("u:p".into()),
+            webhook: Some(Webhook {
+                secret: "shh".into(),
+                header: None,
+                prefix: None,
+            }),
+            ..Policy::default()
+        });
+        let headers = vec![("authorization".to_owned(), basic("u:p"))];
+        let req = |ip: &str| PublicRequest {
+            path: "/",
+            headers: &headers,
+            remote_ip: ip.parse().ok(),
+            body: b"",
+        };
+        assert_eq!(
+            check_credentials(&p, &req("1.2.3.4")).unwrap_err().status,
+            403
+        );
+        assert!(check_credentials(&p, &req("10.0.0.1")).is_ok());
+        // ... and the body's checks apply only after, on the whole body.
+        assert_eq!(check_body(&p, &headers, b"x").unwrap_err().status, 401);
+        let signed = vec![(
+            "x-hub-signature-256".to_owned(),
+            sign_webhook("shh", "sha256=", b"x"),
+        )];
+        assert!(check_body(&p, &signed, b"x").is_ok());
+        assert!(check_body(&StoredPolicy::default(), &vec![], b"anything").is_ok());
     }
 
     #[test]
