@@ -26,6 +26,7 @@ locals {
     "POST /v1/tunnels"                   = "create-tunnel"
     "GET /v1/tunnels"                    = "list-tunnels"
     "GET /v1/tunnels/{id}"               = "list-tunnels"
+    "PATCH /v1/tunnels/{id}"             = "create-tunnel"
     "DELETE /v1/tunnels/{id}"            = "delete-tunnel"
     "GET /v1/tunnels/{id}/stats"         = "inspect-requests"
     "GET /v1/tunnels/{id}/requests"      = "inspect-requests"

@@ -5,7 +5,7 @@
 #               (strong reads)
 #   PutItem     put_client, put_connection, put_exchanges (the request log, one item
 #               per exchange); create_tunnel's TransactWriteItems puts
-#   UpdateItem  attach_connection, detach_connection
+#   UpdateItem  attach_connection, detach_connection, set_policy
 #   DeleteItem  delete_connection, delete_tunnel_item, clear_exchanges (item by item);
 #               delete_tunnel's transaction
 #   Query       only on the GSIs: list_tunnels (tunnels' client_id-index);
@@ -28,10 +28,11 @@ locals {
     # authenticate, then a signed token: no other store access.
     "issue-token" = { clients = ["dynamodb:GetItem"] }
     # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own
-    # reads the claim and the tunnel, and counts its log (the GSI, below).
+    # reads the claim and the tunnel, sets the policy asked for (set_policy), and
+    # counts its log (the GSI, below). PATCH /v1/tunnels/{id}: get_tunnel, set_policy.
     "create-tunnel" = {
       clients = ["dynamodb:GetItem"]
-      tunnels = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      tunnels = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       domains = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI and each

@@ -16,7 +16,7 @@ locals {
     "register-client"      = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/clients: new client id and API key" }
     "get-client"           = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/clients/me; GET /v1/openapi.json" }
     "issue-token"          = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/tokens: short-lived WebSocket session token" }
-    "create-tunnel"        = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "POST /v1/tunnels: tunnel and domain claim (resuming one counts its request log)" }
+    "create-tunnel"        = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "POST /v1/tunnels: tunnel and domain claim (resuming one counts its request log); PATCH /v1/tunnels/{id}: access policy" }
     "list-tunnels"         = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "GET /v1/tunnels and GET /v1/tunnels/{id}, with request log counts" }
     "delete-tunnel"        = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "DELETE /v1/tunnels/{id}, with its request log" }
     "inspect-requests"     = { memory_size = 128, timeout = 29, reserved_concurrency = -1, description = "Request log: GET and DELETE /v1/tunnels/{id}/requests, GET /v1/tunnels/{id}/requests/live, GET /v1/requests/{id}" }

@@ -37,6 +37,19 @@ pub struct CreateTunnel {
     /// is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact_secrets: Option<bool>,
+    /// Who may reach the public URL. Also applied when the call hands back the
+    /// caller's own offline tunnel (a restarted CLI): the tunnel gets this policy, or
+    /// none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
+}
+
+/// `PATCH /v1/tunnels/{id}` body: replaces the tunnel's access policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateTunnel {
+    /// The new policy; absent or `null` removes it.
+    #[serde(default)]
+    pub policy: Option<crate::policy::Policy>,
 }
 
 /// Whether a client serves the tunnel now.
@@ -77,6 +90,9 @@ pub struct Tunnel {
     /// Whether its inspector masks credential headers.
     #[serde(default = "yes")]
     pub redact_secrets: bool,
+    /// Its access policy, without secrets; absent when anyone may reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::PolicySummary>,
 }
 
 fn yes() -> bool {
@@ -358,6 +374,16 @@ impl ApiClient {
     /// `POST /v1/tunnels` with every setting.
     pub fn create_tunnel_with(&self, body: &CreateTunnel) -> Call<Tunnel> {
         self.call("POST", "/v1/tunnels", Some(json(body)), 201)
+    }
+
+    /// `PATCH /v1/tunnels/{id}`: replaces the tunnel's access policy.
+    pub fn update_tunnel(&self, tunnel_id: &str, body: &UpdateTunnel) -> Call<Tunnel> {
+        self.call(
+            "PATCH",
+            &format!("/v1/tunnels/{tunnel_id}"),
+            Some(json(body)),
+            200,
+        )
     }
 
     /// `GET /v1/tunnels`: the caller's tunnels.

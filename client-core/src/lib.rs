@@ -12,6 +12,8 @@
 //!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
 //! - [`api`]: the REST control plane's types and a sans-IO client for it.
 //! - [`domain`]: subdomain rules and random names.
+//! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
+//!   webhook signatures): its settings, their validation, and the redacted view.
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.
 
@@ -19,5 +21,6 @@ pub mod api;
 mod b64;
 pub mod domain;
 pub mod inspect;
+pub mod policy;
 pub mod protocol;
 pub mod session;

@@ -103,6 +103,24 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = native_cli::origin::ORIGIN_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..=native_cli::origin::ORIGIN_TIMEOUT.as_secs()))]
         origin_timeout: u64,
+        /// Require HTTP basic auth on the public URL.
+        #[arg(long, value_name = "USER:PASS")]
+        basic_auth: Option<String>,
+        /// Require this token, sent as the X-Tunnel-Token header or the tunnel_token
+        /// query parameter (removed before your service sees the request).
+        #[arg(long, value_name = "TOKEN")]
+        share_token: Option<String>,
+        /// Admit only callers from this network (CIDR or address); repeatable.
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allow_ip: Vec<String>,
+        /// Admit only requests whose body is signed with this secret (HMAC-SHA256, as
+        /// GitHub signs webhooks).
+        #[arg(long, value_name = "SECRET")]
+        verify_webhook: Option<String>,
+        /// Header holding the webhook signature `sha256=<hex>`.
+        #[arg(long, value_name = "NAME", requires = "verify_webhook",
+              default_value = client_core::policy::DEFAULT_WEBHOOK_HEADER)]
+        webhook_header: String,
     },
     /// List your tunnels.
     List {
@@ -289,7 +307,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             quiet,
             no_redact,
             origin_timeout,
+            basic_auth,
+            share_token,
+            allow_ip,
+            verify_webhook,
+            webhook_header,
         } => {
+            let policy = client_core::policy::Policy {
+                basic_auth,
+                share_token,
+                allow_ips: allow_ip,
+                webhook: verify_webhook.map(|secret| client_core::policy::Webhook {
+                    secret,
+                    header: Some(webhook_header),
+                    prefix: None,
+                }),
+            };
+            // Checked before any call, so a typo costs no tunnel and the message
+            // names the flag.
+            policy
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", policy_flag(&e)))?;
             let api = commands::authorized_api(&settings)?;
             let options = StartOptions {
                 port,
@@ -297,6 +335,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 domain,
                 log_requests: log || (!quiet && std::io::stdout().is_terminal()),
                 redact_secrets: !no_redact,
+                policy,
                 origin_timeout: std::time::Duration::from_secs(origin_timeout),
             };
             let stop = stop_signal().context("cannot watch for Ctrl-C")?;
@@ -403,5 +442,17 @@ impl Signals {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// The `tunnel start` flag a policy error is about.
+fn policy_flag(e: &client_core::policy::PolicyError) -> &'static str {
+    use client_core::policy::PolicyError as E;
+    match e {
+        E::BasicAuthFormat | E::BasicAuthTooLong => "--basic-auth",
+        E::ShareTokenLength | E::ShareTokenCharacters => "--share-token",
+        E::Cidr(_) | E::TooManyCidrs => "--allow-ip",
+        E::WebhookSecretLength | E::WebhookPrefix => "--verify-webhook",
+        E::HeaderName(_) => "--webhook-header",
     }
 }

@@ -214,6 +214,7 @@ mod tests {
             created_at: 1,
             request_count: 0,
             redact_secrets: true,
+            policy: None,
         }
     }
 

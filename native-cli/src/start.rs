@@ -43,6 +43,8 @@ pub struct StartOptions {
     pub origin_timeout: std::time::Duration,
     /// Whether the inspector masks credential headers (for a new tunnel).
     pub redact_secrets: bool,
+    /// Who may reach the public URL (already validated); empty admits everyone.
+    pub policy: client_core::policy::Policy,
 }
 
 /// Why `tunnel start` gave up.
@@ -82,6 +84,8 @@ pub async fn start(
         c.create_tunnel_with(&client_core::api::CreateTunnel {
             domain: domain.map(str::to_owned),
             redact_secrets: Some(options.redact_secrets),
+            // Sent even when empty: a resumed tunnel takes the policy of this run.
+            policy: Some(options.policy.clone()),
         })
     })
     .await?
@@ -90,6 +94,9 @@ pub async fn start(
         return Ok(());
     };
     backoff.reset();
+    if let Some(p) = &tunnel.policy {
+        eprintln!("Access: {}", p.describe());
+    }
     let mut announced = false;
     loop {
         let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?

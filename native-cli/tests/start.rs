@@ -184,6 +184,7 @@ fn options() -> StartOptions {
         log_requests: false,
         origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,
         redact_secrets: true,
+        policy: Default::default(),
     }
 }
 
@@ -196,7 +197,7 @@ async fn reconnects_with_a_fresh_token_and_deletes_on_stop() {
 
     assert_eq!(
         backend.calls.recv().await.unwrap(),
-        r#"POST /v1/tunnels {"domain":"myapp","redact_secrets":true}"#
+        r#"POST /v1/tunnels {"domain":"myapp","redact_secrets":true,"policy":{}}"#
     );
     assert_eq!(backend.calls.recv().await.unwrap(), "POST /v1/tokens");
     let (query, mut first) = backend.sockets.recv().await.unwrap();

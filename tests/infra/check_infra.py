@@ -315,7 +315,8 @@ EXPECTED_TABLE_ACCESS = {
     # client_info; rotate_key's set_client_key; GET /v1/openapi.json reads nothing
     "get-client": {"clients": {"GetItem", "UpdateItem"}},
     "issue-token": {"clients": {"GetItem"}},
-    "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem"}, "domains": {"GetItem", "PutItem"}},
+    # resume_own and PATCH /v1/tunnels/{id}: set_policy is an UpdateItem
+    "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem", "UpdateItem"}, "domains": {"GetItem", "PutItem"}},
     "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}},
     "delete-tunnel": {
         "clients": {"GetItem"},

@@ -26,6 +26,9 @@ struct Expect {
     owner: u16,
 }
 
+/// Secrets of the policy the matrix sets with PATCH, which no log line may hold.
+const POLICY_SECRETS: [&str; 3] = ["authz-pw-secret", "authz-token-secret", "authz-hook-secret"];
+
 /// Runs the matrix on a stack whose server logs into `log`.
 pub async fn matrix(kind: Kind, log: &Path) {
     let stack = Stack::start_logging(kind, log).await;
@@ -61,6 +64,7 @@ pub async fn matrix(kind: Kind, log: &Path) {
         ("POST", "/v1/requests/{request_id}/replay") => 1,
         ("DELETE", "/v1/tunnels/{tunnel_id}/requests") => 2,
         ("POST", _) if !p.ends_with("/key") => 3,
+        ("PATCH", _) => 3,
         ("DELETE", _) => 4,
         _ => 5,
     };
@@ -126,6 +130,17 @@ pub async fn matrix(kind: Kind, log: &Path) {
                 }),
                 None,
             ),
+            ("PATCH", "/v1/tunnels/{tunnel_id}") => (
+                Some(Expect {
+                    other: 404,
+                    owner: 200,
+                }),
+                Some(json!({"policy": {
+                    "basic_auth": format!("alice:{}", POLICY_SECRETS[0]),
+                    "share_token": POLICY_SECRETS[1],
+                    "webhook": {"secret": POLICY_SECRETS[2]},
+                }})),
+            ),
             _ => panic!("route {method} {pattern} is not in the auth matrix: add it"),
         };
         for who in [As::Nobody, As::Malformed, As::Revoked, As::Other, As::Owner] {
@@ -165,6 +180,12 @@ pub async fn matrix(kind: Kind, log: &Path) {
         assert!(
             !logs.contains(secret_part),
             "an API key appears in the server's log"
+        );
+    }
+    for secret in POLICY_SECRETS {
+        assert!(
+            !logs.contains(secret),
+            "an access-policy secret appears in the server's log"
         );
     }
     assert!(

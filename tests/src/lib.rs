@@ -11,6 +11,7 @@ pub mod authz;
 pub mod browser;
 pub mod inspection;
 pub mod moto;
+pub mod policy;
 pub mod scenarios;
 pub mod soak;
 

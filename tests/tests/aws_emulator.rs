@@ -321,3 +321,8 @@ async fn every_route_refuses_the_wrong_callers_and_logs_no_secret() {
 async fn a_cli_killed_mid_request_gives_502_within_2_s() {
     scenarios::cli_killed_mid_request(&Stack::start(Kind::Aws).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_policies_refuse_admit_and_are_logged() {
+    e2e::policy::access_policies(&Stack::start(Kind::Aws).await).await;
+}

@@ -361,3 +361,8 @@ async fn graceful_shutdown_drains_in_flight_requests() {
     assert!(exit.success(), "exit status {exit:?}");
     origin.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_policies_refuse_admit_and_are_logged() {
+    e2e::policy::access_policies(&Stack::start(Kind::Local).await).await;
+}

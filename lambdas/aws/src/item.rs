@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+use tunnel_backend::model::{
+    ClientRecord, ConnectionRecord, DomainRecord, StoredPolicy, TunnelRecord,
+};
 use tunnel_backend::store::StoreError;
 
 /// A DynamoDB item.
@@ -35,6 +37,8 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     /// Whether a tunnel's inspector masks credential headers.
     pub const REDACT_SECRETS: &str = "redact_secrets";
+    /// A tunnel's access policy, JSON (absent: none, as on records from before).
+    pub const POLICY: &str = "policy";
     /// Request id; key of `requests`, range key of `tunnel_id-index`.
     pub const REQUEST_ID: &str = "request_id";
     /// A captured exchange's list line, JSON.
@@ -158,8 +162,18 @@ impl ToItem for TunnelRecord {
         if let Some(c) = &self.connection_id {
             out.insert(attr::CONNECTION_ID.to_owned(), s(c));
         }
+        if let Some(p) = &self.policy {
+            out.insert(attr::POLICY.to_owned(), policy_value(p));
+        }
         out
     }
+}
+
+/// A policy as an attribute: one JSON string, since it is always read and written
+/// whole with its tunnel and never queried by its parts.
+pub(crate) fn policy_value(p: &StoredPolicy) -> AttributeValue {
+    // Serializing plain structs of strings cannot fail.
+    s(&serde_json::to_string(p).unwrap_or_default())
 }
 
 impl FromItem for TunnelRecord {
@@ -172,6 +186,13 @@ impl FromItem for TunnelRecord {
             created_at: r.n(attr::CREATED_AT)?,
             connection_id: r.opt_s(attr::CONNECTION_ID)?,
             redact_secrets: r.opt_bool(attr::REDACT_SECRETS)?.unwrap_or(true),
+            policy: match r.opt_s(attr::POLICY)? {
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|_| corrupt("tunnel", attr::POLICY, "is not a policy"))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -249,7 +270,15 @@ mod tests {
             key_hash: "h".into(),
             created_at: u64::MAX,
         });
-        for (connection_id, redact_secrets) in [(None, true), (Some("k".to_owned()), false)] {
+        let policy = tunnel_backend::handlers::policy::to_stored(&client_core::policy::Policy {
+            basic_auth: Some("u:p".into()),
+            allow_ips: vec!["::1".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        for (connection_id, redact_secrets, policy) in
+            [(None, true, None), (Some("k".to_owned()), false, policy)]
+        {
             check(TunnelRecord {
                 tunnel_id: "t".into(),
                 client_id: "c".into(),
@@ -257,6 +286,7 @@ mod tests {
                 created_at: 0,
                 connection_id,
                 redact_secrets,
+                policy,
             });
         }
         check(DomainRecord {

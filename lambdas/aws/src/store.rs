@@ -361,6 +361,36 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn set_policy(
+        &self,
+        tunnel_id: &str,
+        policy: Option<&tunnel_backend::model::StoredPolicy>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tunnels)
+            .key(attr::TUNNEL_ID, s(tunnel_id))
+            .condition_expression("attribute_exists(tunnel_id)")
+            .expression_attribute_names("#p", attr::POLICY);
+        let update = match policy {
+            Some(p) => update
+                .update_expression("SET #p = :p")
+                .expression_attribute_values(":p", crate::item::policy_value(p)),
+            None => update.update_expression("REMOVE #p"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound("tunnel"))
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
     async fn attach_connection(
         &self,
         tunnel_id: &str,

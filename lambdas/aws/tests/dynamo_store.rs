@@ -182,6 +182,7 @@ async fn adapter_specific_behaviour() {
         created_at: 1,
         connection_id: None,
         redact_secrets: true,
+        policy: None,
     };
     store.create_tunnel(&a).await.unwrap();
     let clash = TunnelRecord {

@@ -4,7 +4,7 @@
 //! [`ApiRequest`] and send back the [`ApiResponse`]; routing, authentication, body
 //! parsing and error bodies live here once.
 
-use client_core::api::{CreateTunnel, TunnelList};
+use client_core::api::{CreateTunnel, TunnelList, UpdateTunnel};
 use client_core::inspect::{ExchangeSummary, Filter, ReplayEdits};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +25,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/tunnels"),
     ("GET", "/v1/tunnels"),
     ("GET", "/v1/tunnels/{tunnel_id}"),
+    ("PATCH", "/v1/tunnels/{tunnel_id}"),
     ("DELETE", "/v1/tunnels/{tunnel_id}"),
     ("GET", "/v1/tunnels/{tunnel_id}/stats"),
     ("GET", "/v1/tunnels/{tunnel_id}/requests"),
@@ -205,6 +206,18 @@ async fn route(
             let caller = auth(b, req, now).await?;
             let t = tunnels::get_tunnel(b, &caller, id).await?;
             Ok(ApiResponse::json(200, &tunnels::describe(b, &t).await?))
+        }
+        ("PATCH", ["v1", "tunnels", id]) => {
+            let caller = auth(b, req, now).await?;
+            let body: UpdateTunnel = if req.body.is_empty() {
+                UpdateTunnel::default()
+            } else {
+                parse_json(&req.body)?
+            };
+            Ok(ApiResponse::json(
+                200,
+                &tunnels::update_tunnel(b, &caller, id, body).await?,
+            ))
         }
         ("DELETE", ["v1", "tunnels", id]) => {
             let caller = auth(b, req, now).await?;

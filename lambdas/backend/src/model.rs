@@ -31,6 +31,47 @@ pub struct TunnelRecord {
     /// before this field existed read as true.
     #[serde(default = "yes")]
     pub redact_secrets: bool,
+    /// Who may reach the public URL; absent (and on records from before policies)
+    /// means anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<StoredPolicy>,
+}
+
+/// An access policy as stored: the basic-auth password and the share token only as
+/// salted hashes; the webhook secret in clear, since checking an HMAC needs it (it
+/// is never shown back: the API shows [`client_core::policy::PolicySummary`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    /// Basic auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<StoredBasicAuth>,
+    /// The share token's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_token: Option<SaltedHash>,
+    /// Allowed networks, normalised CIDRs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_ips: Vec<String>,
+    /// Webhook verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<client_core::policy::Webhook>,
+}
+
+/// Basic auth as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBasicAuth {
+    /// User name, in clear (shown back to the owner).
+    pub user: String,
+    /// The password's hash.
+    pub password: SaltedHash,
+}
+
+/// HMAC-SHA256 of a secret keyed by a random salt, both hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaltedHash {
+    /// Random salt, hex.
+    pub salt: String,
+    /// The digest, hex.
+    pub hash: String,
 }
 
 fn yes() -> bool {

@@ -20,6 +20,7 @@ async fn data_survives_reopening_and_connections_do_not() {
         created_at: 1,
         connection_id: None,
         redact_secrets: true,
+        policy: None,
     };
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();

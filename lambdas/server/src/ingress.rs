@@ -7,7 +7,7 @@
 //! client as it arrives. Dropping the answer early (the public client went away) sends
 //! CANCEL so the client stops working on it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,16 +18,21 @@ use client_core::protocol::{
     encode,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body as HttpBody, Frame, Incoming};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
+use tunnel_backend::handlers::policy::{
+    MAX_VERIFIED_BODY_BYTES, PublicRequest, Refusal, check_body, check_credentials,
+};
 use tunnel_backend::handlers::proxy::{
     ProxyError, REQUEST_ID_HEADER, Target, end_to_end, error_page, for_origin, origin_failure,
     resolve,
 };
 use tunnel_backend::telemetry;
+
+use tunnel_backend::model::StoredPolicy;
 
 use crate::hub::{Conn, ResponsePart, SendError};
 use crate::inspector::{Capture, now_ms};
@@ -171,11 +176,15 @@ async fn forward(
         &remote.to_string(),
         received,
     );
-    let capture = Some(Capture::counted(
-        recording,
-        state.inspector.clone(),
-        state.metrics.clone(),
-    ));
+    let capture = Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
+    let req = match &target.tunnel.policy {
+        None => req.map(Either::Left),
+        Some(policy) => match enforce(policy, req, remote.ip(), &capture).await {
+            Ok(req) => req,
+            Err(refused) => return (refused, true),
+        },
+    };
+    let capture = Some(capture);
     let remote_ip = remote.ip().to_string();
     (
         relay(
@@ -190,6 +199,141 @@ async fn forward(
         .await,
         true,
     )
+}
+
+/// A public request's body after the policy check: as it streams in, or read whole
+/// (webhook verification needs all of it before anything is forwarded).
+pub type CheckedBody = Either<Incoming, Full<Bytes>>;
+
+/// Applies the tunnel's access policy to a public request before anything of it
+/// reaches the client: an admitted request comes back without the credentials meant
+/// for the tunnel; a refused one is answered here and recorded as refused.
+async fn enforce(
+    policy: &StoredPolicy,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    capture: &Capture,
+) -> Result<Request<CheckedBody>, Response<Body>> {
+    let (mut parts, body) = req.into_parts();
+    let headers: Headers = parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let has_token = policy.share_token.is_some();
+    let refuse = |refusal: Refusal, body: &[u8]| {
+        if has_token {
+            capture.hide_share_token(None);
+        }
+        capture.request_body(body);
+        refused(&refusal, capture)
+    };
+    // The head first: a caller refused anyway never gets a body buffered.
+    let admit = match check_credentials(
+        policy,
+        &PublicRequest {
+            path: &path,
+            headers: &headers,
+            remote_ip: Some(ip),
+            body: &[],
+        },
+    ) {
+        Ok(a) => a,
+        Err(refusal) => return Err(refuse(refusal, &[])),
+    };
+    let body = if policy.needs_body() {
+        let whole = match read_at_most(body, MAX_VERIFIED_BODY_BYTES + 1).await {
+            Ok(whole) => whole,
+            Err(e) => {
+                tracing::debug!(error = %e, "public client broke off the upload");
+                capture.outcome(Outcome::ClientDisconnected);
+                return Err(page(
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                ));
+            }
+        };
+        if let Err(refusal) = check_body(policy, &headers, &whole) {
+            return Err(refuse(refusal, &whole));
+        }
+        Either::Right(Full::new(whole))
+    } else {
+        Either::Left(body)
+    };
+    for name in &admit.strip_headers {
+        parts.headers.remove(*name);
+    }
+    if let Some(p) = &admit.path {
+        let mut uri = parts.uri.into_parts();
+        uri.path_and_query = p.parse().ok();
+        match http::Uri::from_parts(uri) {
+            Ok(u) => parts.uri = u,
+            Err(_) => {
+                capture.outcome(Outcome::Refused);
+                return Err(page(
+                    StatusCode::BAD_REQUEST,
+                    "The request target is invalid.",
+                ));
+            }
+        }
+    }
+    if has_token {
+        capture.hide_share_token(admit.path.as_deref());
+    }
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The answer to a refused request, recorded as such.
+fn refused(refusal: &Refusal, capture: &Capture) -> Response<Body> {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let headers = refusal.headers();
+    let body = refusal.body();
+    capture.response_head(status.as_u16(), &headers);
+    capture.response_body(&body);
+    capture.outcome(if refusal.status == 413 {
+        Outcome::TooLarge
+    } else {
+        Outcome::Refused
+    });
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    for (n, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            r.headers_mut().insert(n, v);
+        }
+    }
+    r
+}
+
+/// Reads up to `max` bytes of `body`; a longer body is cut there, which is enough for
+/// the caller to see it is over its limit.
+async fn read_at_most(mut body: Incoming, max: usize) -> Result<Bytes, hyper::Error> {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        match body.frame().await {
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+            None => break,
+        }
+    }
+    buf.truncate(max);
+    Ok(Bytes::from(buf))
 }
 
 /// The capture of a request about to go through `target`.

@@ -232,6 +232,15 @@ impl Capture {
         }
     }
 
+    /// See [`Recording::hide_share_token`].
+    pub fn hide_share_token(&self, admitted_path: Option<&str>) {
+        self.with(|i| {
+            if let Some(r) = &mut i.recording {
+                r.hide_share_token(admitted_path);
+            }
+        });
+    }
+
     /// See [`Recording::request_body`].
     pub fn request_body(&self, data: &[u8]) {
         self.with(|i| {

@@ -58,6 +58,9 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                 <td data-label="Public URL" class="url">
                     <a href={t.public_url.clone()} target="_blank" rel="noopener noreferrer">{ t.public_url.clone() }</a>
                 </td>
+                <td data-label="Access" data-testid="tunnel-access">
+                    { t.policy.as_ref().map_or_else(|| "anyone".to_owned(), |p| p.describe()) }
+                </td>
                 <td data-label="Created">{ date_time(t.created_at) }</td>
                 <td data-label="Requests" class="num" data-testid="tunnel-request-count">{ t.request_count }</td>
                 <td class="actions">
@@ -85,7 +88,7 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
             <thead>
                 <tr>
                     <th>{ "Domain" }</th><th>{ "Status" }</th><th>{ "Public URL" }</th>
-                    <th>{ "Created" }</th><th class="num">{ "Requests" }</th><th><span class="sr-only">{ "Actions" }</span></th>
+                    <th>{ "Access" }</th><th>{ "Created" }</th><th class="num">{ "Requests" }</th><th><span class="sr-only">{ "Actions" }</span></th>
                 </tr>
             </thead>
             <tbody>{ for rows }</tbody>

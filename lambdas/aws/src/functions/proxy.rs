@@ -41,6 +41,7 @@ use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
+use tunnel_backend::handlers::policy::{PublicRequest, Refusal, check};
 use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
@@ -310,7 +311,7 @@ impl Proxy {
             domain,
             host,
             method,
-            path,
+            mut path,
             headers,
             body,
             remote_ip,
@@ -321,7 +322,7 @@ impl Proxy {
             tally,
         } = f;
         let captured_headers = headers.clone();
-        let headers = for_origin(
+        let mut headers = for_origin(
             headers,
             &host,
             remote_ip.as_deref(),
@@ -390,6 +391,40 @@ impl Proxy {
                 recording.request_body(&body);
                 if let Some(of) = &replay_of {
                     recording.replay_of(of);
+                }
+                // A replay is the owner's own request, sent from the control plane:
+                // the policy guards the public URL only.
+                if replay_of.is_none()
+                    && let Some(policy) = &target.tunnel.policy
+                {
+                    let checked = check(
+                        policy,
+                        &PublicRequest {
+                            path: &path,
+                            headers: &captured_headers,
+                            remote_ip: remote_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                            body: &body,
+                        },
+                    );
+                    let has_token = policy.share_token.is_some();
+                    match checked {
+                        Err(refusal) => {
+                            if has_token {
+                                recording.hide_share_token(None);
+                            }
+                            return refused(&refusal, recording, &self.backend, tally.clone())
+                                .await;
+                        }
+                        Ok(admit) => {
+                            headers = admit.headers(headers);
+                            if let Some(p) = admit.path {
+                                path = p;
+                            }
+                            if has_token {
+                                recording.hide_share_token(Some(&path));
+                            }
+                        }
+                    }
                 }
                 capture = Some(Captured {
                     tally: tally.clone(),
@@ -966,6 +1001,42 @@ async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     if let Some(done) = c.done {
         let _ = done.send(exchange);
     }
+}
+
+/// Answers a request the tunnel's policy refused, and stores it in the request log.
+async fn refused(
+    refusal: &Refusal,
+    mut recording: Recording,
+    backend: &Backend,
+    tally: Option<Arc<Tally>>,
+) -> Outcome {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let headers = refusal.headers();
+    let body = refusal.body();
+    recording.response_head(status.as_u16(), &headers, now_ms());
+    recording.response_body(&body);
+    let outcome = if refusal.status == 413 {
+        InspectOutcome::TooLarge
+    } else {
+        InspectOutcome::Refused
+    };
+    let capture = Captured {
+        tally,
+        recording,
+        store: backend.store.clone(),
+        keep: backend.config.log_keep,
+        done: None,
+    };
+    let mut map = HeaderMap::new();
+    for (n, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            map.insert(n, v);
+        }
+    }
+    ended(Some(capture), outcome, whole(status, map, body)).await
 }
 
 /// [`end`], then `response`.

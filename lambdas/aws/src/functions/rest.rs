@@ -80,6 +80,15 @@ pub const ROUTES: &[(&str, Route)] = &[
             pattern: "/v1/tunnels",
         },
     ),
+    // Setting a tunnel's policy writes the tunnel record, as creating (and resuming,
+    // which also sets the policy) does: one function with that write, not another.
+    (
+        "create-tunnel",
+        Route {
+            method: "PATCH",
+            pattern: "/v1/tunnels/{id}",
+        },
+    ),
     (
         "list-tunnels",
         Route {

@@ -110,6 +110,34 @@ impl Recording {
         &self.exchange.tunnel_id
     }
 
+    /// Keeps a tunnel share token out of the log, whatever the tunnel's redaction
+    /// setting: it is the tunnel's credential, not the origin's, and HAR or curl
+    /// exports get passed around. The `X-Tunnel-Token` header is masked (a replay then
+    /// drops it); the path becomes `admitted_path`, what the origin saw, when the
+    /// request was admitted, or keeps the parameter with its value masked when not.
+    pub fn hide_share_token(&mut self, admitted_path: Option<&str>) {
+        use client_core::inspect::REDACTED;
+        use client_core::policy::{SHARE_TOKEN_HEADER, SHARE_TOKEN_PARAM};
+        for (n, v) in &mut self.exchange.request.headers {
+            if n.eq_ignore_ascii_case(SHARE_TOKEN_HEADER) {
+                *v = REDACTED.to_owned();
+            }
+        }
+        self.exchange.path = match admitted_path {
+            Some(p) => p.to_owned(),
+            None => {
+                let (path, values) =
+                    super::policy::take_query_param(&self.exchange.path, SHARE_TOKEN_PARAM);
+                if values.is_empty() {
+                    path
+                } else {
+                    let sep = if path.contains('?') { '&' } else { '?' };
+                    format!("{path}{sep}{SHARE_TOKEN_PARAM}={REDACTED}")
+                }
+            }
+        };
+    }
+
     /// More of the request body went by.
     pub fn request_body(&mut self, data: &[u8]) {
         self.request_body.push(data);
@@ -313,6 +341,7 @@ mod tests {
             created_at: 1,
             connection_id: None,
             redact_secrets: redact,
+            policy: None,
         }
     }
 
@@ -363,6 +392,34 @@ mod tests {
         let x = r.finish(Outcome::OriginRefused, 20);
         assert_eq!(x.request.headers[0].1, "Bearer s3cret", "opted out");
         assert!(x.response.is_none());
+    }
+
+    #[test]
+    fn share_tokens_stay_out_of_the_log_even_when_not_redacting() {
+        use client_core::inspect::REDACTED;
+        let headers = vec![("X-Tunnel-Token".to_owned(), "tok-secret".to_owned())];
+        // (path received, admitted path, path logged)
+        let cases = [
+            ("/a?tunnel_token=tok-secret&b=1", Some("/a?b=1"), "/a?b=1"),
+            (
+                "/a?tunnel_token=tok-wrong&b=1",
+                None,
+                "/a?b=1&tunnel_token=[redacted]",
+            ),
+            (
+                "/a?tunnel_token=tok-wrong",
+                None,
+                "/a?tunnel_token=[redacted]",
+            ),
+            ("/a", None, "/a"),
+        ];
+        for (path, admitted, logged) in cases {
+            let mut r = Recording::start(&tunnel(false), "id", "GET", path, "", &headers, 0, 10);
+            r.hide_share_token(admitted);
+            let x = r.finish(Outcome::Refused, 1);
+            assert_eq!(x.path, logged, "{path}");
+            assert_eq!(x.request.headers[0].1, REDACTED);
+        }
     }
 
     #[test]

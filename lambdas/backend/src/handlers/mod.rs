@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod connection;
 pub mod inspect;
+pub mod policy;
 pub mod proxy;
 pub mod stats;
 pub mod tunnels;

@@ -1,14 +1,16 @@
 //! create-tunnel, list-tunnels, delete-tunnel.
 
-use client_core::api::{ApiErrorCode, CreateTunnel, Tunnel, TunnelStatus};
+use client_core::api::{ApiErrorCode, CreateTunnel, Tunnel, TunnelStatus, UpdateTunnel};
 use client_core::domain::{random_subdomain, validate_subdomain};
+use client_core::policy::Policy;
 use client_core::protocol::{ErrorCode, ErrorFrame, ServerFrame, encode};
 use rand::RngCore;
 
+use super::policy;
 use super::{ApiFailure, Caller};
 use crate::Backend;
 use crate::auth;
-use crate::model::TunnelRecord;
+use crate::model::{StoredPolicy, TunnelRecord};
 use crate::store::StoreError;
 
 /// Random names tried before giving up; each has 2^32 choices, so more than one
@@ -32,6 +34,16 @@ pub fn view(b: &Backend, t: &TunnelRecord, request_count: u64) -> Tunnel {
         created_at: t.created_at,
         request_count,
         redact_secrets: t.redact_secrets,
+        policy: t.policy.as_ref().map(policy::summary),
+    }
+}
+
+/// The stored form of a requested policy, or 400 saying what is wrong with it.
+fn stored_policy(p: Option<&Policy>) -> Result<Option<StoredPolicy>, ApiFailure> {
+    match p {
+        None => Ok(None),
+        Some(p) => policy::to_stored(p)
+            .map_err(|e| ApiFailure::bad_request(format!("invalid policy: {e}"))),
     }
 }
 
@@ -65,6 +77,7 @@ pub async fn create_tunnel(
         validate_subdomain(d)
             .map_err(|e| ApiFailure::new(400, ApiErrorCode::InvalidDomain, e.to_string()))?;
     }
+    let stored = stored_policy(req.policy.as_ref())?;
     let attempts = if requested.is_some() {
         1
     } else {
@@ -81,6 +94,7 @@ pub async fn create_tunnel(
             created_at: now,
             connection_id: None,
             redact_secrets: req.redact_secrets.unwrap_or(true),
+            policy: stored.clone(),
         };
         match b.store.create_tunnel(&record).await {
             Ok(()) => {
@@ -88,7 +102,7 @@ pub async fn create_tunnel(
                 return Ok((view(b, &record, 0), Created::New));
             }
             Err(StoreError::DomainTaken(_)) if requested.is_some() => {
-                return resume_own(b, caller, &domain).await;
+                return resume_own(b, caller, &domain, stored).await;
             }
             Err(StoreError::DomainTaken(_) | StoreError::Exists(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -105,6 +119,7 @@ async fn resume_own(
     b: &Backend,
     caller: &Caller,
     domain: &str,
+    policy: Option<StoredPolicy>,
 ) -> Result<(Tunnel, Created), ApiFailure> {
     let taken = || {
         ApiFailure::new(
@@ -121,7 +136,16 @@ async fn resume_own(
         return Err(taken());
     }
     match b.store.get_tunnel(&claim.tunnel_id).await? {
-        Some(t) if t.connection_id.is_none() => Ok((describe(b, &t).await?, Created::Resumed)),
+        Some(mut t) if t.connection_id.is_none() => {
+            // What the caller asks for now is the policy: a restarted `tunnel start`
+            // without flags must not leave an old password in force unseen, nor
+            // one with flags run unprotected.
+            if t.policy != policy {
+                b.store.set_policy(&t.tunnel_id, policy.as_ref()).await?;
+                t.policy = policy;
+            }
+            Ok((describe(b, &t).await?, Created::Resumed))
+        }
         Some(t) => Err(ApiFailure::new(
             409,
             ApiErrorCode::DomainTaken,
@@ -154,6 +178,28 @@ pub async fn get_tunnel(
         Some(t) if t.client_id == caller.client_id => Ok(t),
         _ => Err(ApiFailure::not_found("tunnel", tunnel_id)),
     }
+}
+
+/// Replaces the access policy of one of the caller's tunnels. It applies from the
+/// next public request on, on either backend (the ingress reads the tunnel record for
+/// every request).
+pub async fn update_tunnel(
+    b: &Backend,
+    caller: &Caller,
+    tunnel_id: &str,
+    req: UpdateTunnel,
+) -> Result<Tunnel, ApiFailure> {
+    let stored = stored_policy(req.policy.as_ref())?;
+    let mut t = get_tunnel(b, caller, tunnel_id).await?;
+    match b.store.set_policy(tunnel_id, stored.as_ref()).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(ApiFailure::not_found("tunnel", tunnel_id)),
+        Err(e) => return Err(e.into()),
+    }
+    // Which checks are on is worth a log line; what they hold never is.
+    tracing::info!(client_id = %caller.client_id, tunnel_id, policy = stored.is_some(), "tunnel policy set");
+    t.policy = stored;
+    describe(b, &t).await
 }
 
 /// Deletes one of the caller's tunnels, releasing its domain. A client serving it is

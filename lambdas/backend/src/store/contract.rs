@@ -20,6 +20,7 @@ fn tunnel(prefix: &str, n: u64, client: &str, domain: &str) -> TunnelRecord {
         created_at: 1_000 + n,
         connection_id: None,
         redact_secrets: true,
+        policy: None,
     }
 }
 
@@ -31,6 +32,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     delete_releases_the_domain(store, prefix).await;
     connections_bind_one_at_a_time(store, prefix).await;
     connection_records(store, prefix).await;
+    policies_are_stored_and_replaced(store, prefix).await;
     request_log(store, prefix).await;
 }
 
@@ -277,6 +279,47 @@ async fn listing_is_per_client_and_ordered(store: &dyn Store, p: &str) {
         [11, 12, 13].map(|n| format!("{p}-t{n}")),
         "only the owner's tunnels, oldest first"
     );
+}
+
+async fn policies_are_stored_and_replaced(store: &dyn Store, p: &str) {
+    let mut t = tunnel(p, 41, "c", &format!("{p}-pol"));
+    let policy = crate::handlers::policy::to_stored(&client_core::policy::Policy {
+        basic_auth: Some("u:p".into()),
+        share_token: Some("token-123".into()),
+        allow_ips: vec!["10.0.0.0/8".into(), "::1".into()],
+        webhook: Some(client_core::policy::Webhook {
+            secret: "s".into(),
+            header: Some("X-Sig".into()),
+            prefix: None,
+        }),
+    })
+    .unwrap();
+    t.policy = policy.clone();
+    store.create_tunnel(&t).await.unwrap();
+    assert_eq!(
+        store.get_tunnel(&t.tunnel_id).await.unwrap(),
+        Some(t.clone())
+    );
+    store.set_policy(&t.tunnel_id, None).await.unwrap();
+    t.policy = None;
+    assert_eq!(
+        store.get_tunnel(&t.tunnel_id).await.unwrap(),
+        Some(t.clone())
+    );
+    store
+        .set_policy(&t.tunnel_id, policy.as_ref())
+        .await
+        .unwrap();
+    t.policy = policy;
+    assert_eq!(
+        store.get_tunnel(&t.tunnel_id).await.unwrap(),
+        Some(t.clone())
+    );
+    assert!(matches!(
+        store.set_policy(&format!("{p}-nope"), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_tunnel(&t).await.unwrap();
 }
 
 async fn delete_releases_the_domain(store: &dyn Store, p: &str) {

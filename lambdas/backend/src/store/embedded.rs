@@ -302,6 +302,17 @@ impl Store for EmbeddedStore {
         self.read(DOMAINS, domain)
     }
 
+    async fn set_policy(
+        &self,
+        tunnel_id: &str,
+        policy: Option<&crate::model::StoredPolicy>,
+    ) -> Result<(), StoreError> {
+        self.update_tunnel(tunnel_id, |t| {
+            t.policy = policy.cloned();
+            Ok(true)
+        })
+    }
+
     async fn attach_connection(
         &self,
         tunnel_id: &str,

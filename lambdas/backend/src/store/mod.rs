@@ -81,6 +81,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Removes a tunnel and releases its domain, atomically.
     async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError>;
 
+    /// Replaces a tunnel's access policy (`None` removes it); a missing tunnel is
+    /// [`StoreError::NotFound`].
+    async fn set_policy(
+        &self,
+        tunnel_id: &str,
+        policy: Option<&crate::model::StoredPolicy>,
+    ) -> Result<(), StoreError>;
+
     /// Reads a domain claim.
     async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError>;
 

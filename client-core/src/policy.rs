@@ -1,0 +1,504 @@
+//! Per-tunnel access policy: who may reach a tunnel's public URL.
+//!
+//! [`Policy`] is what an owner sets (`tunnel start` flags, the `policy` object of
+//! `POST /v1/tunnels` and `PATCH /v1/tunnels/{id}`, the console), secrets in clear;
+//! [`Policy::validate`] holds the rules, so the CLI can refuse a bad flag before it
+//! calls the server and the server says the same thing to a curl user.
+//! [`PolicySummary`] is what the API shows back: never a secret.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Header carrying a share token.
+pub const SHARE_TOKEN_HEADER: &str = "x-tunnel-token";
+
+/// Query parameter carrying a share token (for links a browser can open).
+pub const SHARE_TOKEN_PARAM: &str = "tunnel_token";
+
+/// Header holding a webhook's signature unless the policy names another (GitHub's).
+pub const DEFAULT_WEBHOOK_HEADER: &str = "X-Hub-Signature-256";
+
+/// What precedes the hex HMAC in the signature header unless the policy says otherwise.
+pub const DEFAULT_WEBHOOK_PREFIX: &str = "sha256=";
+
+/// Longest `user:password` pair. Far beyond any real one; it keeps a stored record and
+/// a hashed header small.
+pub const MAX_BASIC_AUTH_BYTES: usize = 256;
+
+/// Shortest share token: anything shorter can be guessed by trying.
+pub const MIN_SHARE_TOKEN_BYTES: usize = 8;
+
+/// Longest share token.
+pub const MAX_SHARE_TOKEN_BYTES: usize = 256;
+
+/// Longest webhook secret (GitHub's and Stripe's are far shorter).
+pub const MAX_WEBHOOK_SECRET_BYTES: usize = 256;
+
+/// Longest signature header name.
+pub const MAX_HEADER_NAME_BYTES: usize = 64;
+
+/// Longest signature prefix.
+pub const MAX_WEBHOOK_PREFIX_BYTES: usize = 32;
+
+/// Most CIDRs in one allow-list: each request is matched against all of them.
+pub const MAX_ALLOW_IPS: usize = 64;
+
+/// An access policy as its owner sets it. Every setting present must pass; an empty
+/// policy admits everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// HTTP basic auth as `user:password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<String>,
+    /// A token the caller sends as the `X-Tunnel-Token` header or the `tunnel_token`
+    /// query parameter; it is removed before the request reaches the origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_token: Option<String>,
+    /// Addresses allowed in, as CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or bare
+    /// addresses; empty allows every address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_ips: Vec<String>,
+    /// Webhook signature verification: HMAC-SHA256 of the raw body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// Webhook signature settings, as GitHub signs: `X-Hub-Signature-256: sha256=<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// The shared secret the sender signs with.
+    pub secret: String,
+    /// Header holding the signature; [`DEFAULT_WEBHOOK_HEADER`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// What precedes the hex digest; [`DEFAULT_WEBHOOK_PREFIX`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl Webhook {
+    /// The signature header's name.
+    pub fn header(&self) -> &str {
+        self.header.as_deref().unwrap_or(DEFAULT_WEBHOOK_HEADER)
+    }
+
+    /// The signature's prefix.
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(DEFAULT_WEBHOOK_PREFIX)
+    }
+}
+
+/// A policy as the API shows it: which checks are on, with no secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    /// The basic-auth user name, when basic auth is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth_user: Option<String>,
+    /// Whether a share token is required.
+    #[serde(default)]
+    pub share_token: bool,
+    /// The allow-list, normalised (`10.1.2.3/8` shows as `10.0.0.0/8`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_ips: Vec<String>,
+    /// The webhook signature header and prefix, when verification is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSummary>,
+}
+
+impl PolicySummary {
+    /// One line for people: which checks guard the tunnel.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(user) = &self.basic_auth_user {
+            parts.push(format!("basic auth (user {user})"));
+        }
+        if self.share_token {
+            parts.push("share token".to_owned());
+        }
+        if !self.allow_ips.is_empty() {
+            parts.push(format!("from {}", self.allow_ips.join(", ")));
+        }
+        if let Some(w) = &self.webhook {
+            parts.push(format!("webhook signature in {}", w.header));
+        }
+        if parts.is_empty() {
+            "anyone".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// Inside [`PolicySummary`]: where the signature is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSummary {
+    /// Signature header.
+    pub header: String,
+    /// Signature prefix.
+    pub prefix: String,
+}
+
+/// Why a policy cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// Basic auth is not `user:password` with both parts present.
+    #[error(
+        "basic auth must be USER:PASSWORD with a non-empty user (no ':') and a non-empty password"
+    )]
+    BasicAuthFormat,
+    /// Basic auth is too long.
+    #[error("basic auth is longer than {MAX_BASIC_AUTH_BYTES} bytes")]
+    BasicAuthTooLong,
+    /// A share token's length is out of bounds.
+    #[error(
+        "the share token must be {MIN_SHARE_TOKEN_BYTES} to {MAX_SHARE_TOKEN_BYTES} characters long"
+    )]
+    ShareTokenLength,
+    /// A share token holds characters a URL would have to escape.
+    #[error("the share token may hold only letters, digits and - . _ ~ (it travels in URLs)")]
+    ShareTokenCharacters,
+    /// An allow-list entry is not a CIDR.
+    #[error("{0:?} is not an IP address or CIDR (like 10.0.0.0/8 or 2001:db8::/32)")]
+    Cidr(String),
+    /// The allow-list is too long.
+    #[error("at most {MAX_ALLOW_IPS} allow-list entries")]
+    TooManyCidrs,
+    /// The webhook secret is empty or too long.
+    #[error("the webhook secret must be 1 to {MAX_WEBHOOK_SECRET_BYTES} bytes long")]
+    WebhookSecretLength,
+    /// The signature header name is not an HTTP header name.
+    #[error(
+        "{0:?} is not an HTTP header name (1 to {MAX_HEADER_NAME_BYTES} letters, digits and !#$%&'*+-.^_`|~)"
+    )]
+    HeaderName(String),
+    /// The signature prefix is too long or not printable.
+    #[error("the signature prefix must be at most {MAX_WEBHOOK_PREFIX_BYTES} printable characters")]
+    WebhookPrefix,
+}
+
+impl Policy {
+    /// True when no check is set.
+    pub fn is_empty(&self) -> bool {
+        self.basic_auth.is_none()
+            && self.share_token.is_none()
+            && self.allow_ips.is_empty()
+            && self.webhook.is_none()
+    }
+
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if let Some(pair) = &self.basic_auth {
+            split_basic_auth(pair)?;
+        }
+        if let Some(token) = &self.share_token {
+            validate_share_token(token)?;
+        }
+        self.cidrs()?;
+        if let Some(w) = &self.webhook {
+            if w.secret.is_empty() || w.secret.len() > MAX_WEBHOOK_SECRET_BYTES {
+                return Err(PolicyError::WebhookSecretLength);
+            }
+            validate_header_name(w.header())?;
+            let p = w.prefix();
+            if p.len() > MAX_WEBHOOK_PREFIX_BYTES || !p.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(PolicyError::WebhookPrefix);
+            }
+        }
+        Ok(())
+    }
+
+    /// The allow-list, parsed.
+    pub fn cidrs(&self) -> Result<Vec<Cidr>, PolicyError> {
+        if self.allow_ips.len() > MAX_ALLOW_IPS {
+            return Err(PolicyError::TooManyCidrs);
+        }
+        self.allow_ips.iter().map(|s| s.parse()).collect()
+    }
+}
+
+/// `user:password` split at the first `:`, checked.
+pub fn split_basic_auth(pair: &str) -> Result<(&str, &str), PolicyError> {
+    if pair.len() > MAX_BASIC_AUTH_BYTES {
+        return Err(PolicyError::BasicAuthTooLong);
+    }
+    match pair.split_once(':') {
+        Some((user, pass))
+            if !user.is_empty() && !pass.is_empty() && !pair.chars().any(char::is_control) =>
+        {
+            Ok((user, pass))
+        }
+        _ => Err(PolicyError::BasicAuthFormat),
+    }
+}
+
+fn validate_share_token(token: &str) -> Result<(), PolicyError> {
+    if !(MIN_SHARE_TOKEN_BYTES..=MAX_SHARE_TOKEN_BYTES).contains(&token.len()) {
+        return Err(PolicyError::ShareTokenLength);
+    }
+    // Unreserved URL characters only, so the query parameter needs no decoding and
+    // compares byte for byte with the header form.
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        return Err(PolicyError::ShareTokenCharacters);
+    }
+    Ok(())
+}
+
+/// Checks an HTTP header name (RFC 9110 token), bounded by [`MAX_HEADER_NAME_BYTES`].
+pub fn validate_header_name(name: &str) -> Result<(), PolicyError> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || name.len() > MAX_HEADER_NAME_BYTES || !name.bytes().all(token) {
+        return Err(PolicyError::HeaderName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// An IP network: an address and a prefix length, host bits cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// True when `ip` is inside. An IPv4 address carried as IPv6 (`::ffff:a.b.c.d`, as
+    /// a dual-stack socket reports it) counts as the IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask_v4(u32::from(ip), self.prefix) == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask_v6(u128::from(ip), self.prefix) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+// A shift by the type's width overflows, so /0 is its own case.
+fn mask_v4(bits: u32, prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        bits & (u32::MAX << (32 - u32::from(prefix)))
+    }
+}
+
+fn mask_v6(bits: u128, prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        bits & (u128::MAX << (128 - u32::from(prefix)))
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || PolicyError::Cidr(s.to_owned());
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            // Digits only: `u8::from_str` would take `+8`.
+            Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u8>().map_err(|_| bad())?
+            }
+            Some(_) => return Err(bad()),
+            None => max,
+        };
+        if prefix > max {
+            return Err(bad());
+        }
+        let network = match addr {
+            IpAddr::V4(a) => IpAddr::V4(mask_v4(u32::from(a), prefix).into()),
+            IpAddr::V6(a) => IpAddr::V6(mask_v6(u128::from(a), prefix).into()),
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidrs_parse_normalise_and_match() {
+        // (input, normalised or None for invalid)
+        let cases: &[(&str, Option<&str>)] = &[
+            ("10.0.0.0/8", Some("10.0.0.0/8")),
+            ("10.1.2.3/8", Some("10.0.0.0/8")),
+            ("10.1.2.3", Some("10.1.2.3/32")),
+            ("0.0.0.0/0", Some("0.0.0.0/0")),
+            ("1.2.3.4/32", Some("1.2.3.4/32")),
+            ("1.2.3.4/33", None),
+            ("2001:db8::1/32", Some("2001:db8::/32")),
+            ("::/0", Some("::/0")),
+            ("::1", Some("::1/128")),
+            ("::1/128", Some("::1/128")),
+            ("::1/129", None),
+            ("10.0.0.0/", None),
+            ("10.0.0.0/+8", None),
+            ("10.0.0.0/0008", None),
+            ("10.0.0/8", None),
+            ("example.com", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<Cidr>().ok().map(|c| c.to_string());
+            assert_eq!(got.as_deref(), *want, "{input}");
+        }
+        let net: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains(ip("10.255.255.255")));
+        assert!(!net.contains(ip("11.0.0.0")));
+        assert!(
+            net.contains(ip("::ffff:10.1.1.1")),
+            "v4-mapped counts as v4"
+        );
+        assert!(!net.contains(ip("2001:db8::1")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("255.255.255.255")));
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:ffff::1")) && !v6.contains(ip("2001:db9::")));
+    }
+
+    #[test]
+    fn validation_edges() {
+        let ok = |p: Policy| p.validate();
+        let basic = |s: &str| Policy {
+            basic_auth: Some(s.into()),
+            ..Policy::default()
+        };
+        assert_eq!(ok(basic("u:p")), Ok(()));
+        assert_eq!(ok(basic("u:p:with:colons")), Ok(()));
+        for bad in ["u", ":p", "u:", "", "u:p\n"] {
+            assert_eq!(ok(basic(bad)), Err(PolicyError::BasicAuthFormat), "{bad:?}");
+        }
+        let long = format!("u:{}", "p".repeat(MAX_BASIC_AUTH_BYTES - 2));
+        assert_eq!(ok(basic(&long)), Ok(()));
+        assert_eq!(
+            ok(basic(&format!("{long}p"))),
+            Err(PolicyError::BasicAuthTooLong)
+        );
+
+        let token = |s: String| Policy {
+            share_token: Some(s),
+            ..Policy::default()
+        };
+        assert_eq!(ok(token("a".repeat(MIN_SHARE_TOKEN_BYTES))), Ok(()));
+        assert_eq!(ok(token("a".repeat(MAX_SHARE_TOKEN_BYTES))), Ok(()));
+        for n in [MIN_SHARE_TOKEN_BYTES - 1, MAX_SHARE_TOKEN_BYTES + 1] {
+            assert_eq!(ok(token("a".repeat(n))), Err(PolicyError::ShareTokenLength));
+        }
+        assert_eq!(
+            ok(token("abcdefg&h".into())),
+            Err(PolicyError::ShareTokenCharacters)
+        );
+        assert_eq!(ok(token("aZ09-._~".into())), Ok(()));
+
+        let ips = |n: usize| Policy {
+            allow_ips: vec!["10.0.0.0/8".into(); n],
+            ..Policy::default()
+        };
+        assert_eq!(ok(ips(MAX_ALLOW_IPS)), Ok(()));
+        assert_eq!(ok(ips(MAX_ALLOW_IPS + 1)), Err(PolicyError::TooManyCidrs));
+
+        let hook = |secret: &str, header: Option<&str>, prefix: Option<&str>| Policy {
+            webhook: Some(Webhook {
+                secret: secret.into(),
+                header: header.map(Into::into),
+                prefix: prefix.map(Into::into),
+            }),
+            ..Policy::default()
+        };
+        assert_eq!(ok(hook("s", None, None)), Ok(()));
+        assert_eq!(
+            ok(hook("", None, None)),
+            Err(PolicyError::WebhookSecretLength)
+        );
+        let secret = "s".repeat(MAX_WEBHOOK_SECRET_BYTES);
+        assert_eq!(ok(hook(&secret, None, None)), Ok(()));
+        assert_eq!(
+            ok(hook(&format!("{secret}s"), None, None)),
+            Err(PolicyError::WebhookSecretLength)
+        );
+        let name = "h".repeat(MAX_HEADER_NAME_BYTES);
+        assert_eq!(ok(hook("s", Some(&name), None)), Ok(()));
+        for bad in [
+            format!("{name}h"),
+            String::new(),
+            "X Sig".into(),
+            "X:S".into(),
+        ] {
+            assert!(
+                matches!(
+                    ok(hook("s", Some(&bad), None)),
+                    Err(PolicyError::HeaderName(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let prefix = "p".repeat(MAX_WEBHOOK_PREFIX_BYTES);
+        assert_eq!(ok(hook("s", None, Some(&prefix))), Ok(()));
+        assert_eq!(ok(hook("s", None, Some(""))), Ok(()));
+        assert_eq!(
+            ok(hook("s", None, Some(&format!("{prefix}p")))),
+            Err(PolicyError::WebhookPrefix)
+        );
+        assert_eq!(
+            ok(hook("s", None, Some("v1 "))),
+            Err(PolicyError::WebhookPrefix)
+        );
+    }
+
+    #[test]
+    fn summaries_read_as_one_line() {
+        assert_eq!(PolicySummary::default().describe(), "anyone");
+        let s = PolicySummary {
+            basic_auth_user: Some("alice".into()),
+            share_token: true,
+            allow_ips: vec!["10.0.0.0/8".into(), "::1/128".into()],
+            webhook: Some(WebhookSummary {
+                header: "X-Sig".into(),
+                prefix: "sha256=".into(),
+            }),
+        };
+        assert_eq!(
+            s.describe(),
+            "basic auth (user alice); share token; from 10.0.0.0/8, ::1/128; webhook signature in X-Sig"
+        );
+    }
+
+    #[test]
+    fn json_shape() {
+        let p: Policy = serde_json::from_str(
+            r#"{"basic_auth":"u:p","allow_ips":["10.0.0.0/8"],"webhook":{"secret":"s"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.webhook.as_ref().unwrap().header(), DEFAULT_WEBHOOK_HEADER);
+        assert!(!p.is_empty() && Policy::default().is_empty());
+        assert_eq!(serde_json::to_string(&Policy::default()).unwrap(), "{}");
+    }
+}

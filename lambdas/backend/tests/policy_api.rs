@@ -1,0 +1,170 @@
+//! The access policy through the REST router: set on create, replaced by PATCH and by
+//! resuming one's own offline tunnel, validated, owner-only, and never shown with a
+//! secret.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::NoReplays;
+use serde_json::{Value, json};
+use tunnel_backend::Backend;
+use tunnel_backend::api::{self, ApiRequest};
+
+async fn call(
+    b: &Backend,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        authorization: Some(format!("Bearer {key}")),
+        body: body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default(),
+        ..ApiRequest::default()
+    };
+    let r = api::handle(b, req, 1_000, &NoReplays).await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+async fn register(b: &Backend) -> String {
+    let req = ApiRequest {
+        method: "POST".into(),
+        path: "/v1/clients".into(),
+        ..ApiRequest::default()
+    };
+    let r = api::handle(b, req, 1_000, &NoReplays).await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    v["api_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn policy_is_set_replaced_validated_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::backend(dir.path());
+    let key = register(&b).await;
+    let other = register(&b).await;
+    let secrets = ["pw-secret-1", "token-secret-1", "hook-secret-1"];
+    let (status, t) = call(
+        &b,
+        "POST",
+        "/v1/tunnels",
+        &key,
+        Some(json!({"domain": "guarded", "policy": {
+            "basic_auth": "alice:pw-secret-1",
+            "share_token": "token-secret-1",
+            "allow_ips": ["10.9.8.7/8"],
+            "webhook": {"secret": "hook-secret-1", "header": "X-Sig"}
+        }})),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(
+        t["policy"],
+        json!({
+            "basic_auth_user": "alice",
+            "share_token": true,
+            "allow_ips": ["10.0.0.0/8"],
+            "webhook": {"header": "X-Sig", "prefix": "sha256="}
+        })
+    );
+    let id = t["tunnel_id"].as_str().unwrap().to_owned();
+    for path in ["/v1/tunnels".to_owned(), format!("/v1/tunnels/{id}")] {
+        let (status, body) = call(&b, "GET", &path, &key, None).await;
+        assert_eq!(status, 200);
+        let text = body.to_string();
+        for s in secrets {
+            assert!(!text.contains(s), "{path}: {text}");
+        }
+        assert!(!text.contains("salt") && !text.contains("hash"), "{text}");
+    }
+
+    // Invalid policies are 400 with the reason, on create and on PATCH.
+    for bad in [
+        json!({"basic_auth": "nopassword"}),
+        json!({"share_token": "short"}),
+        json!({"allow_ips": ["10.0.0.0/33"]}),
+        json!({"webhook": {"secret": ""}}),
+        json!({"webhook": {"secret": "s", "header": "Bad Header"}}),
+    ] {
+        let (status, body) = call(
+            &b,
+            "POST",
+            "/v1/tunnels",
+            &key,
+            Some(json!({"policy": bad})),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let (status, _) = call(
+            &b,
+            "PATCH",
+            &format!("/v1/tunnels/{id}"),
+            &key,
+            Some(json!({"policy": bad})),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    // PATCH replaces; another client cannot.
+    let (status, _) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &other,
+        Some(json!({"policy": null})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, t) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &key,
+        Some(json!({"policy": {"allow_ips": ["::1"]}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        t["policy"],
+        json!({"share_token": false, "allow_ips": ["::1/128"]})
+    );
+    let (_, t) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
+    assert_eq!(t["policy"]["allow_ips"], json!(["::1/128"]));
+
+    // Resuming one's own offline tunnel takes the policy asked for now.
+    let (status, t) = call(
+        &b,
+        "POST",
+        "/v1/tunnels",
+        &key,
+        Some(json!({"domain": "guarded", "policy": {"share_token": "token-secret-2"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["tunnel_id"], id.as_str());
+    assert_eq!(t["policy"], json!({"share_token": true}));
+    let (status, t) = call(
+        &b,
+        "POST",
+        "/v1/tunnels",
+        &key,
+        Some(json!({"domain": "guarded"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(t.get("policy").is_none(), "{t}");
+
+    // An empty PATCH body removes the policy.
+    let (status, t) = call(&b, "PATCH", &format!("/v1/tunnels/{id}"), &key, None).await;
+    assert_eq!(status, 200);
+    assert!(t.get("policy").is_none(), "{t}");
+}
