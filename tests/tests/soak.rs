@@ -31,10 +31,11 @@ async fn many_tunnels_answer_every_request_right_and_memory_returns() {
     assert_eq!(report.sent, config.requests);
     assert_eq!(report.errors(), 0, "{:#?}", report.problems);
     assert_eq!(report.ok, config.requests);
-    // Memory comes back: after the run, within a quarter (or 32 MiB) of the level
-    // after the warm-up. Holding on to bodies, or a record per request, would not
-    // (the run moves about a gigabyte through the server).
-    let allowed = report.rss_baseline_kib + (report.rss_baseline_kib / 4).max(32 * 1024);
+    // Memory comes back: after the run, within half the baseline (at least 64 MiB) of
+    // the level after the warm-up. What stays is the store's 32 MiB cache filling and
+    // allocator retention, which does not grow with traffic (docs/reliability.md);
+    // keeping even 1% of the bytes moved would not fit at the full size (11 GB moved).
+    let allowed = report.rss_baseline_kib + (report.rss_baseline_kib / 2).max(64 * 1024);
     assert!(
         report.rss_after_kib <= allowed,
         "server RSS after the run {} KiB, baseline {} KiB",
