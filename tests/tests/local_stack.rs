@@ -366,3 +366,108 @@ async fn graceful_shutdown_drains_in_flight_requests() {
 async fn access_policies_refuse_admit_and_are_logged() {
     e2e::policy::access_policies(&Stack::start(Kind::Local).await).await;
 }
+
+/// A WebSocket origin on loopback: echoes text and binary messages, closes with
+/// 4001 "bye" when told `close-me`, and reports the close code a client sends it.
+async fn websocket_origin() -> (u16, tokio::sync::mpsc::Receiver<(u16, String)>) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closes_tx, closes) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let closes = closes_tx.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    match m {
+                        Message::Text(t) if t.as_str() == "close-me" => {
+                            let frame = CloseFrame {
+                                code: 4001.into(),
+                                reason: "bye".into(),
+                            };
+                            let _ = ws.close(Some(frame)).await;
+                        }
+                        Message::Text(_) | Message::Binary(_) => {
+                            if ws.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                        Message::Close(Some(f)) => {
+                            let _ = closes.send((f.code.into(), f.reason.to_string())).await;
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (port, closes)
+}
+
+/// A public WebSocket client for `domain` through the server, by `Host` on loopback.
+async fn public_websocket(
+    server: &Server,
+    domain: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/chat", server.host_of(domain));
+    let (ws, response) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_pass_through_with_messages_and_close_codes() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("ws");
+    user.register().await;
+    let (port, mut closes) = websocket_origin().await;
+    let tunnel = user
+        .start(&[&port.to_string(), "--domain", "sockets"])
+        .await;
+
+    // Text and binary round-trip, binary with every byte value and larger than a chunk.
+    let mut ws = public_websocket(&stack.server, "sockets").await;
+    ws.send(Message::text("héllo")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("héllo"));
+    let big = e2e::random_bytes(200 * 1024);
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
+
+    // The origin closes with its own code and reason; the public client sees both.
+    ws.send(Message::text("close-me")).await.unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Close(Some(f)) => {
+            assert_eq!((u16::from(f.code), f.reason.as_str()), (4001, "bye"))
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(ws);
+
+    // The public client closes with its code; the origin sees it.
+    let mut ws = public_websocket(&stack.server, "sockets").await;
+    ws.send(Message::text("ping")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
+    let frame = CloseFrame {
+        code: 4002.into(),
+        reason: "done".into(),
+    };
+    ws.close(Some(frame)).await.unwrap();
+    assert_eq!(closes.recv().await.unwrap(), (4002, "done".to_owned()));
+    // The close handshake completes end to end: the origin's echo of the close arrives.
+    assert!(matches!(
+        ws.next().await,
+        Some(Ok(Message::Close(Some(_)))) | None
+    ));
+    tunnel.interrupt().await;
+}
