@@ -393,9 +393,8 @@ async fn websocket_origin() -> (u16, tokio::sync::mpsc::Receiver<(u16, String)>)
                             let _ = ws.close(Some(frame)).await;
                         }
                         Message::Text(_) | Message::Binary(_) => {
-                            if ws.send(m).await.is_err() {
-                                return;
-                            }
+                            // A failed send shows up as the end of the stream above.
+                            let _ = ws.send(m).await;
                         }
                         Message::Close(Some(f)) => {
                             let _ = closes.send((f.code.into(), f.reason.to_string())).await;
