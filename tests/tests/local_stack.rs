@@ -470,3 +470,61 @@ async fn websockets_pass_through_with_messages_and_close_codes() {
     ));
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_per_tunnel_stop_at_the_limit_with_503() {
+    use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("ws");
+    user.register().await;
+    let (port, _closes) = websocket_origin().await;
+    let tunnel = user.start(&[&port.to_string(), "--domain", "many"]).await;
+    let attempt = || async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.server.port))
+            .await
+            .unwrap();
+        let url = format!("ws://{}/chat", stack.server.host_of("many"));
+        tokio_tungstenite::client_async(url, tcp).await
+    };
+    let mut open = Vec::new();
+    for _ in 0..MAX_UPGRADED_STREAMS {
+        let (mut ws, _) = attempt().await.unwrap();
+        // Each one is live end to end, not merely accepted.
+        ws.send(Message::text("x")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+        open.push(ws);
+    }
+    match attempt().await {
+        Err(WsError::Http(r)) => {
+            assert_eq!(r.status(), 503);
+            let body =
+                String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(
+                body.contains(&format!("{MAX_UPGRADED_STREAMS} WebSocket")),
+                "{body}"
+            );
+        }
+        other => panic!("expected 503 past the limit, got {other:?}"),
+    }
+    // One closes (the close handshake completes end to end), and its place is free.
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    while first.next().await.is_some() {}
+    let mut admitted = false;
+    // The place frees once the server's pipe has seen both sides end, just after the
+    // public client sees the end: a few attempts cover that gap.
+    for _ in 0..100 {
+        match attempt().await {
+            Ok(_) => {
+                admitted = true;
+                break;
+            }
+            Err(WsError::Http(r)) if r.status() == 503 => tokio::task::yield_now().await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(admitted, "no place came free after a WebSocket closed");
+    tunnel.interrupt().await;
+}

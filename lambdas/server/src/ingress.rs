@@ -932,6 +932,17 @@ impl Pipe {
                     if chunk.fin {
                         origin_done = true;
                         let _ = wr.shutdown().await;
+                        // The origin closed its connection; a tunnel cannot tell that
+                        // from a half-close, and a WebSocket has no use for one, so
+                        // the public side ends too rather than hold its place open.
+                        if !public_done {
+                            public_done = true;
+                            for chunk in writer.write(id, &[], true, max_chunk) {
+                                if !send(&conn, &ServerFrame::Body(chunk)).await {
+                                    return Err("tunnel client gone");
+                                }
+                            }
+                        }
                     }
                 }
                 () = &mut idle => return Err("idle"),
