@@ -413,11 +413,7 @@ async fn public_websocket(
     server: &Server,
     domain: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let url = format!("ws://{}/chat", server.host_of(domain));
-    let (ws, response) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    let (ws, response) = public_websocket_attempt(server, domain).await.unwrap();
     assert_eq!(response.status(), 101);
     ws
 }
@@ -481,13 +477,7 @@ async fn websockets_per_tunnel_stop_at_the_limit_with_503() {
     user.register().await;
     let (port, _closes) = websocket_origin().await;
     let tunnel = user.start(&[&port.to_string(), "--domain", "many"]).await;
-    let attempt = || async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.server.port))
-            .await
-            .unwrap();
-        let url = format!("ws://{}/chat", stack.server.host_of("many"));
-        tokio_tungstenite::client_async(url, tcp).await
-    };
+    let attempt = || public_websocket_attempt(&stack.server, "many");
     let mut open = Vec::new();
     for _ in 0..MAX_UPGRADED_STREAMS {
         let (mut ws, _) = attempt().await.unwrap();
@@ -527,4 +517,114 @@ async fn websockets_per_tunnel_stop_at_the_limit_with_503() {
     }
     assert!(admitted, "no place came free after a WebSocket closed");
     tunnel.interrupt().await;
+}
+
+/// A client that predates upgrades (no `upgrade` in CONNECT) gets a WebSocket request
+/// as a plain one, as before: complete, with `Upgrade` and `Connection` dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_upgrades_gets_websocket_requests_as_plain_ones() {
+    use client_core::protocol::{ClientFrame, ServerFrame};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("old");
+    user.register().await;
+    let http = reqwest::Client::new();
+    let url = &stack.server.url;
+    let token: Value = http
+        .post(format!("{url}/v1/tokens"))
+        .bearer_auth(user.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tunnel: Value = http
+        .post(format!("{url}/v1/tunnels"))
+        .bearer_auth(user.api_key())
+        .json(&serde_json::json!({ "domain": "oldcli" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws_url = format!(
+        "{}/v1/connect?token={}",
+        url.replace("http://", "ws://"),
+        token["token"].as_str().unwrap()
+    );
+    let (mut client, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let connect = ClientFrame::Connect {
+        version: client_core::protocol::limits::PROTOCOL_VERSION,
+        tunnel_id: tunnel["tunnel_id"].as_str().unwrap().to_owned(),
+        binary: false,
+        resume: false,
+        upgrade: false,
+    };
+    client
+        .send(Message::text(serde_json::to_string(&connect).unwrap()))
+        .await
+        .unwrap();
+    let next = |m: Option<Result<Message, WsError>>| -> ServerFrame {
+        serde_json::from_str(m.unwrap().unwrap().to_text().unwrap()).unwrap()
+    };
+    assert!(matches!(
+        next(client.next().await),
+        ServerFrame::Connected { .. }
+    ));
+
+    let server = &stack.server;
+    let public = async { public_websocket_attempt(server, "oldcli").await };
+    let answer = async {
+        let ServerFrame::Request {
+            id, headers, fin, ..
+        } = next(client.next().await)
+        else {
+            panic!("expected REQUEST");
+        };
+        assert!(fin, "a plain request is complete");
+        assert!(
+            headers
+                .iter()
+                .all(|(n, _)| n != "upgrade" && n != "connection"),
+            "{headers:?}"
+        );
+        let response = ClientFrame::Response {
+            id,
+            status: 200,
+            headers: vec![],
+            body: b"plain".to_vec(),
+            fin: true,
+            reply_to: None,
+            secret: None,
+        };
+        client
+            .send(Message::text(serde_json::to_string(&response).unwrap()))
+            .await
+            .unwrap();
+    };
+    let (public, ()) = tokio::join!(public, answer);
+    match public {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 200),
+        other => panic!("expected the plain 200, got {other:?}"),
+    }
+}
+
+async fn public_websocket_attempt(
+    server: &Server,
+    domain: &str,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/chat", server.host_of(domain));
+    tokio_tungstenite::client_async(url, tcp).await
 }
