@@ -628,3 +628,31 @@ async fn public_websocket_attempt(
     let url = format!("ws://{}/chat", server.host_of(domain));
     tokio_tungstenite::client_async(url, tcp).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_at_the_idle_timeout_and_frees_its_place() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let idle = std::time::Duration::from_secs(1);
+    let stack = Stack::start_with(Kind::Local, &["--upgrade-idle-timeout", "1"]).await;
+    let user = stack.user("idle");
+    user.register().await;
+    let (port, _closes) = websocket_origin().await;
+    let tunnel = user.start(&[&port.to_string(), "--domain", "quiet"]).await;
+    let mut ws = public_websocket(&stack.server, "quiet").await;
+    ws.send(Message::text("x")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+    let silent_since = std::time::Instant::now();
+    // Nothing more is sent: the server ends the connection, not before the timeout.
+    while let Some(Ok(_)) = ws.next().await {}
+    let waited = silent_since.elapsed();
+    assert!(
+        waited >= idle && waited < idle * 5,
+        "closed after {waited:?} of silence"
+    );
+    // The stream is gone on both sides: a new one goes through.
+    let mut ws = public_websocket(&stack.server, "quiet").await;
+    ws.send(Message::text("again")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("again"));
+    tunnel.interrupt().await;
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use client_core::inspect::Outcome;
-use client_core::protocol::limits::{MAX_UPGRADED_STREAMS, UPGRADE_IDLE_TIMEOUT};
+use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
 use client_core::protocol::{
     ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
     encode,
@@ -904,7 +904,8 @@ impl Pipe {
         let (mut writer, mut reader) = (ChunkWriter::new(), ChunkReader::new());
         let mut buf = vec![0u8; max_chunk];
         let (mut public_done, mut origin_done) = (false, false);
-        let idle = tokio::time::sleep(UPGRADE_IDLE_TIMEOUT);
+        let idle_after = self.state.upgrade_idle;
+        let idle = tokio::time::sleep(idle_after);
         tokio::pin!(idle);
         while !(public_done && origin_done) {
             tokio::select! {
@@ -948,7 +949,7 @@ impl Pipe {
                 () = &mut idle => return Err("idle"),
             }
             idle.as_mut()
-                .reset(tokio::time::Instant::now() + UPGRADE_IDLE_TIMEOUT);
+                .reset(tokio::time::Instant::now() + idle_after);
         }
         Ok(())
     }
