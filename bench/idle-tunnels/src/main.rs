@@ -161,6 +161,7 @@ async fn create_tunnels(api: &Api, prefix: &str, n: usize) -> Result<(Vec<String
             let body = CreateTunnel {
                 domain: Some(format!("{prefix}{i:06}")),
                 redact_secrets: None,
+                policy: None,
             };
             let (tunnel, limited) = retry(api, |c| c.create_tunnel_with(&body)).await?;
             Ok((tunnel.tunnel_id, limited))

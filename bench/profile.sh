@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Where the time goes on our path: the small-GET (or 10 MiB GET) load of bench/run.sh
+# against tunnel-server + `tunnel start` + nginx, with `perf record` on the server and
+# the client, then each one's hottest symbols (self time, and with children).
+#
+#   bench/profile.sh [small|bulk] [SECONDS]      release binaries from bench/run.sh's build
+#   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
+# Needs perf (linux-perf) besides what scripts/setup.sh bench installs. Loopback only.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE="${1:-small}"
+SECS="${2:-5}"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+[ -z "${PROFILE_DEBUG:-}" ] || set -x
+command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf)" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; exit 1; }
+
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/10m.bin"
+chmod 755 "$WORK" "$WORK/www" && chmod 644 "$WORK/www"/*   # nginx workers run as nobody
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; sendfile on; tcp_nodelay on; keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p; fastcgi_temp_path $WORK/nginx/f;
+  uwsgi_temp_path $WORK/nginx/u; scgi_temp_path $WORK/nginx/s;
+  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; } }
+CONF
+"$(command -v nginx || echo /usr/sbin/nginx)" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+PIDS+=($!)
+wait_port "$NGINX_PORT"
+
+PORT="$(free_port)"
+"$BIN/tunnel-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  --api-rate off --public-rate off --register-rate off >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER=$!
+PIDS+=("$SERVER")
+wait_port "$PORT"
+export TUNNEL_CONFIG="$WORK/cli.toml"
+"$BIN/tunnel" --api-url "http://127.0.0.1:$PORT" register >/dev/null
+"$BIN/tunnel" --api-url "http://127.0.0.1:$PORT" start "$NGINX_PORT" --domain prof >"$WORK/cli.out" 2>&1 &
+CLI=$!
+PIDS+=("$CLI")
+for _ in $(seq 200); do grep -q '^http' "$WORK/cli.out" && break; sleep 0.05; done
+
+case "$MODE" in
+  small) path=/1k.bin; conns=16 ;;
+  bulk) path=/10m.bin; conns=2 ;;
+  *) echo "mode: small or bulk" >&2; exit 2 ;;
+esac
+code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
+[ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; cleanup; exit 1; }
+wrk -t1 -c"$conns" -d1s -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+HZ="$(getconf CLK_TCK)"
+if [ -z "${PROFILE_NO_PERF:-}" ]; then
+  perf record -F 999 -g -o "$WORK/server.data" -p "$SERVER" -- sleep "$SECS" >/dev/null 2>&1 &
+  P1=$!
+  perf record -F 999 -g -o "$WORK/client.data" -p "$CLI" -- sleep "$SECS" >/dev/null 2>&1 &
+  P2=$!
+fi
+s0="$(cpu_ticks "$SERVER")"
+c0="$(cpu_ticks "$CLI")"
+wrk -t1 -c"$conns" -d"${SECS}s" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
+s1="$(cpu_ticks "$SERVER")"
+c1="$(cpu_ticks "$CLI")"
+n="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
+awk -v s="$((s1 - s0))" -v c="$((c1 - c0))" -v n="$n" -v hz="$HZ" 'BEGIN {
+  printf "CPU per request: server %.1f us, client %.1f us (%d requests)\n", s / hz / n * 1e6, c / hz / n * 1e6, n }'
+[ -z "${PROFILE_NO_PERF:-}" ] || exit 0
+wait "$P1" "$P2" || true
+# awk reads all of perf's output (head would close the pipe early under pipefail).
+for who in server client; do
+  echo "== $who: self time"
+  perf report -i "$WORK/$who.data" --no-children --sort symbol --stdio 2>/dev/null |
+    awk '/^ +[0-9]/ && n++ < 25'
+  echo "== $who: with children"
+  perf report -i "$WORK/$who.data" --children --sort symbol --stdio 2>/dev/null |
+    awk '/^ +[0-9]/ && n++ < 45'
+done
