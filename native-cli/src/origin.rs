@@ -11,8 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use client_core::protocol::limits::UPGRADE_IDLE_TIMEOUT;
 use client_core::protocol::{ErrorCode, Headers, StreamId};
-use client_core::session::RequestHead;
+use client_core::session::{RequestHead, SWITCHING_PROTOCOLS, is_upgrade_request};
 use futures_util::FutureExt as _;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Uri};
@@ -20,7 +21,8 @@ use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
@@ -31,6 +33,9 @@ use crate::api::root_cause;
 /// integration timeout, so the public client hears our explanation rather than a bare
 /// gateway timeout.
 pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Bytes read from an upgraded origin connection at a time; one BODY chunk or a few.
+const UPGRADE_READ_BYTES: usize = 16 * 1024;
 
 /// Pooled origin connections idle longer than this are closed.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -124,11 +129,18 @@ impl Origin {
         self,
         id: StreamId,
         head: RequestHead,
-        body: ForwardBody,
+        mut body: ForwardBody,
         replies: mpsc::Sender<OriginReply>,
     ) {
         let send = |reply| replies.send(OriginReply { id, reply });
         let fail = |code, message| Reply::Fail { code, message };
+        // An upgrade's request side is the public client's upgraded bytes, which go
+        // to the origin only after its 101, not as a request body.
+        let upgrade_rest = if is_upgrade_request(&head.headers) {
+            body.rest.take()
+        } else {
+            None
+        };
         let request = match self.build_request(head, body) {
             Ok(request) => request,
             Err(message) => {
@@ -149,6 +161,21 @@ impl Origin {
                 return;
             }
         };
+        if response.status().as_u16() == SWITCHING_PROTOCOLS
+            && let Some(rest) = upgrade_rest
+        {
+            let headers = response_headers(response.headers());
+            let head = Reply::Head {
+                status: SWITCHING_PROTOCOLS,
+                headers,
+                body: Bytes::new(),
+                fin: false,
+            };
+            if send(head).await.is_ok() {
+                self.pipe_upgraded(id, response, rest, &replies).await;
+            }
+            return;
+        }
         let (parts, mut body) = response.into_parts();
         let mut head = Some((parts.status.as_u16(), response_headers(&parts.headers)));
         // A fixed-length body is worth waiting for so that a small answer travels as one
@@ -198,6 +225,71 @@ impl Origin {
             };
             if send(reply).await.is_err() || fin {
                 return;
+            }
+        }
+    }
+
+    /// Carries an upgraded origin connection: what the origin writes goes out as
+    /// response body, the public client's bytes (`rest`) are written to it, until both
+    /// sides have ended, or nothing moved for [`UPGRADE_IDLE_TIMEOUT`].
+    async fn pipe_upgraded(
+        &self,
+        id: StreamId,
+        response: hyper::Response<hyper::body::Incoming>,
+        mut rest: mpsc::Receiver<Bytes>,
+        replies: &mpsc::Sender<OriginReply>,
+    ) {
+        let send = |reply| replies.send(OriginReply { id, reply });
+        let failed = |message: String| Reply::Fail {
+            code: ErrorCode::OriginFailed,
+            message,
+        };
+        let upgraded = match hyper::upgrade::on(response).await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                let message = format!("{} switched protocols but then: {e}", self.authority);
+                let _ = send(failed(message)).await;
+                return;
+            }
+        };
+        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+        let mut buf = vec![0u8; UPGRADE_READ_BYTES];
+        let (mut origin_done, mut public_done) = (false, false);
+        while !(origin_done && public_done) {
+            tokio::select! {
+                read = rd.read(&mut buf), if !origin_done => {
+                    let reply = match read {
+                        Ok(n) => {
+                            origin_done = n == 0;
+                            Reply::Body { data: Bytes::copy_from_slice(&buf[..n]), fin: origin_done }
+                        }
+                        Err(e) => failed(format!("{} broke off the upgraded connection: {e}", self.authority)),
+                    };
+                    let stop = matches!(reply, Reply::Fail { .. });
+                    if send(reply).await.is_err() || stop {
+                        return;
+                    }
+                }
+                data = rest.recv(), if !public_done => match data {
+                    Some(data) => {
+                        if wr.write_all(&data).await.is_err() {
+                            // The origin stopped reading; what it still writes is read above.
+                            public_done = true;
+                        }
+                    }
+                    None => {
+                        public_done = true;
+                        let _ = wr.shutdown().await;
+                    }
+                },
+                () = tokio::time::sleep(UPGRADE_IDLE_TIMEOUT) => {
+                    let message = format!(
+                        "nothing moved on the upgraded connection for {} s",
+                        UPGRADE_IDLE_TIMEOUT.as_secs()
+                    );
+                    let _ = send(Reply::Fail { code: ErrorCode::OriginTimeout, message }).await;
+                    return;
+                }
             }
         }
     }

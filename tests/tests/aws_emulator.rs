@@ -326,3 +326,34 @@ async fn a_cli_killed_mid_request_gives_502_within_2_s() {
 async fn access_policies_refuse_admit_and_are_logged() {
     e2e::policy::access_policies(&Stack::start(Kind::Aws).await).await;
 }
+
+/// A Function URL cannot carry an upgraded connection: the proxy says so with 501
+/// instead of passing the upgrade on as a plain request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_get_501_with_the_reason() {
+    let stack = Stack::start(Kind::Aws).await;
+    let Served {
+        tunnel,
+        http,
+        origin,
+        ..
+    } = stack.serve("nows", &[]).await;
+    let r = http
+        .get(format!("{}/chat", tunnel.url))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("not carried by this deployment"), "{text}");
+    assert!(
+        origin.seen().is_empty(),
+        "the origin saw {:?}",
+        origin.seen()
+    );
+    tunnel.interrupt().await;
+}

@@ -492,8 +492,9 @@ async fn public_requests_with_bad_heads_bodies_or_framing_get_clear_statuses() {
         "{seen:?}"
     );
 
-    // An upgrade the tunnel does not carry goes as a plain request: the origin sees
-    // no Upgrade or Connection, and the caller gets its plain answer, not a 101.
+    // A WebSocket upgrade reaches the origin as one (Upgrade and Connection kept,
+    // since the tunnel carries WebSockets); an origin that declines it with a plain
+    // answer gets that answer to the caller, not a 101.
     let r = s
         .raw(
             b"GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
@@ -503,8 +504,8 @@ async fn public_requests_with_bad_heads_bodies_or_framing_get_clear_statuses() {
     assert_eq!(r.status, 200, "{r:?}");
     let seen = r.origin_headers();
     assert!(
-        seen.iter()
-            .all(|(n, _)| n != "upgrade" && n != "connection"),
+        seen.contains(&("upgrade".into(), "websocket".into()))
+            && seen.contains(&("connection".into(), "upgrade".into())),
         "{seen:?}"
     );
 
@@ -667,6 +668,7 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
             tunnel_id: tunnel_id.clone(),
             binary,
             resume: false,
+            upgrade: false,
         })
         .unwrap()
     };

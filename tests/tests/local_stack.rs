@@ -366,3 +366,293 @@ async fn graceful_shutdown_drains_in_flight_requests() {
 async fn access_policies_refuse_admit_and_are_logged() {
     e2e::policy::access_policies(&Stack::start(Kind::Local).await).await;
 }
+
+/// A WebSocket origin on loopback: echoes text and binary messages, closes with
+/// 4001 "bye" when told `close-me`, and reports the close code a client sends it.
+async fn websocket_origin() -> (u16, tokio::sync::mpsc::Receiver<(u16, String)>) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closes_tx, closes) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let closes = closes_tx.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    match m {
+                        Message::Text(t) if t.as_str() == "close-me" => {
+                            let frame = CloseFrame {
+                                code: 4001.into(),
+                                reason: "bye".into(),
+                            };
+                            let _ = ws.close(Some(frame)).await;
+                        }
+                        Message::Text(_) | Message::Binary(_) => {
+                            // A failed send shows up as the end of the stream above.
+                            let _ = ws.send(m).await;
+                        }
+                        Message::Close(Some(f)) => {
+                            let _ = closes.send((f.code.into(), f.reason.to_string())).await;
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (port, closes)
+}
+
+/// A public WebSocket client for `domain` through the server, by `Host` on loopback.
+async fn public_websocket(
+    server: &Server,
+    domain: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let (ws, response) = public_websocket_attempt(server, domain).await.unwrap();
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_pass_through_with_messages_and_close_codes() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("ws");
+    user.register().await;
+    let (port, mut closes) = websocket_origin().await;
+    let tunnel = user
+        .start(&[&port.to_string(), "--domain", "sockets"])
+        .await;
+
+    // Text and binary round-trip, binary with every byte value and larger than a chunk.
+    let mut ws = public_websocket(&stack.server, "sockets").await;
+    ws.send(Message::text("héllo")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("héllo"));
+    let big = e2e::random_bytes(200 * 1024);
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
+
+    // The origin closes with its own code and reason; the public client sees both.
+    ws.send(Message::text("close-me")).await.unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Close(Some(f)) => {
+            assert_eq!((u16::from(f.code), f.reason.as_str()), (4001, "bye"))
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(ws);
+
+    // The public client closes with its code; the origin sees it.
+    let mut ws = public_websocket(&stack.server, "sockets").await;
+    ws.send(Message::text("ping")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
+    let frame = CloseFrame {
+        code: 4002.into(),
+        reason: "done".into(),
+    };
+    ws.close(Some(frame)).await.unwrap();
+    assert_eq!(closes.recv().await.unwrap(), (4002, "done".to_owned()));
+    // The close handshake completes end to end: the origin's echo of the close arrives.
+    assert!(matches!(
+        ws.next().await,
+        Some(Ok(Message::Close(Some(_)))) | None
+    ));
+    tunnel.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_per_tunnel_stop_at_the_limit_with_503() {
+    use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("ws");
+    user.register().await;
+    let (port, _closes) = websocket_origin().await;
+    let tunnel = user.start(&[&port.to_string(), "--domain", "many"]).await;
+    let attempt = || public_websocket_attempt(&stack.server, "many");
+    let mut open = Vec::new();
+    for _ in 0..MAX_UPGRADED_STREAMS {
+        let (mut ws, _) = attempt().await.unwrap();
+        // Each one is live end to end, not merely accepted.
+        ws.send(Message::text("x")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+        open.push(ws);
+    }
+    match attempt().await {
+        Err(WsError::Http(r)) => {
+            assert_eq!(r.status(), 503);
+            let body =
+                String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(
+                body.contains(&format!("{MAX_UPGRADED_STREAMS} WebSocket")),
+                "{body}"
+            );
+        }
+        other => panic!("expected 503 past the limit, got {other:?}"),
+    }
+    // One closes (the close handshake completes end to end), and its place is free.
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    while first.next().await.is_some() {}
+    let mut admitted = false;
+    // The place frees once the server's pipe has seen both sides end, just after the
+    // public client sees the end: a few attempts cover that gap.
+    for _ in 0..100 {
+        match attempt().await {
+            Ok(_) => {
+                admitted = true;
+                break;
+            }
+            Err(WsError::Http(r)) if r.status() == 503 => tokio::task::yield_now().await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(admitted, "no place came free after a WebSocket closed");
+    tunnel.interrupt().await;
+}
+
+/// A client that predates upgrades (no `upgrade` in CONNECT) gets a WebSocket request
+/// as a plain one, as before: complete, with `Upgrade` and `Connection` dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_upgrades_gets_websocket_requests_as_plain_ones() {
+    use client_core::protocol::{ClientFrame, ServerFrame};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+    let stack = Stack::start(Kind::Local).await;
+    let user = stack.user("old");
+    user.register().await;
+    let http = reqwest::Client::new();
+    let url = &stack.server.url;
+    let token: Value = http
+        .post(format!("{url}/v1/tokens"))
+        .bearer_auth(user.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tunnel: Value = http
+        .post(format!("{url}/v1/tunnels"))
+        .bearer_auth(user.api_key())
+        .json(&serde_json::json!({ "domain": "oldcli" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws_url = format!(
+        "{}/v1/connect?token={}",
+        url.replace("http://", "ws://"),
+        token["token"].as_str().unwrap()
+    );
+    let (mut client, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let connect = ClientFrame::Connect {
+        version: client_core::protocol::limits::PROTOCOL_VERSION,
+        tunnel_id: tunnel["tunnel_id"].as_str().unwrap().to_owned(),
+        binary: false,
+        resume: false,
+        upgrade: false,
+    };
+    client
+        .send(Message::text(serde_json::to_string(&connect).unwrap()))
+        .await
+        .unwrap();
+    let next = |m: Option<Result<Message, WsError>>| -> ServerFrame {
+        serde_json::from_str(m.unwrap().unwrap().to_text().unwrap()).unwrap()
+    };
+    assert!(matches!(
+        next(client.next().await),
+        ServerFrame::Connected { .. }
+    ));
+
+    let server = &stack.server;
+    let public = async { public_websocket_attempt(server, "oldcli").await };
+    let answer = async {
+        let ServerFrame::Request {
+            id, headers, fin, ..
+        } = next(client.next().await)
+        else {
+            panic!("expected REQUEST");
+        };
+        assert!(fin, "a plain request is complete");
+        assert!(
+            headers
+                .iter()
+                .all(|(n, _)| n != "upgrade" && n != "connection"),
+            "{headers:?}"
+        );
+        let response = ClientFrame::Response {
+            id,
+            status: 200,
+            headers: vec![],
+            body: b"plain".to_vec(),
+            fin: true,
+            reply_to: None,
+            secret: None,
+        };
+        client
+            .send(Message::text(serde_json::to_string(&response).unwrap()))
+            .await
+            .unwrap();
+    };
+    let (public, ()) = tokio::join!(public, answer);
+    match public {
+        Err(WsError::Http(r)) => assert_eq!(r.status(), 200),
+        other => panic!("expected the plain 200, got {other:?}"),
+    }
+}
+
+async fn public_websocket_attempt(
+    server: &Server,
+    domain: &str,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/chat", server.host_of(domain));
+    tokio_tungstenite::client_async(url, tcp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_at_the_idle_timeout_and_frees_its_place() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let idle = std::time::Duration::from_secs(1);
+    let stack = Stack::start_with(Kind::Local, &["--upgrade-idle-timeout", "1"]).await;
+    let user = stack.user("idle");
+    user.register().await;
+    let (port, _closes) = websocket_origin().await;
+    let tunnel = user.start(&[&port.to_string(), "--domain", "quiet"]).await;
+    let mut ws = public_websocket(&stack.server, "quiet").await;
+    ws.send(Message::text("x")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+    let silent_since = std::time::Instant::now();
+    // Nothing more is sent: the server ends the connection, not before the timeout.
+    while let Some(Ok(_)) = ws.next().await {}
+    let waited = silent_since.elapsed();
+    assert!(
+        waited >= idle && waited < idle * 5,
+        "closed after {waited:?} of silence"
+    );
+    // The stream is gone on both sides: a new one goes through.
+    let mut ws = public_websocket(&stack.server, "quiet").await;
+    ws.send(Message::text("again")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("again"));
+    tunnel.interrupt().await;
+}

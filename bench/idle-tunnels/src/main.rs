@@ -191,6 +191,7 @@ async fn connect_tunnels(url: &str, ids: Vec<String>) -> Result<Vec<tokio::task:
                 tunnel_id: tunnel_id.clone(),
                 binary: true,
                 resume: false,
+                upgrade: false,
             })?
             else {
                 bail!("CONNECT did not encode as text");

@@ -34,6 +34,12 @@ pub enum ClientFrame {
         /// means false, so older clients and servers interoperate.
         #[serde(default, skip_serializing_if = "is_false")]
         resume: bool,
+        /// The client carries HTTP upgrades (WebSocket): a REQUEST with `Upgrade` kept
+        /// stays open, and after a RESPONSE with status 101 both bodies are the raw
+        /// upgraded byte stream. Absent (false) from older clients, which get upgrade
+        /// requests as plain requests.
+        #[serde(default, skip_serializing_if = "is_false")]
+        upgrade: bool,
     },
     /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
     Response {

@@ -59,3 +59,13 @@ pub const CREDIT_WINDOW: u32 = 16;
 /// After RELEASED, how long a connection keeps taking requests that were routed to it
 /// just before: a proxy posts within milliseconds of its routing read.
 pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
+
+/// Upgraded (WebSocket) streams one session carries at once. Each holds an origin
+/// connection and a public connection open for as long as they talk, so far fewer
+/// than [`MAX_CONCURRENT_STREAMS`]; the server answers 503 past it.
+pub const MAX_UPGRADED_STREAMS: usize = 64;
+
+/// An upgraded stream with no bytes either way for this long is closed by whichever
+/// side notices. Well above the 20-60 s pings that browsers and WebSocket libraries
+/// send, so only a dead conversation reaches it.
+pub const UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -12,8 +12,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::protocol::limits::{
-    IDLE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_CHUNK_BYTES, MAX_CONCURRENT_STREAMS, MIN_CHUNK_BYTES,
-    PROTOCOL_VERSION, RECONNECT_INITIAL, RECONNECT_MAX, RELEASE_GRACE,
+    IDLE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_CHUNK_BYTES, MAX_CONCURRENT_STREAMS,
+    MAX_UPGRADED_STREAMS, MIN_CHUNK_BYTES, PROTOCOL_VERSION, RECONNECT_INITIAL, RECONNECT_MAX,
+    RELEASE_GRACE,
 };
 use crate::protocol::{
     BodyChunk, ChunkReader, ChunkWriter, ClientFrame, CodecError, ErrorCode, ErrorFrame, HeadError,
@@ -37,6 +38,8 @@ pub struct SessionConfig {
     pub binary: bool,
     /// This tunnel was served on an earlier connection (sent in CONNECT).
     pub resume: bool,
+    /// The driver can carry HTTP upgrades (WebSocket) to the origin (sent in CONNECT).
+    pub upgrade: bool,
 }
 
 impl SessionConfig {
@@ -49,6 +52,7 @@ impl SessionConfig {
             max_request_body: u64::MAX,
             binary: true,
             resume: false,
+            upgrade: true,
         }
     }
 }
@@ -152,6 +156,13 @@ pub enum CommandError {
     /// The response was already started, or finished.
     #[error("stream {0}: response already {1}")]
     WrongState(StreamId, &'static str),
+    /// A 101 answer to a request that did not ask to upgrade, or from a session
+    /// that did not offer upgrades in CONNECT.
+    #[error("stream {0}: 101 Switching Protocols answers only an upgrade request")]
+    NotAnUpgrade(StreamId),
+    /// The session already carries [`MAX_UPGRADED_STREAMS`] upgraded streams.
+    #[error("stream {0}: more than {MAX_UPGRADED_STREAMS} upgraded streams at once")]
+    TooManyUpgrades(StreamId),
     /// The response head breaks a limit.
     #[error(transparent)]
     Head(#[from] HeadError),
@@ -189,6 +200,11 @@ struct Stream {
     credit: Option<u32>,
     /// Chunks waiting for credit, in order.
     held: VecDeque<BodyChunk>,
+    /// The request asks to upgrade (an `Upgrade` header) and the session offered
+    /// upgrades, so a 101 may answer it.
+    upgrade_requested: bool,
+    /// Answered 101: both bodies are now the upgraded byte stream.
+    upgraded: bool,
 }
 
 impl Stream {
@@ -249,6 +265,7 @@ impl ClientSession {
             tunnel_id: session.config.tunnel_id.clone(),
             binary: session.config.binary,
             resume: session.config.resume,
+            upgrade: session.config.upgrade,
         });
         session
     }
@@ -269,6 +286,16 @@ impl ClientSession {
     /// Streams open now.
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Upgraded (101) streams open now.
+    pub fn upgraded_streams(&self) -> usize {
+        self.streams.values().filter(|s| s.upgraded).count()
+    }
+
+    /// Whether `id` was answered 101 and now carries an upgraded byte stream.
+    pub fn is_upgraded(&self, id: StreamId) -> bool {
+        self.streams.get(&id).is_some_and(|s| s.upgraded)
     }
 
     /// Handles a message from the server.
@@ -439,6 +466,7 @@ impl ClientSession {
             return self.violation(e.to_string());
         }
         let window = self.connected().map_or(0, |c| c.window);
+        let upgrade_requested = self.config.upgrade && is_upgrade_request(&head.headers);
         self.streams.insert(
             id,
             Stream {
@@ -449,6 +477,8 @@ impl ClientSession {
                 secret,
                 credit: (window > 0).then_some(window),
                 held: VecDeque::new(),
+                upgrade_requested,
+                upgraded: false,
             },
         );
         self.events.push_back(Event::Request {
@@ -522,6 +552,7 @@ impl ClientSession {
         fin: bool,
     ) -> Result<(), CommandError> {
         let max_chunk = self.max_chunk();
+        let upgraded_now = self.upgraded_streams();
         let stream = self
             .streams
             .get_mut(&id)
@@ -530,6 +561,15 @@ impl ClientSession {
             return Err(CommandError::WrongState(id, "started"));
         }
         check_head(id, "", &headers)?;
+        if status == SWITCHING_PROTOCOLS {
+            if !stream.upgrade_requested {
+                return Err(CommandError::NotAnUpgrade(id));
+            }
+            if upgraded_now >= MAX_UPGRADED_STREAMS {
+                return Err(CommandError::TooManyUpgrades(id));
+            }
+            stream.upgraded = true;
+        }
         stream.response_started = true;
         let (inline, rest) = body.split_at(body.len().min(max_chunk));
         let head_fin = fin && rest.is_empty();
@@ -725,6 +765,23 @@ impl ClientSession {
         }
         self.close(CloseReason::Protocol(message));
     }
+}
+
+/// The status that turns a stream into an upgraded byte stream.
+pub const SWITCHING_PROTOCOLS: u16 = 101;
+
+/// Whether request headers ask to switch protocols: an `Upgrade` header and a
+/// `Connection` header naming it, as RFC 9110 section 7.8 requires of an upgrade.
+pub fn is_upgrade_request(headers: &Headers) -> bool {
+    let has_upgrade = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("upgrade") && !v.trim().is_empty());
+    let connection_names_it = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("connection")
+            && v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    has_upgrade && connection_names_it
 }
 
 /// Delays between reconnect attempts: exponential, capped, with jitter so that many

@@ -7,7 +7,7 @@
 //! request, with no store involved.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -73,9 +73,44 @@ pub struct Conn {
     streams: Mutex<HashMap<StreamId, mpsc::Sender<ResponsePart>>>,
     next_stream: AtomicU64,
     binary: AtomicBool,
+    upgrade: AtomicBool,
+    upgraded: AtomicUsize,
+}
+
+/// One upgraded stream counted against [`MAX_UPGRADED_STREAMS`]; dropping it frees
+/// the place.
+///
+/// [`MAX_UPGRADED_STREAMS`]: client_core::protocol::limits::MAX_UPGRADED_STREAMS
+#[derive(Debug)]
+pub struct UpgradeSlot(Arc<Conn>);
+
+impl Drop for UpgradeSlot {
+    fn drop(&mut self) {
+        self.0.upgraded.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Conn {
+    /// The client said in CONNECT it carries HTTP upgrades to its origin.
+    pub fn set_upgrade(&self, upgrade: bool) {
+        self.upgrade.store(upgrade, Ordering::Relaxed);
+    }
+
+    /// Whether upgrade requests go to this client as upgrades.
+    pub fn upgrade(&self) -> bool {
+        self.upgrade.load(Ordering::Relaxed)
+    }
+
+    /// A place for one more upgraded stream, if fewer than `max` are open.
+    pub fn try_upgrade_slot(self: &Arc<Self>, max: usize) -> Option<UpgradeSlot> {
+        self.upgraded
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| UpgradeSlot(self.clone()))
+    }
+
     /// Queues a message for the socket, waiting while the queue is full.
     pub async fn send(&self, message: Message) -> Result<(), ConnectionError> {
         self.outbound
@@ -169,6 +204,8 @@ impl Hub {
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(1),
             binary: AtomicBool::new(false),
+            upgrade: AtomicBool::new(false),
+            upgraded: AtomicUsize::new(0),
         });
         self.lock().insert(id, conn.clone());
         (conn, rx)
@@ -216,5 +253,23 @@ impl Connections for Hub {
             let _ = conn.outbound.send(Outbound::Close).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_slots_stop_at_the_limit_and_come_back_when_dropped() {
+        let hub = Hub::new();
+        let (conn, _rx) = hub.register("c1".into());
+        let max = client_core::protocol::limits::MAX_UPGRADED_STREAMS;
+        let slots: Vec<_> = (0..max)
+            .map(|_| conn.try_upgrade_slot(max).unwrap())
+            .collect();
+        assert!(conn.try_upgrade_slot(max).is_none());
+        drop(slots);
+        assert!(conn.try_upgrade_slot(max).is_some());
     }
 }

@@ -13,13 +13,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use client_core::inspect::Outcome;
+use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
 use client_core::protocol::{
     ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
     encode,
 };
+use client_core::session::{SWITCHING_PROTOCOLS, is_upgrade_request};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body as HttpBody, Frame, Incoming};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
@@ -34,7 +39,7 @@ use tunnel_backend::telemetry;
 
 use tunnel_backend::model::StoredPolicy;
 
-use crate::hub::{Conn, ResponsePart, SendError};
+use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::{Capture, now_ms};
 use crate::{Body, State, full};
 
@@ -125,7 +130,7 @@ pub async fn proxy(
 async fn forward(
     state: Arc<State>,
     domain: &str,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     remote: SocketAddr,
     request_id: &str,
     received: u64,
@@ -177,6 +182,9 @@ async fn forward(
         received,
     );
     let capture = Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
+    // Taken before the policy check, which rebuilds the request: hyper keeps the
+    // hook to the connection's upgraded IO in the request's extensions.
+    let on_upgrade = wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let req = match &target.tunnel.policy {
         None => req.map(Either::Left),
         Some(policy) => match enforce(policy, req, remote.ip(), &capture).await {
@@ -187,7 +195,7 @@ async fn forward(
     let capture = Some(capture);
     let remote_ip = remote.ip().to_string();
     (
-        relay(
+        relay_with_upgrade(
             state,
             domain,
             req,
@@ -195,10 +203,28 @@ async fn forward(
             target,
             request_id,
             capture,
+            on_upgrade,
         )
         .await,
         true,
     )
+}
+
+/// Whether a public request asks for a WebSocket: an upgrade (RFC 9110 section 7.8)
+/// to `websocket`. Other upgrades (h2c) go as plain requests, their hop-by-hop
+/// headers dropped.
+fn wants_websocket(headers: &http::HeaderMap) -> bool {
+    let lines: Headers = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    is_upgrade_request(&lines)
+        && headers
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// A public request's body after the policy check: as it streams in, or read whole
@@ -379,6 +405,25 @@ pub async fn relay<B: RequestBody>(
     request_id: &str,
     capture: Option<Capture>,
 ) -> Response<Body> {
+    relay_with_upgrade(
+        state, domain, req, remote_ip, target, request_id, capture, None,
+    )
+    .await
+}
+
+/// [`relay`], carrying a WebSocket upgrade through when `on_upgrade` is given and the
+/// client said in CONNECT that it can; otherwise the request goes as a plain one.
+#[allow(clippy::too_many_arguments)]
+async fn relay_with_upgrade<B: RequestBody>(
+    state: Arc<State>,
+    domain: &str,
+    req: Request<B>,
+    remote_ip: Option<&str>,
+    target: Target,
+    request_id: &str,
+    capture: Option<Capture>,
+    on_upgrade: Option<OnUpgrade>,
+) -> Response<Body> {
     let fail = |outcome: Outcome, response: Response<Body>| {
         if let Some(c) = &capture {
             c.outcome(outcome);
@@ -413,7 +458,36 @@ pub async fn relay<B: RequestBody>(
         headers.push((name.as_str().to_owned(), v.to_owned()));
     }
     let scheme = state.backend.config.public.scheme.as_str();
-    let headers = for_origin(headers, &host, remote_ip, scheme, request_id);
+    let upgrade_value = parts
+        .headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("websocket")
+        .to_owned();
+    let mut headers = for_origin(headers, &host, remote_ip, scheme, request_id);
+    let upgrade = match on_upgrade.filter(|_| conn.upgrade()) {
+        None => None,
+        Some(on_upgrade) => match conn.try_upgrade_slot(MAX_UPGRADED_STREAMS) {
+            Some(slot) => {
+                // for_origin dropped them as hop-by-hop; an upgrade is the one hop
+                // where the origin must see them.
+                headers.push(("connection".into(), "upgrade".into()));
+                headers.push(("upgrade".into(), upgrade_value));
+                Some((on_upgrade, slot))
+            }
+            None => {
+                return fail(
+                    Outcome::Refused,
+                    page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!(
+                            "The tunnel {domain} already carries {MAX_UPGRADED_STREAMS} WebSocket connections, its limit. Try again when one closes."
+                        ),
+                    ),
+                );
+            }
+        },
+    };
     tracing::debug!(request_id, %domain, method = %parts.method, "public request forwarded");
     let path = parts
         .uri
@@ -466,6 +540,9 @@ pub async fn relay<B: RequestBody>(
         c.request_body(&first);
     }
     state.metrics.bytes_in(first.len());
+    // An upgrade keeps the request side open: after a 101 it carries the public
+    // client's bytes; after any other answer an empty last chunk closes it.
+    let fin = fin && upgrade.is_none();
     let head = ServerFrame::Request {
         id,
         method: parts.method.as_str().to_owned(),
@@ -500,7 +577,7 @@ pub async fn relay<B: RequestBody>(
     if let Some(c) = &capture {
         c.forwarded();
     }
-    let mut pump = if fin {
+    let mut pump = if fin || upgrade.is_some() {
         None
     } else {
         // On the request's span, so whatever the upload logs carries the request id.
@@ -517,7 +594,10 @@ pub async fn relay<B: RequestBody>(
             .in_current_span(),
         ))
     };
-    answer(&state, guard, responses, &mut pump, domain, capture).await
+    answer(
+        &state, guard, responses, &mut pump, domain, capture, upgrade,
+    )
+    .await
 }
 
 /// Reads body frames until `max` bytes are at hand or the body ends. Returns at most
@@ -619,6 +699,7 @@ async fn answer(
     pump: &mut Option<tokio::task::JoinHandle<Result<(), PumpError>>>,
     domain: &str,
     capture: Option<Capture>,
+    upgrade: Option<(OnUpgrade, UpgradeSlot)>,
 ) -> Response<Body> {
     let fail = |outcome: Outcome, response: Response<Body>| {
         if let Some(c) = &capture {
@@ -627,6 +708,7 @@ async fn answer(
         response
     };
     let max_body = state.max_body;
+    let upgrade_value = upgrade.is_some();
     let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
     tokio::pin!(deadline);
     let first = loop {
@@ -699,10 +781,56 @@ async fn answer(
             ),
         );
     };
+    let switching = status.as_u16() == SWITCHING_PROTOCOLS;
+    if switching && (!upgrade_value || fin) {
+        return fail(
+            Outcome::OriginFailed,
+            page(
+                StatusCode::BAD_GATEWAY,
+                "The local service switched protocols where no WebSocket was asked for.",
+            ),
+        );
+    }
+    if !switching && upgrade_value {
+        // The origin declined the upgrade: close the request side left open for it.
+        let close = ChunkWriter::new().write(guard.id, &[], true, 1);
+        for chunk in close {
+            if !send(&guard.conn, &ServerFrame::Body(chunk)).await {
+                return fail(Outcome::TunnelOffline, offline(domain));
+            }
+        }
+    }
     state.metrics.bytes_out(body.len());
     if let Some(c) = &capture {
         c.response_head(status.as_u16(), &headers);
         c.response_body(&body);
+    }
+    if let (true, Some((on_upgrade, slot))) = (switching, upgrade) {
+        let upgrade_header = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("upgrade"))
+            .map_or_else(|| "websocket".to_owned(), |(_, v)| v.clone());
+        let pipe = Pipe {
+            state: state.clone(),
+            guard,
+            responses,
+            first: body,
+            capture,
+            _slot: slot,
+        };
+        tokio::spawn(pipe.run(on_upgrade).in_current_span());
+        let mut response = Response::new(full(Vec::new()));
+        *response.status_mut() = status;
+        let h = response.headers_mut();
+        copy_headers(h, end_to_end(headers));
+        h.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&upgrade_header) {
+            h.insert(http::header::UPGRADE, v);
+        }
+        return response;
     }
     let mut response = if fin {
         guard.finish();
@@ -714,8 +842,12 @@ async fn answer(
         Response::new(stream_body(state.clone(), guard, responses, body, capture))
     };
     *response.status_mut() = status;
-    let h = response.headers_mut();
-    for (name, value) in end_to_end(headers) {
+    copy_headers(response.headers_mut(), end_to_end(headers));
+    response
+}
+
+fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
+    for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
@@ -723,7 +855,104 @@ async fn answer(
             h.append(n, v);
         }
     }
-    response
+}
+
+/// An upgraded stream: the public client's raw bytes go to the client as request
+/// BODY chunks, and the origin's, arriving as response BODY chunks, go back. Bytes,
+/// not WebSocket messages, so frames, pings and close codes pass untouched.
+struct Pipe {
+    state: Arc<State>,
+    guard: StreamGuard,
+    responses: mpsc::Receiver<ResponsePart>,
+    first: Vec<u8>,
+    capture: Option<Capture>,
+    /// Held for as long as the pipe runs.
+    _slot: UpgradeSlot,
+}
+
+impl Pipe {
+    async fn run(mut self, on_upgrade: OnUpgrade) {
+        // Any early return drops the guard, which sends CANCEL so the client closes
+        // its origin connection too.
+        let outcome = match self.pipe(on_upgrade).await {
+            Ok(()) => {
+                self.guard.finish();
+                Outcome::Completed
+            }
+            Err(e) => {
+                tracing::debug!(reason = e, "upgraded stream ended early");
+                Outcome::ClientDisconnected
+            }
+        };
+        if let Some(c) = &self.capture {
+            c.outcome(outcome);
+        }
+    }
+
+    async fn pipe(&mut self, on_upgrade: OnUpgrade) -> Result<(), &'static str> {
+        let upgraded = on_upgrade
+            .await
+            .map_err(|_| "the public client left before the upgrade")?;
+        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+        if !self.first.is_empty() {
+            wr.write_all(&self.first)
+                .await
+                .map_err(|_| "public client write failed")?;
+        }
+        let (conn, id) = (self.guard.conn.clone(), self.guard.id);
+        let max_chunk = self.state.backend.config.max_chunk;
+        let (mut writer, mut reader) = (ChunkWriter::new(), ChunkReader::new());
+        let mut buf = vec![0u8; max_chunk];
+        let (mut public_done, mut origin_done) = (false, false);
+        let idle_after = self.state.upgrade_idle;
+        let idle = tokio::time::sleep(idle_after);
+        tokio::pin!(idle);
+        while !(public_done && origin_done) {
+            tokio::select! {
+                read = rd.read(&mut buf), if !public_done => {
+                    let n = read.map_err(|_| "public client read failed")?;
+                    public_done = n == 0;
+                    self.state.metrics.bytes_in(n);
+                    for chunk in writer.write(id, &buf[..n], public_done, max_chunk) {
+                        if !send(&conn, &ServerFrame::Body(chunk)).await {
+                            return Err("tunnel client gone");
+                        }
+                    }
+                }
+                part = self.responses.recv(), if !origin_done => {
+                    let Some(ResponsePart::Body(chunk)) = part else {
+                        return Err("tunnel client ended the stream");
+                    };
+                    reader
+                        .accept(&chunk, u64::MAX)
+                        .map_err(|_| "tunnel client broke the chunk sequence")?;
+                    self.state.metrics.bytes_out(chunk.data.len());
+                    wr.write_all(&chunk.data)
+                        .await
+                        .map_err(|_| "public client write failed")?;
+                    if chunk.fin {
+                        origin_done = true;
+                        let _ = wr.shutdown().await;
+                        // The origin closed its connection; a tunnel cannot tell that
+                        // from a half-close, and a WebSocket has no use for one, so
+                        // the public side ends too rather than hold its place open.
+                        if !public_done {
+                            public_done = true;
+                            for chunk in writer.write(id, &[], true, max_chunk) {
+                                if !send(&conn, &ServerFrame::Body(chunk)).await {
+                                    return Err("tunnel client gone");
+                                }
+                            }
+                        }
+                    }
+                }
+                () = &mut idle => return Err("idle"),
+            }
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + idle_after);
+        }
+        Ok(())
+    }
 }
 
 /// The rest of the answer's body, streamed as BODY frames arrive.

@@ -78,6 +78,8 @@ pub struct State {
     pub hub: Arc<Hub>,
     /// Public request body limit, bytes.
     pub max_body: u64,
+    /// An upgraded (WebSocket) stream with no byte either way for this long is closed.
+    pub upgrade_idle: std::time::Duration,
     /// When the server started, for `/healthz`.
     pub started: std::time::Instant,
     /// Counters for `/metrics`.

@@ -86,6 +86,11 @@ struct Args {
     /// Folder with the Lambda binaries (default: this binary's folder).
     #[arg(long)]
     functions: Option<PathBuf>,
+    /// A public WebSocket carried through a tunnel is closed after this many seconds
+    /// with no byte either way.
+    #[arg(long, value_name = "SECS", default_value_t = client_core::protocol::limits::UPGRADE_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    upgrade_idle_timeout: u64,
     /// WebSocket idle cap in seconds, for --emulate-aws (AWS: 600).
     #[arg(long, default_value_t = 600)]
     ws_idle_timeout: u64,
@@ -308,6 +313,7 @@ async fn run() -> Result<()> {
         backend,
         hub,
         max_body: args.max_body,
+        upgrade_idle: Duration::from_secs(args.upgrade_idle_timeout),
         started: std::time::Instant::now(),
         metrics: Arc::default(),
         inspector,

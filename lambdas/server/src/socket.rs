@@ -114,6 +114,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 tunnel_id,
                 binary,
                 resume,
+                upgrade,
             } => {
                 if bound {
                     refuse(&conn, "CONNECT sent twice on one connection").await;
@@ -122,6 +123,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 // Set before CONNECTED goes out: a REQUEST may follow it at once, and
                 // the client reads binary from the moment it asked.
                 conn.set_binary(binary);
+                conn.set_upgrade(upgrade);
                 bound = tunnel_connect(
                     &state.backend,
                     &id,

@@ -260,6 +260,18 @@ impl Proxy {
         {
             headers.push(("cookie".into(), cookies.join("; ")));
         }
+        if client_core::session::is_upgrade_request(&headers) {
+            // A Function URL answers each invocation with one HTTP response and has no
+            // way to hand over the connection, so a 101 could never be followed by
+            // frames (docs/architecture.md, "WebSocket pass-through").
+            return refused(
+                InspectOutcome::Refused.as_str(),
+                page(
+                    501,
+                    "WebSocket and other protocol upgrades are not carried by this deployment (AWS Lambda Function URL); they work on the self-hosted tunnel-server.",
+                ),
+            );
+        }
         headers.retain(|(n, _)| n != "host");
         headers.insert(0, ("host".into(), host.clone()));
         let bytes_in = body.len();
