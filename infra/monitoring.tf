@@ -215,7 +215,7 @@ resource "aws_cloudwatch_dashboard" "main" {
       {
         type = "metric", x = 0, y = 24, width = 12, height = 6
         properties = {
-          title  = "Proxy latency to the answer's head (p50, p99)", region = var.region, period = 60, view = "timeSeries"
+          title = "Proxy latency to the answer's head (p50, p99)", region = var.region, period = 60, view = "timeSeries"
           metrics = [
             [local.metrics_namespace, "tunnel_proxy_latency_seconds", { stat = "p50" }],
             [local.metrics_namespace, "tunnel_proxy_latency_seconds", { stat = "p99" }],
@@ -225,7 +225,7 @@ resource "aws_cloudwatch_dashboard" "main" {
       {
         type = "metric", x = 12, y = 24, width = 12, height = 6
         properties = {
-          title  = "Public bytes in and out", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          title = "Public bytes in and out", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
           metrics = [
             [local.metrics_namespace, "tunnel_bytes_in_total"],
             [local.metrics_namespace, "tunnel_bytes_out_total"],
@@ -235,7 +235,7 @@ resource "aws_cloudwatch_dashboard" "main" {
       {
         type = "metric", x = 0, y = 30, width = 12, height = 6
         properties = {
-          title  = "Tunnel connections, disconnections and rate-limit refusals", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
+          title = "Tunnel connections, disconnections and rate-limit refusals", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
           metrics = [
             [local.metrics_namespace, "tunnel_connections_total"],
             [local.metrics_namespace, "tunnel_disconnects_total"],
