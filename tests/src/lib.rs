@@ -428,6 +428,35 @@ pub fn public_client(server: &Server, names: &[&str]) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// For a test that speaks the tunnel protocol itself: creates tunnel `domain` for the
+/// holder of `key` and returns its id and the WebSocket URL, with a fresh session
+/// token, that a client connects to before sending CONNECT.
+pub async fn raw_session(server: &Server, key: &str, domain: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let post = |path: &str| http.post(format!("{}{path}", server.url)).bearer_auth(key);
+    let token: serde_json::Value = post("/v1/tokens")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tunnel: serde_json::Value = post("/v1/tunnels")
+        .json(&serde_json::json!({ "domain": domain }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws_url = format!(
+        "{}/v1/connect?token={}",
+        server.url.replace("http://", "ws://"),
+        token["token"].as_str().unwrap()
+    );
+    (tunnel["tunnel_id"].as_str().unwrap().to_owned(), ws_url)
+}
+
 /// Random bytes, for bodies that must arrive exactly.
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];

@@ -640,28 +640,7 @@ async fn slow_loris_connections_are_cut_by_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
     let s = Stack::start().await;
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/v1/tokens", s.server.url))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
-    let tunnel: Value = http
-        .post(format!("{}/v1/tunnels", s.server.url))
-        .bearer_auth(&s.key)
-        .json(&json!({ "domain": "wsedge" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tunnel_id = tunnel["tunnel_id"].as_str().unwrap().to_owned();
+    let (tunnel_id, ws_url) = e2e::raw_session(&s.server, &s.key, "wsedge").await;
     let connect_as = |version: u16, binary: bool| {
         serde_json::to_string(&ClientFrame::Connect {
             version,
@@ -673,10 +652,6 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
         .unwrap()
     };
     let connect = |version: u16| connect_as(version, false);
-    let ws_url = format!(
-        "{}/v1/connect?token={token}",
-        s.server.url.replace("http://", "ws://")
-    );
 
     // (name, messages to send, error code, words)
     let cases: Vec<(&str, Vec<Ws>, ErrorCode, &str)> = vec![

@@ -529,36 +529,11 @@ async fn a_client_without_upgrades_gets_websocket_requests_as_plain_ones() {
     let stack = Stack::start(Kind::Local).await;
     let user = stack.user("old");
     user.register().await;
-    let http = reqwest::Client::new();
-    let url = &stack.server.url;
-    let token: Value = http
-        .post(format!("{url}/v1/tokens"))
-        .bearer_auth(user.api_key())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tunnel: Value = http
-        .post(format!("{url}/v1/tunnels"))
-        .bearer_auth(user.api_key())
-        .json(&serde_json::json!({ "domain": "oldcli" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ws_url = format!(
-        "{}/v1/connect?token={}",
-        url.replace("http://", "ws://"),
-        token["token"].as_str().unwrap()
-    );
+    let (tunnel_id, ws_url) = e2e::raw_session(&stack.server, &user.api_key(), "oldcli").await;
     let (mut client, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     let connect = ClientFrame::Connect {
         version: client_core::protocol::limits::PROTOCOL_VERSION,
-        tunnel_id: tunnel["tunnel_id"].as_str().unwrap().to_owned(),
+        tunnel_id,
         binary: false,
         resume: false,
         upgrade: false,

@@ -578,19 +578,11 @@ fn connected_binary(asked: bool, server_binary: bool) -> ClientSession {
         sent(&mut s).as_slice(),
         [ClientFrame::Connect { binary, .. }] if *binary == asked
     ));
-    s.handle_frame(
-        Duration::ZERO,
-        ServerFrame::Connected {
-            version: PROTOCOL_VERSION,
-            tunnel_id: "t1".into(),
-            domain: "myapp".into(),
-            public_url: "http://myapp.localhost:8080".into(),
-            max_chunk: MIN_CHUNK_BYTES,
-            window: 0,
-            renew_after: 0,
-            binary: server_binary,
-        },
-    );
+    let mut frame = connected_frame();
+    if let ServerFrame::Connected { binary, .. } = &mut frame {
+        *binary = server_binary;
+    }
+    s.handle_frame(Duration::ZERO, frame);
     events(&mut s);
     s
 }
