@@ -466,6 +466,32 @@ impl ApiClient {
         )
     }
 
+    /// `POST /v1/tunnels/{id}/inbox/take`: the oldest request the offline inbox holds,
+    /// removed from it.
+    pub fn take_held(&self, tunnel_id: &str) -> Call<crate::inbox::Taken> {
+        self.call(
+            "POST",
+            &format!("/v1/tunnels/{tunnel_id}/inbox/take"),
+            None,
+            200,
+        )
+    }
+
+    /// `POST /v1/tunnels/{id}/inbox/deliveries`: records how a held request's delivery
+    /// went.
+    pub fn report_delivery(
+        &self,
+        tunnel_id: &str,
+        report: &crate::inbox::DeliveryReport,
+    ) -> Call<crate::inspect::ExchangeSummary> {
+        self.call(
+            "POST",
+            &format!("/v1/tunnels/{tunnel_id}/inbox/deliveries"),
+            Some(json(report)),
+            201,
+        )
+    }
+
     /// URL of the live feed of `tunnel_id` (server-sent events), authenticated by a
     /// session token in the query string for clients that cannot send headers.
     pub fn live_url(&self, tunnel_id: &str, session_token: Option<&str>) -> String {

@@ -14,12 +14,14 @@
 //! - [`domain`]: subdomain rules and random names.
 //! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
 //!   webhook signatures): its settings, their validation, and the redacted view.
+//! - [`inbox`]: the offline inbox's wire types (a held request, a delivery report).
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.
 
 pub mod api;
 mod b64;
 pub mod domain;
+pub mod inbox;
 pub mod inspect;
 pub mod policy;
 pub mod protocol;

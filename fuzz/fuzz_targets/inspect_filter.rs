@@ -25,6 +25,7 @@ fn summary(u: &mut Unstructured<'_>) -> arbitrary::Result<ExchangeSummary> {
         request_id: String::arbitrary(u)?,
         tunnel_id: String::arbitrary(u)?,
         replay_of: Option::arbitrary(u)?,
+        inbox_of: Option::arbitrary(u)?,
         method: String::arbitrary(u)?,
         path: String::arbitrary(u)?,
         status: Option::arbitrary(u)?,

@@ -63,6 +63,7 @@ fn exchange(u: &mut Unstructured<'_>) -> arbitrary::Result<Exchange> {
         request_id: "r1".into(),
         tunnel_id: "t1".into(),
         replay_of: None,
+        inbox_of: None,
         method: String::arbitrary(u)?,
         path: String::arbitrary(u)?,
         remote_addr: "203.0.113.9:5000".into(),

@@ -132,10 +132,11 @@ pub fn request_line(s: &ExchangeSummary) -> String {
     let duration = s
         .duration_ms
         .map_or_else(|| "-".to_owned(), |d| format!("{d}ms"));
-    let replay = s
-        .replay_of
-        .as_deref()
-        .map_or_else(String::new, |of| format!("  (replay of {of})"));
+    let replay = match (&s.replay_of, &s.inbox_of) {
+        (Some(of), _) => format!("  (replay of {of})"),
+        (None, Some(of)) => format!("  (delivery of held {of})"),
+        (None, None) => String::new(),
+    };
     format!(
         "{}  {}  {:<7} {:>5}  {:>7}  {}{replay}",
         time_of_day(s.received_ms),
@@ -294,9 +295,11 @@ pub fn exchange_text(x: &Exchange) -> String {
         x.path,
         x.request_id,
         x.outcome,
-        x.replay_of
-            .as_deref()
-            .map_or_else(String::new, |of| format!("  replay of {of}"))
+        match (&x.replay_of, &x.inbox_of) {
+            (Some(of), _) => format!("  replay of {of}"),
+            (None, Some(of)) => format!("  delivery of held {of}"),
+            (None, None) => String::new(),
+        }
     );
     out.push_str("\n> request\n");
     for (n, v) in &x.request.headers {
@@ -482,6 +485,7 @@ mod tests {
             request_id: "0190a1b2c3d4e5f6a7b8c9d".into(),
             tunnel_id: "t".into(),
             replay_of: Some("orig".into()),
+            inbox_of: None,
             method: "POST".into(),
             path: "/hook".into(),
             status: Some(201),

@@ -121,6 +121,23 @@ enum Command {
         #[arg(long, value_name = "NAME", requires = "verify_webhook",
               default_value = client_core::policy::DEFAULT_WEBHOOK_HEADER)]
         webhook_header: String,
+        /// Hold requests while this client is offline (stopped, asleep, reconnecting)
+        /// and deliver them, in arrival order, when it is back. Stopping with Ctrl-C
+        /// then keeps the tunnel; `tunnel stop` removes it.
+        #[arg(long)]
+        inbox: bool,
+        /// Status held requests are answered with.
+        #[arg(long, value_name = "CODE", requires = "inbox")]
+        inbox_status: Option<u16>,
+        /// Body held requests are answered with (text).
+        #[arg(long, value_name = "TEXT", requires = "inbox")]
+        inbox_body: Option<String>,
+        /// Most requests held at once (default 100).
+        #[arg(long, value_name = "N", requires = "inbox")]
+        inbox_max: Option<u32>,
+        /// Seconds a held request waits for delivery (default 86400).
+        #[arg(long, value_name = "SECS", requires = "inbox")]
+        inbox_ttl: Option<u64>,
     },
     /// List your tunnels.
     List {
@@ -312,6 +329,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_ip,
             verify_webhook,
             webhook_header,
+            inbox,
+            inbox_status,
+            inbox_body,
+            inbox_max,
+            inbox_ttl,
         } => {
             let policy = client_core::policy::Policy {
                 basic_auth,
@@ -321,6 +343,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     secret,
                     header: Some(webhook_header),
                     prefix: None,
+                }),
+                inbox: inbox.then(|| client_core::policy::Inbox {
+                    status: inbox_status,
+                    body: inbox_body,
+                    max_requests: inbox_max,
+                    ttl_secs: inbox_ttl,
                 }),
             };
             // Checked before any call, so a typo costs no tunnel and the message
@@ -454,5 +482,9 @@ fn policy_flag(e: &client_core::policy::PolicyError) -> &'static str {
         E::Cidr(_) | E::TooManyCidrs => "--allow-ip",
         E::WebhookSecretLength | E::WebhookPrefix => "--verify-webhook",
         E::HeaderName(_) => "--webhook-header",
+        E::InboxStatus(_) => "--inbox-status",
+        E::InboxReplyTooLong => "--inbox-body",
+        E::InboxMaxRequests => "--inbox-max",
+        E::InboxTtl => "--inbox-ttl",
     }
 }

@@ -23,6 +23,7 @@ fn exchange() -> Exchange {
         request_id: "r1".into(),
         tunnel_id: "t1".into(),
         replay_of: None,
+        inbox_of: None,
         method: "POST".into(),
         path: "/hook?a=1".into(),
         remote_addr: "127.0.0.1:5000".into(),

@@ -22,6 +22,10 @@ pub struct Exchange {
     /// When this exchange is a replay, the `request_id` of the exchange replayed.
     #[serde(default)]
     pub replay_of: Option<String>,
+    /// When this exchange is the delivery of a request the offline inbox held, the
+    /// `request_id` of the held one.
+    #[serde(default)]
+    pub inbox_of: Option<String>,
     /// HTTP method, as received.
     pub method: String,
     /// Path and query string, as received (origin form, e.g. `/api/items?page=2`).
@@ -148,6 +152,9 @@ pub enum Outcome {
     TooLarge,
     /// A policy refused the request before it was forwarded.
     Refused,
+    /// The tunnel's client was offline and the request was held in its inbox; the
+    /// public got the inbox's answer and the delivery is recorded apart (`inbox_of`).
+    Held,
 }
 
 impl Outcome {
@@ -163,6 +170,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::TooLarge => "too_large",
             Outcome::Refused => "refused",
+            Outcome::Held => "held",
         }
     }
 }
@@ -207,6 +215,9 @@ pub struct ExchangeSummary {
     /// See [`Exchange::replay_of`].
     #[serde(default)]
     pub replay_of: Option<String>,
+    /// See [`Exchange::inbox_of`].
+    #[serde(default)]
+    pub inbox_of: Option<String>,
     /// See [`Exchange::method`].
     pub method: String,
     /// See [`Exchange::path`].
@@ -234,6 +245,7 @@ impl From<&Exchange> for ExchangeSummary {
             request_id: x.request_id.clone(),
             tunnel_id: x.tunnel_id.clone(),
             replay_of: x.replay_of.clone(),
+            inbox_of: x.inbox_of.clone(),
             method: x.method.clone(),
             path: x.path.clone(),
             status: x.response.as_ref().map(|r| r.status),
@@ -598,6 +610,7 @@ mod tests {
             request_id: "r1".into(),
             tunnel_id: "t1".into(),
             replay_of: None,
+            inbox_of: None,
             method: method.into(),
             path: path.into(),
             remote_addr: "203.0.113.9:5000".into(),
@@ -711,6 +724,7 @@ mod tests {
             (Outcome::Timeout, "timeout"),
             (Outcome::TooLarge, "too_large"),
             (Outcome::Refused, "refused"),
+            (Outcome::Held, "held"),
         ];
         for (outcome, name) in all {
             assert_eq!(serde_json::to_value(outcome).unwrap(), name);

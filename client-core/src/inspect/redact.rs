@@ -110,6 +110,7 @@ mod tests {
             request_id: "r".into(),
             tunnel_id: "t".into(),
             replay_of: None,
+            inbox_of: None,
             method: "GET".into(),
             path: "/".into(),
             remote_addr: "a".into(),

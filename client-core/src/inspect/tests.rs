@@ -22,6 +22,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> E
         request_id: "req-1".into(),
         tunnel_id: "tun-1".into(),
         replay_of: None,
+        inbox_of: None,
         method: method.into(),
         path: path.into(),
         remote_addr: "198.51.100.7:41000".into(),

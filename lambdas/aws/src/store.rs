@@ -659,4 +659,26 @@ impl Store for DynamoStore {
             }
         }
     }
+
+    // PLACEHOLDER until the inbox table lands in this adapter (same session).
+    async fn hold_request(
+        &self,
+        _request: &client_core::inbox::HeldRequest,
+        _max: u32,
+        _now: u64,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Backend("inbox: not built yet".into()))
+    }
+
+    async fn take_held(
+        &self,
+        _tunnel_id: &str,
+        _now: u64,
+    ) -> Result<Option<client_core::inbox::HeldRequest>, StoreError> {
+        Err(StoreError::Backend("inbox: not built yet".into()))
+    }
+
+    async fn count_held(&self, _tunnel_id: &str, _now: u64) -> Result<u64, StoreError> {
+        Err(StoreError::Backend("inbox: not built yet".into()))
+    }
 }

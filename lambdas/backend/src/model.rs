@@ -54,6 +54,9 @@ pub struct StoredPolicy {
     /// Webhook verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<client_core::policy::Webhook>,
+    /// The offline inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<client_core::policy::Inbox>,
 }
 
 /// Basic auth as stored.

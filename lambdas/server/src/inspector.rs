@@ -325,6 +325,7 @@ mod tests {
             request_id: format!("req-{id}"),
             tunnel_id: "tun-1".into(),
             replay_of: None,
+            inbox_of: None,
             method: "POST".into(),
             path: "/".into(),
             remote_addr: "127.0.0.1:1".into(),

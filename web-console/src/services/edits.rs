@@ -97,6 +97,7 @@ mod tests {
             request_id: "r1".into(),
             tunnel_id: "t1".into(),
             replay_of: None,
+            inbox_of: None,
             method: "POST".into(),
             path: "/hook".into(),
             remote_addr: "127.0.0.1:1".into(),

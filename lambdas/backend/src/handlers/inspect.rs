@@ -74,6 +74,7 @@ impl Recording {
                 request_id: request_id.to_owned(),
                 tunnel_id: tunnel.tunnel_id.clone(),
                 replay_of: None,
+                inbox_of: None,
                 method: method.to_owned(),
                 path: path.to_owned(),
                 remote_addr: remote_addr.to_owned(),

@@ -81,6 +81,7 @@ pub fn to_stored(policy: &Policy) -> Result<Option<StoredPolicy>, PolicyError> {
         share_token: policy.share_token.as_deref().map(SaltedHash::new),
         allow_ips: policy.cidrs()?.iter().map(ToString::to_string).collect(),
         webhook: policy.webhook.clone(),
+        inbox: policy.inbox.clone(),
     }))
 }
 
@@ -94,6 +95,7 @@ pub fn summary(p: &StoredPolicy) -> PolicySummary {
             header: w.header().to_owned(),
             prefix: w.prefix().to_owned(),
         }),
+        inbox: p.inbox.clone(),
     }
 }
 
@@ -674,6 +676,7 @@ mod tests {
             share_token: Some("tok-12345".into()),
             allow_ips: vec!["127.0.0.0/8".into()],
             webhook: None,
+            inbox: None,
         });
         let both = || {
             vec![
@@ -771,6 +774,7 @@ mod tests {
                 header: None,
                 prefix: None,
             }),
+            inbox: None,
         };
         let s = stored(p);
         let json = serde_json::to_string(&s).unwrap();

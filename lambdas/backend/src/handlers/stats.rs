@@ -118,6 +118,7 @@ mod tests {
             request_id: String::new(),
             tunnel_id: "t".into(),
             replay_of: replay.then(|| "r".into()),
+            inbox_of: None,
             method: "GET".into(),
             path: "/".into(),
             status,

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use client_core::inbox::HeldRequest;
 use client_core::inspect::{Exchange, ExchangeSummary};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
@@ -32,6 +33,12 @@ const LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("request_log");
 const EXCHANGES: TableDefinition<&str, &[u8]> = TableDefinition::new("exchanges");
 /// Exchanges in each tunnel's log, so bounding it costs no scan.
 const LOG_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("request_log_counts");
+
+/// Offline inboxes: `tunnel_id/<seq, 20 digits>` to the [`HeldRequest`], so one
+/// tunnel's inbox is one key range in arrival order.
+const INBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("inbox");
+/// The last arrival number given out per tunnel (never reused, even once taken).
+const INBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("inbox_seq");
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tunnel.redb";
@@ -106,6 +113,8 @@ impl EmbeddedStore {
             tx.open_table(LOG).map_err(backend)?;
             tx.open_table(EXCHANGES).map_err(backend)?;
             tx.open_table(LOG_COUNTS).map_err(backend)?;
+            tx.open_table(INBOX).map_err(backend)?;
+            tx.open_table(INBOX_SEQ).map_err(backend)?;
             Ok(())
         })?;
         Ok(store)
@@ -293,6 +302,16 @@ impl Store for EmbeddedStore {
             tx.open_table(CLIENT_TUNNELS)
                 .map_err(backend)?
                 .remove(index_key(tunnel).as_str())
+                .map_err(backend)?;
+            // What it held goes with it: nobody can take it any more.
+            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
+            let (start, end) = log_range(&tunnel.tunnel_id);
+            inbox
+                .retain_in(start.as_str()..end.as_str(), |_, _| false)
+                .map_err(backend)?;
+            tx.open_table(INBOX_SEQ)
+                .map_err(backend)?
+                .remove(tunnel.tunnel_id.as_str())
                 .map_err(backend)?;
             Ok(())
         })
@@ -499,4 +518,98 @@ impl Store for EmbeddedStore {
             Ok(())
         })
     }
+
+    async fn hold_request(
+        &self,
+        request: &HeldRequest,
+        max: u32,
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
+            let held = held_in(&inbox, &request.tunnel_id, now)?;
+            for key in &held.expired {
+                inbox.remove(key.as_str()).map_err(backend)?;
+            }
+            if held.live.len() >= max as usize {
+                return Err(StoreError::InboxFull(max));
+            }
+            let mut seqs = tx.open_table(INBOX_SEQ).map_err(backend)?;
+            let seq = seqs
+                .get(request.tunnel_id.as_str())
+                .map_err(backend)?
+                .map_or(0, |v| v.value())
+                + 1;
+            seqs.insert(request.tunnel_id.as_str(), seq)
+                .map_err(backend)?;
+            let mut stored = request.clone();
+            stored.seq = seq;
+            inbox
+                .insert(
+                    inbox_key(&request.tunnel_id, seq).as_str(),
+                    encode(&stored)?.as_slice(),
+                )
+                .map_err(backend)?;
+            Ok(seq)
+        })
+    }
+
+    async fn take_held(
+        &self,
+        tunnel_id: &str,
+        now: u64,
+    ) -> Result<Option<HeldRequest>, StoreError> {
+        self.write(|tx| {
+            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
+            let mut held = held_in(&inbox, tunnel_id, now)?;
+            for key in &held.expired {
+                inbox.remove(key.as_str()).map_err(backend)?;
+            }
+            if held.live.is_empty() {
+                return Ok(None);
+            }
+            let (key, request) = held.live.swap_remove(0);
+            inbox.remove(key.as_str()).map_err(backend)?;
+            Ok(Some(request))
+        })
+    }
+
+    async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let inbox = tx.open_table(INBOX).map_err(backend)?;
+        Ok(held_in(&inbox, tunnel_id, now)?.live.len() as u64)
+    }
+}
+
+fn inbox_key(tunnel_id: &str, seq: u64) -> String {
+    format!("{tunnel_id}/{seq:020}")
+}
+
+/// One tunnel's inbox as read: the live requests in arrival order, and the keys of the
+/// expired ones (bounded by the inbox limit, so reading all of it is cheap).
+struct Held {
+    live: Vec<(String, HeldRequest)>,
+    expired: Vec<String>,
+}
+
+fn held_in(
+    inbox: &impl ReadableTable<&'static str, &'static [u8]>,
+    tunnel_id: &str,
+    now: u64,
+) -> Result<Held, StoreError> {
+    let (start, end) = log_range(tunnel_id);
+    let mut held = Held {
+        live: Vec::new(),
+        expired: Vec::new(),
+    };
+    for row in inbox.range(start.as_str()..end.as_str()).map_err(backend)? {
+        let (key, value) = row.map_err(backend)?;
+        let request: HeldRequest = decode(value.value())?;
+        if request.expires_at > now {
+            held.live.push((key.value().to_owned(), request));
+        } else {
+            held.expired.push(key.value().to_owned());
+        }
+    }
+    Ok(held)
 }

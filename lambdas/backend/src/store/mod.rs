@@ -9,6 +9,7 @@ pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;
 
+use client_core::inbox::HeldRequest;
 use client_core::inspect::{Exchange, ExchangeSummary, Filter};
 
 use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
@@ -50,6 +51,9 @@ pub enum StoreError {
     /// The record to change does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The tunnel's offline inbox holds as many requests as it may.
+    #[error("the inbox holds {0} requests, its limit")]
+    InboxFull(u32),
     /// The backend failed (I/O, network, corrupt data).
     #[error("store backend: {0}")]
     Backend(String),
@@ -141,6 +145,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Empties a tunnel's log.
     async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError>;
+
+    /// Appends `request` to its tunnel's offline inbox and returns the arrival number
+    /// it was given (`request.seq` is ignored): 1 for a tunnel's first, then each one
+    /// higher than any before it, so taking in `seq` order is taking in arrival order.
+    /// Refused with [`StoreError::InboxFull`] when the inbox holds `max` requests that
+    /// have not expired (`expires_at > now`); expired ones never count.
+    async fn hold_request(
+        &self,
+        request: &HeldRequest,
+        max: u32,
+        now: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Removes and returns the tunnel's oldest held request that has not expired;
+    /// `None` when there is none. Two callers never get the same request.
+    async fn take_held(&self, tunnel_id: &str, now: u64)
+    -> Result<Option<HeldRequest>, StoreError>;
+
+    /// How many unexpired requests the tunnel's inbox holds.
+    async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError>;
 }
 
 pub mod contract;
