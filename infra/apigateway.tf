@@ -22,36 +22,40 @@ locals {
     "GET /v1/clients/me"      = "get-client"
     "POST /v1/clients/me/key" = "get-client"
     #checkov:skip=CKV_SECRET_6:False positive: a route key and a function name, not a secret.
-    "POST /v1/tokens"                    = "issue-token"
-    "POST /v1/tunnels"                   = "create-tunnel"
-    "GET /v1/tunnels"                    = "list-tunnels"
-    "GET /v1/tunnels/{id}"               = "list-tunnels"
-    "PATCH /v1/tunnels/{id}"             = "create-tunnel"
-    "DELETE /v1/tunnels/{id}"            = "delete-tunnel"
-    "GET /v1/tunnels/{id}/stats"         = "inspect-requests"
-    "GET /v1/tunnels/{id}/requests"      = "inspect-requests"
-    "DELETE /v1/tunnels/{id}/requests"   = "inspect-requests"
-    "GET /v1/tunnels/{id}/requests/live" = "inspect-requests"
-    "GET /v1/requests/{id}"              = "inspect-requests"
-    "POST /v1/requests/{id}/replay"      = "replay-request"
-    "GET /v1/openapi.json"               = "get-client"
+    "POST /v1/tokens"                        = "issue-token"
+    "POST /v1/tunnels"                       = "create-tunnel"
+    "GET /v1/tunnels"                        = "list-tunnels"
+    "GET /v1/tunnels/{id}"                   = "list-tunnels"
+    "PATCH /v1/tunnels/{id}"                 = "create-tunnel"
+    "DELETE /v1/tunnels/{id}"                = "delete-tunnel"
+    "GET /v1/tunnels/{id}/stats"             = "inspect-requests"
+    "GET /v1/tunnels/{id}/requests"          = "inspect-requests"
+    "DELETE /v1/tunnels/{id}/requests"       = "inspect-requests"
+    "GET /v1/tunnels/{id}/requests/live"     = "inspect-requests"
+    "GET /v1/requests/{id}"                  = "inspect-requests"
+    "POST /v1/requests/{id}/replay"          = "replay-request"
+    "POST /v1/tunnels/{id}/inbox/take"       = "inspect-requests"
+    "POST /v1/tunnels/{id}/inbox/deliveries" = "inspect-requests"
+    "GET /v1/openapi.json"                   = "get-client"
   }
 
   # path => API Gateway resource (the tree below). /v1/requests has no method of its
   # own: it is only the parent of /v1/requests/{id}.
   rest_resource_ids = {
-    "/v1/clients"                    = aws_api_gateway_resource.clients.id
-    "/v1/clients/me"                 = aws_api_gateway_resource.clients_me.id
-    "/v1/clients/me/key"             = aws_api_gateway_resource.clients_me_key.id
-    "/v1/tokens"                     = aws_api_gateway_resource.tokens.id
-    "/v1/tunnels"                    = aws_api_gateway_resource.tunnels.id
-    "/v1/tunnels/{id}"               = aws_api_gateway_resource.tunnel.id
-    "/v1/tunnels/{id}/stats"         = aws_api_gateway_resource.tunnel_stats.id
-    "/v1/tunnels/{id}/requests"      = aws_api_gateway_resource.tunnel_requests.id
-    "/v1/tunnels/{id}/requests/live" = aws_api_gateway_resource.tunnel_requests_live.id
-    "/v1/requests/{id}"              = aws_api_gateway_resource.request.id
-    "/v1/requests/{id}/replay"       = aws_api_gateway_resource.request_replay.id
-    "/v1/openapi.json"               = aws_api_gateway_resource.openapi.id
+    "/v1/clients"                       = aws_api_gateway_resource.clients.id
+    "/v1/clients/me"                    = aws_api_gateway_resource.clients_me.id
+    "/v1/clients/me/key"                = aws_api_gateway_resource.clients_me_key.id
+    "/v1/tokens"                        = aws_api_gateway_resource.tokens.id
+    "/v1/tunnels"                       = aws_api_gateway_resource.tunnels.id
+    "/v1/tunnels/{id}"                  = aws_api_gateway_resource.tunnel.id
+    "/v1/tunnels/{id}/stats"            = aws_api_gateway_resource.tunnel_stats.id
+    "/v1/tunnels/{id}/requests"         = aws_api_gateway_resource.tunnel_requests.id
+    "/v1/tunnels/{id}/requests/live"    = aws_api_gateway_resource.tunnel_requests_live.id
+    "/v1/requests/{id}"                 = aws_api_gateway_resource.request.id
+    "/v1/requests/{id}/replay"          = aws_api_gateway_resource.request_replay.id
+    "/v1/tunnels/{id}/inbox/take"       = aws_api_gateway_resource.tunnel_inbox_take.id
+    "/v1/tunnels/{id}/inbox/deliveries" = aws_api_gateway_resource.tunnel_inbox_deliveries.id
+    "/v1/openapi.json"                  = aws_api_gateway_resource.openapi.id
   }
 }
 
@@ -126,6 +130,25 @@ resource "aws_api_gateway_resource" "tunnel_requests_live" {
   rest_api_id = aws_api_gateway_rest_api.api.id
   parent_id   = aws_api_gateway_resource.tunnel_requests.id
   path_part   = "live"
+}
+
+# /v1/tunnels/{id}/inbox has no method of its own, like /v1/requests.
+resource "aws_api_gateway_resource" "tunnel_inbox" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel.id
+  path_part   = "inbox"
+}
+
+resource "aws_api_gateway_resource" "tunnel_inbox_take" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel_inbox.id
+  path_part   = "take"
+}
+
+resource "aws_api_gateway_resource" "tunnel_inbox_deliveries" {
+  rest_api_id = aws_api_gateway_rest_api.api.id
+  parent_id   = aws_api_gateway_resource.tunnel_inbox.id
+  path_part   = "deliveries"
 }
 
 resource "aws_api_gateway_resource" "requests" {

@@ -13,6 +13,7 @@
 //! - [`api`]: sends client-core's REST calls with reqwest and sorts failures into
 //!   refusals and an unreachable server.
 //! - [`commands`]: `register`, `auth`, `list`, `stop`, `status`.
+//! - [`inbox`]: delivers what the offline inbox held, after each (re)connection.
 //! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
 //!   Ctrl-C.
@@ -25,6 +26,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod inbox;
 pub mod inspect;
 pub mod origin;
 pub mod output;

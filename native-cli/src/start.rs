@@ -10,7 +10,7 @@ use std::time::Duration;
 use client_core::api::{ApiClient, Call, ErrorBody, FromBody, SessionToken};
 use client_core::protocol::ErrorCode;
 use client_core::session::{Backoff, Connected};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -98,6 +98,16 @@ pub async fn start(
         eprintln!("Access: {}", p.describe());
     }
     let mut announced = false;
+    let keeps_inbox = options.policy.inbox.is_some();
+    // Each connection kicks one drain of the offline inbox; a kick while one runs is
+    // folded into it (the channel holds one).
+    let (kick, kicks) = mpsc::channel::<()>(1);
+    let drainer = tokio::spawn(drain_on_kick(
+        api.clone(),
+        origin.clone(),
+        tunnel.tunnel_id.clone(),
+        kicks,
+    ));
     loop {
         let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?
         else {
@@ -120,6 +130,7 @@ pub async fn start(
         let on_connected = |live: &Connected| {
             backoff.reset();
             announce(live, &origin, &mut announced);
+            let _ = kick.try_send(());
         };
         let end = run_session(
             ws,
@@ -150,22 +161,49 @@ pub async fn start(
             }
         }
     }
-    match timeout(
-        STOP_TIMEOUT,
-        api.call_empty(|c| c.delete_tunnel(&tunnel.tunnel_id)),
-    )
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("could not delete tunnel {}: {e}", tunnel.tunnel_id),
-        Err(_) => eprintln!(
-            "could not delete tunnel {}: no answer within {} s",
-            tunnel.tunnel_id,
-            STOP_TIMEOUT.as_secs()
-        ),
+    drainer.abort();
+    if keeps_inbox {
+        // Deleting it would throw away the inbox this tunnel was started for.
+        eprintln!(
+            "tunnel {} kept: requests to {} are held in its inbox until it is started again \
+             (`tunnel start {} --domain {} --inbox`); `tunnel stop {}` removes it",
+            tunnel.tunnel_id, tunnel.public_url, options.port, tunnel.domain, tunnel.tunnel_id
+        );
+    } else {
+        delete(api, &tunnel.tunnel_id).await;
     }
     eprintln!("tunnel stopped");
     Ok(())
+}
+
+/// Removes the tunnel on the way out, within [`STOP_TIMEOUT`].
+async fn delete(api: &Api, tunnel_id: &str) {
+    match timeout(STOP_TIMEOUT, api.call_empty(|c| c.delete_tunnel(tunnel_id))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("could not delete tunnel {tunnel_id}: {e}"),
+        Err(_) => eprintln!(
+            "could not delete tunnel {tunnel_id}: no answer within {} s",
+            STOP_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// Drains the offline inbox after each kick (a connection), and once more a moment
+/// later for a request held as the connection was being attached.
+async fn drain_on_kick(api: Api, origin: Origin, tunnel_id: String, mut kicks: mpsc::Receiver<()>) {
+    while kicks.recv().await.is_some() {
+        for pass in 0..2 {
+            if pass == 1 {
+                tokio::time::sleep(crate::inbox::SETTLE).await;
+            }
+            match crate::inbox::drain(&api, &origin, &tunnel_id).await {
+                Ok(0) => {}
+                Ok(n) => eprintln!("delivered {n} held request(s)"),
+                // The next connection tries again; what was not taken stays held.
+                Err(e) => tracing::warn!(error = %e, "cannot drain the offline inbox"),
+            }
+        }
+    }
 }
 
 /// Opens the WebSocket with `token`. The inner error says why the server could not be

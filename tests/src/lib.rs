@@ -9,6 +9,7 @@
 
 pub mod authz;
 pub mod browser;
+pub mod inbox;
 pub mod inspection;
 pub mod moto;
 pub mod policy;
@@ -271,6 +272,33 @@ impl RunningTunnel {
     pub fn domain(&self) -> String {
         let host = self.url.trim_start_matches("http://");
         host.split('.').next().unwrap().to_owned()
+    }
+
+    /// [`Self::interrupt`], and what it wrote to stderr from then on.
+    pub async fn interrupt_with_stderr(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        let mut rest = String::new();
+        // Ends when the process exits and its stderr closes.
+        tokio::time::timeout(READY_TIMEOUT, async {
+            while let Ok(Some(line)) = self.stderr.next_line().await {
+                rest.push_str(&line);
+                rest.push('\n');
+            }
+        })
+        .await
+        .expect("tunnel exits after Ctrl-C");
+        let code = tokio::time::timeout(READY_TIMEOUT, self.child.wait())
+            .await
+            .expect("tunnel exits after Ctrl-C")
+            .unwrap()
+            .code();
+        (code, rest)
     }
 
     /// Sends SIGINT (as Ctrl-C does) and waits for the exit code.

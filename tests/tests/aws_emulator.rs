@@ -327,6 +327,11 @@ async fn access_policies_refuse_admit_and_are_logged() {
     e2e::policy::access_policies(&Stack::start(Kind::Aws).await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_inbox_holds_then_delivers_once_in_order() {
+    e2e::inbox::offline_inbox(&Stack::start(Kind::Aws).await).await;
+}
+
 /// A Function URL cannot carry an upgraded connection: the proxy says so with 501
 /// instead of passing the upgrade on as a plain request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

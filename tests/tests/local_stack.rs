@@ -367,6 +367,11 @@ async fn access_policies_refuse_admit_and_are_logged() {
     e2e::policy::access_policies(&Stack::start(Kind::Local).await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_inbox_holds_then_delivers_once_in_order() {
+    e2e::inbox::offline_inbox(&Stack::start(Kind::Local).await).await;
+}
+
 /// A WebSocket origin on loopback: echoes text and binary messages, closes with
 /// 4001 "bye" when told `close-me`, and reports the close code a client sends it.
 async fn websocket_origin() -> (u16, tokio::sync::mpsc::Receiver<(u16, String)>) {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Backend;
+use crate::handlers::inbox;
 use crate::handlers::inspect::{self, Replayer};
 use crate::handlers::tunnels::Created;
 use crate::handlers::{ApiFailure, Caller, clients, tunnels};
@@ -33,6 +34,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tunnels/{tunnel_id}/requests/live"),
     ("GET", "/v1/requests/{request_id}"),
     ("POST", "/v1/requests/{request_id}/replay"),
+    ("POST", "/v1/tunnels/{tunnel_id}/inbox/take"),
+    ("POST", "/v1/tunnels/{tunnel_id}/inbox/deliveries"),
     ("GET", "/v1/openapi.json"),
 ];
 
@@ -261,6 +264,21 @@ async fn route(
             let x = inspect::replay_request(b, &caller, id, &edits, replayer).await?;
             Ok(ApiResponse::json(201, &x))
         }
+        ("POST", ["v1", "tunnels", id, "inbox", "take"]) => {
+            let caller = auth(b, req, now).await?;
+            Ok(ApiResponse::json(
+                200,
+                &inbox::take(b, &caller, id, now).await?,
+            ))
+        }
+        ("POST", ["v1", "tunnels", id, "inbox", "deliveries"]) => {
+            let caller = auth(b, req, now).await?;
+            let report = parse_json(&req.body)?;
+            Ok(ApiResponse::json(
+                201,
+                &inbox::report(b, &caller, id, report, replayer).await?,
+            ))
+        }
         ("GET", ["v1", "openapi.json"]) => Ok(ApiResponse {
             status: 200,
             content_type: JSON,
@@ -280,6 +298,7 @@ async fn route(
             | ["v1", "tunnels", _, "requests", "live"]
             | ["v1", "requests", _]
             | ["v1", "requests", _, "replay"]
+            | ["v1", "tunnels", _, "inbox", "take" | "deliveries"]
             | ["v1", "openapi.json"],
         ) => Err(ApiFailure::new(
             405,

@@ -227,7 +227,8 @@ pub fn status_class(status: u16) -> &'static str {
 /// delivered.
 pub fn error_kind(outcome: Outcome) -> Option<&'static str> {
     match outcome {
-        Outcome::Completed => None,
+        // A held request is answered as its owner asked: not a failure.
+        Outcome::Completed | Outcome::Held => None,
         other => Some(other.as_str()),
     }
 }

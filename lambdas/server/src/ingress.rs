@@ -37,7 +37,9 @@ use tunnel_backend::handlers::proxy::{
 };
 use tunnel_backend::telemetry;
 
-use tunnel_backend::model::StoredPolicy;
+use client_core::policy::MAX_INBOX_BODY_BYTES;
+use tunnel_backend::handlers::inbox;
+use tunnel_backend::model::{StoredPolicy, TunnelRecord};
 
 use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::{Capture, now_ms};
@@ -135,8 +137,10 @@ async fn forward(
     request_id: &str,
     received: u64,
 ) -> (Response<Body>, bool) {
-    let target = match resolve(&state.backend, domain).await {
-        Ok(t) => t,
+    let (tunnel, connection_id) = match resolve(&state.backend, domain).await {
+        Ok(t) => (t.tunnel, Some(t.connection_id)),
+        // An inbox takes what the tunnel's policy admits, so the checks still run.
+        Err(ProxyError::Offline(t)) if inbox::settings(&t).is_some() => (*t, None),
         Err(ProxyError::UnknownTunnel(d)) => {
             state.metrics.error(telemetry::KIND_UNKNOWN_TUNNEL);
             return (
@@ -149,9 +153,9 @@ async fn forward(
                 false,
             );
         }
-        Err(ProxyError::Offline(d)) => {
+        Err(ProxyError::Offline(t)) => {
             state.metrics.error(Outcome::TunnelOffline.as_str());
-            return (offline(&d), true);
+            return (offline(&t.domain), true);
         }
         Err(ProxyError::Store(e)) => {
             state.metrics.error(telemetry::KIND_STORE);
@@ -167,15 +171,14 @@ async fn forward(
     };
     let b = &state.backend;
     if let Err(f) =
-        tunnel_backend::api::limit(b, "tunnel", &target.tunnel.tunnel_id, b.config.public_rate)
-            .await
+        tunnel_backend::api::limit(b, "tunnel", &tunnel.tunnel_id, b.config.public_rate).await
     {
         state.metrics.rate_limited(telemetry::SCOPE_TUNNEL);
         return (too_many(domain, f.retry_after.unwrap_or(1)), true);
     }
     let recording = start_capture(
         &state,
-        &target,
+        &tunnel,
         request_id,
         &req,
         &remote.to_string(),
@@ -185,15 +188,32 @@ async fn forward(
     // Taken before the policy check, which rebuilds the request: hyper keeps the
     // hook to the connection's upgraded IO in the request's extensions.
     let on_upgrade = wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let req = match &target.tunnel.policy {
+    let req = match &tunnel.policy {
         None => req.map(Either::Left),
         Some(policy) => match enforce(policy, req, remote.ip(), &capture).await {
             Ok(req) => req,
             Err(refused) => return (refused, true),
         },
     };
-    let capture = Some(capture);
     let remote_ip = remote.ip().to_string();
+    let Some(connection_id) = connection_id else {
+        // A WebSocket is a conversation: there is nothing to hold.
+        if on_upgrade.is_some() {
+            capture.outcome(Outcome::TunnelOffline);
+            return (offline(domain), true);
+        }
+        return (
+            hold(
+                &state, &tunnel, req, &remote_ip, request_id, received, &capture,
+            )
+            .await,
+            true,
+        );
+    };
+    let target = Target {
+        tunnel,
+        connection_id,
+    };
     (
         relay_with_upgrade(
             state,
@@ -202,12 +222,94 @@ async fn forward(
             Some(&remote_ip),
             target,
             request_id,
-            capture,
+            Some(capture),
             on_upgrade,
         )
         .await,
         true,
     )
+}
+
+/// Holds an admitted request in the offline tunnel's inbox and answers for it.
+async fn hold(
+    state: &State,
+    tunnel: &TunnelRecord,
+    req: Request<CheckedBody>,
+    remote_ip: &str,
+    request_id: &str,
+    received: u64,
+    capture: &Capture,
+) -> Response<Body> {
+    let Some(settings) = inbox::settings(tunnel) else {
+        return offline(&tunnel.domain);
+    };
+    let (parts, mut body) = req.into_parts();
+    let (whole, rest, fin) = match read_up_to(&mut body, MAX_INBOX_BODY_BYTES).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(error = %e, "public client broke off the upload");
+            capture.outcome(Outcome::ClientDisconnected);
+            return page(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            );
+        }
+    };
+    capture.request_body(&whole);
+    state.metrics.bytes_in(whole.len());
+    let Some(headers) = plain_headers(&parts.headers) else {
+        capture.outcome(Outcome::Refused);
+        return page(
+            StatusCode::BAD_REQUEST,
+            "A header value is not plain text; the tunnel carries header values of printable ASCII only.",
+        );
+    };
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let scheme = state.backend.config.public.scheme.as_str();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let answer = if fin && rest.is_empty() {
+        inbox::hold(
+            &state.backend,
+            settings,
+            inbox::Arrival {
+                tunnel,
+                request_id,
+                received_ms: received,
+                method: parts.method.as_str(),
+                path,
+                headers: for_origin(headers, &host, Some(remote_ip), scheme, request_id),
+                body: &whole,
+            },
+        )
+        .await
+    } else {
+        inbox::too_large(tunnel)
+    };
+    let mut headers: Headers = vec![("content-type".into(), answer.content_type.into())];
+    if let Some(secs) = answer.retry_after {
+        headers.push(("retry-after".into(), secs.to_string()));
+    }
+    capture.response_head(answer.status, &headers);
+    capture.response_body(&answer.body);
+    capture.outcome(answer.outcome);
+    let mut r = Response::new(full(answer.body));
+    *r.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
+    copy_headers(r.headers_mut(), headers);
+    r
+}
+
+/// The header lines of a request, or `None` when a value is not printable ASCII
+/// (which the tunnel does not carry).
+fn plain_headers(headers: &http::HeaderMap) -> Option<Headers> {
+    headers
+        .iter()
+        .map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 /// Whether a public request asks for a WebSocket: an upgrade (RFC 9110 section 7.8)
@@ -365,7 +467,7 @@ async fn read_at_most(mut body: Incoming, max: usize) -> Result<Bytes, hyper::Er
 /// The capture of a request about to go through `target`.
 pub fn start_capture<B>(
     state: &State,
-    target: &Target,
+    tunnel: &TunnelRecord,
     request_id: &str,
     req: &Request<B>,
     remote: &str,
@@ -383,7 +485,7 @@ pub fn start_capture<B>(
         .collect();
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     Recording::start(
-        &target.tunnel,
+        tunnel,
         request_id,
         req.method().as_str(),
         path,

@@ -66,8 +66,14 @@ impl Replayer for LocalReplayer {
         };
         let received = now_ms();
         let request_id = new_request_id(received);
-        let mut recording: Recording =
-            start_capture(state, &target, &request_id, &req, REPLAY_REMOTE, received);
+        let mut recording: Recording = start_capture(
+            state,
+            &target.tunnel,
+            &request_id,
+            &req,
+            REPLAY_REMOTE,
+            received,
+        );
         recording.replay_of(replay_of);
         let (done, result) = oneshot::channel();
         let capture = Capture::for_replay(recording, done);
@@ -107,5 +113,16 @@ impl Replayer for LocalReplayer {
             )
             .await?;
         Ok(exchange)
+    }
+
+    async fn record(
+        &self,
+        b: &tunnel_backend::Backend,
+        exchange: &Exchange,
+    ) -> Result<(), tunnel_backend::store::StoreError> {
+        self.0
+            .inspector
+            .record_now(b.store.as_ref(), b.config.log_keep, exchange)
+            .await
     }
 }

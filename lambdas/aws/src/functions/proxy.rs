@@ -40,11 +40,13 @@ use tracing::Instrument as _;
 use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
+use tunnel_backend::handlers::inbox;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::policy::{PublicRequest, Refusal, check};
 use tunnel_backend::handlers::proxy::{
     ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
 };
+use tunnel_backend::model::{StoredPolicy, TunnelRecord};
 use tunnel_backend::store::Store;
 use tunnel_backend::telemetry::{self, Emf};
 use tunnel_backend::unix_now;
@@ -357,11 +359,67 @@ impl Proxy {
         // found gone (a client reconnecting) means: wait for the new one and resend,
         // with a fresh look at the return channel too (it may have aged meanwhile).
         let (guard, target) = loop {
-            let target = match self.online(&domain, deadline, gone.as_deref()).await {
+            // Nothing of the request has reached a client yet (a connection found gone
+            // only sends us round again), so an offline tunnel's inbox may take it;
+            // never a replay, which is the owner's own call.
+            let may_hold = replay_of.is_none();
+            let target = match self
+                .online(&domain, deadline, gone.as_deref(), may_hold)
+                .await
+            {
                 Ok(t) => t,
-                Err((kind, outcome)) => {
+                Err(Unavailable::Page(kind, outcome)) => {
                     note(tally.as_ref(), kind);
                     return outcome;
+                }
+                Err(Unavailable::Holdable(tunnel)) => {
+                    // Captured and policed on an earlier round: held as it stands.
+                    let (recording, headers, path) = match capture.take() {
+                        Some(c) => (c.recording, headers, path),
+                        None => {
+                            let mut recording = Recording::start(
+                                &tunnel,
+                                &request_id,
+                                &method,
+                                &path,
+                                &remote_addr,
+                                &captured_headers,
+                                received_ms,
+                                self.backend.config.capture_bytes,
+                            );
+                            recording.request_body(&body);
+                            match &tunnel.policy {
+                                Some(policy) => match police(
+                                    policy,
+                                    &path,
+                                    headers,
+                                    &captured_headers,
+                                    remote_ip.as_deref(),
+                                    &body,
+                                    &mut recording,
+                                ) {
+                                    Ok((headers, path)) => (recording, headers, path),
+                                    Err(refusal) => {
+                                        return refused(&refusal, recording, &self.backend, tally)
+                                            .await;
+                                    }
+                                },
+                                None => (recording, headers, path),
+                            }
+                        }
+                    };
+                    return self
+                        .hold(
+                            &tunnel,
+                            &request_id,
+                            &method,
+                            &path,
+                            headers,
+                            &body,
+                            recording,
+                            tally,
+                        )
+                        .await;
                 }
             };
             if capture.is_none() {
@@ -409,32 +467,22 @@ impl Proxy {
                 if replay_of.is_none()
                     && let Some(policy) = &target.tunnel.policy
                 {
-                    let checked = check(
+                    match police(
                         policy,
-                        &PublicRequest {
-                            path: &path,
-                            headers: &captured_headers,
-                            remote_ip: remote_ip.as_deref().and_then(|ip| ip.parse().ok()),
-                            body: &body,
-                        },
-                    );
-                    let has_token = policy.share_token.is_some();
-                    match checked {
+                        &path,
+                        headers,
+                        &captured_headers,
+                        remote_ip.as_deref(),
+                        &body,
+                        &mut recording,
+                    ) {
+                        Ok((admitted_headers, admitted_path)) => {
+                            headers = admitted_headers;
+                            path = admitted_path;
+                        }
                         Err(refusal) => {
-                            if has_token {
-                                recording.hide_share_token(None);
-                            }
                             return refused(&refusal, recording, &self.backend, tally.clone())
                                 .await;
-                        }
-                        Ok(admit) => {
-                            headers = admit.headers(headers);
-                            if let Some(p) = admit.path {
-                                path = p;
-                            }
-                            if has_token {
-                                recording.hide_share_token(Some(&path));
-                            }
                         }
                     }
                 }
@@ -539,19 +587,22 @@ impl Proxy {
     /// is offline: a served tunnel costs the two reads and nothing more.
     /// `gone` is a connection just found closed, which the store may still name until
     /// `$disconnect` has run.
+    /// With `may_hold`, an offline tunnel with an inbox is handed back at once to hold
+    /// the request in (no wait: the public gets the inbox's answer).
     async fn online(
         &self,
         domain: &str,
         deadline: Instant,
         gone: Option<&str>,
-    ) -> Result<Target, (&'static str, Outcome)> {
+        may_hold: bool,
+    ) -> Result<Target, Unavailable> {
         let mut pause = Duration::from_millis(50);
         loop {
             match resolve(&self.backend, domain).await {
                 Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
                 Ok(_) => {}
                 Err(ProxyError::UnknownTunnel(d)) => {
-                    return Err((
+                    return Err(Unavailable::Page(
                         telemetry::KIND_UNKNOWN_TUNNEL,
                         page(
                             404,
@@ -561,10 +612,13 @@ impl Proxy {
                         ),
                     ));
                 }
+                Err(ProxyError::Offline(t)) if may_hold && inbox::settings(&t).is_some() => {
+                    return Err(Unavailable::Holdable(t));
+                }
                 Err(ProxyError::Offline(_)) => {}
                 Err(ProxyError::Store(e)) => {
                     tracing::error!(error = %e, "store failure");
-                    return Err((
+                    return Err(Unavailable::Page(
                         telemetry::KIND_STORE,
                         page(
                             503,
@@ -574,7 +628,7 @@ impl Proxy {
                 }
             }
             if Instant::now() + pause > deadline {
-                return Err((
+                return Err(Unavailable::Page(
                     InspectOutcome::TunnelOffline.as_str(),
                     page(
                         502,
@@ -585,6 +639,59 @@ impl Proxy {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// Holds an admitted request in the offline tunnel's inbox, answers for it and
+    /// stores the record.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold(
+        &self,
+        tunnel: &TunnelRecord,
+        request_id: &str,
+        method: &str,
+        path: &str,
+        headers: Headers,
+        body: &[u8],
+        mut recording: Recording,
+        tally: Option<Arc<Tally>>,
+    ) -> Outcome {
+        let Some(settings) = inbox::settings(tunnel) else {
+            return page(502, "The tunnel is offline.");
+        };
+        let answer = inbox::hold(
+            &self.backend,
+            settings,
+            inbox::Arrival {
+                tunnel,
+                request_id,
+                received_ms: recording.received_ms(),
+                method,
+                path,
+                headers,
+                body,
+            },
+        )
+        .await;
+        let mut lines: Headers = vec![("content-type".into(), answer.content_type.into())];
+        if let Some(secs) = answer.retry_after {
+            lines.push(("retry-after".into(), secs.to_string()));
+        }
+        recording.response_head(answer.status, &lines, now_ms());
+        recording.response_body(&answer.body);
+        let capture = Captured {
+            tally,
+            recording,
+            store: self.backend.store.clone(),
+            keep: self.backend.config.log_keep,
+            done: None,
+        };
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
+        ended(
+            Some(capture),
+            answer.outcome,
+            whole(status, header_map(lines), answer.body),
+        )
+        .await
     }
 
     /// The live return channel, opening a new one when there is none or it is too old
@@ -1015,6 +1122,67 @@ async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     }
 }
 
+/// Why [`Proxy::online`] found no connection to forward to.
+enum Unavailable {
+    /// Answer with this page; the metric's error kind beside it.
+    Page(&'static str, Outcome),
+    /// The tunnel is offline and its inbox can hold the request.
+    Holdable(Box<TunnelRecord>),
+}
+
+/// Applies a tunnel's policy to a public request. Admitted: the headers and path the
+/// origin gets (the tunnel's own credentials removed) and a share token hidden in the
+/// record. Refused: why, for [`refused`].
+fn police(
+    policy: &StoredPolicy,
+    path: &str,
+    headers: Headers,
+    captured_headers: &Headers,
+    remote_ip: Option<&str>,
+    body: &[u8],
+    recording: &mut Recording,
+) -> Result<(Headers, String), Refusal> {
+    let checked = check(
+        policy,
+        &PublicRequest {
+            path,
+            headers: captured_headers,
+            remote_ip: remote_ip.and_then(|ip| ip.parse().ok()),
+            body,
+        },
+    );
+    let has_token = policy.share_token.is_some();
+    match checked {
+        Err(refusal) => {
+            if has_token {
+                recording.hide_share_token(None);
+            }
+            Err(refusal)
+        }
+        Ok(admit) => {
+            let headers = admit.headers(headers);
+            let path = admit.path.clone().unwrap_or_else(|| path.to_owned());
+            if has_token {
+                recording.hide_share_token(Some(&path));
+            }
+            Ok((headers, path))
+        }
+    }
+}
+
+fn header_map(lines: Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (n, v) in lines {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            map.insert(n, v);
+        }
+    }
+    map
+}
+
 /// Answers a request the tunnel's policy refused, and stores it in the request log.
 async fn refused(
     refusal: &Refusal,
@@ -1039,16 +1207,12 @@ async fn refused(
         keep: backend.config.log_keep,
         done: None,
     };
-    let mut map = HeaderMap::new();
-    for (n, v) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            map.insert(n, v);
-        }
-    }
-    ended(Some(capture), outcome, whole(status, map, body)).await
+    ended(
+        Some(capture),
+        outcome,
+        whole(status, header_map(headers), body),
+    )
+    .await
 }
 
 /// [`end`], then `response`.

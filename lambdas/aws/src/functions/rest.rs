@@ -152,6 +152,21 @@ pub const ROUTES: &[(&str, Route)] = &[
             pattern: "/v1/requests/{id}/replay",
         },
     ),
+    // The offline inbox's client side lives with the request log it writes to.
+    (
+        "inspect-requests",
+        Route {
+            method: "POST",
+            pattern: "/v1/tunnels/{id}/inbox/take",
+        },
+    ),
+    (
+        "inspect-requests",
+        Route {
+            method: "POST",
+            pattern: "/v1/tunnels/{id}/inbox/deliveries",
+        },
+    ),
     (
         "get-client",
         Route {

@@ -16,7 +16,7 @@ use client_core::protocol::Headers;
 use super::{ApiFailure, Caller, tunnels};
 use crate::Backend;
 use crate::model::TunnelRecord;
-use crate::store::LogQuery;
+use crate::store::{LogQuery, StoreError};
 
 /// Exchanges per page when the caller does not say.
 pub const DEFAULT_PAGE: usize = 50;
@@ -101,9 +101,19 @@ impl Recording {
         self.exchange.replay_of = Some(request_id.to_owned());
     }
 
+    /// Marks this exchange as the delivery of held request `request_id`.
+    pub fn inbox_of(&mut self, request_id: &str) {
+        self.exchange.inbox_of = Some(request_id.to_owned());
+    }
+
     /// The request id.
     pub fn request_id(&self) -> &str {
         &self.exchange.request_id
+    }
+
+    /// When the request arrived, Unix milliseconds.
+    pub fn received_ms(&self) -> u64 {
+        self.exchange.timings.received_ms
     }
 
     /// The tunnel.
@@ -195,6 +205,15 @@ pub trait Replayer: Send + Sync {
         request: ReplayRequest,
         replay_of: &str,
     ) -> Result<Exchange, ApiFailure>;
+
+    /// Stores an exchange the control plane made itself (an inbox delivery report)
+    /// where the log's readers will see it. A server with a live feed publishes it
+    /// there too.
+    async fn record(&self, b: &Backend, exchange: &Exchange) -> Result<(), StoreError> {
+        b.store
+            .put_exchanges(std::slice::from_ref(exchange), b.config.log_keep)
+            .await
+    }
 }
 
 /// Paging parameters of a list query (the filter reads the rest).

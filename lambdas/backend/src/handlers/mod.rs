@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod connection;
+pub mod inbox;
 pub mod inspect;
 pub mod policy;
 pub mod proxy;

@@ -23,9 +23,10 @@ pub enum ProxyError {
     /// No tunnel holds the domain.
     #[error("no tunnel is registered for {0}")]
     UnknownTunnel(String),
-    /// The tunnel exists but no client serves it.
-    #[error("the tunnel {0} is offline")]
-    Offline(String),
+    /// The tunnel exists but no client serves it (the tunnel is there for its policy:
+    /// an offline inbox still takes requests).
+    #[error("the tunnel {} is offline", .0.domain)]
+    Offline(Box<TunnelRecord>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,7 +49,7 @@ pub async fn resolve(b: &Backend, domain: &str) -> Result<Target, ProxyError> {
             tunnel,
             connection_id,
         }),
-        None => Err(ProxyError::Offline(domain.to_owned())),
+        None => Err(ProxyError::Offline(Box::new(tunnel))),
     }
 }
 
