@@ -64,7 +64,10 @@ async fn ensure_tables_is_idempotent_and_follows_the_definitions() {
             .iter()
             .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
             .collect();
-        assert_eq!(keys, [(spec.hash_key.name.to_owned(), KeyType::Hash)]);
+        let want: Vec<_> = std::iter::once((spec.hash_key.name.to_owned(), KeyType::Hash))
+            .chain(spec.range_key.map(|r| (r.name.to_owned(), KeyType::Range)))
+            .collect();
+        assert_eq!(keys, want, "{}: key schema", spec.name);
         let mut attrs: Vec<_> = table
             .attribute_definitions()
             .iter()
