@@ -54,6 +54,9 @@ pub mod attr {
     pub const NEXT: &str = "next";
     /// The inbox counter of items counted as held (on the `seq = 0` item).
     pub const HELD: &str = "held";
+    /// When a full inbox is worth counting again: the soonest expiry among the
+    /// requests the last count found (on the `seq = 0` item).
+    pub const RECOUNT_AFTER: &str = "recount_after";
     /// When a held request arrived, Unix milliseconds.
     pub const RECEIVED_MS: &str = "received_ms";
     /// A held request's method.

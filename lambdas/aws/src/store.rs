@@ -11,8 +11,10 @@
 //! counter (on each tunnel's `seq = 0` item) is what makes the limit one conditional
 //! write instead of a count per request. It errs high (a request is counted before
 //! it is stored and uncounted after it is removed; TTL deletions uncount nothing), and
-//! a high count is set right by counting the items the first time it refuses. It can
-//! err low in one race: a reconcile counting while another hold has been counted but
+//! a high count is set right by counting the items when it refuses, at most once
+//! until the soonest expiry that count found (so a burst at a full inbox does not read
+//! it per request; a request held since with a shorter TTL than those counted may
+//! keep it refusing until then). It can err low in one race: a reconcile counting while another hold has been counted but
 //! not yet stored misses that one, so a burst at the limit may pass it by the holds
 //! in flight at that moment. The limit bounds storage, and that bound still holds
 //! within a few requests.
@@ -68,8 +70,12 @@ enum Claim {
     /// The arrival number given out.
     Seq(u64),
     /// Refused: the count had reached the limit. `held` is the count DynamoDB
-    /// reported with the refusal.
-    Full { held: Option<u64> },
+    /// reported with the refusal, `recount_after` the time before which a recount
+    /// cannot find room (0: none known).
+    Full {
+        held: Option<u64>,
+        recount_after: u64,
+    },
 }
 
 /// Seconds since the Unix epoch.
@@ -218,21 +224,64 @@ impl DynamoStore {
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(c)) => Ok(Claim::Full {
                     held: c.item().and_then(|i| peek_n(i, attr::HELD)),
+                    recount_after: c
+                        .item()
+                        .and_then(|i| peek_n(i, attr::RECOUNT_AFTER))
+                        .unwrap_or(0),
                 }),
                 _ => Err(backend("UpdateItem", e)),
             },
         }
     }
 
+    /// The tunnel's unexpired held requests, and the soonest time one of them expires.
+    async fn recount(&self, tunnel_id: &str, now: u64) -> Result<(u64, Option<u64>), StoreError> {
+        let (mut live, mut soonest) = (0u64, None::<u64>);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.inbox)
+                .key_condition_expression("#t = :t AND #s > :zero")
+                .filter_expression("#e > :now")
+                .projection_expression("#e")
+                .expression_attribute_names("#t", attr::TUNNEL_ID)
+                .expression_attribute_names("#s", attr::SEQ)
+                .expression_attribute_names("#e", attr::EXPIRES_AT)
+                .expression_attribute_values(":t", s(tunnel_id))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":now", n(now))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                live += 1;
+                if let Some(at) = peek_n(&item, attr::EXPIRES_AT) {
+                    soonest = Some(soonest.map_or(at, |s| s.min(at)));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok((live, soonest)),
+            }
+        }
+    }
+
     /// Sets the held count to `live`, the unexpired items just counted, provided it
     /// is still `seen`: had a request been held or taken meanwhile, `live` may already
-    /// be stale, and the retry that follows decides on the counter as it is.
+    /// be stale, and the retry that follows decides on the counter as it is. With it
+    /// goes `recount_after`: when the inbox is full, the soonest expiry among what is
+    /// held, before which a recount could not find room.
     async fn reset_held(
         &self,
         tunnel_id: &str,
         seen: Option<u64>,
         live: u64,
         max: u32,
+        recount_after: u64,
     ) -> Result<(), StoreError> {
         let update = self
             .client
@@ -240,9 +289,11 @@ impl DynamoStore {
             .table_name(&self.tables.inbox)
             .key(attr::TUNNEL_ID, s(tunnel_id))
             .key(attr::SEQ, n(0))
-            .update_expression("SET #h = :live")
+            .update_expression("SET #h = :live, #r = :r")
             .expression_attribute_names("#h", attr::HELD)
-            .expression_attribute_values(":live", n(live));
+            .expression_attribute_names("#r", attr::RECOUNT_AFTER)
+            .expression_attribute_values(":live", n(live))
+            .expression_attribute_values(":r", n(recount_after));
         // DynamoDB returns the refused item with the condition failure; without it (an
         // emulator that does not), "still full" is the closest check.
         let update = match seen {
@@ -793,15 +844,27 @@ impl Store for DynamoStore {
         let tunnel_id = request.tunnel_id.as_str();
         let seq = match self.claim_seq(tunnel_id, max).await? {
             Claim::Seq(seq) => seq,
-            Claim::Full { held } => {
+            Claim::Full {
+                held,
+                recount_after,
+            } => {
+                // Reading a full inbox costs up to `max` items of up to 256 KiB: a
+                // burst at a full inbox must not pay it per request. Until the soonest
+                // expiry found by the last count, nothing counted can have left but
+                // through a take, which uncounts itself.
+                if now < recount_after {
+                    return Err(StoreError::InboxFull(max));
+                }
                 // The counter only goes down when a request is taken: items DynamoDB's
                 // TTL deleted, and expired ones still stored, keep it high. Counting
                 // what is really held sets it right, once, before refusing.
-                let live = self.count_held(tunnel_id, now).await?;
+                let (live, soonest) = self.recount(tunnel_id, now).await?;
                 if live >= u64::from(max) {
+                    self.reset_held(tunnel_id, held, live, max, soonest.unwrap_or(0))
+                        .await?;
                     return Err(StoreError::InboxFull(max));
                 }
-                self.reset_held(tunnel_id, held, live, max).await?;
+                self.reset_held(tunnel_id, held, live, max, 0).await?;
                 match self.claim_seq(tunnel_id, max).await? {
                     Claim::Seq(seq) => seq,
                     Claim::Full { .. } => return Err(StoreError::InboxFull(max)),

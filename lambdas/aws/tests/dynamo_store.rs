@@ -416,11 +416,12 @@ async fn the_held_count_forgets_what_ttl_deleted() {
     let moto = Moto::start();
     let store = store_on(&moto, "inboxttl-").await;
     let t = "gone";
+    // The first expires soonest.
     let mut seqs = Vec::new();
-    for n in 1..=u64::from(MAX) {
+    for (n, expires_at) in [(1, NOW + 10), (2, NOW + 100), (3, NOW + 100)] {
         seqs.push(
             store
-                .hold_request(&held(t, n, NOW + 100), MAX, NOW)
+                .hold_request(&held(t, n, expires_at), MAX, NOW)
                 .await
                 .unwrap(),
         );
@@ -429,7 +430,32 @@ async fn the_held_count_forgets_what_ttl_deleted() {
         store.hold_request(&held(t, 9, NOW + 100), MAX, NOW).await,
         Err(StoreError::InboxFull(MAX))
     ));
-    // What DynamoDB's TTL does: the item goes, and nothing else changes.
+    // The count that refused it noted when it could next find room, so refusals
+    // until then read no items.
+    let meta = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().inbox)
+        .key("tunnel_id", AttributeValue::S(t.into()))
+        .key("seq", AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        meta.get("recount_after"),
+        Some(&AttributeValue::N((NOW + 10).to_string()))
+    );
+    assert!(matches!(
+        store
+            .hold_request(&held(t, 9, NOW + 100), MAX, NOW + 9)
+            .await,
+        Err(StoreError::InboxFull(MAX))
+    ));
+    // What DynamoDB's TTL does once the first has expired: the item goes, and
+    // nothing else changes.
     store
         .client()
         .delete_item()
@@ -440,12 +466,14 @@ async fn the_held_count_forgets_what_ttl_deleted() {
         .await
         .unwrap();
     let fourth = store
-        .hold_request(&held(t, 4, NOW + 100), MAX, NOW)
+        .hold_request(&held(t, 4, NOW + 100), MAX, NOW + 10)
         .await
         .expect("room once the counter is set from the items");
     assert!(fourth > seqs[2], "arrival numbers still rise");
     assert!(matches!(
-        store.hold_request(&held(t, 5, NOW + 100), MAX, NOW).await,
+        store
+            .hold_request(&held(t, 5, NOW + 100), MAX, NOW + 10)
+            .await,
         Err(StoreError::InboxFull(MAX))
     ));
 
