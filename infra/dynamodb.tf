@@ -166,7 +166,7 @@ resource "aws_dynamodb_table" "requests" {
 # client, one item per request (the body a binary attribute, up to 256 KiB, so it
 # fits the 400 KB item limit), keyed by tunnel and arrival number. Each tunnel's
 # `seq = 0` item holds its counters (last number given out, requests counted as
-# held). Written by tunnel-proxy, taken by the client through inspect-requests.
+# held, when a full inbox is worth recounting). Written by tunnel-proxy, taken by the client through inspect-requests.
 # Bounded by count (the policy's limit) and age: `expires_at` is the request's own.
 resource "aws_dynamodb_table" "inbox" {
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
