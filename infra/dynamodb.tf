@@ -1,5 +1,5 @@
-# The five tables of tunnel_aws::table_definitions (lambdas/aws/src/tables.rs):
-# same names (with the prefix), hash keys, attribute types, GSIs and TTL. The test
+# The six tables of tunnel_aws::table_definitions (lambdas/aws/src/tables.rs):
+# same names (with the prefix), keys, attribute types, GSIs and TTL. The test
 # tests/infra/check_infra.py compares the two on every run.
 #
 # All on-demand (tables.rs BILLING_MODE): traffic is small and spiky. Point-in-time
@@ -162,6 +162,46 @@ resource "aws_dynamodb_table" "requests" {
   }
 }
 
+# The offline inbox: public requests held while a tunnel with an inbox policy has no
+# client, one item per request (the body a binary attribute, up to 256 KiB, so it
+# fits the 400 KB item limit), keyed by tunnel and arrival number. Each tunnel's
+# `seq = 0` item holds its counters (last number given out, requests counted as
+# held, when a full inbox is worth recounting). Written by tunnel-proxy, taken by the client through inspect-requests.
+# Bounded by count (the policy's limit) and age: `expires_at` is the request's own.
+resource "aws_dynamodb_table" "inbox" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}inbox"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tunnel_id"
+  range_key                   = "seq"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "tunnel_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "seq"
+    type = "N"
+  }
+
+  # TTL deletes lazily and does not lower the held count; the store ignores expired
+  # items when it reads them, and recounts the items when the count says full.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
 locals {
   # Short name (as in TableNames) => table, for the IAM and monitoring loops.
   tables = {
@@ -170,6 +210,7 @@ locals {
     domains     = aws_dynamodb_table.domains
     connections = aws_dynamodb_table.connections
     requests    = aws_dynamodb_table.requests
+    inbox       = aws_dynamodb_table.inbox
   }
 
   # Short name => the table's one GSI (tables.rs CLIENT_INDEX, TUNNEL_INDEX), the

@@ -8,9 +8,12 @@
 #   UpdateItem  attach_connection, detach_connection, set_policy
 #   DeleteItem  delete_connection, delete_tunnel_item, clear_exchanges (item by item);
 #               delete_tunnel's transaction
-#   Query       only on the GSIs: list_tunnels (tunnels' client_id-index);
+#   Query       on the GSIs: list_tunnels (tunnels' client_id-index);
 #               list_exchanges, count_exchanges, clear_exchanges (requests'
-#               tunnel_id-index)
+#               tunnel_id-index); on the inbox table itself (a tunnel's partition):
+#               count_held, take_held, and hold_request's recount when full
+# The inbox: hold_request is UpdateItem (the tunnel's counters) then PutItem;
+# take_held is Query, DeleteItem, then UpdateItem (the count).
 # TransactWriteItems has no IAM action of its own: each item is authorised as the
 # PutItem/DeleteItem it contains (conditions included; no ConditionCheck items).
 # Every REST function's authenticate takes an API key or a session token; both end
@@ -53,10 +56,12 @@ locals {
     # authenticate; get_tunnel (ownership); get_exchange (GET /v1/requests/{id});
     # list_exchanges (the list and the live feed) and clear_exchanges through the
     # log's GSI (below), clear then deleting item by item.
+    # ... and take_held, for the inbox take route this function is to serve.
     "inspect-requests" = {
       clients  = ["dynamodb:GetItem"]
       tunnels  = ["dynamodb:GetItem"]
       requests = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      inbox    = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
     }
     # authenticate; get_exchange and get_tunnel (the original and its owner); then
     # as tunnel-proxy: resolve (get_domain, get_tunnel) and put_exchanges (the replay,
@@ -82,11 +87,13 @@ locals {
     }
     # Stateless: posts frames to reply_to.
     "tunnel-relay" = {}
-    # resolve: get_domain, get_tunnel; put_exchanges: the captured exchange.
+    # resolve: get_domain, get_tunnel; put_exchanges: the captured exchange;
+    # hold_request while the tunnel's client is away (the proxy wiring is to come).
     "tunnel-proxy" = {
       domains  = ["dynamodb:GetItem"]
       tunnels  = ["dynamodb:GetItem"]
       requests = ["dynamodb:PutItem"]
+      inbox    = ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"]
     }
   }
 

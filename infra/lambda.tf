@@ -38,6 +38,7 @@ locals {
     TUNNEL_DOMAINS_TABLE          = aws_dynamodb_table.domains.name
     TUNNEL_CONNECTIONS_TABLE      = aws_dynamodb_table.connections.name
     TUNNEL_REQUESTS_TABLE         = aws_dynamodb_table.requests.name
+    TUNNEL_INBOX_TABLE            = aws_dynamodb_table.inbox.name
     TUNNEL_BASE_DOMAIN            = local.base_domain
     TUNNEL_PUBLIC_SCHEME          = "https"
     TUNNEL_WS_URL                 = "wss://${local.ws_domain}"

@@ -162,6 +162,18 @@ def read_facts(root: Path) -> dict:
         env_var = store_env[re.search(r"env_var: env::(\w+)", spec).group(1)]
         hash_key = attrs[re.search(r"hash_key: s\(attr::(\w+)\)", spec).group(1)]
         attributes = {hash_key: "S"}
+        # The table's own sort key: written before its indexes, if any.
+        own = spec.split("global_secondary_indexes", 1)[0]
+        range_key = None
+        m = re.search(r"range_key: Some\(KeyAttribute \{\s*name: attr::(\w+),\s*kind: AttributeType::(\w)", own)
+        if m:
+            range_key = attrs[m.group(1)]
+            attributes[range_key] = m.group(2)
+        else:
+            m = re.search(r"range_key: Some\(s\(attr::(\w+)\)\)", own)
+            if m:
+                range_key = attrs[m.group(1)]
+                attributes[range_key] = "S"
         gsis = {}
         for idx in re.findall(r"IndexSpec \{(.*?)projection: \"(\w+)\"", spec, re.S):
             text, projection = idx
@@ -187,6 +199,7 @@ def read_facts(root: Path) -> dict:
         tables[key] = {
             "env_var": env_var,
             "hash_key": hash_key,
+            "range_key": range_key,
             "attributes": attributes,
             "gsis": gsis,
             "ttl": attrs[m.group(1)] if m else None,
@@ -310,6 +323,10 @@ EXPECTED_WS_MANAGE = {
 #   get_exchange: requests GetItem      put_exchanges: requests PutItem
 #   list_exchanges, count_exchanges: Query on requests' tunnel_id-index
 #   clear_exchanges: that Query, then requests DeleteItem per item
+#   hold_request: inbox UpdateItem (counters), PutItem; when full, Query (recount)
+#   take_held: inbox Query, DeleteItem, UpdateItem (count)
+# The inbox grants come ahead of their callers: tunnel-proxy will hold requests,
+# inspect-requests will serve POST /v1/tunnels/{id}/inbox/take.
 EXPECTED_TABLE_ACCESS = {
     "register-client": {"clients": {"PutItem"}},
     # client_info; rotate_key's set_client_key; GET /v1/openapi.json reads nothing
@@ -324,7 +341,12 @@ EXPECTED_TABLE_ACCESS = {
         "domains": {"DeleteItem"},
         "requests": {"DeleteItem"},  # clear_exchanges
     },
-    "inspect-requests": {"clients": {"GetItem"}, "tunnels": {"GetItem"}, "requests": {"GetItem", "DeleteItem"}},
+    "inspect-requests": {
+        "clients": {"GetItem"},
+        "tunnels": {"GetItem"},
+        "requests": {"GetItem", "DeleteItem"},
+        "inbox": {"Query", "DeleteItem", "UpdateItem"},  # take_held
+    },
     "replay-request": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem"},
@@ -335,7 +357,12 @@ EXPECTED_TABLE_ACCESS = {
     "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "connections": {"GetItem", "PutItem"}},
     "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
     "tunnel-relay": {},
-    "tunnel-proxy": {"domains": {"GetItem"}, "tunnels": {"GetItem"}, "requests": {"PutItem"}},
+    "tunnel-proxy": {
+        "domains": {"GetItem"},
+        "tunnels": {"GetItem"},
+        "requests": {"PutItem"},
+        "inbox": {"UpdateItem", "PutItem", "Query"},  # hold_request
+    },
 }
 EXPECTED_INDEX_ACCESS = {
     "create-tunnel": {"requests": {"Query"}},  # resume_own -> describe -> count_exchanges
@@ -449,7 +476,7 @@ def check_tables(r: Report, facts: dict, tf: dict) -> None:
         r.same(f"{key}: name", attr(t, "name"), "${local.prefix}" + key)
         r.same(f"{key}: on-demand", attr(t, "billing_mode"), "PAY_PER_REQUEST")
         r.same(f"{key}: hash key", attr(t, "hash_key"), spec["hash_key"])
-        r.check(f"{key}: no range key", attr(t, "range_key") is None, str(attr(t, "range_key")))
+        r.same(f"{key}: range key", attr(t, "range_key"), spec["range_key"])
         got_attrs = {attr(a, "name"): attr(a, "type") for a in blocks(t, "attribute")}
         r.same(f"{key}: attributes", got_attrs, spec["attributes"])
         got_gsis = {
@@ -838,6 +865,16 @@ def mutations():
         ("terraform drops the request log's GSI", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=[])), "requests: GSIs"),
         ("terraform drops the request log's TTL", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].pop("ttl")), "requests: TTL"),
         ("code changes the log index's range key", code(lambda f: f["tables"]["requests"]["gsis"]["tunnel_id-index"].update(range_key="received_at")), "requests: GSIs"),
+        # The offline inbox: a sort key, TTL, and two functions' grants.
+        ("terraform drops the inbox's sort key", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["inbox"].pop("range_key")), "inbox: range key"),
+        ("code makes the inbox's sort key a string", code(lambda f: f["tables"]["inbox"]["attributes"].update(seq="S")), "inbox: attributes"),
+        ("code gives the requests table a sort key", code(lambda f: f["tables"]["requests"].update(range_key="tunnel_id")), "requests: range key"),
+        ("terraform drops the inbox's TTL", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["inbox"].pop("ttl")), "inbox: TTL"),
+        ("terraform forgets TUNNEL_INBOX_TABLE", terraform(lambda tf: tf["locals"]["common_env"].pop("TUNNEL_INBOX_TABLE")), "TUNNEL_INBOX_TABLE names table inbox"),
+        ("terraform lets the proxy delete held requests", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-proxy"]["inbox"].append("dynamodb:DeleteItem")), "tunnel-proxy: table actions"),
+        ("terraform leaves take without DeleteItem", terraform(lambda tf: tf["locals"]["table_access"]["inspect-requests"]["inbox"].remove("dynamodb:DeleteItem")), "inspect-requests: table actions"),
+        ("terraform grants the inbox to another function", terraform(lambda tf: tf["locals"]["table_access"]["get-client"].update(inbox=["dynamodb:Query"])), "get-client: table actions"),
+        ("code's store stops counting held requests", code(lambda f: f["store_ops"]["inbox"].discard("Query")), "inbox: every action granted on it is one store.rs performs"),
         ("terraform drops the OpenAPI route", terraform(lambda tf: tf["locals"]["rest_routes"].pop("GET /v1/openapi.json")), "route GET /v1/openapi.json"),
         ("terraform serves replays from inspect-requests", terraform(lambda tf: tf["locals"]["rest_routes"].update({"POST /v1/requests/{id}/replay": "inspect-requests"})), "route POST /v1/requests/{id}/replay"),
         ("terraform hangs a route on the wrong resource", terraform(lambda tf: tf["locals"]["rest_resource_ids"].update({"/v1/requests/{id}/replay": "${aws_api_gateway_resource.request.id}"})), "resource tree has /v1/requests/{id}/replay"),

@@ -20,6 +20,8 @@ pub mod env {
     pub const CONNECTIONS_TABLE: &str = "TUNNEL_CONNECTIONS_TABLE";
     /// Name of the `requests` table (the request log).
     pub const REQUESTS_TABLE: &str = "TUNNEL_REQUESTS_TABLE";
+    /// Name of the `inbox` table (requests held while a tunnel's client is away).
+    pub const INBOX_TABLE: &str = "TUNNEL_INBOX_TABLE";
     /// Optional endpoint override (the emulator's moto server); unset on AWS.
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
     /// Region; the Lambda runtime sets it.
@@ -48,7 +50,7 @@ pub enum ConfigError {
     },
 }
 
-/// The physical names of the five tables. Names vary per deployment (a Terraform
+/// The physical names of the six tables. Names vary per deployment (a Terraform
 /// prefix, a test's unique suffix), so they are always configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -62,6 +64,8 @@ pub struct TableNames {
     pub connections: String,
     /// Captured exchanges, keyed by `request_id`, with the `tunnel_id-index` GSI and TTL.
     pub requests: String,
+    /// Offline inboxes, keyed by `tunnel_id` and `seq`, with TTL.
+    pub inbox: String,
 }
 
 impl TableNames {
@@ -74,6 +78,7 @@ impl TableNames {
             domains: format!("{prefix}domains"),
             connections: format!("{prefix}connections"),
             requests: format!("{prefix}requests"),
+            inbox: format!("{prefix}inbox"),
         }
     }
 }
@@ -112,6 +117,7 @@ impl DynamoConfig {
             domains: required(env::DOMAINS_TABLE)?,
             connections: required(env::CONNECTIONS_TABLE)?,
             requests: required(env::REQUESTS_TABLE)?,
+            inbox: required(env::INBOX_TABLE)?,
         };
         let region = required(env::AWS_REGION)?;
         // Lambda hands the execution role's temporary credentials to the process in
@@ -190,6 +196,7 @@ mod tests {
             (env::DOMAINS_TABLE, "d"),
             (env::CONNECTIONS_TABLE, "k"),
             (env::REQUESTS_TABLE, "r"),
+            (env::INBOX_TABLE, "i"),
             (env::AWS_REGION, "eu-west-3"),
             (env::AWS_ACCESS_KEY_ID, "id"),
             (env::AWS_SECRET_ACCESS_KEY, "secret"),
@@ -218,6 +225,7 @@ mod tests {
                 domains: "d".into(),
                 connections: "k".into(),
                 requests: "r".into(),
+                inbox: "i".into(),
             }
         );
         assert_eq!(c.credentials.access_key_id(), "id");
@@ -232,6 +240,7 @@ mod tests {
             env::DOMAINS_TABLE,
             env::CONNECTIONS_TABLE,
             env::REQUESTS_TABLE,
+            env::INBOX_TABLE,
             env::AWS_REGION,
             env::AWS_ACCESS_KEY_ID,
             env::AWS_SECRET_ACCESS_KEY,

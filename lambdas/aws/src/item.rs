@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use client_core::inbox::HeldRequest;
 use tunnel_backend::model::{
     ClientRecord, ConnectionRecord, DomainRecord, StoredPolicy, TunnelRecord,
 };
@@ -32,8 +34,8 @@ pub mod attr {
     pub const CONNECTION_ID: &str = "connection_id";
     /// Connection time, seconds since the epoch.
     pub const CONNECTED_AT: &str = "connected_at";
-    /// TTL of `connections` and `requests`, seconds since the epoch. Not part of any
-    /// record.
+    /// TTL of `connections`, `requests` and `inbox`, seconds since the epoch. Not part
+    /// of any record (but the same value as a held request's `expires_at`).
     pub const EXPIRES_AT: &str = "expires_at";
     /// Whether a tunnel's inspector masks credential headers.
     pub const REDACT_SECRETS: &str = "redact_secrets";
@@ -45,6 +47,26 @@ pub mod attr {
     pub const SUMMARY: &str = "summary";
     /// A whole captured exchange, JSON.
     pub const EXCHANGE: &str = "exchange";
+    /// A held request's arrival number; range key of `inbox` (0: the tunnel's
+    /// counters).
+    pub const SEQ: &str = "seq";
+    /// The inbox counter of the last `seq` given out (on the `seq = 0` item).
+    pub const NEXT: &str = "next";
+    /// The inbox counter of items counted as held (on the `seq = 0` item).
+    pub const HELD: &str = "held";
+    /// When a full inbox is worth counting again: the soonest expiry among the
+    /// requests the last count found (on the `seq = 0` item).
+    pub const RECOUNT_AFTER: &str = "recount_after";
+    /// When a held request arrived, Unix milliseconds.
+    pub const RECEIVED_MS: &str = "received_ms";
+    /// A held request's method.
+    pub const METHOD: &str = "method";
+    /// A held request's path and query.
+    pub const PATH: &str = "path";
+    /// A held request's header lines, JSON.
+    pub const HEADERS: &str = "headers";
+    /// A held request's body, binary.
+    pub const BODY: &str = "body";
 }
 
 /// Conversion of a record into an item.
@@ -101,6 +123,14 @@ impl Reader {
     fn s(&mut self, name: &str) -> Result<String, StoreError> {
         self.opt_s(name)?
             .ok_or_else(|| corrupt(self.record, name, "is missing"))
+    }
+
+    fn b(&mut self, name: &str) -> Result<Vec<u8>, StoreError> {
+        match self.item.remove(name) {
+            Some(AttributeValue::B(v)) => Ok(v.into_inner()),
+            Some(_) => Err(corrupt(self.record, name, "is not binary")),
+            None => Err(corrupt(self.record, name, "is missing")),
+        }
     }
 
     fn n(&mut self, name: &str) -> Result<u64, StoreError> {
@@ -244,6 +274,47 @@ impl FromItem for ConnectionRecord {
     }
 }
 
+/// A held request as one inbox item. The body is binary, not base64 inside JSON: the
+/// largest body the inbox takes (256 KiB) then fits DynamoDB's 400 KB item limit
+/// with room for the rest. Headers are JSON: always read whole, never queried.
+impl ToItem for HeldRequest {
+    fn to_item(&self) -> Item {
+        item([
+            (attr::TUNNEL_ID, s(&self.tunnel_id)),
+            (attr::SEQ, n(self.seq)),
+            (attr::REQUEST_ID, s(&self.request_id)),
+            (attr::RECEIVED_MS, n(self.received_ms)),
+            (attr::EXPIRES_AT, n(self.expires_at)),
+            (attr::METHOD, s(&self.method)),
+            (attr::PATH, s(&self.path)),
+            // Serializing a list of string pairs cannot fail.
+            (
+                attr::HEADERS,
+                s(&serde_json::to_string(&self.headers).unwrap_or_default()),
+            ),
+            (attr::BODY, AttributeValue::B(Blob::new(self.body.clone()))),
+        ])
+    }
+}
+
+impl FromItem for HeldRequest {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        let mut r = reader("held request", item);
+        Ok(Self {
+            request_id: r.s(attr::REQUEST_ID)?,
+            tunnel_id: r.s(attr::TUNNEL_ID)?,
+            seq: r.n(attr::SEQ)?,
+            received_ms: r.n(attr::RECEIVED_MS)?,
+            expires_at: r.n(attr::EXPIRES_AT)?,
+            method: r.s(attr::METHOD)?,
+            path: r.s(attr::PATH)?,
+            headers: serde_json::from_str(&r.s(attr::HEADERS)?)
+                .map_err(|_| corrupt("held request", attr::HEADERS, "is not a header list"))?,
+            body: r.b(attr::BODY)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -302,6 +373,17 @@ mod tests {
                 connected_at: 5,
             });
         }
+        check(HeldRequest {
+            request_id: "r".into(),
+            tunnel_id: "t".into(),
+            seq: 7,
+            received_ms: 1,
+            expires_at: 2,
+            method: "POST".into(),
+            path: "/p?q".into(),
+            headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            body: vec![0, 255, 10],
+        });
     }
 
     #[test]

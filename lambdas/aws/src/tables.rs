@@ -87,8 +87,10 @@ pub struct TableSpec {
     pub name: String,
     /// The environment variable that carries the name to the functions.
     pub env_var: &'static str,
-    /// Partition key (no table has a sort key).
+    /// Partition key.
     pub hash_key: KeyAttribute,
+    /// Sort key, if any.
+    pub range_key: Option<KeyAttribute>,
     /// Global secondary indexes.
     pub global_secondary_indexes: Vec<IndexSpec>,
     /// The attribute DynamoDB's TTL deletes by, if any.
@@ -99,7 +101,9 @@ impl TableSpec {
     /// Every attribute used as a key of the table or of an index, once each, in order
     /// of first use: exactly the `attribute` blocks Terraform must declare.
     pub fn attributes(&self) -> Vec<KeyAttribute> {
-        let mut out = vec![self.hash_key];
+        let mut out: Vec<KeyAttribute> = std::iter::once(self.hash_key)
+            .chain(self.range_key)
+            .collect();
         for index in &self.global_secondary_indexes {
             for key in std::iter::once(index.hash_key).chain(index.range_key) {
                 if !out.iter().any(|a| a.name == key.name) {
@@ -118,13 +122,14 @@ const fn s(name: &'static str) -> KeyAttribute {
     }
 }
 
-/// The five tables, named per `names`.
+/// The six tables, named per `names`.
 pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
     vec![
         TableSpec {
             name: names.clients.clone(),
             env_var: env::CLIENTS_TABLE,
             hash_key: s(attr::CLIENT_ID),
+            range_key: None,
             global_secondary_indexes: Vec::new(),
             ttl_attribute: None,
         },
@@ -132,6 +137,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             name: names.tunnels.clone(),
             env_var: env::TUNNELS_TABLE,
             hash_key: s(attr::TUNNEL_ID),
+            range_key: None,
             global_secondary_indexes: vec![IndexSpec {
                 name: CLIENT_INDEX,
                 hash_key: s(attr::CLIENT_ID),
@@ -147,6 +153,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             name: names.domains.clone(),
             env_var: env::DOMAINS_TABLE,
             hash_key: s(attr::DOMAIN),
+            range_key: None,
             global_secondary_indexes: Vec::new(),
             ttl_attribute: None,
         },
@@ -154,6 +161,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             name: names.connections.clone(),
             env_var: env::CONNECTIONS_TABLE,
             hash_key: s(attr::CONNECTION_ID),
+            range_key: None,
             global_secondary_indexes: Vec::new(),
             ttl_attribute: Some(attr::EXPIRES_AT),
         },
@@ -161,12 +169,26 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             name: names.requests.clone(),
             env_var: env::REQUESTS_TABLE,
             hash_key: s(attr::REQUEST_ID),
+            range_key: None,
             global_secondary_indexes: vec![IndexSpec {
                 name: TUNNEL_INDEX,
                 hash_key: s(attr::TUNNEL_ID),
                 range_key: Some(s(attr::REQUEST_ID)),
                 projection: "ALL",
             }],
+            ttl_attribute: Some(attr::EXPIRES_AT),
+        },
+        // One partition per tunnel, in arrival order: taking the oldest is a Query of
+        // the first items, with no index to lag behind the writes.
+        TableSpec {
+            name: names.inbox.clone(),
+            env_var: env::INBOX_TABLE,
+            hash_key: s(attr::TUNNEL_ID),
+            range_key: Some(KeyAttribute {
+                name: attr::SEQ,
+                kind: AttributeType::N,
+            }),
+            global_secondary_indexes: Vec::new(),
             ttl_attribute: Some(attr::EXPIRES_AT),
         },
     ]
@@ -296,6 +318,9 @@ fn create_request(
         .table_name(&spec.name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(spec.hash_key, KeyType::Hash)?);
+    if let Some(range) = spec.range_key {
+        req = req.key_schema(key(range, KeyType::Range)?);
+    }
     for a in spec.attributes() {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
@@ -333,11 +358,11 @@ fn check_layout(spec: &TableSpec, table: &TableDescription) -> Result<(), Tables
         .iter()
         .map(|k| (k.attribute_name(), k.key_type()))
         .collect();
-    if keys != [(spec.hash_key.name, &KeyType::Hash)] {
-        return Err(mismatch(format!(
-            "key schema {keys:?}, expected hash key {}",
-            spec.hash_key.name
-        )));
+    let want: Vec<(&str, &KeyType)> = std::iter::once((spec.hash_key.name, &KeyType::Hash))
+        .chain(spec.range_key.map(|r| (r.name, &KeyType::Range)))
+        .collect();
+    if keys != want {
+        return Err(mismatch(format!("key schema {keys:?}, expected {want:?}")));
     }
     for index in &spec.global_secondary_indexes {
         let found = table

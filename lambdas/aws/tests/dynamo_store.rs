@@ -6,6 +6,8 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, TimeToLiveStatus};
+use client_core::inbox::HeldRequest;
+use client_core::policy::MAX_INBOX_BODY_BYTES;
 use common::Moto;
 use tunnel_aws::store::{CONNECTION_EXPIRY_MARGIN_SECS, CONNECTION_MAX_AGE_SECS};
 use tunnel_aws::tables::BILLING_MODE;
@@ -64,7 +66,10 @@ async fn ensure_tables_is_idempotent_and_follows_the_definitions() {
             .iter()
             .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
             .collect();
-        assert_eq!(keys, [(spec.hash_key.name.to_owned(), KeyType::Hash)]);
+        let want: Vec<_> = std::iter::once((spec.hash_key.name.to_owned(), KeyType::Hash))
+            .chain(spec.range_key.map(|r| (r.name.to_owned(), KeyType::Range)))
+            .collect();
+        assert_eq!(keys, want, "{}: key schema", spec.name);
         let mut attrs: Vec<_> = table
             .attribute_definitions()
             .iter()
@@ -347,4 +352,154 @@ async fn large_captures_are_cut_to_fit_an_item() {
     );
     assert!(got.request.body.truncated && response.body.truncated);
     assert_eq!(got.request.body.size, 1024 * 1024, "the full size is kept");
+}
+
+fn held(tunnel_id: &str, n: u64, expires_at: u64) -> HeldRequest {
+    HeldRequest {
+        request_id: format!("{tunnel_id}-r{n}"),
+        tunnel_id: tunnel_id.to_owned(),
+        seq: 0,
+        received_ms: n,
+        expires_at,
+        method: "POST".into(),
+        path: format!("/hook/{n}"),
+        headers: vec![("x-n".into(), n.to_string())],
+        body: n.to_string().into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn held_requests_keep_the_largest_body_byte_exact() {
+    let moto = Moto::start();
+    let store = store_on(&moto, "inboxbig-").await;
+    let t = "big";
+    // Every byte value, in an order no run-length trick would flatten.
+    let body: Vec<u8> = (0..MAX_INBOX_BODY_BYTES)
+        .map(|i| u8::try_from((i * 131 + i / 256) % 256).expect("a byte"))
+        .collect();
+    let request = HeldRequest {
+        headers: vec![
+            ("content-type".into(), "application/octet-stream".into()),
+            ("x-twice".into(), "1".into()),
+            ("x-twice".into(), "2".into()),
+            ("x-text".into(), "é \"quoted\" ✓".into()),
+        ],
+        body,
+        ..held(t, 1, now() + 3600)
+    };
+    let seq = store.hold_request(&request, 5, now()).await.unwrap();
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().inbox)
+        .key("tunnel_id", AttributeValue::S(t.into()))
+        .key("seq", AttributeValue::N(seq.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(
+        matches!(raw.get("body"), Some(AttributeValue::B(b)) if b.as_ref() == request.body),
+        "the body is one binary attribute"
+    );
+    let taken = store.take_held(t, now()).await.unwrap();
+    assert_eq!(taken, Some(HeldRequest { seq, ..request }));
+    assert_eq!(store.take_held(t, now()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_held_count_forgets_what_ttl_deleted() {
+    const MAX: u32 = 3;
+    const NOW: u64 = 50_000;
+    let moto = Moto::start();
+    let store = store_on(&moto, "inboxttl-").await;
+    let t = "gone";
+    // The first expires soonest.
+    let mut seqs = Vec::new();
+    for (n, expires_at) in [(1, NOW + 10), (2, NOW + 100), (3, NOW + 100)] {
+        seqs.push(
+            store
+                .hold_request(&held(t, n, expires_at), MAX, NOW)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(matches!(
+        store.hold_request(&held(t, 9, NOW + 100), MAX, NOW).await,
+        Err(StoreError::InboxFull(MAX))
+    ));
+    // The count that refused it noted when it could next find room, so refusals
+    // until then read no items.
+    let meta = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().inbox)
+        .key("tunnel_id", AttributeValue::S(t.into()))
+        .key("seq", AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        meta.get("recount_after"),
+        Some(&AttributeValue::N((NOW + 10).to_string()))
+    );
+    assert!(matches!(
+        store
+            .hold_request(&held(t, 9, NOW + 100), MAX, NOW + 9)
+            .await,
+        Err(StoreError::InboxFull(MAX))
+    ));
+    // What DynamoDB's TTL does once the first has expired: the item goes, and
+    // nothing else changes.
+    store
+        .client()
+        .delete_item()
+        .table_name(&store.tables().inbox)
+        .key("tunnel_id", AttributeValue::S(t.into()))
+        .key("seq", AttributeValue::N(seqs[0].to_string()))
+        .send()
+        .await
+        .unwrap();
+    let fourth = store
+        .hold_request(&held(t, 4, NOW + 100), MAX, NOW + 10)
+        .await
+        .expect("room once the counter is set from the items");
+    assert!(fourth > seqs[2], "arrival numbers still rise");
+    assert!(matches!(
+        store
+            .hold_request(&held(t, 5, NOW + 100), MAX, NOW + 10)
+            .await,
+        Err(StoreError::InboxFull(MAX))
+    ));
+
+    // An expired item still stored, left out of the count by a reconcile, must not
+    // be uncounted again when a take removes it: the inbox would then hold more than
+    // its limit.
+    let e = "stale";
+    store
+        .hold_request(&held(e, 1, NOW), MAX, NOW - 1)
+        .await
+        .unwrap();
+    for n in 2..=u64::from(MAX) + 1 {
+        store
+            .hold_request(&held(e, n, NOW + 100), MAX, NOW)
+            .await
+            .unwrap();
+    }
+    let next = store.take_held(e, NOW).await.unwrap().unwrap();
+    assert_eq!(next.path, "/hook/2", "the expired one is skipped");
+    store
+        .hold_request(&held(e, 5, NOW + 100), MAX, NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.count_held(e, NOW).await.unwrap(), u64::from(MAX));
+    assert!(matches!(
+        store.hold_request(&held(e, 6, NOW + 100), MAX, NOW).await,
+        Err(StoreError::InboxFull(MAX))
+    ));
 }

@@ -9,12 +9,13 @@ use tunnel_aws::{ConfigError, DynamoStore, env};
 /// Set only in the child, so the check is a no-op in an ordinary run.
 const CHILD_MARKER: &str = "TUNNEL_AWS_FROM_ENV_CHILD";
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     env::CLIENTS_TABLE,
     env::TUNNELS_TABLE,
     env::DOMAINS_TABLE,
     env::CONNECTIONS_TABLE,
     env::REQUESTS_TABLE,
+    env::INBOX_TABLE,
     env::DYNAMODB_ENDPOINT,
     env::AWS_REGION,
     env::AWS_ACCESS_KEY_ID,

@@ -131,6 +131,7 @@ impl Emulator {
             (denv::DOMAINS_TABLE, tables.domains.clone()),
             (denv::CONNECTIONS_TABLE, tables.connections.clone()),
             (denv::REQUESTS_TABLE, tables.requests.clone()),
+            (denv::INBOX_TABLE, tables.inbox.clone()),
             (denv::DYNAMODB_ENDPOINT, dynamo.url()),
             (denv::AWS_REGION, "us-east-1".into()),
             (denv::AWS_ACCESS_KEY_ID, "emulator".into()),
