@@ -344,7 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     header: Some(webhook_header),
                     prefix: None,
                 }),
-                inbox: inbox.then(|| client_core::policy::Inbox {
+                inbox: inbox.then_some(client_core::policy::Inbox {
                     status: inbox_status,
                     body: inbox_body,
                     max_requests: inbox_max,

@@ -26,7 +26,7 @@ pub enum TunnelsAction {
     /// Loading failed.
     Failed(String),
     /// A tunnel was created (or resumed).
-    Added(Tunnel),
+    Added(Box<Tunnel>),
     /// A tunnel was deleted.
     Removed(String),
 }
@@ -45,8 +45,8 @@ impl Reducible for TunnelsState {
             TunnelsAction::Added(t) => {
                 let list = next.tunnels.get_or_insert_with(Vec::new);
                 match list.iter_mut().find(|x| x.tunnel_id == t.tunnel_id) {
-                    Some(x) => *x = t,
-                    None => list.push(t),
+                    Some(x) => *x = *t,
+                    None => list.push(*t),
                 }
             }
             TunnelsAction::Removed(id) => {

@@ -21,7 +21,7 @@ pub fn TunnelsPage(props: &TunnelsPageProps) -> Html {
 
     let on_created = {
         let state = state.clone();
-        Callback::from(move |t: Tunnel| state.dispatch(TunnelsAction::Added(t)))
+        Callback::from(move |t: Tunnel| state.dispatch(TunnelsAction::Added(Box::new(t))))
     };
     let on_delete = {
         let (api, state, deleting, action_error) = (
