@@ -274,8 +274,7 @@ impl RunningTunnel {
         host.split('.').next().unwrap().to_owned()
     }
 
-    /// [`Self::interrupt`], and what it wrote to stderr from then on.
-    pub async fn interrupt_with_stderr(mut self) -> (Option<i32>, String) {
+    async fn sigint(&self) {
         let pid = self.child.id().unwrap();
         let status = Command::new("kill")
             .args(["-INT", &pid.to_string()])
@@ -283,6 +282,11 @@ impl RunningTunnel {
             .await
             .unwrap();
         assert!(status.success());
+    }
+
+    /// [`Self::interrupt`], and what it wrote to stderr from then on.
+    pub async fn interrupt_with_stderr(mut self) -> (Option<i32>, String) {
+        self.sigint().await;
         let mut rest = String::new();
         // Ends when the process exits and its stderr closes.
         tokio::time::timeout(READY_TIMEOUT, async {
@@ -303,13 +307,7 @@ impl RunningTunnel {
 
     /// Sends SIGINT (as Ctrl-C does) and waits for the exit code.
     pub async fn interrupt(mut self) -> Option<i32> {
-        let pid = self.child.id().unwrap();
-        let status = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success());
+        self.sigint().await;
         tokio::time::timeout(READY_TIMEOUT, self.child.wait())
             .await
             .expect("tunnel exits after Ctrl-C")

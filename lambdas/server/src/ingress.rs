@@ -257,20 +257,13 @@ async fn hold(
     };
     capture.request_body(&whole);
     state.metrics.bytes_in(whole.len());
-    let Some(headers) = plain_headers(&parts.headers) else {
-        capture.outcome(Outcome::Refused);
-        return page(
-            StatusCode::BAD_REQUEST,
-            "A header value is not plain text; the tunnel carries header values of printable ASCII only.",
-        );
+    let headers = match origin_headers(state, &parts.headers, Some(remote_ip), request_id) {
+        Ok(h) => h,
+        Err(refusal) => {
+            capture.outcome(Outcome::Refused);
+            return refusal;
+        }
     };
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let scheme = state.backend.config.public.scheme.as_str();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = if fin && rest.is_empty() {
         inbox::hold(
@@ -282,7 +275,7 @@ async fn hold(
                 received_ms: received,
                 method: parts.method.as_str(),
                 path,
-                headers: for_origin(headers, &host, Some(remote_ip), scheme, request_id),
+                headers,
                 body: &whole,
             },
         )
@@ -303,13 +296,35 @@ async fn hold(
     r
 }
 
-/// The header lines of a request, or `None` when a value is not printable ASCII
-/// (which the tunnel does not carry).
-fn plain_headers(headers: &http::HeaderMap) -> Option<Headers> {
-    headers
-        .iter()
-        .map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
+/// A public request's headers as the origin is to get them ([`for_origin`]), or the
+/// 400 answer naming a header whose value the tunnel cannot carry.
+fn origin_headers(
+    state: &State,
+    headers: &http::HeaderMap,
+    remote_ip: Option<&str>,
+    request_id: &str,
+) -> Result<Headers, Response<Body>> {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut lines = Headers::with_capacity(headers.len() + 3);
+    for (name, value) in headers {
+        // `to_str` takes printable ASCII and tabs only; the message used to promise
+        // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
+        let Ok(v) = value.to_str() else {
+            return Err(page(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
+                ),
+            ));
+        };
+        lines.push((name.as_str().to_owned(), v.to_owned()));
+    }
+    let scheme = state.backend.config.public.scheme.as_str();
+    Ok(for_origin(lines, &host, remote_ip, scheme, request_id))
 }
 
 /// Whether a public request asks for a WebSocket: an upgrade (RFC 9110 section 7.8)
@@ -536,37 +551,17 @@ async fn relay_with_upgrade<B: RequestBody>(
         return fail(Outcome::TunnelOffline, offline(domain));
     };
     let (parts, body) = req.into_parts();
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut headers = Headers::with_capacity(parts.headers.len() + 3);
-    for (name, value) in &parts.headers {
-        // `to_str` takes printable ASCII and tabs only; the message used to promise
-        // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
-        let Ok(v) = value.to_str() else {
-            return fail(
-                Outcome::Refused,
-                page(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
-                    ),
-                ),
-            );
-        };
-        headers.push((name.as_str().to_owned(), v.to_owned()));
-    }
-    let scheme = state.backend.config.public.scheme.as_str();
+    let headers = match origin_headers(&state, &parts.headers, remote_ip, request_id) {
+        Ok(h) => h,
+        Err(refusal) => return fail(Outcome::Refused, refusal),
+    };
     let upgrade_value = parts
         .headers
         .get(http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("websocket")
         .to_owned();
-    let mut headers = for_origin(headers, &host, remote_ip, scheme, request_id);
+    let mut headers = headers;
     let upgrade = match on_upgrade.filter(|_| conn.upgrade()) {
         None => None,
         Some(on_upgrade) => match conn.try_upgrade_slot(MAX_UPGRADED_STREAMS) {

@@ -355,6 +355,21 @@ impl Proxy {
         let secret = random_id(16);
         let mut gone: Option<String> = None;
         let mut capture: Option<Captured> = None;
+        let cap = self.backend.config.capture_bytes;
+        let record = |tunnel: &TunnelRecord, path: &str| {
+            let mut recording = Recording::start(
+                tunnel,
+                &request_id,
+                &method,
+                path,
+                &remote_addr,
+                &captured_headers,
+                received_ms,
+                cap,
+            );
+            recording.request_body(&body);
+            recording
+        };
         // Until the head is delivered nothing has reached the client, so a connection
         // found gone (a client reconnecting) means: wait for the new one and resend,
         // with a fresh look at the return channel too (it may have aged meanwhile).
@@ -377,17 +392,7 @@ impl Proxy {
                     let (recording, headers, path) = match capture.take() {
                         Some(c) => (c.recording, headers, path),
                         None => {
-                            let mut recording = Recording::start(
-                                &tunnel,
-                                &request_id,
-                                &method,
-                                &path,
-                                &remote_addr,
-                                &captured_headers,
-                                received_ms,
-                                self.backend.config.capture_bytes,
-                            );
-                            recording.request_body(&body);
+                            let mut recording = record(&tunnel, &path);
                             match &tunnel.policy {
                                 Some(policy) => match police(
                                     policy,
@@ -448,17 +453,7 @@ impl Proxy {
                         .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
                     return r;
                 }
-                let mut recording = Recording::start(
-                    &target.tunnel,
-                    &request_id,
-                    &method,
-                    &path,
-                    &remote_addr,
-                    &captured_headers,
-                    received_ms,
-                    self.backend.config.capture_bytes,
-                );
-                recording.request_body(&body);
+                let mut recording = record(&target.tunnel, &path);
                 if let Some(of) = &replay_of {
                     recording.replay_of(of);
                 }
