@@ -133,3 +133,32 @@ fn keep(report: &mut DeliveryReport, data: &[u8]) {
     let room = MAX_REPORTED_BODY_BYTES.saturating_sub(report.body.len());
     report.body.extend_from_slice(&data[..data.len().min(room)]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_keeps_the_body_start_and_counts_all_of_it() {
+        let mut report = DeliveryReport {
+            request_id: "r".into(),
+            method: "GET".into(),
+            path: "/".into(),
+            outcome: Outcome::Completed,
+            status: Some(200),
+            headers: Vec::new(),
+            body: Vec::new(),
+            body_size: 0,
+            error: None,
+            started_ms: 0,
+            first_byte_ms: None,
+            done_ms: 0,
+        };
+        keep(&mut report, &vec![1; MAX_REPORTED_BODY_BYTES - 1]);
+        keep(&mut report, &[2, 3]);
+        keep(&mut report, &[4]);
+        assert_eq!(report.body.len(), MAX_REPORTED_BODY_BYTES);
+        assert_eq!(report.body.last(), Some(&2));
+        assert_eq!(report.body_size, MAX_REPORTED_BODY_BYTES as u64 + 2);
+    }
+}

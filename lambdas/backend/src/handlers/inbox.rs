@@ -263,3 +263,63 @@ pub async fn report(
     );
     Ok(ExchangeSummary::from(&exchange))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> DeliveryReport {
+        DeliveryReport {
+            request_id: new_request_id(1_000),
+            method: "POST".into(),
+            path: "/hook".into(),
+            outcome: Outcome::Completed,
+            status: Some(200),
+            headers: Vec::new(),
+            body: Vec::new(),
+            body_size: 0,
+            error: None,
+            started_ms: 1_000,
+            first_byte_ms: Some(1_001),
+            done_ms: 1_002,
+        }
+    }
+
+    #[test]
+    fn reports_are_checked_at_their_edges() {
+        const NOW: u64 = 10_000;
+        let check = |r: &DeliveryReport| check_report(r, NOW).map_err(|f| f.status);
+        assert_eq!(check(&report()), Ok(()));
+
+        let mut r = report();
+        r.body = vec![0; MAX_REPORTED_BODY_BYTES];
+        assert_eq!(check(&r), Ok(()));
+        r.body.push(0);
+        assert_eq!(check(&r), Err(422));
+
+        let mut r = report();
+        r.done_ms = NOW + MAX_CLOCK_SKEW_MS;
+        assert_eq!(check(&r), Ok(()));
+        r.done_ms += 1;
+        assert_eq!(check(&r), Err(422));
+
+        for (status, ok) in [(100, true), (599, true), (99, false), (600, false)] {
+            let mut r = report();
+            r.status = Some(status);
+            assert_eq!(check(&r).is_ok(), ok, "{status}");
+        }
+        let mut r = report();
+        r.first_byte_ms = Some(r.done_ms + 1);
+        assert_eq!(check(&r), Err(422));
+        let mut r = report();
+        r.started_ms = r.done_ms + 1;
+        r.first_byte_ms = None;
+        assert_eq!(check(&r), Err(422));
+        let mut r = report();
+        r.request_id = "not-an-id".into();
+        assert_eq!(check(&r), Err(422));
+        let mut r = report();
+        r.path = "hook".into();
+        assert_eq!(check(&r), Err(422));
+    }
+}
