@@ -367,6 +367,7 @@ async fn edit_a_tunnels_access_policy() {
     b.wait_count("[data-testid=policy-editor]", 0).await;
     b.wait_text(&access, "share token").await;
     b.wait_text(&access, "offline inbox").await;
+    b.screenshot("wide-08-access-saved").await;
     let t = tunnel_by_domain(&stack, "policy-e2e").await;
     assert_eq!(t["policy"]["share_token"], true, "{t}");
     assert_eq!(t["policy"]["inbox"]["max_requests"], 5, "{t}");
