@@ -291,6 +291,121 @@ async fn log_in_create_inspect_replay_delete_log_out() {
     b.close().await;
 }
 
+/// The tunnel on `domain`, as `GET /v1/tunnels` shows it.
+async fn tunnel_by_domain(stack: &Stack, domain: &str) -> Value {
+    let list = stack.api("/v1/tunnels").await;
+    list["tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["domain"] == domain)
+        .unwrap_or_else(|| panic!("no tunnel {domain} in {list}"))
+        .clone()
+}
+
+/// The `data-testid` of the focused element.
+async fn focused(b: &Browser) -> Option<String> {
+    b.js("return document.activeElement && document.activeElement.dataset.testid || null")
+        .await
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_a_tunnels_access_policy() {
+    let stack = Stack::start().await;
+    let b = Browser::start(WIDE.0, WIDE.1).await;
+    log_in(&b, &stack).await;
+    create_tunnel(&b, "policy-e2e").await;
+    let row = "[data-testid=tunnel-row][data-domain=policy-e2e]";
+    let access = format!("{row} [data-testid=tunnel-access]");
+    b.wait_text(&access, "anyone").await;
+
+    // From the keyboard: Enter opens the editor with focus in its first field, Escape
+    // closes it and gives focus back to the button.
+    b.find(&format!("{row} [data-testid=tunnel-access-edit]"))
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    b.testid("policy-editor").await;
+    b.wait_until("focus in the policy form", || async {
+        (focused(&b).await.as_deref() == Some("policy-user")).then_some(())
+    })
+    .await;
+    b.testid("policy-user")
+        .await
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    b.wait_count("[data-testid=policy-editor]", 0).await;
+    assert_eq!(focused(&b).await.as_deref(), Some("tunnel-access-edit"));
+
+    // Checked as it is typed, by the server's rules: a short token cannot be saved.
+    b.click("tunnel-access-edit").await;
+    b.wait_text(
+        "[data-testid=policy-replace-note]",
+        "replaces the whole policy",
+    )
+    .await;
+    b.fill("policy-share-token", "short").await;
+    b.wait_text("[data-testid=policy-help]", "8 to 256 characters")
+        .await;
+    assert!(!b.testid("policy-save").await.is_enabled().await.unwrap());
+
+    // A share token and the offline inbox, previewed in the table's words, then saved.
+    b.fill("policy-share-token", "console-share-token").await;
+    b.click("policy-inbox").await;
+    b.fill("policy-inbox-max", "5").await;
+    b.wait_text(
+        "[data-testid=policy-help]",
+        "Saving allows: share token; offline inbox (up to 5 requests",
+    )
+    .await;
+    b.screenshot("wide-07-access-policy").await;
+    b.click("policy-save").await;
+    b.wait_count("[data-testid=policy-editor]", 0).await;
+    b.wait_text(&access, "share token").await;
+    b.wait_text(&access, "offline inbox").await;
+    b.screenshot("wide-08-access-saved").await;
+    let t = tunnel_by_domain(&stack, "policy-e2e").await;
+    assert_eq!(t["policy"]["share_token"], true, "{t}");
+    assert_eq!(t["policy"]["inbox"]["max_requests"], 5, "{t}");
+    assert!(!t.to_string().contains("console-share-token"), "{t}");
+
+    // Opened again: what the API shows is filled in, the token is asked for again.
+    b.click("tunnel-access-edit").await;
+    assert!(b.testid("policy-inbox").await.is_selected().await.unwrap());
+    assert_eq!(
+        b.testid("policy-inbox-max")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        b.testid("policy-share-token")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("")
+    );
+    b.wait_text("[data-testid=policy-editor]", "Enter a token again")
+        .await;
+
+    // Remove all checks: anyone may come in again.
+    b.click("policy-remove").await;
+    b.wait_count("[data-testid=policy-editor]", 0).await;
+    b.wait_text(&access, "anyone").await;
+    let t = tunnel_by_domain(&stack, "policy-e2e").await;
+    assert!(t["policy"].is_null(), "{t}");
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_and_use_at_phone_width() {
     let stack = Stack::start().await;
@@ -316,6 +431,21 @@ async fn register_and_use_at_phone_width() {
         overflow.as_i64().unwrap() <= 0,
         "the tunnels page scrolls sideways by {overflow} px at 390 px"
     );
+
+    // The access policy editor, every field showing, fits too.
+    b.click("tunnel-access-edit").await;
+    b.click("policy-inbox").await;
+    b.testid("policy-inbox-body").await;
+    b.screenshot("phone-02-access-policy").await;
+    let overflow = b
+        .js("return document.documentElement.scrollWidth - window.innerWidth")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the policy editor scrolls sideways by {overflow} px at 390 px"
+    );
+    b.click("policy-cancel").await;
+    b.wait_count("[data-testid=policy-editor]", 0).await;
 
     b.find("[data-testid=tunnel-row] a.strong")
         .await

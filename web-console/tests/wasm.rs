@@ -5,7 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use client_core::api::{ApiClient, HttpResponse, TunnelList};
+use client_core::api::{ApiClient, HttpResponse, TunnelList, UpdateTunnel};
 use client_core::domain::validate_subdomain;
 use client_core::inspect::{
     CapturedBody, Exchange, ExchangeSummary, Filter, Message, Outcome, REDACTED, ResponseRecord,
@@ -14,6 +14,7 @@ use client_core::inspect::{
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_console::services::edits::EditForm;
 use web_console::services::format::{BodyView, body_view};
+use web_console::services::policy_form::{PolicyForm, summary_of};
 use web_console::services::{browser, session};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -146,4 +147,39 @@ fn the_session_lives_in_session_storage() {
     assert_eq!(session::load(), Some(s));
     session::save(None);
     assert_eq!(session::load(), None);
+}
+
+#[wasm_bindgen_test]
+fn access_policies_are_checked_then_sent_whole() {
+    let short = PolicyForm {
+        share_token: "short".into(),
+        ..PolicyForm::default()
+    };
+    assert!(short.to_policy().unwrap_err().contains("8 to 256"));
+    let form = PolicyForm {
+        share_token: "a-share-token".into(),
+        inbox: true,
+        ..PolicyForm::default()
+    };
+    let policy = form.to_policy().unwrap();
+    assert_eq!(
+        summary_of(policy.as_ref()).describe(),
+        "share token; offline inbox (up to 100 requests for 86400 s, answered 202)"
+    );
+    let api = ApiClient::new("http://127.0.0.1:8080", Some("tok".into()));
+    let call = api.update_tunnel("t1", &UpdateTunnel { policy });
+    assert_eq!(call.request.method, "PATCH");
+    assert_eq!(call.request.url, "http://127.0.0.1:8080/v1/tunnels/t1");
+    let body: serde_json::Value =
+        serde_json::from_slice(call.request.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"policy": {"share_token": "a-share-token", "inbox": {}}})
+    );
+    // "Remove all checks" sends an explicit null.
+    let call = api.update_tunnel("t1", &UpdateTunnel { policy: None });
+    assert_eq!(
+        call.request.body.as_deref(),
+        Some(&br#"{"policy":null}"#[..])
+    );
 }

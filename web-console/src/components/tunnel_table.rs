@@ -2,14 +2,20 @@ use client_core::api::{Tunnel, TunnelStatus};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use super::PolicyEditor;
 use crate::app::Route;
-use crate::services::browser::date_time;
+use crate::services::api::Api;
+use crate::services::browser::{date_time, focus};
 
 /// Props of [`TunnelTable`].
 #[derive(Debug, Properties, PartialEq)]
 pub struct TunnelTableProps {
+    /// The API, for the policy editor.
+    pub api: Api,
     /// The tunnels.
     pub tunnels: Vec<Tunnel>,
+    /// Called with a tunnel whose policy was saved, as the server answered.
+    pub on_updated: Callback<Tunnel>,
     /// Called with a tunnel id once its deletion is confirmed.
     pub on_delete: Callback<String>,
     /// Ids being deleted.
@@ -17,10 +23,17 @@ pub struct TunnelTableProps {
     pub deleting: Vec<String>,
 }
 
-/// The tunnels, one row each; delete asks for confirmation in place.
+/// Where focus goes back to when a tunnel's policy editor closes.
+fn access_button_id(tunnel_id: &str) -> String {
+    format!("access-{tunnel_id}")
+}
+
+/// The tunnels, one row each; delete asks for confirmation in place, and the access
+/// policy opens for editing under its row.
 #[component]
 pub fn TunnelTable(props: &TunnelTableProps) -> Html {
     let confirming = use_state(|| None::<String>);
+    let editing = use_state(|| None::<String>);
     let rows = props.tunnels.iter().map(|t| {
         let online = t.status == TunnelStatus::Online;
         let id = t.tunnel_id.clone();
@@ -41,8 +54,31 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                 on_delete.emit(id.clone());
             })
         };
+        let is_editing = editing.as_deref() == Some(id.as_str());
+        let toggle_edit = {
+            let (editing, id) = (editing.clone(), id.clone());
+            Callback::from(move |_| {
+                editing.set((editing.as_deref() != Some(id.as_str())).then(|| id.clone()))
+            })
+        };
+        let close_edit = {
+            let (editing, id) = (editing.clone(), id.clone());
+            Callback::from(move |()| {
+                editing.set(None);
+                focus(&access_button_id(&id));
+            })
+        };
+        let saved = {
+            let (on_updated, close_edit) = (props.on_updated.clone(), close_edit.clone());
+            Callback::from(move |t: Tunnel| {
+                on_updated.emit(t);
+                close_edit.emit(());
+            })
+        };
+        let editor_id = format!("access-editor-{id}");
         html! {
-            <tr key={id.clone()} data-testid="tunnel-row" data-domain={t.domain.clone()}
+            <key={id.clone()}>
+            <tr data-testid="tunnel-row" data-domain={t.domain.clone()}
                 data-status={t.status.to_string()}>
                 <td data-label="Domain">
                     <Link<Route> to={Route::Inspector { id: id.clone() }} classes="strong">
@@ -65,6 +101,12 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                 <td data-label="Requests" class="num" data-testid="tunnel-request-count">{ t.request_count }</td>
                 <td class="actions">
                     <Link<Route> to={Route::Inspector { id: id.clone() }} classes="btn small">{ "Inspect" }</Link<Route>>
+                    <button id={access_button_id(&id)} class="btn small" onclick={toggle_edit}
+                        aria-expanded={is_editing.to_string()} aria-controls={editor_id.clone()}
+                        aria-label={format!("Access policy of {}", t.domain)}
+                        data-testid="tunnel-access-edit">
+                        { "Access" }
+                    </button>
                     if is_confirming {
                         <span class="confirm" role="group" aria-label={format!("Delete {}?", t.domain)}>
                             <span>{ "Delete?" }</span>
@@ -81,6 +123,15 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                     }
                 </td>
             </tr>
+            if is_editing {
+                <tr class="editor-row" id={editor_id}>
+                    <td colspan="7">
+                        <PolicyEditor api={props.api.clone()} tunnel={t.clone()}
+                            on_saved={saved} on_close={close_edit} />
+                    </td>
+                </tr>
+            }
+            </>
         }
     });
     html! {

@@ -27,6 +27,8 @@ pub enum TunnelsAction {
     Failed(String),
     /// A tunnel was created (or resumed).
     Added(Box<Tunnel>),
+    /// A tunnel changed (its policy was saved).
+    Updated(Box<Tunnel>),
     /// A tunnel was deleted.
     Removed(String),
 }
@@ -47,6 +49,17 @@ impl Reducible for TunnelsState {
                 match list.iter_mut().find(|x| x.tunnel_id == t.tunnel_id) {
                     Some(x) => *x = *t,
                     None => list.push(*t),
+                }
+            }
+            TunnelsAction::Updated(t) => {
+                // Only in place: a tunnel deleted meanwhile stays gone.
+                if let Some(x) = next
+                    .tunnels
+                    .iter_mut()
+                    .flatten()
+                    .find(|x| x.tunnel_id == t.tunnel_id)
+                {
+                    *x = *t;
                 }
             }
             TunnelsAction::Removed(id) => {

@@ -12,7 +12,7 @@ pub struct TunnelsPageProps {
     pub api: Api,
 }
 
-/// The person's tunnels: live status, create, delete.
+/// The person's tunnels: live status, create, edit access, delete.
 #[component]
 pub fn TunnelsPage(props: &TunnelsPageProps) -> Html {
     let state = use_tunnels(props.api.clone());
@@ -22,6 +22,10 @@ pub fn TunnelsPage(props: &TunnelsPageProps) -> Html {
     let on_created = {
         let state = state.clone();
         Callback::from(move |t: Tunnel| state.dispatch(TunnelsAction::Added(Box::new(t))))
+    };
+    let on_updated = {
+        let state = state.clone();
+        Callback::from(move |t: Tunnel| state.dispatch(TunnelsAction::Updated(Box::new(t))))
     };
     let on_delete = {
         let (api, state, deleting, action_error) = (
@@ -65,7 +69,8 @@ pub fn TunnelsPage(props: &TunnelsPageProps) -> Html {
         (Some(list), e) => html! {
             <>
                 if let Some(e) = e { <ErrorBox message={format!("Refreshing failed: {e}")} /> }
-                <TunnelTable tunnels={list.clone()} {on_delete} deleting={(*deleting).clone()} />
+                <TunnelTable api={props.api.clone()} tunnels={list.clone()} {on_updated} {on_delete}
+                    deleting={(*deleting).clone()} />
             </>
         },
     };

@@ -1,4 +1,4 @@
-//! Small browser services: the clock, the clipboard, file downloads.
+//! Small browser services: the clock, the clipboard, file downloads, focus.
 
 use wasm_bindgen::JsCast;
 
@@ -10,6 +10,17 @@ pub fn now_ms() -> u64 {
 /// Now, in Unix seconds.
 pub fn now_secs() -> u64 {
     now_ms() / 1000
+}
+
+/// Moves keyboard focus to the element with `id`, when there is one that can hold it.
+pub fn focus(id: &str) {
+    if let Some(e) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = e.focus();
+    }
 }
 
 /// Copies `text` to the clipboard. Resolves to false when the browser refuses

@@ -9,6 +9,7 @@
 //! - [`browser`]: clipboard, file download, the clock.
 //! - [`format`]: bodies, sizes, durations and times as text (pure, tested natively).
 //! - [`edits`]: the edit-and-replay form to [`client_core::inspect::ReplayEdits`].
+//! - [`policy_form`]: the access-policy form to [`client_core::policy::Policy`].
 
 pub mod api;
 pub mod browser;
@@ -17,4 +18,5 @@ pub mod edits;
 pub mod format;
 pub mod http;
 pub mod live;
+pub mod policy_form;
 pub mod session;
