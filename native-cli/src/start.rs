@@ -130,7 +130,11 @@ pub async fn start(
         let on_connected = |live: &Connected| {
             backoff.reset();
             announce(live, &origin, &mut announced);
-            let _ = kick.try_send(());
+            // Only a run that asked for an inbox looks in it: the others would pay a
+            // control-plane call per connection for nothing.
+            if keeps_inbox {
+                let _ = kick.try_send(());
+            }
         };
         let end = run_session(
             ws,

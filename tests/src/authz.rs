@@ -141,6 +141,31 @@ pub async fn matrix(kind: Kind, log: &Path) {
                     "webhook": {"secret": POLICY_SECRETS[2]},
                 }})),
             ),
+            ("POST", "/v1/tunnels/{tunnel_id}/inbox/take") => (
+                Some(Expect {
+                    other: 404,
+                    owner: 200,
+                }),
+                None,
+            ),
+            ("POST", "/v1/tunnels/{tunnel_id}/inbox/deliveries") => {
+                let now = tunnel_backend::unix_now_ms();
+                (
+                    Some(Expect {
+                        other: 404,
+                        owner: 201,
+                    }),
+                    Some(json!({
+                        "request_id": request_id,
+                        "method": "POST",
+                        "path": "/hook",
+                        "outcome": "completed",
+                        "status": 200,
+                        "started_ms": now,
+                        "done_ms": now,
+                    })),
+                )
+            }
             _ => panic!("route {method} {pattern} is not in the auth matrix: add it"),
         };
         for who in [As::Nobody, As::Malformed, As::Revoked, As::Other, As::Owner] {
