@@ -114,11 +114,13 @@ pub fn ExchangeDetail(props: &ExchangeDetailProps) -> Html {
             err.set(browser::download(&name, "application/json", &text).err());
         })
     };
-    let open_original = x.replay_of.clone().map(|id| {
+    let open = |id: &String| {
         let cb = props.on_open.clone();
         let target = id.clone();
-        (id, Callback::from(move |_| cb.emit(target.clone())))
-    });
+        (id.clone(), Callback::from(move |_| cb.emit(target.clone())))
+    };
+    let open_original = x.replay_of.as_ref().map(open);
+    let open_held = x.inbox_of.as_ref().map(open);
 
     let curl = to_curl(x, &props.public_url);
     let req_type =
@@ -139,6 +141,9 @@ pub fn ExchangeDetail(props: &ExchangeDetailProps) -> Html {
                     <span class="muted" title="The public client's address">{ x.remote_addr.clone() }</span>
                     if let Some((id, open)) = open_original {
                         <button class="btn link" onclick={open} title={id}>{ "↻ replay of the original" }</button>
+                    }
+                    if let Some((id, open)) = open_held {
+                        <button class="btn link" onclick={open} title={id}>{ "✉ delivery of the held request" }</button>
                     }
                 </div>
                 <div class="toolbar" role="toolbar" aria-label="Actions">

@@ -76,6 +76,9 @@ pub fn RequestList(props: &RequestListProps) -> Html {
                     if r.replay_of.is_some() {
                         <span class="badge replay" title="a replay">{ "replay" }</span>
                     }
+                    if r.inbox_of.is_some() {
+                        <span class="badge replay" title="the delivery of a request the offline inbox held">{ "delivered" }</span>
+                    }
                     { r.path.clone() }
                 </td>
                 <td class={classes!("status", "mono", status_class(r.status))}>{ status }</td>
