@@ -142,6 +142,9 @@ pub struct TunnelStats {
     /// only the newest ones), so the counts are a lower bound.
     #[serde(default)]
     pub truncated: bool,
+    /// Requests its offline inbox holds now; `None` when it has no inbox.
+    #[serde(default)]
+    pub held: Option<u64>,
 }
 
 /// `POST /v1/tokens` answer: a short-lived token for the WebSocket endpoint.

@@ -129,6 +129,7 @@ pub fn stats_table(stats: &[TunnelStats], now: u64) -> String {
         "P99".into(),
         "IN".into(),
         "OUT".into(),
+        "HELD".into(),
         "URL".into(),
     ]];
     for s in stats {
@@ -143,10 +144,11 @@ pub fn stats_table(stats: &[TunnelStats], now: u64) -> String {
             ms(s.p99_ms),
             bytes(s.bytes_in),
             bytes(s.bytes_out),
+            s.held.map_or_else(|| "-".to_owned(), |n| n.to_string()),
             s.public_url.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..10)
+    let widths: Vec<usize> = (0..11)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -260,6 +262,7 @@ mod tests {
                 bytes_in: 10,
                 bytes_out: 2048,
                 truncated: false,
+                held: Some(4),
             }],
             problem: Some("not in json".into()),
         };
@@ -297,6 +300,7 @@ mod tests {
                 "40ms",
                 "10B",
                 "2.0KiB",
+                "4",
                 "http://myapp.localhost:8080"
             ]
         );

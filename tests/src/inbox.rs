@@ -35,6 +35,15 @@ async fn wait_offline(rest: &Rest, tunnel_id: &str) {
     }
 }
 
+/// What the tunnel's stats say its inbox holds.
+async fn held_now(rest: &Rest, tunnel_id: &str) -> Option<u64> {
+    let (status, stats) = rest
+        .call("GET", &format!("/v1/tunnels/{tunnel_id}/stats"), None)
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    stats["held"].as_u64()
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -119,6 +128,7 @@ pub async fn offline_inbox(stack: &Stack) {
         ["/live"],
         "nothing reached the origin offline"
     );
+    assert_eq!(held_now(&rest, &tunnel_id).await, Some(HELD as u64));
 
     // The log shows them held, answered 202; the refused and oversize ones not held.
     let page = rest.wait_for(&tunnel_id, 1 + 1 + 1 + HELD + 1).await;
@@ -167,6 +177,7 @@ pub async fn offline_inbox(stack: &Stack) {
         .await;
     assert_eq!(status, 200, "{taken}");
     assert!(taken["request"].is_null(), "{taken}");
+    assert_eq!(held_now(&rest, &tunnel_id).await, Some(0));
 
     // Each delivery is logged, linked to its held request, with the origin's answer:
     // the held request's id travelled as X-Request-Id, the share token did not.

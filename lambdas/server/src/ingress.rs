@@ -138,6 +138,14 @@ async fn forward(
     received: u64,
 ) -> (Response<Body>, bool) {
     let (tunnel, connection_id) = match resolve(&state.backend, domain).await {
+        // The store may still name a connection that just closed (its detach is
+        // under way): an inbox takes the request rather than it failing as offline.
+        Ok(t)
+            if state.hub.get(&t.connection_id).is_none()
+                && inbox::settings(&t.tunnel).is_some() =>
+        {
+            (t.tunnel, None)
+        }
         Ok(t) => (t.tunnel, Some(t.connection_id)),
         // An inbox takes what the tunnel's policy admits, so the checks still run.
         Err(ProxyError::Offline(t)) if inbox::settings(&t).is_some() => (*t, None),

@@ -60,6 +60,10 @@ pub async fn tunnel_stats(
     stats.status = view.status;
     stats.connected_since = connected_since;
     stats.truncated = exhausted && seen >= b.config.log_keep;
+    // Read only for a tunnel with an inbox: on DynamoDB it is a query.
+    if super::inbox::settings(&t).is_some() {
+        stats.held = Some(b.store.count_held(&t.tunnel_id, now_ms / 1000).await?);
+    }
     Ok(stats)
 }
 
@@ -73,6 +77,7 @@ pub fn summarize(exchanges: &[ExchangeSummary]) -> TunnelStats {
         status: client_core::api::TunnelStatus::Offline,
         connected_since: None,
         window_secs: STATS_WINDOW_SECS,
+        held: None,
         requests: 0,
         errors: 0,
         p50_ms: None,
