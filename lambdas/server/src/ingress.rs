@@ -267,9 +267,9 @@ async fn hold(
     state.metrics.bytes_in(whole.len());
     let headers = match origin_headers(state, &parts.headers, Some(remote_ip), request_id) {
         Ok(h) => h,
-        Err(refusal) => {
+        Err(why) => {
             capture.outcome(Outcome::Refused);
-            return refusal;
+            return page(StatusCode::BAD_REQUEST, &why);
         }
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -304,14 +304,14 @@ async fn hold(
     r
 }
 
-/// A public request's headers as the origin is to get them ([`for_origin`]), or the
-/// 400 answer naming a header whose value the tunnel cannot carry.
+/// A public request's headers as the origin is to get them ([`for_origin`]), or why
+/// not (a 400 for the caller: a header value the tunnel cannot carry).
 fn origin_headers(
     state: &State,
     headers: &http::HeaderMap,
     remote_ip: Option<&str>,
     request_id: &str,
-) -> Result<Headers, Response<Body>> {
+) -> Result<Headers, String> {
     let host = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -322,11 +322,8 @@ fn origin_headers(
         // `to_str` takes printable ASCII and tabs only; the message used to promise
         // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
         let Ok(v) = value.to_str() else {
-            return Err(page(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
-                ),
+            return Err(format!(
+                "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
             ));
         };
         lines.push((name.as_str().to_owned(), v.to_owned()));
@@ -561,7 +558,7 @@ async fn relay_with_upgrade<B: RequestBody>(
     let (parts, body) = req.into_parts();
     let headers = match origin_headers(&state, &parts.headers, remote_ip, request_id) {
         Ok(h) => h,
-        Err(refusal) => return fail(Outcome::Refused, refusal),
+        Err(why) => return fail(Outcome::Refused, page(StatusCode::BAD_REQUEST, &why)),
     };
     let upgrade_value = parts
         .headers
