@@ -28,22 +28,39 @@ impl Rest {
         }
     }
 
-    /// Sends `method path` with an optional JSON body; returns status and body.
+    /// Sends `method path` with an optional JSON body; returns status and body. A 429
+    /// is waited out as its `Retry-After` says and the call sent again, as a careful
+    /// client does: tests that poll (waiting for the log to catch up on a loaded
+    /// machine) would otherwise trip the per-client control-plane rate.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self.http.request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", self.base),
-        );
-        if let Some(k) = &self.key {
-            r = r.bearer_auth(k);
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let mut r = self.http.request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.base),
+            );
+            if let Some(k) = &self.key {
+                r = r.bearer_auth(k);
+            }
+            if let Some(b) = &body {
+                r = r.json(b);
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let text = resp.text().await.unwrap();
+            if let (429, Some(secs)) = (status, wait)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                continue;
+            }
+            return (status, serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// The id of the caller's tunnel on `domain`.
