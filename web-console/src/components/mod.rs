@@ -5,6 +5,7 @@ mod copy_button;
 mod create_tunnel;
 mod exchange_detail;
 mod feedback;
+mod field;
 mod filter_bar;
 mod headers_table;
 mod layout;

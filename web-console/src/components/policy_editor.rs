@@ -3,8 +3,10 @@ use client_core::policy::{
     DEFAULT_INBOX_MAX_REQUESTS, DEFAULT_INBOX_STATUS, DEFAULT_INBOX_TTL_SECS,
     DEFAULT_WEBHOOK_HEADER, MIN_SHARE_TOKEN_BYTES, Policy,
 };
-use web_sys::{HtmlElement, HtmlInputElement, HtmlTextAreaElement};
+use web_sys::{HtmlElement, HtmlInputElement};
 use yew::prelude::*;
+
+use super::field::{input_value, on_field, textarea_value};
 
 use crate::services::api::Api;
 use crate::services::policy_form::{PolicyForm, summary_of};
@@ -106,16 +108,9 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
     };
 
     let update = |set: fn(&mut PolicyForm, String), read: fn(&InputEvent) -> String| {
-        let (form, error) = (form.clone(), error.clone());
-        Callback::from(move |e: InputEvent| {
-            let mut next = (*form).clone();
-            set(&mut next, read(&e));
-            form.set(next);
-            error.set(None);
-        })
+        on_field(&form, &error, set, read)
     };
-    let input = |e: &InputEvent| e.target_unchecked_into::<HtmlInputElement>().value();
-    let text = |e: &InputEvent| e.target_unchecked_into::<HtmlTextAreaElement>().value();
+    let (input, text) = (input_value, textarea_value);
     let toggle_inbox = {
         let (form, error) = (form.clone(), error.clone());
         Callback::from(move |e: Event| {

@@ -1,8 +1,9 @@
 use std::rc::Rc;
 
 use client_core::inspect::{Exchange, ReplayEdits};
-use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
+
+use super::field::{input_value, on_field, textarea_value};
 
 use crate::services::edits::EditForm;
 
@@ -27,16 +28,9 @@ pub fn ReplayForm(props: &ReplayFormProps) -> Html {
     let error = use_state(|| None::<String>);
 
     let update = |set: fn(&mut EditForm, String), read: fn(&InputEvent) -> String| {
-        let (form, error) = (form.clone(), error.clone());
-        Callback::from(move |e: InputEvent| {
-            let mut next = (*form).clone();
-            set(&mut next, read(&e));
-            form.set(next);
-            error.set(None);
-        })
+        on_field(&form, &error, set, read)
     };
-    let input = |e: &InputEvent| e.target_unchecked_into::<HtmlInputElement>().value();
-    let text = |e: &InputEvent| e.target_unchecked_into::<HtmlTextAreaElement>().value();
+    let (input, text) = (input_value, textarea_value);
     let onsubmit = {
         let (form, error, exchange, on_submit) = (
             form.clone(),
