@@ -140,9 +140,10 @@ async fn forward(
     let (tunnel, connection_id) = match resolve(&state.backend, domain).await {
         // The store may still name a connection that just closed (its detach is
         // under way): an inbox takes the request rather than it failing as offline.
+        // The settings are read first, so tunnels without an inbox skip the hub's lock.
         Ok(t)
-            if state.hub.get(&t.connection_id).is_none()
-                && inbox::settings(&t.tunnel).is_some() =>
+            if inbox::settings(&t.tunnel).is_some()
+                && state.hub.get(&t.connection_id).is_none() =>
         {
             (t.tunnel, None)
         }
