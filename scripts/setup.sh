@@ -113,7 +113,10 @@ setup_python() {
   # One offline pip show (~1 s) says which are present; install only what is
   # missing. flask-cors stands for the [server] extra, which plain moto lacks.
   local have want=()
-  have="$("$VENV/bin/pip" show moto flask-cors checkov 2>/dev/null | sed -n 's/^Name: //p' | tr '[:upper:]' '[:lower:]')"
+  # `pip show` exits 1 when any named package is missing; under pipefail that must
+  # not end the set-up (it did on every fresh machine), so its status is ignored and
+  # the names it printed decide.
+  have="$({ "$VENV/bin/pip" show moto flask-cors checkov 2>/dev/null || true; } | sed -n 's/^Name: //p' | tr '[:upper:]' '[:lower:]')"
   { grep -qx moto <<<"$have" && grep -qx flask-cors <<<"$have"; } || want+=("moto[server]")
   grep -qx checkov <<<"$have" || want+=(checkov)
   if [ "${#want[@]}" -gt 0 ]; then
