@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [lambda] [bench] [fuzz]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [node] [lambda] [bench] [fuzz]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -10,6 +10,12 @@ VENV="${TUNNEL_VENV:-$HOME/.cache/tunnel-venv}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+# A tool an install step should have provided: its absence ends the set-up with the
+# reason, instead of letting a later test fail obscurely (or skip silently).
+require() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || die "$2"
+}
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Only root can apt-get; a developer's non-root machine gets sudo if present.
 SUDO=""
@@ -50,8 +56,13 @@ apt_install() {
 }
 
 setup_base() {
-  command -v cargo >/dev/null 2>&1 ||
-    die "cargo not found: install a Rust toolchain with rustup (https://rustup.rs) and put ~/.cargo/bin on PATH"
+  require cargo "cargo not found: install a Rust toolchain with rustup (https://rustup.rs) and put ~/.cargo/bin on PATH"
+  cargo fmt --version >/dev/null 2>&1 || die "rustfmt not found: rustup component add rustfmt"
+  cargo clippy --version >/dev/null 2>&1 || die "clippy not found: rustup component add clippy"
+  # curl is a real client in the end-to-end tests; python3 makes the venvs.
+  command -v curl >/dev/null 2>&1 || apt_install curl
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  require curl "curl is missing after apt-get install curl"
 }
 
 setup_wasm() {
@@ -110,19 +121,12 @@ ensure_venv() {
 
 setup_python() {
   ensure_venv
-  # One offline pip show (~1 s) says which are present; install only what is
-  # missing. flask-cors stands for the [server] extra, which plain moto lacks.
-  local have want=()
-  # `pip show` exits 1 when any named package is missing; under pipefail that must
-  # not end the set-up (it did on every fresh machine), so its status is ignored and
-  # the names it printed decide.
-  have="$({ "$VENV/bin/pip" show moto flask-cors checkov 2>/dev/null || true; } | sed -n 's/^Name: //p' | tr '[:upper:]' '[:lower:]')"
-  { grep -qx moto <<<"$have" && grep -qx flask-cors <<<"$have"; } || want+=("moto[server]")
-  grep -qx checkov <<<"$have" || want+=(checkov)
-  if [ "${#want[@]}" -gt 0 ]; then
-    log "python: pip install ${want[*]}"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${want[@]}"
-  fi
+  # What the tests need from PyPI, with bounds, is one committed file; pip skips
+  # what is already satisfied without asking the index, so a re-run costs ~2 s.
+  log "python: pip install -r scripts/python-requirements.txt into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/python-requirements.txt"
+  require "$VENV/bin/moto_server" "moto[server] did not install into $VENV"
+  require "$VENV/bin/checkov" "checkov did not install into $VENV"
   log "python: venv ready"
   echo "TUNNEL_VENV=$VENV"
 }
@@ -141,6 +145,7 @@ setup_api() {
     log "api: pip install schemathesis"
     "$API_VENV/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4.32,<5'
   fi
+  require "$API_VENV/bin/st" "schemathesis did not install into $API_VENV"
 }
 
 setup_browser() {
@@ -149,6 +154,8 @@ setup_browser() {
   else
     apt_install chromium chromium-driver
   fi
+  require /usr/bin/chromium "chromium is missing after apt-get install chromium"
+  require /usr/bin/chromedriver "chromedriver is missing after apt-get install chromium-driver"
 }
 
 setup_lambda() {
@@ -210,11 +217,38 @@ setup_bench() {
   fi
 }
 
+# npm projects the tests run (a real Vite dev server, providers' signing libraries):
+# every tests/*/package-lock.json, installed with `npm ci` exactly as locked. A
+# project is skipped while its node_modules was made from the same lock.
+setup_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  require node "node is missing after apt-get install nodejs"
+  require npm "npm is missing after apt-get install npm"
+  local lock dir stamp
+  for lock in "$ROOT"/tests/*/package-lock.json; do
+    [ -e "$lock" ] || continue
+    dir="$(dirname "$lock")"
+    stamp="$dir/node_modules/.lock-sha256"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(sha256sum <"$lock")" ]; then
+      log "node: ${dir#"$ROOT"/} up to date"
+      continue
+    fi
+    log "node: npm ci in ${dir#"$ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+    sha256sum <"$lock" >"$stamp"
+  done
+  log "node: $(node --version), npm $(npm --version)"
+}
+
 # fuzz/run.sh: cargo-fuzz, only where a nightly toolchain exists (libFuzzer needs
 # nightly's sanitizer flags). Without nightly this says so and does nothing; the fuzz
 # step then skips itself too. No toolchain is downloaded here.
 setup_fuzz() {
   if ! cargo +nightly --version >/dev/null 2>&1; then
+    # CI must fuzz: a CI machine without nightly is a broken set-up, not a skip.
+    [ "${CI:-}" != true ] || die "fuzz: no nightly toolchain on a CI machine (rustup toolchain install nightly)"
     log "fuzz: no nightly toolchain, the fuzz step will be skipped (rustup toolchain install nightly)"
     return 0
   fi
@@ -230,8 +264,8 @@ setup_fuzz() {
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | api | browser | lambda | bench | fuzz) ;;
-    *) die "unknown component '$component' (expected: base wasm python api browser lambda bench fuzz)" ;;
+    base | wasm | python | api | browser | node | lambda | bench | fuzz) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser node lambda bench fuzz)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

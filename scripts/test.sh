@@ -9,8 +9,31 @@ cd "$(dirname "$0")/.."
 # One clean build: incremental artifacts only cost disk (gigabytes) here.
 export CARGO_INCREMENTAL=0
 
-scripts/setup.sh base wasm python api browser fuzz
-step() { printf '\n== %s\n' "$*" >&2; }
+# Each step's duration, and the whole run's, go to stderr as the next step starts
+# (CI must stay under 35 minutes on 2 cores: this says where the time goes).
+run_start=$SECONDS step_start=$SECONDS step_name=""
+step() {
+  [ -z "$step_name" ] || printf '== %s: %d s\n' "$step_name" $((SECONDS - step_start)) >&2
+  step_name="$*" step_start=$SECONDS
+  printf '\n== %s\n' "$*" >&2
+}
+finish() {
+  local rc=$?
+  printf '== %s: %d s\n== total: %d s (exit %d)\n' "$step_name" $((SECONDS - step_start)) $((SECONDS - run_start)) "$rc" >&2
+  [ -z "${fresh_venvs:-}" ] || rm -rf "$fresh_venvs"
+}
+trap finish EXIT
+
+# CI builds its Python virtualenvs anew in a temporary folder on every run, so every
+# install path runs there (a venv this machine kept cannot hide a broken one); pip's
+# own cache keeps that to about a minute. Elsewhere the venvs in ~/.cache are reused.
+if [ "${CI:-}" = true ] && [ -z "${TUNNEL_VENV:-}" ]; then
+  fresh_venvs="$(mktemp -d /tmp/tunnel-ci-venvs.XXXXXX)"
+  export TUNNEL_VENV="$fresh_venvs/venv" TUNNEL_API_VENV="$fresh_venvs/venv-schemathesis"
+fi
+
+step "set-up (scripts/setup.sh)"
+scripts/setup.sh base wasm python api browser node fuzz
 
 step "cargo fmt --check"
 cargo fmt --all --check
