@@ -92,5 +92,8 @@ if command -v terraform >/dev/null 2>&1; then
   terraform fmt -check -recursive infra
 fi
 
-step "quickstart --check (the README's first command)"
+step "quickstart --check and one Ctrl-C (the README's first command)"
+# The debug binaries built above: a release build here would only add minutes.
+export TUNNEL_BIN_DIR="$PWD/target/debug"
 scripts/quickstart.sh --check
+tests/quickstart/ctrl-c.sh
