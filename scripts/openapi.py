@@ -87,6 +87,25 @@ paths={
    "post":op("Record how the delivery of a held request went; the request log gets an exchange with inbox_of set to the held request.",{"201":resp("The recorded delivery.","ExchangeSummary"),**bad,**auth_errs,**nf,"422":err("The report is not one a delivery could give (ids, times, status, body size).")},security=sec,operationId="reportDelivery",requestBody={"required":True,**jbody("DeliveryReport")})},
  "/v1/openapi.json":{"get":op("This document.",{"200":{"description":"OpenAPI 3.1 document.","content":{"application/json":{"schema":S("object")}}}},security=[],operationId="openapi")},
 }
+# Request bodies are strict: a field the server does not know is refused with 400
+# naming it (a typo in a policy must not create an unprotected tunnel), so every
+# object schema a request body reaches says additionalProperties: false.
+def strict(name, seen=set()):
+    if name in seen: return
+    seen.add(name)
+    def walk(node):
+        if isinstance(node, dict):
+            if "$ref" in node: strict(node["$ref"].rsplit("/",1)[1])
+            for v in node.values(): walk(v)
+        elif isinstance(node, list):
+            for v in node: walk(v)
+    sch=schemas[name]
+    if sch.get("type")=="object": sch["additionalProperties"]=False
+    walk(sch)
+for item in paths.values():
+    for op_ in item.values():
+        if isinstance(op_, dict) and "requestBody" in op_:
+            strict(op_["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/",1)[1])
 doc={"openapi":"3.1.0","info":{"title":"tunnel control plane","version":"1","description":"REST API of the tunnel service: clients, tunnels, and the request inspector. Authenticate with `Authorization: Bearer <api key or session token>`."},
  "servers":[{"url":"/"}],
  "paths":paths,

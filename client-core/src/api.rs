@@ -28,6 +28,7 @@ pub struct ClientInfo {
 
 /// `POST /v1/tunnels` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTunnel {
     /// Subdomain wanted; a random one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +47,7 @@ pub struct CreateTunnel {
 
 /// `PATCH /v1/tunnels/{id}` body: replaces the tunnel's access policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateTunnel {
     /// The new policy; absent or `null` removes it.
     #[serde(default)]

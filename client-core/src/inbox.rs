@@ -53,6 +53,7 @@ pub struct Taken {
 
 /// `POST /v1/tunnels/{id}/inbox/deliveries` body: how one delivery went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryReport {
     /// The held request's id.
     pub request_id: String,

@@ -72,6 +72,7 @@ pub const MAX_INBOX_REPLY_BYTES: usize = 4096;
 /// An access policy as its owner sets it. Every setting present must pass; an empty
 /// policy admits everyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// HTTP basic auth as `user:password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +96,7 @@ pub struct Policy {
 
 /// Offline inbox settings; every field has a default, so `{}` turns it on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Inbox {
     /// Status the public gets for a held request; [`DEFAULT_INBOX_STATUS`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -427,6 +427,7 @@ fn parse_status_class(value: &str) -> Result<u8, FilterError> {
 /// `set_headers`); `remove_headers` removed; `set_headers` set; body replaced when given;
 /// then the framing headers fixed, see [`Self::apply`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayEdits {
     /// New method.
     #[serde(default)]
