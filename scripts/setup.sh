@@ -62,7 +62,10 @@ setup_base() {
   # curl is a real client in the end-to-end tests; python3 makes the venvs.
   command -v curl >/dev/null 2>&1 || apt_install curl
   command -v python3 >/dev/null 2>&1 || apt_install python3
+  # tmux is the pseudo-terminal the CLI's terminal tests type into.
+  command -v tmux >/dev/null 2>&1 || apt_install tmux
   require curl "curl is missing after apt-get install curl"
+  require tmux "tmux is missing after apt-get install tmux"
 }
 
 setup_wasm() {

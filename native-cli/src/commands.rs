@@ -33,6 +33,15 @@ pub enum CommandError {
     /// The CA file is unusable.
     #[error(transparent)]
     Trust(#[from] crate::trust::TrustError),
+    /// `stop` without a name, not confirmed.
+    #[error(
+        "name the tunnel to stop (`tunnel stop <id or domain>`, see `tunnel list`), \
+         or pass --all to stop all {count} of yours"
+    )]
+    StopWhich {
+        /// How many tunnels the caller has.
+        count: usize,
+    },
     /// `stop` could not stop every tunnel.
     #[error("{failed} of {total} tunnels could not be stopped")]
     PartialStop {
@@ -112,8 +121,9 @@ pub async fn login(settings: &Settings, key: Option<String>) -> Result<(), Comma
 fn read_key() -> Result<String, CommandError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("API key: ");
-        let _ = std::io::stderr().flush();
+        // Typed, not echoed: a key on screen ends up in scrollback and screen shares.
+        return rpassword::prompt_password("API key (not shown as you type): ")
+            .map_err(CommandError::Stdin);
     }
     let mut line = String::new();
     stdin
@@ -165,17 +175,31 @@ pub async fn list(settings: &Settings, json: bool) -> Result<(), CommandError> {
 }
 
 /// `tunnel stop [ID]`: that tunnel, or all of the caller's.
-pub async fn stop(settings: &Settings, tunnel_id: Option<String>) -> Result<(), CommandError> {
+pub async fn stop(
+    settings: &Settings,
+    tunnel: Option<String>,
+    all: bool,
+) -> Result<(), CommandError> {
     let api = authorized_api(settings)?;
-    if let Some(id) = tunnel_id {
+    let tunnels = api.call(|c| c.list_tunnels()).await?.tunnels;
+    if let Some(name) = tunnel {
+        // By id or domain; an unknown name goes to the server as an id, whose 404 says so.
+        let id = tunnels
+            .iter()
+            .find(|t| t.tunnel_id == name || t.domain == name)
+            .map_or(name, |t| t.tunnel_id.clone());
         api.call_empty(|c| c.delete_tunnel(&id)).await?;
         output::print(&format!("stopped tunnel {id}\n"))?;
         return Ok(());
     }
-    let tunnels = api.call(|c| c.list_tunnels()).await?.tunnels;
     if tunnels.is_empty() {
         output::print("no tunnels to stop\n")?;
         return Ok(());
+    }
+    if !all && !confirm_stop_all(&tunnels)? {
+        return Err(CommandError::StopWhich {
+            count: tunnels.len(),
+        });
     }
     let mut failed = 0;
     for tunnel in &tunnels {
@@ -197,6 +221,28 @@ pub async fn stop(settings: &Settings, tunnel_id: Option<String>) -> Result<(), 
         });
     }
     Ok(())
+}
+
+/// Asks on a terminal whether to stop every tunnel; false (ask for --all) elsewhere,
+/// so a script never stops running sessions by leaving out a name.
+fn confirm_stop_all(tunnels: &[client_core::api::Tunnel]) -> Result<bool, CommandError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(false);
+    }
+    let names: Vec<&str> = tunnels.iter().map(|t| t.domain.as_str()).collect();
+    eprint!(
+        "Stop all {} of your tunnels ({})? [y/N] ",
+        tunnels.len(),
+        names.join(", ")
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(CommandError::Stdin)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// `tunnel status`: what is configured and what the server says about it.

@@ -22,7 +22,7 @@ pub const FOLLOW_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What `tunnel requests` lists.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
-    /// Tunnel id or domain; the only tunnel when absent.
+    /// Tunnel id or domain; the most recent tunnel when absent.
     pub tunnel: Option<String>,
     /// Filters.
     pub filter: Filter,
@@ -85,7 +85,8 @@ impl From<std::io::Error> for InspectError {
     }
 }
 
-/// The tunnel `wanted` names (its id or its domain), or the caller's only tunnel.
+/// The tunnel `wanted` names (its id or its domain), or the caller's most recent one
+/// (the one `tunnel start` made last), said on stderr when there was a choice.
 async fn pick_tunnel(api: &Api, wanted: Option<&str>) -> Result<Tunnel, InspectError> {
     let tunnels = api.call(|c| c.list_tunnels()).await?.tunnels;
     match wanted {
@@ -97,18 +98,28 @@ async fn pick_tunnel(api: &Api, wanted: Option<&str>) -> Result<Tunnel, InspectE
                     "no tunnel {w:?} among yours (by id or domain); see `tunnel list`"
                 ))
             }),
-        None => match tunnels.len() {
-            1 => Ok(tunnels.into_iter().next().ok_or_else(|| {
-                InspectError::WhichTunnel("no tunnels: start one with `tunnel start`".into())
-            })?),
-            0 => Err(InspectError::WhichTunnel(
-                "you have no tunnels: start one with `tunnel start <port>`".into(),
-            )),
-            n => Err(InspectError::WhichTunnel(format!(
-                "you have {n} tunnels; name one: `tunnel requests <id or domain>` (see `tunnel list`)"
-            ))),
-        },
+        None => {
+            let n = tunnels.len();
+            let newest = most_recent(tunnels).ok_or_else(|| {
+                InspectError::WhichTunnel(
+                    "you have no tunnels: start one with `tunnel start <port>`".into(),
+                )
+            })?;
+            if n > 1 {
+                eprintln!(
+                    "{} (your most recent of {n} tunnels; name another: `tunnel requests <id or domain>`)",
+                    newest.domain
+                );
+            }
+            Ok(newest)
+        }
     }
+}
+
+/// The newest tunnel; the list is oldest first and `max_by_key` keeps the last of
+/// equal keys, so of two made in the same second the later listed wins.
+fn most_recent(tunnels: Vec<Tunnel>) -> Option<Tunnel> {
+    tunnels.into_iter().max_by_key(|t| t.created_at)
 }
 
 /// One line per exchange: time, id, method, status, duration, size, path.

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 /// Serve a local HTTP service on a public URL.
 #[derive(Debug, Parser)]
-#[command(name = "tunnel", version)]
+#[command(name = "tunnel", version, after_help = EXAMPLES)]
 struct Cli {
     /// Base URL of the tunnel server's REST API [default: from the config file, else
     /// http://127.0.0.1:8080].
@@ -67,6 +67,16 @@ fn init_logs(format: LogFormat) {
         logs.try_init()
     };
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  tunnel --api-url https://tunnel.example.com register   new account; saves URL and key
+  tunnel start 3000 --domain myapp                       https://myapp.<base domain> -> localhost:3000
+  tunnel start 3000 --basic-auth alice:s3cret            only with a password
+  tunnel requests                                        what reached your most recent tunnel
+  tunnel replay REQUEST_ID -H 'X-Debug: 1'               send one again, edited
+  tunnel stop myapp                                      remove a tunnel
+  tunnel completions bash > ~/.local/share/bash-completion/completions/tunnel";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -145,11 +155,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop (delete) a tunnel, or all of yours.
+    /// Stop (delete) a tunnel, or all of yours with --all.
+    #[command(
+        after_help = "Without a name, asks before stopping all on a terminal; elsewhere needs --all."
+    )]
     Stop {
-        /// The tunnel to stop; all of yours when absent.
+        /// The tunnel to stop: its id or its domain.
+        #[arg(value_name = "TUNNEL")]
         tunnel_id: Option<String>,
+        /// Stop every tunnel of yours, including ones a running `tunnel start` serves.
+        #[arg(long, conflicts_with = "tunnel_id")]
+        all: bool,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    #[command(
+        after_help = "bash: tunnel completions bash > ~/.local/share/bash-completion/completions/tunnel\n\
+                            zsh:  tunnel completions zsh > ~/.zfunc/_tunnel  (with fpath+=~/.zfunc)\n\
+                            fish: tunnel completions fish > ~/.config/fish/completions/tunnel.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `tunnel man | man -l -`.
+    Man,
     /// Show the configuration, the server's reachability and your tunnels.
     Status {
         /// Print one JSON object.
@@ -191,7 +220,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RequestsList {
-    /// Tunnel id or domain; your only tunnel when absent.
+    /// Tunnel id or domain; your most recent tunnel when absent.
     tunnel: Option<String>,
     /// Only this method.
     #[arg(long)]
@@ -236,7 +265,7 @@ enum RequestsAction {
     },
     /// Empty a tunnel's request log.
     Clear {
-        /// Tunnel id or domain; your only tunnel when absent.
+        /// Tunnel id or domain; your most recent tunnel when absent.
         tunnel: Option<String>,
     },
 }
@@ -277,6 +306,20 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Generated from the definitions above; they need no config and no server.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "tunnel", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     if let Command::Start {
         domain: Some(domain),
         ..
@@ -294,7 +337,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(Auth::Logout) => commands::logout(&settings)?,
         Command::Auth(Auth::Rotate) => commands::rotate(&settings).await?,
         Command::List { json } => commands::list(&settings, json).await?,
-        Command::Stop { tunnel_id } => commands::stop(&settings, tunnel_id).await?,
+        Command::Stop { tunnel_id, all } => commands::stop(&settings, tunnel_id, all).await?,
+        Command::Completions { .. } | Command::Man => unreachable!("answered above"),
         Command::Status { json } => commands::status(&settings, json).await?,
         Command::Requests { action, list } => requests(&settings, action, list).await?,
         Command::Replay {
