@@ -134,6 +134,11 @@ resource "aws_lambda_function_url" "proxy" {
   invoke_mode        = "RESPONSE_STREAM"
 }
 
+# A Function URL with auth NONE needs two public statements since October 2025
+# (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html): InvokeFunctionUrl,
+# and InvokeFunction allowed only through a function URL (the InvokedViaFunctionUrl
+# condition, `invoked_via_function_url`, AWS provider >= 6.28). With the first alone
+# the URL answers 403 to every request before the function runs.
 resource "aws_lambda_permission" "proxy_url" {
   #checkov:skip=CKV_AWS_301:A Function URL with auth NONE needs this public permission; tunnel-proxy answers 403 to any request without CloudFront's x-origin-verify secret.
   statement_id           = "FunctionUrlAuthNone"
@@ -141,4 +146,13 @@ resource "aws_lambda_permission" "proxy_url" {
   function_name          = aws_lambda_function.fn["tunnel-proxy"].function_name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "proxy_url_invoke" {
+  #checkov:skip=CKV_AWS_301:The second statement a Function URL with auth NONE needs (see above); the condition limits it to invocations through the function URL, and tunnel-proxy refuses requests without CloudFront's x-origin-verify secret.
+  statement_id             = "FunctionUrlInvokeFunction"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.fn["tunnel-proxy"].function_name
+  principal                = "*"
+  invoked_via_function_url = true
 }
