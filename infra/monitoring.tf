@@ -265,10 +265,11 @@ resource "aws_cloudwatch_dashboard" "main" {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
           title = "tunnel-proxy and tunnel-relay duration (p50, p99)", region = var.region, period = 60, view = "timeSeries"
-          metrics = flatten([for name in ["tunnel-proxy", "tunnel-relay"] : [
-            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[name].function_name, { stat = "p50" }],
-            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[name].function_name, { stat = "p99" }],
-          ]])
+          # One row per function and statistic. Not flatten(): it would flatten the
+          # rows too, and PutDashboard wants `metrics` as an array of arrays.
+          metrics = [for pair in setproduct(["tunnel-proxy", "tunnel-relay"], ["p50", "p99"]) :
+            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[pair[0]].function_name, { stat = pair[1] }]
+          ]
         }
       },
       {
@@ -289,10 +290,9 @@ resource "aws_cloudwatch_dashboard" "main" {
         type = "metric", x = 12, y = 12, width = 12, height = 6
         properties = {
           title = "DynamoDB consumed capacity and throttles", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
-          metrics = flatten([for t in keys(local.tables) : [
-            for m in ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"] :
-            ["AWS/DynamoDB", m, "TableName", local.tables[t].name]
-          ]])
+          metrics = [for pair in setproduct(keys(local.tables), ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"]) :
+            ["AWS/DynamoDB", pair[1], "TableName", local.tables[pair[0]].name]
+          ]
         }
       },
     ]
