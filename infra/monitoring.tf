@@ -1,9 +1,65 @@
 # Alarms to one SNS topic, and a dashboard. Thresholds are for a small deployment:
 # any throttle is worth a look (a throttled relay invocation loses a client message).
 
+# Encrypted with a key of our own: CloudWatch alarms publish to the topic as the
+# service principal cloudwatch.amazonaws.com, which must be allowed to use the
+# topic's key (kms:GenerateDataKey*, kms:Decrypt). The AWS managed key alias/aws/sns
+# does not allow it and its policy cannot be changed, so under it every alarm action
+# fails ("CloudWatch Alarms does not have authorization to access the SNS topic
+# encryption key") and nobody is told. https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns,
+# https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alarms.arn
+}
+
+resource "aws_kms_key" "alarms" {
+  description             = "${local.prefix}alarms: the SNS alarm topic's messages"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alarms_key.json
+}
+
+resource "aws_kms_alias" "alarms" {
+  name          = "alias/${local.prefix}alarms"
+  target_key_id = aws_kms_key.alarms.key_id
+}
+
+# In a key policy "*" as the resource is the key itself.
+data "aws_iam_policy_document" "alarms_key" {
+  #checkov:skip=CKV_AWS_109:A key policy's resource "*" is this key only; the account's own IAM policies decide who administers it (AWS's default key policy statement).
+  #checkov:skip=CKV_AWS_111:A key policy's resource "*" is this key only; the account's own IAM policies decide who administers it (AWS's default key policy statement).
+  #checkov:skip=CKV_AWS_356:A key policy's resource "*" is this key only.
+  # AWS's default statement: the account's IAM policies decide who manages the key.
+  # Without it nobody could change this policy again (and AWS refuses to set it).
+  statement {
+    sid       = "AccountIamPolicies"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # CloudWatch alarms of this account publishing to the encrypted topic.
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
 }
 
 resource "aws_sns_topic_subscription" "email" {

@@ -771,6 +771,15 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
         got_res,
         [["${local.tables[statement.key].arn}/index/${local.table_index[statement.key]}"]],
     )
+    # Key policies: there "*" as the resource is the key itself, and AWS's default
+    # statement gives the account root kms:* (its IAM policies decide). Every other
+    # statement of theirs is held to the same rules.
+    key_policies = {
+        m.group(1)
+        for k in tf["resource"].get("aws_kms_key", {}).values()
+        for m in [re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", str(attr(k, "policy")))]
+        if m
+    }
     for name, doc in tf["data"].get("aws_iam_policy_document", {}).items():
         stmts = list(blocks(doc, "statement"))
         for dyn in blocks(doc, "dynamic"):
@@ -784,9 +793,15 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
             actions = actions if isinstance(actions, list) else [actions]
             resources = attr(st, "resources", [])
             resources = resources if isinstance(resources, list) else [resources]
+            principals = [i for p in blocks(st, "principals") for i in (attr(p, "identifiers") or [])]
+            account_root = bool(principals) and all(re.fullmatch(r"arn:\$\{local\.partition\}:iam::\$\{local\.account_id\}:root", str(i)) for i in principals)
             wild_a = [a for a in actions if a == "*" or str(a).endswith(":*")]
+            if name in key_policies and account_root:
+                wild_a = [a for a in wild_a if a != "kms:*"]
             r.check(f"policy {name}[{i}]: no wildcard action", not wild_a, str(wild_a))
             wild_r = [x for x in resources if str(x).strip() == "*"]
+            if name in key_policies:
+                wild_r = []
             r.check(f"policy {name}[{i}]: no '*' resource", not wild_r, str(wild_r))
             if name == "fn":
                 r.check(
