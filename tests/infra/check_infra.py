@@ -465,6 +465,15 @@ def check_env(r: Report, facts: dict, tf: dict) -> None:
     )
 
 
+def gsi_keys(g: dict) -> dict:
+    """An index's keys: its key_schema blocks (the AWS provider 6.x form), else the
+    deprecated hash_key/range_key (check_schema.py refuses those)."""
+    ks = {attr(k, "key_type"): attr(k, "attribute_name") for k in blocks(g, "key_schema")}
+    if ks:
+        return {"hash_key": ks.get("HASH"), "range_key": ks.get("RANGE")}
+    return {"hash_key": attr(g, "hash_key"), "range_key": attr(g, "range_key")}
+
+
 def check_tables(r: Report, facts: dict, tf: dict) -> None:
     r.section("tables")
     tfs = tf["resource"].get("aws_dynamodb_table", {})
@@ -479,14 +488,7 @@ def check_tables(r: Report, facts: dict, tf: dict) -> None:
         r.same(f"{key}: range key", attr(t, "range_key"), spec["range_key"])
         got_attrs = {attr(a, "name"): attr(a, "type") for a in blocks(t, "attribute")}
         r.same(f"{key}: attributes", got_attrs, spec["attributes"])
-        got_gsis = {
-            attr(g, "name"): {
-                "hash_key": attr(g, "hash_key"),
-                "range_key": attr(g, "range_key"),
-                "projection": attr(g, "projection_type"),
-            }
-            for g in blocks(t, "global_secondary_index")
-        }
+        got_gsis = {attr(g, "name"): {**gsi_keys(g), "projection": attr(g, "projection_type")} for g in blocks(t, "global_secondary_index")}
         r.same(f"{key}: GSIs", got_gsis, spec["gsis"])
         ttl = [attr(b, "attribute_name") for b in blocks(t, "ttl") if attr(b, "enabled") is True]
         r.same(f"{key}: TTL", ttl[0] if ttl else None, spec["ttl"])
