@@ -145,6 +145,7 @@ def read_facts(root: Path) -> dict:
 
     store_env = _env_module(config_rs)
     fn_env = _env_module(mod_rs)
+    public_rate_env = fn_env["PUBLIC_RATE"]
     proxy_env = _env_module(proxy_rs)
     required = set()
     for src, consts in ((config_rs, store_env), (mod_rs, fn_env)):
@@ -228,6 +229,7 @@ def read_facts(root: Path) -> dict:
         "host_header": headers["TUNNEL_HOST_HEADER"],
         "origin_header": headers["ORIGIN_SECRET_HEADER"],
         "console_config": console_config,
+        "public_rate_env": public_rate_env,
     }
 
 
@@ -391,6 +393,10 @@ def check_functions(r: Report, facts: dict, tf: dict) -> None:
         r.check(f"{fn} 256 MB / 60 s", (size.get("memory_size"), size.get("timeout")) == (256, 60), str(size))
     relay = fns.get("tunnel-relay", {})
     r.same("tunnel-relay reserved concurrency", relay.get("reserved_concurrency"), "${var.relay_reserved_concurrency}")
+    proxy = fns.get("tunnel-proxy", {})
+    r.same("tunnel-proxy reserved concurrency (caps public traffic)", proxy.get("reserved_concurrency"), "${var.proxy_reserved_concurrency}")
+    rate = tf["locals"].get("function_env", {}).get("tunnel-proxy", {}).get(facts["public_rate_env"])
+    r.same(f"tunnel-proxy: {facts['public_rate_env']} from var.public_rate", rate, "${var.public_rate}")
     lg = tf["resource"].get("aws_cloudwatch_log_group", {}).get("fn", {})
     r.check(
         "own log group per function with retention",
@@ -877,6 +883,15 @@ def mutations():
         ("code renames the host header", code(lambda f: f.update(host_header="x-forwarded-tunnel")), "CloudFront Function sets"),
         ("terraform forwards Host", terraform(lambda tf: tf["resource"]["aws_cloudfront_origin_request_policy"]["tunnel"]["headers_config"][0].update(header_behavior=["allViewer"])), "all headers but Host"),
         ("terraform names the API with an unreserved label", terraform(lambda tf: tf["locals"].update(api_domain="control.${local.base_domain}")), "api_domain label"),
+        ("terraform lets public traffic take the whole account", terraform(lambda tf: tf["locals"]["functions"]["tunnel-proxy"].update(reserved_concurrency=-1)), "tunnel-proxy reserved concurrency"),
+        ("terraform forgets the per-tunnel public rate", terraform(lambda tf: tf["locals"]["function_env"]["tunnel-proxy"].pop("TUNNEL_PUBLIC_RATE")), "TUNNEL_PUBLIC_RATE from var.public_rate"),
+        ("terraform names another attribute as an index's RANGE key", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["tunnels"]["global_secondary_index"][0]["key_schema"][1].update(attribute_name=["updated_at"])), "tunnels: GSIs"),
+        ("terraform swaps an index's HASH and RANGE", terraform(lambda tf: [k.update(key_type=[{"HASH": "RANGE", "RANGE": "HASH"}[k["key_type"][0]]]) for k in tf["resource"]["aws_dynamodb_table"]["requests"]["global_secondary_index"][0]["key_schema"]]), "requests: GSIs"),
+        (
+            "terraform grants kms:* to a service in the alarm key's policy",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["alarms_key"]["statement"][1].update(actions=[["kms:*"]])),
+            "policy alarms_key[1]: no wildcard action",
+        ),
         ("terraform renames the origin header", terraform(lambda tf: tf["resource"]["aws_cloudfront_distribution"]["tunnels"]["origin"][0]["custom_header"][0].update(name=["x-secret"])), "CloudFront sends"),
         # The request log: table, routes, functions, grants.
         ("terraform drops the request log's GSI", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=[])), "requests: GSIs"),
