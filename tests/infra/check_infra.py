@@ -238,7 +238,7 @@ def read_facts(root: Path) -> dict:
 
 def load_tf(infra: Path) -> dict:
     """Merged view: resource/data {type: {name: body}}, locals, variables."""
-    out = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "files": []}
+    out = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "files": [], "dir": infra}
     for path in sorted(infra.glob("*.tf")):
         with path.open() as f:
             doc = hcl2.load(f)
@@ -580,6 +580,15 @@ def check_ws(r: Report, facts: dict, tf: dict) -> None:
     r.same("integration invokes that function", attr(integ, "integration_uri"), "${aws_lambda_function.fn[each.key].invoke_arn}")
 
 
+def function_code(tf: dict, code) -> str:
+    """A CloudFront Function's code: inline, or the file it loads with file()."""
+    m = re.fullmatch(r'\$\{file\("\$\{path\.module\}/([^"]+)"\)\}', str(code))
+    if not m:
+        return str(code)
+    path = tf["dir"] / m.group(1)
+    return path.read_text() if path.is_file() else f"(missing file {path})"
+
+
 def check_ingress(r: Report, facts: dict, tf: dict) -> None:
     r.section("public ingress")
     res = tf["resource"]
@@ -595,8 +604,8 @@ def check_ingress(r: Report, facts: dict, tf: dict) -> None:
         facts["origin_header"] in hdrs and hdrs[facts["origin_header"]] == secret and secret,
         f"{hdrs} vs {secret}",
     )
-    code = str(attr(res.get("aws_cloudfront_function", {}).get("tunnel_host", {}), "code", ""))
-    r.check(f"CloudFront Function sets {facts['host_header']}", f"'{facts['host_header']}'" in code)
+    code = function_code(tf, attr(res.get("aws_cloudfront_function", {}).get("tunnel_host", {}), "code", ""))
+    r.check(f"CloudFront Function sets {facts['host_header']}", f"'{facts['host_header']}'" in code, code[:80])
     orp = res.get("aws_cloudfront_origin_request_policy", {}).get("tunnel", {})
     hc = (blocks(orp, "headers_config") or [{}])[0]
     items = attr((blocks(hc, "headers") or [{}])[0], "items")
