@@ -255,7 +255,7 @@ resource "aws_api_gateway_stage" "api" {
     })
   }
 
-  depends_on = [aws_api_gateway_account.this]
+  depends_on = [module.apigateway_account]
 }
 
 resource "aws_api_gateway_method_settings" "all" {
@@ -292,28 +292,30 @@ resource "aws_api_gateway_base_path_mapping" "api" {
 }
 
 # API Gateway writes execution and access logs through one role per account and
-# region. This sets it: if the account already has one, import it or drop this.
-resource "aws_iam_role" "apigateway_cloudwatch" {
-  name = "${local.prefix}apigateway-cloudwatch"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "apigateway.amazonaws.com" }
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
+# region, set by the module (which also says why it is a module). If the account
+# has one already, import it or drop this.
+module "apigateway_account" {
+  source     = "./modules/apigateway-account"
+  prefix     = local.prefix
+  account_id = local.account_id
+  partition  = local.partition
 }
 
-resource "aws_iam_role_policy_attachment" "apigateway_cloudwatch" {
-  role       = aws_iam_role.apigateway_cloudwatch.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+# Where these were before they moved into the module: existing deployments keep
+# the same objects.
+moved {
+  from = aws_iam_role.apigateway_cloudwatch
+  to   = module.apigateway_account.aws_iam_role.cloudwatch
 }
 
-resource "aws_api_gateway_account" "this" {
-  cloudwatch_role_arn = aws_iam_role.apigateway_cloudwatch.arn
-  depends_on          = [aws_iam_role_policy_attachment.apigateway_cloudwatch]
+moved {
+  from = aws_iam_role_policy_attachment.apigateway_cloudwatch
+  to   = module.apigateway_account.aws_iam_role_policy_attachment.cloudwatch
+}
+
+moved {
+  from = aws_api_gateway_account.this
+  to   = module.apigateway_account.aws_api_gateway_account.this
 }
 
 # ---------------------------------------------------------------- WebSocket API
@@ -452,7 +454,7 @@ resource "aws_apigatewayv2_stage" "ws" {
     })
   }
 
-  depends_on = [aws_api_gateway_account.this]
+  depends_on = [module.apigateway_account]
 }
 
 resource "aws_apigatewayv2_domain_name" "ws" {

@@ -19,13 +19,8 @@ resource "aws_cloudfront_function" "tunnel_host" {
   runtime = "cloudfront-js-2.0"
   comment = "Copies the viewer Host into x-tunnel-host (tunnel_aws::functions::proxy::TUNNEL_HOST_HEADER)"
   publish = true
-  code    = <<-JS
-    function handler(event) {
-      var request = event.request;
-      request.headers['x-tunnel-host'] = { value: request.headers.host.value };
-      return request;
-    }
-  JS
+  # The same file tests/infra/cloudfront_function.test.mjs runs in Node.
+  code = file("${path.module}/functions/tunnel-host.js")
 }
 
 data "aws_cloudfront_cache_policy" "caching_disabled" {

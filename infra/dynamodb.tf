@@ -3,7 +3,9 @@
 # tests/infra/check_infra.py compares the two on every run.
 #
 # All on-demand (tables.rs BILLING_MODE): traffic is small and spiky. Point-in-time
-# recovery on; encryption at rest with the AWS managed key.
+# recovery on; encryption at rest with the AWS managed key. Index keys are
+# `key_schema` blocks (HASH, then RANGE), the form AWS provider 6.x wants: a
+# global_secondary_index's hash_key and range_key are deprecated there.
 
 resource "aws_dynamodb_table" "clients" {
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
@@ -52,9 +54,17 @@ resource "aws_dynamodb_table" "tunnels" {
   # never reads its own writes through it.
   global_secondary_index {
     name            = "client_id-index"
-    hash_key        = "client_id"
-    range_key       = "created_at"
     projection_type = "ALL"
+
+    key_schema {
+      attribute_name = "client_id"
+      key_type       = "HASH"
+    }
+
+    key_schema {
+      attribute_name = "created_at"
+      key_type       = "RANGE"
+    }
   }
 
   point_in_time_recovery {
@@ -141,9 +151,17 @@ resource "aws_dynamodb_table" "requests" {
   # write and byte stored counts twice (docs/cost.md).
   global_secondary_index {
     name            = "tunnel_id-index"
-    hash_key        = "tunnel_id"
-    range_key       = "request_id"
     projection_type = "ALL"
+
+    key_schema {
+      attribute_name = "tunnel_id"
+      key_type       = "HASH"
+    }
+
+    key_schema {
+      attribute_name = "request_id"
+      key_type       = "RANGE"
+    }
   }
 
   # TTL deletes lazily (typically within two days) and without write cost; the store

@@ -11,7 +11,11 @@ locals {
   # integration timeout where they walk a tunnel's request log (count, list, clear:
   # one Query per MB read). A replay slower than 29 s gets API Gateway's 504 while the
   # function finishes it and records it in the log.
-  # reserved_concurrency -1 = draw from the account's unreserved pool.
+  # reserved_concurrency -1 = draw from the account's unreserved pool. A number both
+  # guarantees and caps: tunnel-proxy's (var.proxy_reserved_concurrency) bounds what
+  # public traffic, however busy one tunnel is, can take from the account;
+  # tunnel-relay's (var.relay_reserved_concurrency) keeps client messages flowing
+  # whatever else runs (docs/deploy.md, "Concurrency").
   functions = {
     "register-client"      = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "POST /v1/clients: new client id and API key" }
     "get-client"           = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "GET /v1/clients/me; GET /v1/openapi.json" }
@@ -25,7 +29,7 @@ locals {
     "tunnel-connect"       = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket connect/release routes: binds a connection to a tunnel" }
     "tunnel-disconnect"    = { memory_size = 128, timeout = 10, reserved_concurrency = -1, description = "WebSocket $disconnect: releases the tunnel" }
     "tunnel-relay"         = { memory_size = 128, timeout = 10, reserved_concurrency = var.relay_reserved_concurrency, description = "WebSocket response/body/... routes: relays client frames to a return channel" }
-    "tunnel-proxy"         = { memory_size = 256, timeout = 60, reserved_concurrency = -1, description = "Public traffic through a Function URL (RESPONSE_STREAM) behind CloudFront" }
+    "tunnel-proxy"         = { memory_size = 256, timeout = 60, reserved_concurrency = var.proxy_reserved_concurrency, description = "Public traffic through a Function URL (RESPONSE_STREAM) behind CloudFront" }
   }
 
   # Read by every function: backend_from_env() (lambdas/aws/src/functions/mod.rs) and
@@ -59,6 +63,8 @@ locals {
       # taken on the channel has time for its answer before a cap closes it.
       TUNNEL_CHANNEL_MAX_IDLE_SECS = "150"
       TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
+      # Per tunnel, per warm sandbox (tunnel_backend::limits): past it, 429.
+      TUNNEL_PUBLIC_RATE = var.public_rate
     }
     # No origin secret: replays come through the REST API, never the Function URL,
     # so the function has no CloudFront header to check.
@@ -134,6 +140,11 @@ resource "aws_lambda_function_url" "proxy" {
   invoke_mode        = "RESPONSE_STREAM"
 }
 
+# A Function URL with auth NONE needs two public statements since October 2025
+# (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html): InvokeFunctionUrl,
+# and InvokeFunction allowed only through a function URL (the InvokedViaFunctionUrl
+# condition, `invoked_via_function_url`, AWS provider >= 6.28). With the first alone
+# the URL answers 403 to every request before the function runs.
 resource "aws_lambda_permission" "proxy_url" {
   #checkov:skip=CKV_AWS_301:A Function URL with auth NONE needs this public permission; tunnel-proxy answers 403 to any request without CloudFront's x-origin-verify secret.
   statement_id           = "FunctionUrlAuthNone"
@@ -141,4 +152,13 @@ resource "aws_lambda_permission" "proxy_url" {
   function_name          = aws_lambda_function.fn["tunnel-proxy"].function_name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "proxy_url_invoke" {
+  #checkov:skip=CKV_AWS_301:The second statement a Function URL with auth NONE needs (see above); the condition limits it to invocations through the function URL, and tunnel-proxy refuses requests without CloudFront's x-origin-verify secret.
+  statement_id             = "FunctionUrlInvokeFunction"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.fn["tunnel-proxy"].function_name
+  principal                = "*"
+  invoked_via_function_url = true
 }

@@ -1,9 +1,65 @@
 # Alarms to one SNS topic, and a dashboard. Thresholds are for a small deployment:
 # any throttle is worth a look (a throttled relay invocation loses a client message).
 
+# Encrypted with a key of our own: CloudWatch alarms publish to the topic as the
+# service principal cloudwatch.amazonaws.com, which must be allowed to use the
+# topic's key (kms:GenerateDataKey*, kms:Decrypt). The AWS managed key alias/aws/sns
+# does not allow it and its policy cannot be changed, so under it every alarm action
+# fails ("CloudWatch Alarms does not have authorization to access the SNS topic
+# encryption key") and nobody is told. https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns,
+# https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alarms.arn
+}
+
+resource "aws_kms_key" "alarms" {
+  description             = "${local.prefix}alarms: the SNS alarm topic's messages"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alarms_key.json
+}
+
+resource "aws_kms_alias" "alarms" {
+  name          = "alias/${local.prefix}alarms"
+  target_key_id = aws_kms_key.alarms.key_id
+}
+
+# In a key policy "*" as the resource is the key itself.
+data "aws_iam_policy_document" "alarms_key" {
+  #checkov:skip=CKV_AWS_109:A key policy's resource "*" is this key only; the account's own IAM policies decide who administers it (AWS's default key policy statement).
+  #checkov:skip=CKV_AWS_111:A key policy's resource "*" is this key only; the account's own IAM policies decide who administers it (AWS's default key policy statement).
+  #checkov:skip=CKV_AWS_356:A key policy's resource "*" is this key only.
+  # AWS's default statement: the account's IAM policies decide who manages the key.
+  # Without it nobody could change this policy again (and AWS refuses to set it).
+  statement {
+    sid       = "AccountIamPolicies"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # CloudWatch alarms of this account publishing to the encrypted topic.
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -265,10 +321,11 @@ resource "aws_cloudwatch_dashboard" "main" {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
           title = "tunnel-proxy and tunnel-relay duration (p50, p99)", region = var.region, period = 60, view = "timeSeries"
-          metrics = flatten([for name in ["tunnel-proxy", "tunnel-relay"] : [
-            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[name].function_name, { stat = "p50" }],
-            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[name].function_name, { stat = "p99" }],
-          ]])
+          # One row per function and statistic. Not flatten(): it would flatten the
+          # rows too, and PutDashboard wants `metrics` as an array of arrays.
+          metrics = [for pair in setproduct(["tunnel-proxy", "tunnel-relay"], ["p50", "p99"]) :
+            ["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.fn[pair[0]].function_name, { stat = pair[1] }]
+          ]
         }
       },
       {
@@ -289,10 +346,9 @@ resource "aws_cloudwatch_dashboard" "main" {
         type = "metric", x = 12, y = 12, width = 12, height = 6
         properties = {
           title = "DynamoDB consumed capacity and throttles", region = var.region, stat = "Sum", period = 60, view = "timeSeries"
-          metrics = flatten([for t in keys(local.tables) : [
-            for m in ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"] :
-            ["AWS/DynamoDB", m, "TableName", local.tables[t].name]
-          ]])
+          metrics = [for pair in setproduct(keys(local.tables), ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"]) :
+            ["AWS/DynamoDB", pair[1], "TableName", local.tables[pair[0]].name]
+          ]
         }
       },
     ]

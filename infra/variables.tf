@@ -125,6 +125,28 @@ variable "relay_reserved_concurrency" {
   }
 }
 
+variable "proxy_reserved_concurrency" {
+  description = "Reserved concurrency of tunnel-proxy: how many public requests can be in flight at once across all tunnels (each holds one invocation until its answer ends, up to 60 s). It caps what public traffic, one busy tunnel included, takes from the account, so the REST API and the relay keep running under a flood; past it CloudFront gets 429 from the Function URL. -1: no reservation (the unreserved pool, shared with everything else). Account concurrency must leave 100 unreserved after this and relay_reserved_concurrency."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.proxy_reserved_concurrency == -1 || (var.proxy_reserved_concurrency >= 10 && var.proxy_reserved_concurrency <= 10000)
+    error_message = "proxy_reserved_concurrency must be -1 (no reservation) or between 10 and 10000."
+  }
+}
+
+variable "public_rate" {
+  description = "Public requests per tunnel, PER_SECOND:BURST or off (TUNNEL_PUBLIC_RATE; the local server's --public-rate). Past it a tunnel's callers get 429 with Retry-After. Counted per warm tunnel-proxy sandbox, so the total a tunnel gets is at most this times the sandboxes running, which proxy_reserved_concurrency caps."
+  type        = string
+  default     = "2000:4000"
+
+  validation {
+    condition     = var.public_rate == "off" || (can(regex("^[0-9]+(\\.[0-9]+)?:[1-9][0-9]*$", var.public_rate)) && try(tonumber(split(":", var.public_rate)[0]) > 0, false))
+    error_message = "public_rate must be PER_SECOND:BURST with both above 0 (e.g. 2000:4000), or off."
+  }
+}
+
 variable "deletion_protection" {
   description = "DynamoDB deletion protection. Set false (and apply) before terraform destroy."
   type        = bool

@@ -81,12 +81,21 @@ if cc -o "$probe/needs236" "$probe/needs236.c" 2>/dev/null; then
 fi
 rm -rf "$probe"
 
-step "infra: Terraform consistency and checkov"
-# infra/*.tf against the code's functions, env vars, tables, routes and IAM needs;
-# --self-test proves deliberate mismatches fail. checkov from the venv, offline
-# (--skip-download: no platform calls). terraform fmt only where a binary exists.
+step "infra: Terraform against the code, the provider schema and AWS's contracts; checkov"
+# check_infra.py: infra/*.tf against the code's functions, env vars, tables, routes
+# and IAM needs. check_schema.py: against the AWS provider's own schema
+# (tests/infra/provider-schema.json) and what no schema shows (the dashboard body,
+# by terraform console where a binary exists, the Function URL permissions, the
+# alarm topic's key, the certificate's region); it needs python-hcl2 8, which
+# cannot share checkov's venv (checkov's fork owns the module name hcl2).
+# --self-test on both proves deliberate mistakes fail. The CloudFront Function's
+# file runs in Node. checkov from the venv, offline (--skip-download: no platform
+# calls). terraform fmt only where a binary exists.
 venv_py="${TUNNEL_VENV:-$HOME/.cache/tunnel-venv}/bin/python"
+hcl_py="${TUNNEL_HCL_VENV:-$HOME/.cache/tunnel-venv-hcl}/bin/python"
 "$venv_py" tests/infra/check_infra.py --self-test
+"$hcl_py" tests/infra/check_schema.py --self-test
+node --test tests/infra/cloudfront_function.test.mjs
 "$(dirname "$venv_py")/checkov" -d infra --quiet --compact --skip-download
 if command -v terraform >/dev/null 2>&1; then
   terraform fmt -check -recursive infra

@@ -145,6 +145,7 @@ def read_facts(root: Path) -> dict:
 
     store_env = _env_module(config_rs)
     fn_env = _env_module(mod_rs)
+    public_rate_env = fn_env["PUBLIC_RATE"]
     proxy_env = _env_module(proxy_rs)
     required = set()
     for src, consts in ((config_rs, store_env), (mod_rs, fn_env)):
@@ -228,6 +229,7 @@ def read_facts(root: Path) -> dict:
         "host_header": headers["TUNNEL_HOST_HEADER"],
         "origin_header": headers["ORIGIN_SECRET_HEADER"],
         "console_config": console_config,
+        "public_rate_env": public_rate_env,
     }
 
 
@@ -236,7 +238,7 @@ def read_facts(root: Path) -> dict:
 
 def load_tf(infra: Path) -> dict:
     """Merged view: resource/data {type: {name: body}}, locals, variables."""
-    out = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "files": []}
+    out = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "files": [], "dir": infra}
     for path in sorted(infra.glob("*.tf")):
         with path.open() as f:
             doc = hcl2.load(f)
@@ -391,6 +393,10 @@ def check_functions(r: Report, facts: dict, tf: dict) -> None:
         r.check(f"{fn} 256 MB / 60 s", (size.get("memory_size"), size.get("timeout")) == (256, 60), str(size))
     relay = fns.get("tunnel-relay", {})
     r.same("tunnel-relay reserved concurrency", relay.get("reserved_concurrency"), "${var.relay_reserved_concurrency}")
+    proxy = fns.get("tunnel-proxy", {})
+    r.same("tunnel-proxy reserved concurrency (caps public traffic)", proxy.get("reserved_concurrency"), "${var.proxy_reserved_concurrency}")
+    rate = tf["locals"].get("function_env", {}).get("tunnel-proxy", {}).get(facts["public_rate_env"])
+    r.same(f"tunnel-proxy: {facts['public_rate_env']} from var.public_rate", rate, "${var.public_rate}")
     lg = tf["resource"].get("aws_cloudwatch_log_group", {}).get("fn", {})
     r.check(
         "own log group per function with retention",
@@ -465,6 +471,15 @@ def check_env(r: Report, facts: dict, tf: dict) -> None:
     )
 
 
+def gsi_keys(g: dict) -> dict:
+    """An index's keys: its key_schema blocks (the AWS provider 6.x form), else the
+    deprecated hash_key/range_key (check_schema.py refuses those)."""
+    ks = {attr(k, "key_type"): attr(k, "attribute_name") for k in blocks(g, "key_schema")}
+    if ks:
+        return {"hash_key": ks.get("HASH"), "range_key": ks.get("RANGE")}
+    return {"hash_key": attr(g, "hash_key"), "range_key": attr(g, "range_key")}
+
+
 def check_tables(r: Report, facts: dict, tf: dict) -> None:
     r.section("tables")
     tfs = tf["resource"].get("aws_dynamodb_table", {})
@@ -479,14 +494,7 @@ def check_tables(r: Report, facts: dict, tf: dict) -> None:
         r.same(f"{key}: range key", attr(t, "range_key"), spec["range_key"])
         got_attrs = {attr(a, "name"): attr(a, "type") for a in blocks(t, "attribute")}
         r.same(f"{key}: attributes", got_attrs, spec["attributes"])
-        got_gsis = {
-            attr(g, "name"): {
-                "hash_key": attr(g, "hash_key"),
-                "range_key": attr(g, "range_key"),
-                "projection": attr(g, "projection_type"),
-            }
-            for g in blocks(t, "global_secondary_index")
-        }
+        got_gsis = {attr(g, "name"): {**gsi_keys(g), "projection": attr(g, "projection_type")} for g in blocks(t, "global_secondary_index")}
         r.same(f"{key}: GSIs", got_gsis, spec["gsis"])
         ttl = [attr(b, "attribute_name") for b in blocks(t, "ttl") if attr(b, "enabled") is True]
         r.same(f"{key}: TTL", ttl[0] if ttl else None, spec["ttl"])
@@ -572,6 +580,15 @@ def check_ws(r: Report, facts: dict, tf: dict) -> None:
     r.same("integration invokes that function", attr(integ, "integration_uri"), "${aws_lambda_function.fn[each.key].invoke_arn}")
 
 
+def function_code(tf: dict, code) -> str:
+    """A CloudFront Function's code: inline, or the file it loads with file()."""
+    m = re.fullmatch(r'\$\{file\("\$\{path\.module\}/([^"]+)"\)\}', str(code))
+    if not m:
+        return str(code)
+    path = tf["dir"] / m.group(1)
+    return path.read_text() if path.is_file() else f"(missing file {path})"
+
+
 def check_ingress(r: Report, facts: dict, tf: dict) -> None:
     r.section("public ingress")
     res = tf["resource"]
@@ -587,8 +604,8 @@ def check_ingress(r: Report, facts: dict, tf: dict) -> None:
         facts["origin_header"] in hdrs and hdrs[facts["origin_header"]] == secret and secret,
         f"{hdrs} vs {secret}",
     )
-    code = str(attr(res.get("aws_cloudfront_function", {}).get("tunnel_host", {}), "code", ""))
-    r.check(f"CloudFront Function sets {facts['host_header']}", f"'{facts['host_header']}'" in code)
+    code = function_code(tf, attr(res.get("aws_cloudfront_function", {}).get("tunnel_host", {}), "code", ""))
+    r.check(f"CloudFront Function sets {facts['host_header']}", f"'{facts['host_header']}'" in code, code[:80])
     orp = res.get("aws_cloudfront_origin_request_policy", {}).get("tunnel", {})
     hc = (blocks(orp, "headers_config") or [{}])[0]
     items = attr((blocks(hc, "headers") or [{}])[0], "items")
@@ -771,6 +788,15 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
         got_res,
         [["${local.tables[statement.key].arn}/index/${local.table_index[statement.key]}"]],
     )
+    # Key policies: there "*" as the resource is the key itself, and AWS's default
+    # statement gives the account root kms:* (its IAM policies decide). Every other
+    # statement of theirs is held to the same rules.
+    key_policies = {
+        m.group(1)
+        for k in tf["resource"].get("aws_kms_key", {}).values()
+        for m in [re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", str(attr(k, "policy")))]
+        if m
+    }
     for name, doc in tf["data"].get("aws_iam_policy_document", {}).items():
         stmts = list(blocks(doc, "statement"))
         for dyn in blocks(doc, "dynamic"):
@@ -784,9 +810,15 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
             actions = actions if isinstance(actions, list) else [actions]
             resources = attr(st, "resources", [])
             resources = resources if isinstance(resources, list) else [resources]
+            principals = [i for p in blocks(st, "principals") for i in (attr(p, "identifiers") or [])]
+            account_root = bool(principals) and all(re.fullmatch(r"arn:\$\{local\.partition\}:iam::\$\{local\.account_id\}:root", str(i)) for i in principals)
             wild_a = [a for a in actions if a == "*" or str(a).endswith(":*")]
+            if name in key_policies and account_root:
+                wild_a = [a for a in wild_a if a != "kms:*"]
             r.check(f"policy {name}[{i}]: no wildcard action", not wild_a, str(wild_a))
             wild_r = [x for x in resources if str(x).strip() == "*"]
+            if name in key_policies:
+                wild_r = []
             r.check(f"policy {name}[{i}]: no '*' resource", not wild_r, str(wild_r))
             if name == "fn":
                 r.check(
@@ -860,6 +892,15 @@ def mutations():
         ("code renames the host header", code(lambda f: f.update(host_header="x-forwarded-tunnel")), "CloudFront Function sets"),
         ("terraform forwards Host", terraform(lambda tf: tf["resource"]["aws_cloudfront_origin_request_policy"]["tunnel"]["headers_config"][0].update(header_behavior=["allViewer"])), "all headers but Host"),
         ("terraform names the API with an unreserved label", terraform(lambda tf: tf["locals"].update(api_domain="control.${local.base_domain}")), "api_domain label"),
+        ("terraform lets public traffic take the whole account", terraform(lambda tf: tf["locals"]["functions"]["tunnel-proxy"].update(reserved_concurrency=-1)), "tunnel-proxy reserved concurrency"),
+        ("terraform forgets the per-tunnel public rate", terraform(lambda tf: tf["locals"]["function_env"]["tunnel-proxy"].pop("TUNNEL_PUBLIC_RATE")), "TUNNEL_PUBLIC_RATE from var.public_rate"),
+        ("terraform names another attribute as an index's RANGE key", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["tunnels"]["global_secondary_index"][0]["key_schema"][1].update(attribute_name=["updated_at"])), "tunnels: GSIs"),
+        ("terraform swaps an index's HASH and RANGE", terraform(lambda tf: [k.update(key_type=[{"HASH": "RANGE", "RANGE": "HASH"}[k["key_type"][0]]]) for k in tf["resource"]["aws_dynamodb_table"]["requests"]["global_secondary_index"][0]["key_schema"]]), "requests: GSIs"),
+        (
+            "terraform grants kms:* to a service in the alarm key's policy",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["alarms_key"]["statement"][1].update(actions=[["kms:*"]])),
+            "policy alarms_key[1]: no wildcard action",
+        ),
         ("terraform renames the origin header", terraform(lambda tf: tf["resource"]["aws_cloudfront_distribution"]["tunnels"]["origin"][0]["custom_header"][0].update(name=["x-secret"])), "CloudFront sends"),
         # The request log: table, routes, functions, grants.
         ("terraform drops the request log's GSI", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=[])), "requests: GSIs"),
