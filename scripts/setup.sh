@@ -7,6 +7,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 VENV="${TUNNEL_VENV:-$HOME/.cache/tunnel-venv}"
+HCL_VENV="${TUNNEL_HCL_VENV:-$HOME/.cache/tunnel-venv-hcl}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -132,6 +133,14 @@ setup_python() {
   require "$VENV/bin/checkov" "checkov did not install into $VENV"
   log "python: venv ready"
   echo "TUNNEL_VENV=$VENV"
+
+  # python-hcl2 (tests/infra/check_schema.py) in a venv of its own: checkov's fork
+  # bc-python-hcl2 owns the same `hcl2` module and cannot tell `x {}` from `x = {}`.
+  [ -x "$HCL_VENV/bin/pip" ] || { log "creating venv $HCL_VENV"; python3 -m venv "$HCL_VENV"; }
+  "$HCL_VENV/bin/pip" install -q --disable-pip-version-check 'python-hcl2>=8.1,<9'
+  "$HCL_VENV/bin/python" -c 'import hcl2; hcl2.SerializationOptions' 2>/dev/null ||
+    die "python-hcl2 did not install into $HCL_VENV"
+  echo "TUNNEL_HCL_VENV=$HCL_VENV"
 }
 
 # schemathesis (REST API fuzzing) in a venv of its own: its dependencies (packaging,

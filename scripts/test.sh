@@ -29,7 +29,8 @@ trap finish EXIT
 # own cache keeps that to about a minute. Elsewhere the venvs in ~/.cache are reused.
 if [ "${CI:-}" = true ] && [ -z "${TUNNEL_VENV:-}" ]; then
   fresh_venvs="$(mktemp -d /tmp/tunnel-ci-venvs.XXXXXX)"
-  export TUNNEL_VENV="$fresh_venvs/venv" TUNNEL_API_VENV="$fresh_venvs/venv-schemathesis"
+  export TUNNEL_VENV="$fresh_venvs/venv" TUNNEL_API_VENV="$fresh_venvs/venv-schemathesis" \
+    TUNNEL_HCL_VENV="$fresh_venvs/venv-hcl"
 fi
 
 step "set-up (scripts/setup.sh)"
