@@ -11,6 +11,8 @@
 //! - [`session`]: the client side of a tunnel session as a sans-IO state machine
 //!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
 //! - [`api`]: the REST control plane's types and a sans-IO client for it.
+//! - [`advice`]: what a person does about each API error code, in the CLI's and the
+//!   console's own words.
 //! - [`domain`]: subdomain rules and random names.
 //! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
 //!   webhook signatures): its settings, their validation, and the redacted view.
@@ -18,6 +20,7 @@
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.
 
+pub mod advice;
 pub mod api;
 mod b64;
 pub mod domain;

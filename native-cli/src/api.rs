@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use client_core::advice::{self, Audience};
 use client_core::api::{
     ApiClient, ApiError, ApiErrorCode, Call, FromBody, HttpRequest, HttpResponse, NoContent,
 };
@@ -21,15 +22,30 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// No HTTP answer: refused, timed out, DNS, TLS.
-    #[error("cannot reach the tunnel server at {url}: {reason}")]
+    #[error(
+        "cannot reach the tunnel server at {url}: {reason}\n\
+         Start one on this machine with `tunnel-server` (or scripts/quickstart.sh), or \
+         point elsewhere with --api-url URL (or TUNNEL_API_URL, or api_url in the config file)"
+    )]
     Unreachable {
         /// The API's base URL.
         url: String,
         /// The innermost cause, which is the informative one.
         reason: String,
     },
-    /// The server answered with an error, or with something unreadable.
-    #[error(transparent)]
+    /// The server refused the API key; `origin` says which one (the environment
+    /// variable overrides the config file, and a person rarely remembers that).
+    #[error(
+        "{origin} is not accepted by the server: {}",
+        advice::sentence(ApiErrorCode::Unauthorized, Audience::Cli)
+    )]
+    KeyRefused {
+        /// Where the key came from, e.g. "the API key in ~/.tunnel/config".
+        origin: String,
+    },
+    /// The server answered with an error, or with something unreadable. Shown in the
+    /// CLI's words ([`client_core::advice`]), with the server's detail where it adds one.
+    #[error("{}", cli_text(.0))]
     Api(#[from] ApiError),
     /// The request could not be built (a malformed API URL).
     #[error("invalid request to {url}: {reason}")]
@@ -51,7 +67,7 @@ impl CallError {
                 *status >= 500 || *code == ApiErrorCode::RateLimited
             }
             CallError::Api(ApiError::Unexpected { status, .. }) => *status >= 500,
-            CallError::Invalid { .. } => false,
+            CallError::Invalid { .. } | CallError::KeyRefused { .. } => false,
         }
     }
 
@@ -59,8 +75,25 @@ impl CallError {
     pub fn code(&self) -> Option<ApiErrorCode> {
         match self {
             CallError::Api(e) => e.code(),
+            CallError::KeyRefused { .. } => Some(ApiErrorCode::Unauthorized),
             _ => None,
         }
+    }
+}
+
+/// An API error in the CLI's words: the sentence for its code, then the server's own
+/// message where it names what the sentence cannot (a field, a domain).
+fn cli_text(e: &ApiError) -> String {
+    match e {
+        ApiError::Server { code, message, .. } => {
+            let sentence = advice::sentence(*code, Audience::Cli);
+            if advice::shows_detail(*code) {
+                format!("{sentence}\n  server: {message}")
+            } else {
+                sentence.to_owned()
+            }
+        }
+        ApiError::Unexpected { .. } => e.to_string(),
     }
 }
 
@@ -70,6 +103,8 @@ pub struct Api {
     http: reqwest::Client,
     core: ApiClient,
     trust: Trust,
+    /// Where the key came from, to say which one a 401 refused.
+    key_origin: Option<String>,
 }
 
 impl Api {
@@ -102,7 +137,25 @@ impl Api {
             http,
             core: ApiClient::new(base_url, api_key),
             trust,
+            key_origin: None,
         })
+    }
+
+    /// Names where the key came from ("TUNNEL_API_KEY", "the API key in FILE"), so a
+    /// refused key is reported as that one.
+    pub fn with_key_origin(mut self, origin: String) -> Self {
+        self.key_origin = Some(origin);
+        self
+    }
+
+    /// A refused key as [`CallError::KeyRefused`] when its origin is known.
+    fn explain(&self, e: ApiError) -> CallError {
+        match (&self.key_origin, e.code()) {
+            (Some(origin), Some(ApiErrorCode::Unauthorized)) => CallError::KeyRefused {
+                origin: origin.clone(),
+            },
+            _ => CallError::Api(e),
+        }
     }
 
     /// The CAs this client trusts (for the WebSocket and the live feed).
@@ -127,7 +180,7 @@ impl Api {
     ) -> Result<T, CallError> {
         let call = build(&self.core);
         let response = self.send(&call.request).await?;
-        Ok(call.parse(&response)?)
+        call.parse(&response).map_err(|e| self.explain(e))
     }
 
     /// Like [`Self::call`] for calls whose success has no body.
@@ -137,7 +190,7 @@ impl Api {
     ) -> Result<(), CallError> {
         let call = build(&self.core);
         let response = self.send(&call.request).await?;
-        call.parse_empty(&response)?;
+        call.parse_empty(&response).map_err(|e| self.explain(e))?;
         Ok(())
     }
 

@@ -55,7 +55,7 @@ pub enum CommandError {
 /// The API with the key in force, or [`CommandError::NoKey`].
 pub fn authorized_api(settings: &Settings) -> Result<Api, CommandError> {
     let key = settings.api_key.clone().ok_or(CommandError::NoKey)?;
-    api_with(settings, Some(key))
+    Ok(api_with(settings, Some(key))?.with_key_origin(settings.key_origin()))
 }
 
 /// The API of `settings` with `key` (or none), trusting its CA file too.
@@ -107,7 +107,7 @@ pub async fn login(settings: &Settings, key: Option<String>) -> Result<(), Comma
     if key.is_empty() {
         return Err(CommandError::EmptyKey);
     }
-    let api = api_with(settings, Some(key.clone()))?;
+    let api = api_with(settings, Some(key.clone()))?.with_key_origin("the API key you gave".into());
     let me = api.call(|c| c.me()).await?;
     save_key(settings, Some(key))?;
     output::print(&format!(

@@ -107,9 +107,26 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// The file as read, to be updated and saved.
     pub file: ConfigFile,
+    /// Whether `api_key` came from the environment rather than the file.
+    pub key_from_env: bool,
 }
 
 impl Settings {
+    /// Where the key in force came from, in words for an error message.
+    pub fn key_origin(&self) -> String {
+        match (
+            self.key_from_env,
+            self.file.api_key.as_deref().is_some_and(|k| !k.is_empty()),
+        ) {
+            (true, true) => format!(
+                "the API key in {API_KEY_ENV} (which overrides the one in {})",
+                self.path.display()
+            ),
+            (true, false) => format!("the API key in {API_KEY_ENV}"),
+            (false, _) => format!("the API key in {}", self.path.display()),
+        }
+    }
+
     /// Reads the file at `path` (a missing file is an empty one) and applies
     /// `overrides`.
     pub fn load(path: PathBuf, overrides: Overrides) -> Result<Self, ConfigError> {
@@ -122,12 +139,15 @@ impl Settings {
         let api_url = non_empty(overrides.api_url)
             .or_else(|| non_empty(file.api_url.clone()))
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let api_key = non_empty(overrides.api_key).or_else(|| non_empty(file.api_key.clone()));
+        let env_key = non_empty(overrides.api_key);
+        let key_from_env = env_key.is_some();
+        let api_key = env_key.or_else(|| non_empty(file.api_key.clone()));
         let ca_file = overrides.ca_file.or_else(|| file.ca_file.clone());
         Self {
             path,
             api_url,
             api_key,
+            key_from_env,
             ca_file,
             file,
         }

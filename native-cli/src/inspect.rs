@@ -116,10 +116,16 @@ async fn pick_tunnel(api: &Api, wanted: Option<&str>) -> Result<Tunnel, InspectE
     }
 }
 
-/// The newest tunnel; the list is oldest first and `max_by_key` keeps the last of
-/// equal keys, so of two made in the same second the later listed wins.
+/// The tunnel a person means by "my most recent one": one a `tunnel start` serves now
+/// before any offline one, then the newest (creation times are in seconds, so two made
+/// in the same second tie; `max_by_key` then keeps the later listed).
 fn most_recent(tunnels: Vec<Tunnel>) -> Option<Tunnel> {
-    tunnels.into_iter().max_by_key(|t| t.created_at)
+    tunnels.into_iter().max_by_key(|t| {
+        (
+            t.status == client_core::api::TunnelStatus::Online,
+            t.created_at,
+        )
+    })
 }
 
 /// One line per exchange: time, id, method, status, duration, size, path.

@@ -366,12 +366,10 @@ pub async fn list_stop_status_and_auth(stack: &Stack) {
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("tunnel register")
-    );
+    // The REST text is for whoever calls the API: HTTP terms, not CLI commands.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("POST /v1/clients"), "{message}");
+    assert!(!message.contains("tunnel register"), "{message}");
     let bad = raw
         .get(format!("{}/v1/tunnels", server.url))
         .bearer_auth("tk_0011_2233")

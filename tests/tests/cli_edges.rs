@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::terminal::Terminal;
-use e2e::{Server, User, bin};
+use e2e::{Origin, Server, User, bin};
 use serde_json::{Value, json};
 
 /// Creates a tunnel through the REST API (offline: no `tunnel start` serves it).
@@ -22,14 +22,17 @@ async fn create(server: &Server, key: &str, domain: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// The user's tunnels' domains, sorted.
 async fn domains(user: &User) -> Vec<String> {
     let list: Value = serde_json::from_str(&user.ok(&["list", "--json"]).await).unwrap();
-    list["tunnels"]
+    let mut d: Vec<String> = list["tunnels"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["domain"].as_str().unwrap().to_owned())
-        .collect()
+        .collect();
+    d.sort();
+    d
 }
 
 #[tokio::test]
@@ -39,14 +42,18 @@ async fn stop_without_a_name_needs_all_and_requests_takes_the_most_recent() {
     let user = User::new(dir.path(), &server);
     let key = user.register().await;
     create(&server, &key, "older-one").await;
-    create(&server, &key, "newer-one").await;
+    // The one in use: served by a running `tunnel start`.
+    let origin = Origin::start().await;
+    let running = user
+        .start(&[&origin.port.to_string(), "--domain", "newer-one"])
+        .await;
 
     // Not a terminal: no name and no --all is refused, and nothing is stopped.
     let out = user.run(&["stop"]).await;
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("--all"), "says how: {}", out.stderr);
     assert!(out.stderr.contains("all 2 of yours"), "{}", out.stderr);
-    assert_eq!(domains(&user).await, ["older-one", "newer-one"]);
+    assert_eq!(domains(&user).await, ["newer-one", "older-one"]);
 
     // `requests` with two tunnels: the newer one, and it says which.
     let out = user.run(&["requests"]).await;
@@ -64,6 +71,7 @@ async fn stop_without_a_name_needs_all_and_requests_takes_the_most_recent() {
     let out = user.ok(&["stop", "--all"]).await;
     assert!(out.contains("stopped tunnel"), "{out}");
     assert!(domains(&user).await.is_empty());
+    drop(running);
 }
 
 #[tokio::test]
@@ -120,4 +128,48 @@ async fn help_completions_and_man_page() {
     let man = user.ok(&["man"]).await;
     assert!(man.contains(".TH tunnel"), "{man}");
     assert!(man.contains("register"), "the man page lists the commands");
+}
+
+#[tokio::test]
+async fn errors_speak_the_cli_s_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data")).await;
+    let user = User::new(dir.path(), &server);
+    user.register().await;
+
+    // A stale TUNNEL_API_KEY overrides a good key in the file: say which one failed.
+    let out = user
+        .command(&["list"])
+        .env("TUNNEL_API_KEY", "tk_0011_2233")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("TUNNEL_API_KEY (which overrides the one in"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tunnel auth login"), "{stderr}");
+    assert!(
+        !stderr.contains("Authorization") && !stderr.contains("/v1/"),
+        "REST words in the CLI: {stderr}"
+    );
+
+    // No server at the URL: how to start one, or where to point instead.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let nowhere = User {
+        config: dir.path().join("other-config"),
+        api_url: url.clone(),
+    };
+    let out = nowhere.run(&["register"]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`tunnel-server`") && out.stderr.contains("--api-url"),
+        "{}",
+        out.stderr
+    );
 }

@@ -90,6 +90,13 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                         title={if online { "a tunnel client is connected" } else { "no tunnel client is connected: public requests get 502" }}>
                         { if online { "● connected" } else { "○ not connected" } }
                     </span>
+                    if !online {
+                        // The next step for a tunnel made here: serve it from the machine
+                        // that runs the service.
+                        <div class="hint" data-testid="offline-hint">
+                            { "Serve it: " }<code>{ format!("tunnel start PORT --domain {}", t.domain) }</code>
+                        </div>
+                    }
                 </td>
                 <td data-label="Public URL" class="url">
                     <a href={t.public_url.clone()} target="_blank" rel="noopener noreferrer">{ t.public_url.clone() }</a>

@@ -164,7 +164,21 @@ pub fn InspectorPage(props: &InspectorPageProps) -> Html {
     } else if state.requests.is_empty() && state.list_loading {
         html! { <Loading label="Loading requests…" /> }
     } else if state.requests.is_empty() {
-        if state.filter.is_empty() {
+        let offline = matches!(&state.tunnel, Some(Ok(t)) if t.status != TunnelStatus::Online);
+        if state.filter.is_empty() && offline {
+            // A curl now would only meet "not connected": the next step is the client.
+            let domain = match &state.tunnel {
+                Some(Ok(t)) => t.domain.clone(),
+                _ => String::new(),
+            };
+            html! {
+                <EmptyState title="No requests yet: this tunnel is not connected.">
+                    <p>{ "On the machine that runs your service, start serving it (PORT is your service's port):" }</p>
+                    <pre class="code" data-testid="offline-start">{ format!("tunnel start PORT --domain {domain}") }</pre>
+                    <p>{ "Requests to " }{ public_url.clone() }{ " then show here as they arrive." }</p>
+                </EmptyState>
+            }
+        } else if state.filter.is_empty() {
             html! {
                 <EmptyState title="No requests yet.">
                     <p>{ "They appear here as they reach the tunnel. Try:" }</p>

@@ -47,9 +47,10 @@ pub fn LoginPage() -> Html {
                             n.push(&Route::Tunnels);
                         }
                     }
-                    Err(e) if e.is_unauthorized() => error.set(Some(format!(
-                        "This server does not know that key ({e}). Check it, or register a new client."
-                    ))),
+                    Err(e) if e.is_unauthorized() => error.set(Some(
+                        "This server does not know that key. Check it, or register a new client below."
+                            .to_owned(),
+                    )),
                     Err(e) => error.set(Some(e.to_string())),
                 }
                 busy.set(false);

@@ -78,7 +78,7 @@ pub fn TunnelsPage(props: &TunnelsPageProps) -> Html {
         <Layout>
             <div class="page-head">
                 <h1>{ "Tunnels" }</h1>
-                <p class="muted">{ "A tunnel is connected while `tunnel start` serves it from your machine." }</p>
+                <p class="muted">{ "A tunnel is connected while " }<code>{ "tunnel start" }</code>{ " serves it from your machine." }</p>
             </div>
             <CreateTunnelForm api={props.api.clone()} {on_created} />
             if let Some(e) = (*action_error).clone() { <ErrorBox message={e} /> }

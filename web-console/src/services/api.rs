@@ -1,6 +1,7 @@
 //! The REST calls: client-core builds each request and reads each answer; this sends
 //! them with `fetch` and turns a 401 into "log in again".
 
+use client_core::advice::{self, Audience};
 use client_core::api::{ApiClient, ApiError, Call, FromBody, NoContent};
 use yew::Callback;
 
@@ -22,9 +23,19 @@ impl AppError {
     }
 }
 
+/// In the console's words ([`client_core::advice`]): the sentence for the error's code,
+/// then the server's detail where it names something (a field, a name), with the REST
+/// text's code quotes made plain quotes.
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            AppError::Api(ApiError::Server { code, message, .. }) => {
+                f.write_str(advice::sentence(*code, Audience::Console))?;
+                if advice::shows_detail(*code) {
+                    write!(f, " ({})", message.replace('`', "\""))?;
+                }
+                Ok(())
+            }
             AppError::Api(e) => e.fmt(f),
             AppError::Network(e) => e.fmt(f),
         }

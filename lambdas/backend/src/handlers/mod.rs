@@ -70,7 +70,7 @@ impl ApiFailure {
             401,
             ApiErrorCode::Unauthorized,
             format!(
-                "{why}: send 'Authorization: Bearer <api key>'; get a key with `tunnel register` or log in with `tunnel auth login`"
+                "{why}: send `Authorization: Bearer <api key or session token>`; POST /v1/clients issues a key"
             ),
         )
     }
@@ -81,7 +81,9 @@ impl ApiFailure {
         Self::new(
             404,
             ApiErrorCode::NotFound,
-            format!("no {what} {id:?} among yours; list them with `tunnel list`"),
+            format!(
+                "no {what} {id:?} among the caller's (GET /v1/tunnels lists tunnels, GET /v1/tunnels/{{id}}/requests their requests)"
+            ),
         )
     }
 
