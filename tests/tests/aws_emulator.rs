@@ -362,3 +362,8 @@ async fn websocket_upgrades_get_501_with_the_reason() {
     );
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_forwarding_headers_and_request_ids_never_reach_the_origin() {
+    e2e::forwarded::spoofed_headers_never_reach_the_origin(&Stack::start(Kind::Aws).await).await;
+}

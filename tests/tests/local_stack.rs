@@ -636,3 +636,8 @@ async fn a_silent_websocket_is_closed_at_the_idle_timeout_and_frees_its_place() 
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("again"));
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_forwarding_headers_and_request_ids_never_reach_the_origin() {
+    e2e::forwarded::spoofed_headers_never_reach_the_origin(&Stack::start(Kind::Local).await).await;
+}
