@@ -5,8 +5,8 @@
 use client_core::protocol::Headers;
 
 use crate::model::TunnelRecord;
-use crate::{Backend, PublicUrls};
 use crate::store::StoreError;
+use crate::{Backend, PublicUrls};
 
 /// Where a public request goes.
 #[derive(Debug, Clone)]
@@ -168,7 +168,10 @@ pub fn for_origin(
     let scheme = public.scheme.as_str();
     headers.push(("x-forwarded-proto".into(), scheme.to_owned()));
     headers.push(("x-forwarded-host".into(), host.clone()));
-    headers.push(("x-forwarded-port".into(), public.port_or_default().to_string()));
+    headers.push((
+        "x-forwarded-port".into(),
+        public.port_or_default().to_string(),
+    ));
     headers.push(("forwarded".into(), forwarded_element(peer, &host, scheme)));
     headers.push((REQUEST_ID_HEADER.into(), request_id.to_owned()));
     headers
