@@ -16,6 +16,7 @@ pub mod moto;
 pub mod policy;
 pub mod scenarios;
 pub mod soak;
+pub mod targets;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

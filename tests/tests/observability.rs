@@ -423,7 +423,11 @@ async fn one_request_id_from_edge_to_origin_and_no_key_in_logs() {
         .filter(|(n, _)| n == "x-request-id")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(ids, [ours.as_str()], "the origin gets the inspector's id only");
+    assert_eq!(
+        ids,
+        [ours.as_str()],
+        "the origin gets the inspector's id only"
+    );
 
     cli.start_kill().unwrap();
     let mut cli_log = vec![cli_line];
