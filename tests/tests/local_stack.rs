@@ -661,3 +661,8 @@ async fn https_origins_with_a_self_signed_certificate() {
 async fn host_header_rewrite_preserve_and_fixed() {
     e2e::targets::host_header_modes(&Stack::start(Kind::Local).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_keys_gets_429_while_the_right_key_from_elsewhere_works() {
+    e2e::auth_limit::a_burst_of_wrong_keys_gets_429(&Stack::start(Kind::Local).await, None).await;
+}
