@@ -200,7 +200,7 @@ sleep 1 # bore closes the listeners of the dropped tunnels
 log "time to a reachable URL: $TTR_TRIALS trials each"
 for t in $(seq "$TTR_TRIALS"); do
   ms="$(python3 "$ROOT/bench/ttr.py" --port "$OURS_PORT" --host "ttr.localhost:$OURS_PORT" --path /1k.bin \
-    --log "$WORK/ttr-ours.log" -- "$BIN/tunnel" start "$NGINX_PORT" --host 127.0.0.1 --domain ttr --quiet)" ||
+    --log "$WORK/ttr-ours.log" -- "$BIN/tunnel" start "127.0.0.1:$NGINX_PORT" --domain ttr --quiet)" ||
     die "tunnel start never became reachable; see $WORK/ttr-ours.log"
   record "ttr ours $t $ms"
   port=$((BORE_TTR_BASE + t))
@@ -215,7 +215,7 @@ lost="$(grep -c 'REQUEST before CONNECTED' "$WORK/ttr-ours.log" || true)"
 record "meta start_trials_that_reconnected $lost of $TTR_TRIALS (client saw 'REQUEST before CONNECTED' and retried)"
 
 # --- the tunnels under load --------------------------------------------------------
-"$BIN/tunnel" start "$NGINX_PORT" --host 127.0.0.1 --domain bench --quiet \
+"$BIN/tunnel" start "127.0.0.1:$NGINX_PORT" --domain bench --quiet \
   >"$WORK/tunnel-start.log" 2>&1 &
 OURS_CLIENT_PID=$!
 PIDS+=("$OURS_CLIENT_PID")

@@ -220,6 +220,38 @@ resource "aws_dynamodb_table" "inbox" {
   }
 }
 
+# Token buckets every Lambda sandbox shares: failed authentications per source address
+# (tunnel_backend::auth_limit), written by the functions that authenticate, on a
+# wrong credential only (one strong GetItem and one conditional PutItem each; an
+# address over its budget costs nothing more once a sandbox has seen it so). An item
+# expires when its bucket would be full again, which loses nothing.
+resource "aws_dynamodb_table" "rate_limits" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
+  name                        = "${local.prefix}rate_limits"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "limit_key"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "limit_key"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  # Like every table: the buckets are minutes old at most, but one rule for all.
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
 locals {
   # Short name (as in TableNames) => table, for the IAM and monitoring loops.
   tables = {
@@ -229,6 +261,7 @@ locals {
     connections = aws_dynamodb_table.connections
     requests    = aws_dynamodb_table.requests
     inbox       = aws_dynamodb_table.inbox
+    rate_limits = aws_dynamodb_table.rate_limits
   }
 
   # Short name => the table's one GSI (tables.rs CLIENT_INDEX, TUNNEL_INDEX), the

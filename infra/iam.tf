@@ -17,7 +17,9 @@
 # TransactWriteItems has no IAM action of its own: each item is authorised as the
 # PutItem/DeleteItem it contains (conditions included; no ConditionCheck items).
 # Every REST function's authenticate takes an API key or a session token; both end
-# in get_client. tests/infra/check_infra.py holds these maps against the handlers
+# in get_client. A wrong one (and a forged token on $connect) costs its source address
+# a token of its bucket in rate_limits (auth_limit::failed): get_bucket (GetItem), then
+# put_bucket (a conditional PutItem). tests/infra/check_infra.py holds these maps against the handlers
 # (reviewed by hand) and against the DynamoDB calls of lambdas/aws/src/store.rs.
 
 locals {
@@ -27,22 +29,30 @@ locals {
     "register-client" = { clients = ["dynamodb:PutItem"] }
     # authenticate + client_info: get_client.
     # ... and rotate_key: set_client_key.
-    "get-client" = { clients = ["dynamodb:GetItem", "dynamodb:UpdateItem"] }
+    "get-client" = {
+      clients     = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    }
     # authenticate, then a signed token: no other store access.
-    "issue-token" = { clients = ["dynamodb:GetItem"] }
+    "issue-token" = {
+      clients     = ["dynamodb:GetItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    }
     # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own
     # reads the claim and the tunnel, sets the policy asked for (set_policy), and
     # counts its log (the GSI, below). PATCH /v1/tunnels/{id}: get_tunnel, set_policy.
     "create-tunnel" = {
-      clients = ["dynamodb:GetItem"]
-      tunnels = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      domains = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      clients     = ["dynamodb:GetItem"]
+      tunnels     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      domains     = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI and each
     # tunnel's request_count via the log's GSI (below).
     "list-tunnels" = {
-      clients = ["dynamodb:GetItem"]
-      tunnels = ["dynamodb:GetItem"]
+      clients     = ["dynamodb:GetItem"]
+      tunnels     = ["dynamodb:GetItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_tunnel; delete_tunnel (transaction: delete tunnel + claim,
     # or the tunnel alone when the claim is not its own); clear_exchanges (the log's
@@ -50,8 +60,9 @@ locals {
     "delete-tunnel" = {
       clients  = ["dynamodb:GetItem"]
       tunnels  = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
-      domains  = ["dynamodb:DeleteItem"]
-      requests = ["dynamodb:DeleteItem"]
+      domains     = ["dynamodb:DeleteItem"]
+      requests    = ["dynamodb:DeleteItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_tunnel (ownership); get_exchange (GET /v1/requests/{id});
     # list_exchanges (the list and the live feed) and clear_exchanges through the
@@ -60,8 +71,9 @@ locals {
     "inspect-requests" = {
       clients  = ["dynamodb:GetItem"]
       tunnels  = ["dynamodb:GetItem"]
-      requests = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
-      inbox    = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+      requests    = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      inbox       = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_exchange and get_tunnel (the original and its owner); then
     # as tunnel-proxy: resolve (get_domain, get_tunnel) and put_exchanges (the replay,
@@ -69,11 +81,13 @@ locals {
     "replay-request" = {
       clients  = ["dynamodb:GetItem"]
       tunnels  = ["dynamodb:GetItem"]
-      domains  = ["dynamodb:GetItem"]
-      requests = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      domains     = ["dynamodb:GetItem"]
+      requests    = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # Checks the signed session token only: no store access.
-    "authorize-connection" = {}
+    # Checks the signed session token: no store access, but for a forged one, which
+    # costs its source address a token of its failed-authentication bucket.
+    "authorize-connection" = { rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"] }
     # CONNECT: get_tunnel, attach/detach_connection, put_connection.
     # RELEASE: get_connection, detach_connection.
     "tunnel-connect" = {

@@ -43,6 +43,7 @@ locals {
     TUNNEL_CONNECTIONS_TABLE      = aws_dynamodb_table.connections.name
     TUNNEL_REQUESTS_TABLE         = aws_dynamodb_table.requests.name
     TUNNEL_INBOX_TABLE            = aws_dynamodb_table.inbox.name
+    TUNNEL_RATE_LIMITS_TABLE      = aws_dynamodb_table.rate_limits.name
     TUNNEL_BASE_DOMAIN            = local.base_domain
     TUNNEL_PUBLIC_SCHEME          = "https"
     TUNNEL_WS_URL                 = "wss://${local.ws_domain}"

@@ -297,6 +297,7 @@ resource "aws_cloudwatch_dashboard" "main" {
             [local.metrics_namespace, "tunnel_disconnects_total"],
             [local.metrics_namespace, "tunnel_rate_limited_total", "Scope", "tunnel"],
             [local.metrics_namespace, "tunnel_rate_limited_total", "Scope", "api"],
+            [local.metrics_namespace, "tunnel_rate_limited_total", "Scope", "auth"],
           ]
         }
       },

@@ -13,7 +13,7 @@ def resp(desc, n=None):
 err=lambda d: resp(d,"ErrorBody")
 S=lambda t,**k: dict(type=t,**k)
 nullable=lambda s: {"anyOf":[s,{"type":"null"}]}
-limited={"description":"Over the rate limit (per client, or per source address for registration).","headers":{"Retry-After":{"description":"Seconds to wait.","schema":S("integer")}},"content":{"application/json":{"schema":ref("ErrorBody")}}}
+limited={"description":"Over a rate limit: per client; per source address for registration, and for failed authentications (wrong API keys or session tokens; then even a right one from that address waits).","headers":{"Retry-After":{"description":"Seconds to wait.","schema":S("integer")}},"content":{"application/json":{"schema":ref("ErrorBody")}}}
 auth_errs={"401": err("No, malformed, unknown or revoked API key or session token."),"429":limited}
 nf={"404": err("No such resource among the caller's (another client's is reported the same way).")}
 bad={"400": err("Malformed request: the message says what to fix.")}

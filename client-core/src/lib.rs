@@ -19,6 +19,8 @@
 //! - [`inbox`]: the offline inbox's wire types (a held request, a delivery report).
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.
+//! - [`target`]: the local service a tunnel forwards to (`3000`, `localhost:3000`,
+//!   `https://localhost:8443`, ...) and the `Host` the origin is sent.
 
 pub mod advice;
 pub mod api;
@@ -29,3 +31,4 @@ pub mod inspect;
 pub mod policy;
 pub mod protocol;
 pub mod session;
+pub mod target;

@@ -1,8 +1,9 @@
 //! The translation of a public HTTP request into a REQUEST frame, as the ingress does
 //! it: `for_origin` (hop-by-hop headers out, forwarding headers in), `check_head`, then
 //! the frame with a first body piece of up to the largest chunk. Properties: no
-//! hop-by-hop header and no header named in `Connection` survives, the others keep
-//! their order, exactly the forwarding headers are added, a head `check_head` accepts
+//! hop-by-hop header and no header named in `Connection` survives, nor any forwarding
+//! header or request id the caller sent; the others keep their order, exactly the
+//! tunnel's forwarding headers are added, once each, a head `check_head` accepts
 //! becomes a frame that fits one message, and the client session accepts that frame
 //! as is (the two ends judge a head alike).
 
@@ -15,7 +16,10 @@ use client_core::protocol::limits::{MAX_CHUNK_BYTES, PROTOCOL_VERSION};
 use client_core::protocol::{ServerFrame, check_head, decode, encode};
 use client_core::session::{ClientSession, Event, SessionConfig};
 use libfuzzer_sys::fuzz_target;
-use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, end_to_end, for_origin};
+use tunnel_backend::PublicUrls;
+use tunnel_backend::handlers::proxy::{
+    FORWARDED_FOR, REQUEST_ID_HEADER, STATED_BY_TUNNEL, end_to_end, for_origin,
+};
 
 const HOP: [&str; 9] = [
     "connection",
@@ -39,7 +43,7 @@ struct Input {
     headers: Vec<(String, String, u8)>,
     /// A value repeated to make one large header.
     big: Option<(String, u16)>,
-    host: String,
+    domain: String,
     remote_ip: Option<String>,
     request_id: String,
     body_len: u32,
@@ -93,27 +97,44 @@ fuzz_target!(|input: Input| {
     assert!(rest.next().is_none());
     assert_eq!(end_to_end(kept.clone()), kept, "end_to_end is idempotent");
 
+    let public = PublicUrls {
+        scheme: "http".into(),
+        base_domain: "localhost".into(),
+        port: Some(8080),
+    };
     let out = for_origin(
         headers,
-        &input.host,
+        &public,
+        &input.domain,
         input.remote_ip.as_deref(),
-        "http",
         &input.request_id,
     );
-    assert_eq!(&out[..kept.len()], &kept[..]);
-    let added: Vec<&str> = out[kept.len()..].iter().map(|(n, _)| n.as_str()).collect();
-    let brought = kept
-        .iter()
-        .any(|(n, v)| lower(n) == REQUEST_ID_HEADER && !v.is_empty());
+    let stated = |n: &str| {
+        let n = lower(n);
+        n == FORWARDED_FOR || STATED_BY_TUNNEL.contains(&n.as_str())
+    };
+    let passed: Vec<_> = kept.iter().filter(|(n, _)| !stated(n)).cloned().collect();
+    assert_eq!(&out[..passed.len()], &passed[..]);
+    let added: Vec<&str> = out[passed.len()..].iter().map(|(n, _)| n.as_str()).collect();
+    let chain = kept.iter().any(|(n, v)| lower(n) == FORWARDED_FOR && !v.trim().is_empty());
     let mut want = vec![];
-    if input.remote_ip.is_some() {
-        want.push("x-forwarded-for");
+    if chain || input.remote_ip.is_some() {
+        want.push(FORWARDED_FOR);
     }
-    want.extend(["x-forwarded-proto", "x-forwarded-host"]);
-    if !brought {
-        want.push(REQUEST_ID_HEADER);
-    }
+    want.extend([
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "forwarded",
+        REQUEST_ID_HEADER,
+    ]);
     assert_eq!(added, want);
+    let ids: Vec<_> = out
+        .iter()
+        .filter(|(n, _)| lower(n) == REQUEST_ID_HEADER)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(ids, [input.request_id.as_str()], "only the service's id");
 
     if check_head(1, &path, &out).is_err() {
         return;

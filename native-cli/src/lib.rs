@@ -17,9 +17,13 @@
 //! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
 //!   Ctrl-C.
+//! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
+//!   `--origin-insecure`.
 //! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
 //! - [`origin`]: forwards one request to the local origin with hyper and streams the
 //!   answer back.
+//! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,
+//!   `--origin-insecure`).
 //! - [`output`]: tables and JSON.
 //! - [`trust`]: certificate verification: public roots plus `--ca-file`.
 
@@ -29,7 +33,9 @@ pub mod config;
 pub mod inbox;
 pub mod inspect;
 pub mod origin;
+pub mod origin_tls;
 pub mod output;
 pub mod start;
+pub mod target;
 pub mod trust;
 pub mod tunnel;

@@ -85,19 +85,31 @@ enum Command {
     /// Log in with an existing API key, or log out.
     #[command(subcommand)]
     Auth(Auth),
-    /// Serve http://HOST:PORT on a public URL until Ctrl-C.
+    /// Serve a local HTTP service on a public URL until Ctrl-C.
     Start {
-        /// Port of the local HTTP service.
-        #[arg(default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..))]
-        port: u16,
+        /// The local service: 3000, localhost:3000, 192.168.1.5:8000, [::1]:3000,
+        /// http://HOST:PORT or https://HOST:PORT.
+        target: Option<String>,
         /// Subdomain to ask for; a random one when absent.
         // Hyphen values are let through so that `--domain -app` meets the domain rules,
         // whose message says what is wrong with it, rather than clap's "unexpected -a".
         #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
         domain: Option<String>,
-        /// Host of the local HTTP service.
-        #[arg(long, default_value = "localhost")]
-        host: String,
+        /// Deprecated: write HOST:PORT as the target.
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// The Host the local service gets: rewrite (its own address), preserve (the
+        /// public host) or a fixed NAME. The public host is in X-Forwarded-Host.
+        #[arg(long, value_name = "rewrite|preserve|NAME", default_value = "rewrite",
+              value_parser = client_core::target::HostHeader::parse)]
+        host_header: client_core::target::HostHeader,
+        /// Trust this PEM certificate (the dev server's own, or its CA) for an https://
+        /// target, besides the system's roots.
+        #[arg(long, value_name = "FILE", conflicts_with = "origin_insecure")]
+        origin_ca: Option<std::path::PathBuf>,
+        /// Do not verify an https:// target's certificate (a self-signed dev server).
+        #[arg(long)]
+        origin_insecure: bool,
         /// Print one line per proxied request (the default when stdout is a terminal).
         #[arg(long, conflicts_with = "quiet")]
         log: bool,
@@ -295,8 +307,12 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            // A bad --domain is a usage error, like the ones clap reports with 2.
-            if e.downcast_ref::<DomainError>().is_some() {
+            // A bad --domain or target is a usage error, like the ones clap reports
+            // with 2.
+            if e.downcast_ref::<DomainError>().is_some()
+                || e.downcast_ref::<native_cli::target::TargetUsage>()
+                    .is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -361,9 +377,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             inspect::replay(&settings, &request_id, &options).await?;
         }
         Command::Start {
-            port,
+            target,
             domain,
             host,
+            host_header,
+            origin_ca,
+            origin_insecure,
             log,
             quiet,
             no_redact,
@@ -400,10 +419,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             policy
                 .validate()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", policy_flag(&e)))?;
+            let target = native_cli::target::resolve_target(target.as_deref(), host.as_deref())?;
+            let origin_tls = native_cli::target::origin_tls(&target, origin_ca, origin_insecure)?;
             let api = commands::authorized_api(&settings)?;
             let options = StartOptions {
-                port,
-                host,
+                target,
+                origin_tls,
+                host_header,
                 domain,
                 log_requests: log || (!quiet && std::io::stdout().is_terminal()),
                 redact_secrets: !no_redact,

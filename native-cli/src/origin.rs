@@ -1,12 +1,15 @@
 //! Forwarding one public request to the local origin and streaming its answer back.
 //!
-//! The origin is plain HTTP/1.1 on `HOST:PORT`, reached through hyper-util's pooled
-//! client, which adds no headers of its own: what the public client sent is what the
-//! origin sees, except `Host`, which names the origin so that virtual-hosted local
-//! servers answer as they do for a browser on `localhost`.
+//! The origin is HTTP/1.1 on `HOST:PORT`, plain or over TLS (`https://` targets, see
+//! [`crate::origin_tls`]), reached through hyper-util's pooled client, which adds no
+//! headers of its own: what the public client sent is what the origin sees, except
+//! `Host`, which `--host-header` decides ([`HostHeader`]): by default it names the
+//! origin, so that local servers that check it answer as they do for a browser on
+//! `localhost`.
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,11 +17,13 @@ use bytes::Bytes;
 use client_core::protocol::limits::UPGRADE_IDLE_TIMEOUT;
 use client_core::protocol::{ErrorCode, Headers, StreamId};
 use client_core::session::{RequestHead, SWITCHING_PROTOCOLS, is_upgrade_request};
+use client_core::target::{HostHeader, OriginScheme, OriginTarget};
 use futures_util::FutureExt as _;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
 use crate::api::root_cause;
+use crate::origin_tls::{OriginTls, OriginTlsError, hint};
 
 /// How long the origin may take to send its response head (or to take more of the
 /// request body). Under API Gateway's 29 s
@@ -76,30 +82,55 @@ pub(crate) struct OriginReply {
 /// The local HTTP service behind the tunnel.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    client: Client<HttpConnector, ForwardBody>,
+    client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
+    target: OriginTarget,
     authority: String,
+    host_header: HostHeader,
     timeout: Duration,
+    /// The last connection failure told on stderr, shared by the clones serving
+    /// requests: a run of failures with one cause is told once.
+    told: Arc<Mutex<Option<String>>>,
 }
 
 impl Origin {
     /// The origin at `http://host:port`.
     pub fn new(host: &str, port: u16) -> Self {
+        let target = OriginTarget {
+            scheme: OriginScheme::Http,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+        };
+        // Plain HTTP never uses the TLS settings; the default ones are always valid.
+        Self::to(target, &OriginTls::default())
+            .unwrap_or_else(|e| unreachable!("the default TLS settings are valid: {e}"))
+    }
+
+    /// The origin at `target`, its certificate checked as `tls` says when the target
+    /// is `https://`.
+    pub fn to(target: OriginTarget, tls: &OriginTls) -> Result<Self, OriginTlsError> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // The TLS layer wraps this connector, which must then accept https URLs.
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.client_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
-        // An IPv6 literal needs brackets to be followed by a port.
-        let authority = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        Self {
+            .build(https);
+        Ok(Self {
             client,
-            authority,
+            authority: target.authority(),
+            target,
+            host_header: HostHeader::default(),
             timeout: ORIGIN_TIMEOUT,
-        }
+            told: Arc::default(),
+        })
     }
 
     /// The same origin with another response-head timeout (tests use short ones).
@@ -108,19 +139,25 @@ impl Origin {
         self
     }
 
+    /// The same origin sent `Host` as `host_header` says.
+    pub fn with_host_header(mut self, host_header: HostHeader) -> Self {
+        self.host_header = host_header;
+        self
+    }
+
     /// How long the origin may take to answer, or to take more request body.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
-    /// `host:port`, as sent in the `Host` header.
+    /// `host:port`.
     pub fn authority(&self) -> &str {
         &self.authority
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` or `https://host:port`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.authority)
+        self.target.url()
     }
 
     /// Sends the request to the origin and reports its answer on `replies`, ending
@@ -306,13 +343,19 @@ impl Origin {
                 head.path
             ));
         }
-        let uri: Uri = format!("http://{}{}", self.authority, head.path)
+        let uri: Uri = format!("{}{}", self.target.url(), head.path)
             .parse()
             .map_err(|e| cannot(&format!("the request target {:?}", head.path), &e))?;
         let method = Method::from_bytes(head.method.as_bytes())
             .map_err(|e| cannot(&format!("the method {:?}", head.method), &e))?;
-        let host = HeaderValue::from_str(&self.authority)
-            .map_err(|e| cannot(&format!("to {:?}", self.authority), &e))?;
+        let public_host = head
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.as_str());
+        let host_value = self.host_header.value(&self.target, public_host);
+        let host = HeaderValue::from_str(&host_value)
+            .map_err(|e| cannot(&format!("with Host {host_value:?}"), &e))?;
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
@@ -352,15 +395,27 @@ impl Origin {
                     ),
                 );
             }
-            return (
-                ErrorCode::OriginFailed,
-                format!("cannot connect to {authority}: {}", root_cause(error)),
-            );
+            let cause = root_cause(error);
+            let message = format!("cannot connect to {}: {cause}{}", self.url(), hint(&cause));
+            self.tell(&message);
+            return (ErrorCode::OriginFailed, message);
         }
         (
             ErrorCode::OriginFailed,
             format!("{authority} failed to answer: {}", root_cause(error)),
         )
+    }
+
+    /// Says on stderr why the origin cannot be reached (a refused certificate, say),
+    /// which the public only sees as a 502 page; once per cause in a row.
+    fn tell(&self, message: &str) {
+        let Ok(mut told) = self.told.lock() else {
+            return;
+        };
+        if told.as_deref() != Some(message) {
+            eprintln!("error: {message}");
+            *told = Some(message.to_owned());
+        }
     }
 
     fn timeout_message(&self) -> String {

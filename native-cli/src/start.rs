@@ -31,10 +31,12 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// What `tunnel start` was asked to do.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
-    /// The origin's port.
-    pub port: u16,
-    /// The origin's host.
-    pub host: String,
+    /// The local service (`3000`, `localhost:3000`, `https://localhost:8443`, ...).
+    pub target: client_core::target::OriginTarget,
+    /// How an `https://` target's certificate is checked.
+    pub origin_tls: crate::origin_tls::OriginTls,
+    /// What the origin gets as `Host`.
+    pub host_header: client_core::target::HostHeader,
     /// The subdomain wanted (already validated), or a random one.
     pub domain: Option<String>,
     /// Print one line per proxied request.
@@ -61,6 +63,9 @@ pub enum StartError {
         /// Its message.
         message: String,
     },
+    /// The TLS settings for the origin cannot be used (an unreadable `--origin-ca`).
+    #[error(transparent)]
+    OriginTls(#[from] crate::origin_tls::OriginTlsError),
     /// The WebSocket endpoint refused the upgrade.
     #[error("the server refused the WebSocket connection (HTTP {status}): {message}")]
     Handshake {
@@ -77,7 +82,9 @@ pub async fn start(
     options: &StartOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), StartError> {
-    let origin = Origin::new(&options.host, options.port).with_timeout(options.origin_timeout);
+    let origin = Origin::to(options.target.clone(), &options.origin_tls)?
+        .with_timeout(options.origin_timeout)
+        .with_host_header(options.host_header.clone());
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
     let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| {
@@ -171,7 +178,7 @@ pub async fn start(
         eprintln!(
             "tunnel {} kept: requests to {} are held in its inbox until it is started again \
              (`tunnel start {} --domain {} --inbox`); `tunnel stop {}` removes it",
-            tunnel.tunnel_id, tunnel.public_url, options.port, tunnel.domain, tunnel.tunnel_id
+            tunnel.tunnel_id, tunnel.public_url, options.target, tunnel.domain, tunnel.tunnel_id
         );
     } else {
         delete(api, &tunnel.tunnel_id).await;

@@ -178,8 +178,9 @@ async fn accept_connect(ws: &mut WebSocketStream<TcpStream>) {
 
 fn options() -> StartOptions {
     StartOptions {
-        port: 1,
-        host: "127.0.0.1".into(),
+        target: client_core::target::OriginTarget::parse("127.0.0.1:1").unwrap(),
+        origin_tls: Default::default(),
+        host_header: Default::default(),
         domain: Some("myapp".into()),
         log_requests: false,
         origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,

@@ -320,7 +320,8 @@ EXPECTED_WS_MANAGE = {
 # channel functions Proxy::forward) and how lambdas/aws/src/store.rs implements them
 # (the store side is also read from store.rs: see check_iam). TransactWriteItems is
 # authorised per item (Put/Delete). Every REST authenticate (API key or session
-# token) is a get_client.
+# token) is a get_client; a wrong credential (and a forged token on $connect) is a
+# get_bucket and put_bucket on rate_limits.
 #   set_client_key: clients UpdateItem
 #   get_exchange: requests GetItem      put_exchanges: requests PutItem
 #   list_exchanges, count_exchanges: Query on requests' tunnel_id-index
@@ -332,30 +333,39 @@ EXPECTED_WS_MANAGE = {
 EXPECTED_TABLE_ACCESS = {
     "register-client": {"clients": {"PutItem"}},
     # client_info; rotate_key's set_client_key; GET /v1/openapi.json reads nothing
-    "get-client": {"clients": {"GetItem", "UpdateItem"}},
-    "issue-token": {"clients": {"GetItem"}},
+    "get-client": {"clients": {"GetItem", "UpdateItem"}, "rate_limits": {"GetItem", "PutItem"}},
+    "issue-token": {"clients": {"GetItem"}, "rate_limits": {"GetItem", "PutItem"}},
     # resume_own and PATCH /v1/tunnels/{id}: set_policy is an UpdateItem
-    "create-tunnel": {"clients": {"GetItem"}, "tunnels": {"GetItem", "PutItem", "UpdateItem"}, "domains": {"GetItem", "PutItem"}},
-    "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}},
+    "create-tunnel": {
+        "clients": {"GetItem"},
+        "tunnels": {"GetItem", "PutItem", "UpdateItem"},
+        "domains": {"GetItem", "PutItem"},
+        "rate_limits": {"GetItem", "PutItem"},
+    },
+    "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}, "rate_limits": {"GetItem", "PutItem"}},
     "delete-tunnel": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem", "DeleteItem"},
         "domains": {"DeleteItem"},
         "requests": {"DeleteItem"},  # clear_exchanges
+        "rate_limits": {"GetItem", "PutItem"},
     },
     "inspect-requests": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem"},
         "requests": {"GetItem", "DeleteItem"},
         "inbox": {"Query", "DeleteItem", "UpdateItem"},  # take_held
+        "rate_limits": {"GetItem", "PutItem"},
     },
     "replay-request": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem"},
         "domains": {"GetItem"},  # resolve
         "requests": {"GetItem", "PutItem"},  # the original; the replay's capture
+        "rate_limits": {"GetItem", "PutItem"},
     },
-    "authorize-connection": {},
+    # A forged token costs its address a token of its bucket (auth_limit::failed).
+    "authorize-connection": {"rate_limits": {"GetItem", "PutItem"}},
     "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "connections": {"GetItem", "PutItem"}},
     "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
     "tunnel-relay": {},

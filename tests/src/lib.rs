@@ -7,14 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod auth_limit;
 pub mod authz;
 pub mod browser;
+pub mod forwarded;
 pub mod inbox;
 pub mod inspection;
 pub mod moto;
 pub mod policy;
 pub mod scenarios;
 pub mod soak;
+pub mod targets;
 pub mod terminal;
 
 use std::convert::Infallible;

@@ -362,3 +362,16 @@ async fn websocket_upgrades_get_501_with_the_reason() {
     );
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_forwarding_headers_and_request_ids_never_reach_the_origin() {
+    e2e::forwarded::spoofed_headers_never_reach_the_origin(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_keys_gets_429_while_the_right_key_from_elsewhere_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let stack = Stack::start_logging(Kind::Aws, &log).await;
+    e2e::auth_limit::a_burst_of_wrong_keys_gets_429(&stack, Some(&log)).await;
+}

@@ -636,3 +636,33 @@ async fn a_silent_websocket_is_closed_at_the_idle_timeout_and_frees_its_place() 
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("again"));
     tunnel.interrupt().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_forwarding_headers_and_request_ids_never_reach_the_origin() {
+    e2e::forwarded::spoofed_headers_never_reach_the_origin(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_target_form_starts_a_tunnel_that_answers() {
+    e2e::targets::every_target_form_answers(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_target_is_a_usage_error_showing_the_forms() {
+    e2e::targets::a_missing_or_wrong_target_shows_the_forms(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_origins_with_a_self_signed_certificate() {
+    e2e::targets::https_origins(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_header_rewrite_preserve_and_fixed() {
+    e2e::targets::host_header_modes(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_keys_gets_429_while_the_right_key_from_elsewhere_works() {
+    e2e::auth_limit::a_burst_of_wrong_keys_gets_429(&Stack::start(Kind::Local).await, None).await;
+}

@@ -22,6 +22,8 @@ pub mod env {
     pub const REQUESTS_TABLE: &str = "TUNNEL_REQUESTS_TABLE";
     /// Name of the `inbox` table (requests held while a tunnel's client is away).
     pub const INBOX_TABLE: &str = "TUNNEL_INBOX_TABLE";
+    /// Name of the `rate_limits` table (failed authentications per source address).
+    pub const RATE_LIMITS_TABLE: &str = "TUNNEL_RATE_LIMITS_TABLE";
     /// Optional endpoint override (the emulator's moto server); unset on AWS.
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
     /// Region; the Lambda runtime sets it.
@@ -50,7 +52,7 @@ pub enum ConfigError {
     },
 }
 
-/// The physical names of the six tables. Names vary per deployment (a Terraform
+/// The physical names of the seven tables. Names vary per deployment (a Terraform
 /// prefix, a test's unique suffix), so they are always configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -66,6 +68,8 @@ pub struct TableNames {
     pub requests: String,
     /// Offline inboxes, keyed by `tunnel_id` and `seq`, with TTL.
     pub inbox: String,
+    /// Rate-limit buckets every sandbox shares, keyed by `limit_key`, with TTL.
+    pub rate_limits: String,
 }
 
 impl TableNames {
@@ -79,6 +83,7 @@ impl TableNames {
             connections: format!("{prefix}connections"),
             requests: format!("{prefix}requests"),
             inbox: format!("{prefix}inbox"),
+            rate_limits: format!("{prefix}rate_limits"),
         }
     }
 }
@@ -118,6 +123,7 @@ impl DynamoConfig {
             connections: required(env::CONNECTIONS_TABLE)?,
             requests: required(env::REQUESTS_TABLE)?,
             inbox: required(env::INBOX_TABLE)?,
+            rate_limits: required(env::RATE_LIMITS_TABLE)?,
         };
         let region = required(env::AWS_REGION)?;
         // Lambda hands the execution role's temporary credentials to the process in
@@ -197,6 +203,7 @@ mod tests {
             (env::CONNECTIONS_TABLE, "k"),
             (env::REQUESTS_TABLE, "r"),
             (env::INBOX_TABLE, "i"),
+            (env::RATE_LIMITS_TABLE, "l"),
             (env::AWS_REGION, "eu-west-3"),
             (env::AWS_ACCESS_KEY_ID, "id"),
             (env::AWS_SECRET_ACCESS_KEY, "secret"),
@@ -226,6 +233,7 @@ mod tests {
                 connections: "k".into(),
                 requests: "r".into(),
                 inbox: "i".into(),
+                rate_limits: "l".into(),
             }
         );
         assert_eq!(c.credentials.access_key_id(), "id");
@@ -241,6 +249,7 @@ mod tests {
             env::CONNECTIONS_TABLE,
             env::REQUESTS_TABLE,
             env::INBOX_TABLE,
+            env::RATE_LIMITS_TABLE,
             env::AWS_REGION,
             env::AWS_ACCESS_KEY_ID,
             env::AWS_SECRET_ACCESS_KEY,

@@ -34,7 +34,7 @@ pub mod attr {
     pub const CONNECTION_ID: &str = "connection_id";
     /// Connection time, seconds since the epoch.
     pub const CONNECTED_AT: &str = "connected_at";
-    /// TTL of `connections`, `requests` and `inbox`, seconds since the epoch. Not part
+    /// TTL of `connections`, `requests`, `inbox` and `rate_limits`, seconds since the epoch. Not part
     /// of any record (but the same value as a held request's `expires_at`).
     pub const EXPIRES_AT: &str = "expires_at";
     /// Whether a tunnel's inspector masks credential headers.
@@ -67,6 +67,14 @@ pub mod attr {
     pub const HEADERS: &str = "headers";
     /// A held request's body, binary.
     pub const BODY: &str = "body";
+    /// Key of `rate_limits`: the bucket's name (`authfail:<address>`).
+    pub const LIMIT_KEY: &str = "limit_key";
+    /// Thousandths of a token left in a bucket, rounded down.
+    pub const MILLITOKENS: &str = "millitokens";
+    /// When a bucket was last taken from, Unix milliseconds.
+    pub const AT_MS: &str = "at_ms";
+    /// A bucket's write count, which guards its next write.
+    pub const VERSION: &str = "version";
 }
 
 /// Conversion of a record into an item.

@@ -17,6 +17,8 @@
 //!   emulators.
 //! - [`item`]: records to and from DynamoDB items, field by field.
 //! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation.
+//! - [`limiter`]: rate-limit buckets shared by every sandbox (failed
+//!   authentications per address), in the `rate_limits` table.
 //! - [`connections`]: the `Connections` port over API Gateway's `@connections`.
 //! - [`functions`]: the Lambda functions' shared code, one module per trigger; each
 //!   binary in `src/bin/` (one per function, named after it) is a few lines over it.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod connections;
 pub mod functions;
 pub mod item;
+pub mod limiter;
 pub mod store;
 pub mod tables;
 

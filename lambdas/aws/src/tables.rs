@@ -122,7 +122,7 @@ const fn s(name: &'static str) -> KeyAttribute {
     }
 }
 
-/// The six tables, named per `names`.
+/// The seven tables, named per `names`.
 pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
     vec![
         TableSpec {
@@ -188,6 +188,16 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
                 name: attr::SEQ,
                 kind: AttributeType::N,
             }),
+            global_secondary_indexes: Vec::new(),
+            ttl_attribute: Some(attr::EXPIRES_AT),
+        },
+        // Token buckets every sandbox shares (failed authentications per address);
+        // a bucket expires once it would be full again, which loses nothing.
+        TableSpec {
+            name: names.rate_limits.clone(),
+            env_var: env::RATE_LIMITS_TABLE,
+            hash_key: s(attr::LIMIT_KEY),
+            range_key: None,
             global_secondary_indexes: Vec::new(),
             ttl_attribute: Some(attr::EXPIRES_AT),
         },

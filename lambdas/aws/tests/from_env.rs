@@ -9,13 +9,14 @@ use tunnel_aws::{ConfigError, DynamoStore, env};
 /// Set only in the child, so the check is a no-op in an ordinary run.
 const CHILD_MARKER: &str = "TUNNEL_AWS_FROM_ENV_CHILD";
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     env::CLIENTS_TABLE,
     env::TUNNELS_TABLE,
     env::DOMAINS_TABLE,
     env::CONNECTIONS_TABLE,
     env::REQUESTS_TABLE,
     env::INBOX_TABLE,
+    env::RATE_LIMITS_TABLE,
     env::DYNAMODB_ENDPOINT,
     env::AWS_REGION,
     env::AWS_ACCESS_KEY_ID,

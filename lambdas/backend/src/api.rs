@@ -64,7 +64,8 @@ pub struct ApiRequest {
     pub query: String,
     /// The `Last-Event-ID` header a browser sends when it reopens an event stream.
     pub last_event_id: Option<String>,
-    /// The caller's address, for the registration rate limit.
+    /// The caller's address, for the registration rate limit and the limit on failed
+    /// authentications.
     pub remote_ip: Option<String>,
     /// Body bytes.
     pub body: Vec<u8>,
@@ -81,6 +82,8 @@ pub struct ApiResponse {
     pub body: Vec<u8>,
     /// Seconds for a `Retry-After` header (429 answers).
     pub retry_after: Option<u64>,
+    /// The metrics scope of the rate limit that refused the call (429 answers).
+    pub limit_scope: Option<&'static str>,
 }
 
 /// Media type of JSON answers.
@@ -98,6 +101,7 @@ impl ApiResponse {
                 content_type: JSON,
                 body,
                 retry_after: None,
+                limit_scope: None,
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot serialize API answer");
@@ -116,6 +120,7 @@ impl ApiResponse {
             content_type: JSON,
             body: serde_json::to_vec(&f.body()).unwrap_or_default(),
             retry_after: f.retry_after,
+            limit_scope: f.limit_scope,
         }
     }
 
@@ -125,6 +130,7 @@ impl ApiResponse {
             content_type: JSON,
             body: Vec::new(),
             retry_after: None,
+            limit_scope: None,
         }
     }
 
@@ -284,6 +290,7 @@ async fn route(
             content_type: JSON,
             body: OPENAPI.as_bytes().to_vec(),
             retry_after: None,
+            limit_scope: None,
         }),
         (
             _,
@@ -318,7 +325,8 @@ async fn route(
 
 /// The authenticated caller, within its control-plane rate.
 async fn auth(b: &Backend, req: &ApiRequest, now: u64) -> Result<Caller, ApiFailure> {
-    let caller = clients::authenticate(b, req.authorization.as_deref(), now).await?;
+    let source = req.remote_ip.as_deref();
+    let caller = clients::authenticate(b, source, req.authorization.as_deref(), now).await?;
     limit(b, "client", &caller.client_id, b.config.control_rate).await?;
     Ok(caller)
 }
@@ -366,12 +374,13 @@ pub fn filter_query(query: &str) -> String {
 /// `?access_token=` (a browser's `EventSource` cannot send headers; API keys are not
 /// taken there, as query strings end up in logs).
 pub async fn live_caller(b: &Backend, req: &ApiRequest, now: u64) -> Result<Caller, ApiFailure> {
+    let source = req.remote_ip.as_deref();
     let caller = match (
         &req.authorization,
         query_param(&req.query, ACCESS_TOKEN_PARAM),
     ) {
-        (None, Some(token)) => clients::authenticate_token(b, token, now).await?,
-        _ => clients::authenticate(b, req.authorization.as_deref(), now).await?,
+        (None, Some(token)) => clients::authenticate_token(b, source, token, now).await?,
+        _ => clients::authenticate(b, source, req.authorization.as_deref(), now).await?,
     };
     limit(b, "client", &caller.client_id, b.config.control_rate).await?;
     Ok(caller)
@@ -430,6 +439,7 @@ async fn live_snapshot(
         content_type: EVENT_STREAM,
         body: body.into_bytes(),
         retry_after: None,
+        limit_scope: None,
     })
 }
 

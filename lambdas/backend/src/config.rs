@@ -31,10 +31,23 @@ pub struct PublicUrls {
 impl PublicUrls {
     /// The public URL of subdomain `sub`.
     pub fn url_for(&self, sub: &str) -> String {
+        format!("{}://{}", self.scheme, self.host_for(sub))
+    }
+
+    /// The host (and port, when not the scheme's default) of subdomain `sub`'s public
+    /// URL: what the public's `Host` header says, in its canonical spelling.
+    pub fn host_for(&self, sub: &str) -> String {
         match self.port {
-            Some(p) => format!("{}://{sub}.{}:{p}", self.scheme, self.base_domain),
-            None => format!("{}://{sub}.{}", self.scheme, self.base_domain),
+            Some(p) => format!("{sub}.{}:{p}", self.base_domain),
+            None => format!("{sub}.{}", self.base_domain),
         }
+    }
+
+    /// The port the public connects to: the configured one, else the scheme's (443
+    /// for https, 80 otherwise).
+    pub fn port_or_default(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
     }
 
     /// The subdomain a `Host` header names, if it is `<one label>.<base_domain>` (any
@@ -120,6 +133,15 @@ mod tests {
     fn forms_and_recognises_hosts() {
         let u = urls();
         assert_eq!(u.url_for("myapp"), "http://myapp.localhost:8080");
+        assert_eq!(u.host_for("myapp"), "myapp.localhost:8080");
+        assert_eq!(u.port_or_default(), 8080);
+        let aws = PublicUrls {
+            scheme: "https".into(),
+            base_domain: "tunnel.example.com".into(),
+            port: None,
+        };
+        assert_eq!(aws.url_for("a"), "https://a.tunnel.example.com");
+        assert_eq!(aws.port_or_default(), 443);
         assert_eq!(
             u.subdomain_of("myapp.localhost:8080").as_deref(),
             Some("myapp")

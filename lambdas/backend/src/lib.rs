@@ -14,6 +14,8 @@
 //!   every adapter must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
+//! - [`auth_limit`]: failed authentications limited per source address (REST and
+//!   WebSocket connect).
 //! - [`model`]: the stored records.
 //! - [`limits`]: token buckets, and the `Limiter` port that keeps them.
 //! - [`config`]: what a deployment configures (public URLs, token lifetime, chunk size).
@@ -21,6 +23,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod config;
 pub mod connections;
 pub mod handlers;
@@ -46,6 +49,10 @@ pub struct Backend {
     pub signer: auth::TokenSigner,
     /// Rate-limit buckets.
     pub limiter: Arc<dyn limits::Limiter>,
+    /// The buckets of failed authentications per source address
+    /// ([`auth_limit`]), which every process serving the API must share: memory on
+    /// the local stack, DynamoDB on AWS.
+    pub failures: Arc<dyn limits::Limiter>,
 }
 
 /// Milliseconds since the Unix epoch, for rate limits and captures.

@@ -35,6 +35,19 @@ pub const DEFAULT_PUBLIC_RATE: Rate = Rate::new(2000.0, 4000);
 /// Registrations per source address (the one route without a key).
 pub const DEFAULT_REGISTER_RATE: Rate = Rate::new(0.2, 10);
 
+/// Failed authentications a source address may make at once (wrong or unknown API
+/// keys, forged or malformed session tokens), on the REST API and the WebSocket
+/// connect together: room for a person's typos and a script's retries, not for a
+/// guessing loop. See [`crate::auth_limit`].
+pub const AUTH_FAILURE_BURST: u32 = 50;
+
+/// Failed authentications per minute a source address gets back after its burst.
+pub const AUTH_FAILURES_PER_MINUTE: u32 = 30;
+
+/// [`AUTH_FAILURE_BURST`] and [`AUTH_FAILURES_PER_MINUTE`] as a [`Rate`].
+pub const AUTH_FAILURE_RATE: Rate =
+    Rate::new(AUTH_FAILURES_PER_MINUTE as f64 / 60.0, AUTH_FAILURE_BURST);
+
 /// Buckets kept by [`MemoryLimiter`]; past this, full (idle) buckets are forgotten,
 /// which loses nothing as a new bucket starts full.
 pub const MAX_BUCKETS: usize = 100_000;
@@ -92,6 +105,22 @@ impl Bucket {
         }
     }
 
+    /// A bucket as stored: `tokens` left at `at_ms`.
+    pub fn from_parts(tokens: f64, at_ms: u64) -> Self {
+        Self { tokens, at_ms }
+    }
+
+    /// The tokens left at the time of the last take, and that time (for storing).
+    pub fn parts(&self) -> (f64, u64) {
+        (self.tokens, self.at_ms)
+    }
+
+    /// Whether a take at `now_ms` would be admitted, leaving the bucket as it is.
+    pub fn peek(&self, rate: Rate, now_ms: u64) -> Result<(), Limited> {
+        let mut copy = *self;
+        copy.take(rate, now_ms)
+    }
+
     /// Takes one token at `now_ms`, refilling first; refuses with the wait when empty.
     pub fn take(&mut self, rate: Rate, now_ms: u64) -> Result<(), Limited> {
         let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
@@ -124,6 +153,14 @@ impl Bucket {
 pub trait Limiter: Send + Sync + std::fmt::Debug {
     /// Takes a token from `key`'s bucket at `now_ms`.
     async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<(), Limited>;
+
+    /// The refusal a take from `key` would get at `now_ms`, as far as this process
+    /// knows without asking a store: `None` when it does not know of one. What it
+    /// knows may only be too generous (other processes only ever take tokens), so a
+    /// refusal here is one the shared bucket would give too.
+    fn known_refusal(&self, _key: &str, _rate: Rate, _now_ms: u64) -> Option<Limited> {
+        None
+    }
 }
 
 /// Buckets in this process's memory, at most `max_buckets` of them.
@@ -149,27 +186,57 @@ impl MemoryLimiter {
     }
 }
 
-#[async_trait]
-impl Limiter for MemoryLimiter {
-    async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<(), Limited> {
+impl MemoryLimiter {
+    /// Runs `f` on `key`'s bucket (a full one if it has none), within the bound on
+    /// buckets: `Err(())` when every bucket is in use and none can be forgotten;
+    /// `Ok(None)` when the lock is poisoned (a panic while holding it).
+    fn with_bucket<T>(
+        &self,
+        key: &str,
+        rate: Rate,
+        now_ms: u64,
+        f: impl FnOnce(&mut Bucket) -> T,
+    ) -> Result<Option<T>, ()> {
         let Ok(mut buckets) = self.buckets.lock() else {
-            // A panic while holding the lock: admit rather than refuse everyone.
-            return Ok(());
+            return Ok(None);
         };
         if buckets.len() >= self.max_buckets && !buckets.contains_key(key) {
             buckets.retain(|_, (b, r)| !b.is_full(*r, now_ms));
             if buckets.len() >= self.max_buckets {
-                // Every bucket is in use: refuse the newcomer rather than grow.
-                return Err(Limited {
-                    retry_after_ms: 1000,
-                });
+                return Err(());
             }
         }
         let (bucket, stored) = buckets
             .entry(key.to_owned())
             .or_insert_with(|| (Bucket::full(rate, now_ms), rate));
         *stored = rate;
-        bucket.take(rate, now_ms)
+        Ok(Some(f(bucket)))
+    }
+
+    /// Replaces what this limiter holds for `key` by `bucket` (a limiter over a
+    /// shared store keeps the last state it saw here).
+    pub fn remember(&self, key: &str, bucket: Bucket, rate: Rate, now_ms: u64) {
+        let _ = self.with_bucket(key, rate, now_ms, |b| *b = bucket);
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn take(&self, key: &str, rate: Rate, now_ms: u64) -> Result<(), Limited> {
+        match self.with_bucket(key, rate, now_ms, |b| b.take(rate, now_ms)) {
+            Ok(Some(taken)) => taken,
+            // A panic while holding the lock: admit rather than refuse everyone.
+            Ok(None) => Ok(()),
+            // Every bucket is in use: refuse the newcomer rather than grow.
+            Err(()) => Err(Limited {
+                retry_after_ms: 1000,
+            }),
+        }
+    }
+
+    fn known_refusal(&self, key: &str, rate: Rate, now_ms: u64) -> Option<Limited> {
+        let buckets = self.buckets.lock().ok()?;
+        buckets.get(key)?.0.peek(rate, now_ms).err()
     }
 }
 
@@ -212,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn a_peek_takes_nothing_and_parts_round_trip() {
+        let rate = Rate::new(1.0, 1);
+        let mut b = Bucket::full(rate, 0);
+        assert_eq!(b.peek(rate, 0), Ok(()));
+        assert_eq!(b.peek(rate, 0), Ok(()), "a peek leaves the token");
+        b.take(rate, 0).unwrap();
+        assert_eq!(b.peek(rate, 0).unwrap_err().retry_after_ms, 1000);
+        let (tokens, at) = b.parts();
+        assert_eq!(Bucket::from_parts(tokens, at), b);
+    }
+
+    #[test]
     fn rates_parse() {
         assert_eq!(Rate::parse("20:60"), Ok(Some(Rate::new(20.0, 60))));
         assert_eq!(Rate::parse("0.5:1"), Ok(Some(Rate::new(0.5, 1))));
@@ -232,6 +311,20 @@ mod tests {
             "keys do not share a bucket"
         );
         assert!(l.take("a", rate, 1000).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_memory_limiter_knows_its_refusals_without_taking() {
+        let l = MemoryLimiter::default();
+        let rate = Rate::new(1.0, 2);
+        assert_eq!(l.known_refusal("a", rate, 0), None, "no bucket yet");
+        l.take("a", rate, 0).await.unwrap();
+        assert_eq!(l.known_refusal("a", rate, 0), None, "one token left");
+        l.take("a", rate, 0).await.unwrap();
+        assert_eq!(l.known_refusal("a", rate, 0).unwrap().retry_after_ms, 1000);
+        assert_eq!(l.known_refusal("a", rate, 1000), None, "refilled");
+        l.remember("b", Bucket::from_parts(0.0, 0), rate, 0);
+        assert!(l.known_refusal("b", rate, 0).is_some());
     }
 
     #[tokio::test]

@@ -61,13 +61,17 @@ pub const TUNNEL: &str = "tunnel";
 pub const STATUS_CLASS: &str = "class";
 /// Label: what went wrong ([`error_kind`]).
 pub const ERROR_KIND: &str = "kind";
-/// Label: which limit refused (`tunnel` for public traffic, `api` for the REST API).
+/// Label: which limit refused (`tunnel` for public traffic, `api` for the REST API,
+/// `auth` for an address over its failed authentications).
 pub const SCOPE: &str = "scope";
 
 /// `scope` of a public request refused by its tunnel's rate limit.
 pub const SCOPE_TUNNEL: &str = "tunnel";
 /// `scope` of a REST call refused by the caller's rate limit.
 pub const SCOPE_API: &str = "api";
+/// `scope` of a REST call or WebSocket connect refused because its source address
+/// made too many failed authentications ([`crate::auth_limit`]).
+pub const SCOPE_AUTH: &str = "auth";
 
 /// Public requests answered, by tunnel and status class.
 pub const REQUESTS: Metric = Metric {

@@ -30,7 +30,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if path == WS_PATH {
-        return upgrade(state, req);
+        return upgrade(state, req, remote).await;
     }
     if api::is_api_path(&path) {
         return rest(state, req, remote).await;
@@ -118,6 +118,7 @@ async fn health(state: &State) -> Response<Body> {
         content_type: api::JSON,
         body: body.to_string().into_bytes(),
         retry_after: None,
+        limit_scope: None,
     });
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -189,9 +190,10 @@ async fn rest(
     let replayer = LocalReplayer(state.clone());
     let answer = api::handle(&state.backend, req, unix_now(), &replayer).await;
     if answer.status == 429 {
-        state
-            .metrics
-            .rate_limited(tunnel_backend::telemetry::SCOPE_API);
+        let scope = answer
+            .limit_scope
+            .unwrap_or(tunnel_backend::telemetry::SCOPE_API);
+        state.metrics.rate_limited(scope);
     }
     json(answer)
 }
@@ -211,10 +213,23 @@ fn token_of(req: &Request<Incoming>) -> Option<String> {
     })
 }
 
-fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body> {
-    let caller = match authorize_connection(&state.backend, token_of(&req).as_deref(), unix_now()) {
+async fn upgrade(
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Response<Body> {
+    let source = remote.ip().to_string();
+    let token = token_of(&req);
+    let authorized =
+        authorize_connection(&state.backend, Some(&source), token.as_deref(), unix_now()).await;
+    let caller = match authorized {
         Ok(c) => c,
-        Err(f) => return json(ApiResponse::from_failure(&f)),
+        Err(f) => {
+            if let Some(scope) = f.limit_scope {
+                state.metrics.rate_limited(scope);
+            }
+            return json(ApiResponse::from_failure(&f));
+        }
     };
     let is_upgrade = req
         .headers()

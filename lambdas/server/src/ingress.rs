@@ -90,8 +90,9 @@ pub async fn proxy(
     let received = now_ms();
     let request_id = new_request_id(received);
     // Every line logged about this request, here and in the handlers it calls, carries
-    // the id the origin, the CLI and the inspector see. A caller's own X-Request-Id
-    // (which the origin then gets instead) is logged beside it.
+    // the id the origin, the CLI and the inspector see. A caller's own X-Request-Id is
+    // logged beside it (the origin never gets it: ours replaces it, see `for_origin`),
+    // so a caller's trace can still be matched to ours.
     let caller_request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -266,7 +267,13 @@ async fn hold(
     };
     capture.request_body(&whole);
     state.metrics.bytes_in(whole.len());
-    let headers = match origin_headers(state, &parts.headers, Some(remote_ip), request_id) {
+    let headers = match origin_headers(
+        state,
+        &tunnel.domain,
+        &parts.headers,
+        Some(remote_ip),
+        request_id,
+    ) {
         Ok(h) => h,
         Err(why) => {
             capture.outcome(Outcome::Refused);
@@ -309,16 +316,12 @@ async fn hold(
 /// not (a 400 for the caller: a header value the tunnel cannot carry).
 fn origin_headers(
     state: &State,
+    domain: &str,
     headers: &http::HeaderMap,
     remote_ip: Option<&str>,
     request_id: &str,
 ) -> Result<Headers, String> {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut lines = Headers::with_capacity(headers.len() + 3);
+    let mut lines = Headers::with_capacity(headers.len() + 6);
     for (name, value) in headers {
         // `to_str` takes printable ASCII and tabs only; the message used to promise
         // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
@@ -329,8 +332,8 @@ fn origin_headers(
         };
         lines.push((name.as_str().to_owned(), v.to_owned()));
     }
-    let scheme = state.backend.config.public.scheme.as_str();
-    Ok(for_origin(lines, &host, remote_ip, scheme, request_id))
+    let public = &state.backend.config.public;
+    Ok(for_origin(lines, public, domain, remote_ip, request_id))
 }
 
 /// Whether a public request asks for a WebSocket: an upgrade (RFC 9110 section 7.8)
@@ -557,7 +560,7 @@ async fn relay_with_upgrade<B: RequestBody>(
         return fail(Outcome::TunnelOffline, offline(domain));
     };
     let (parts, body) = req.into_parts();
-    let headers = match origin_headers(&state, &parts.headers, remote_ip, request_id) {
+    let headers = match origin_headers(&state, domain, &parts.headers, remote_ip, request_id) {
         Ok(h) => h,
         Err(why) => return fail(Outcome::Refused, page(StatusCode::BAD_REQUEST, &why)),
     };

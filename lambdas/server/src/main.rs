@@ -300,12 +300,15 @@ async fn run() -> Result<()> {
     if let Some(r) = &args.register_rate {
         config.register_rate = rate(r);
     }
+    let limiter = Arc::new(tunnel_backend::limits::MemoryLimiter::default());
     let backend = Backend {
         store: Arc::new(store),
         connections: hub.clone(),
         config,
         signer,
-        limiter: Arc::new(tunnel_backend::limits::MemoryLimiter::default()),
+        limiter: limiter.clone(),
+        // One process: its memory is shared by every request it serves.
+        failures: limiter,
     };
     let inspector =
         tunnel_server::inspector::Inspector::start(backend.store.clone(), backend.config.log_keep);

@@ -156,14 +156,17 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
                 })?;
         }
     }
+    let store = DynamoStore::new(dynamo.client(), dynamo.tables.clone());
     Ok(Backend {
-        store: Arc::new(DynamoStore::new(dynamo.client(), dynamo.tables.clone())),
+        store: Arc::new(store.clone()),
         connections: Arc::new(connections),
         config,
         signer,
         // Per warm sandbox: a burst spread over many sandboxes passes each one's
         // bucket. API Gateway's stage throttling (infra/apigateway.tf) caps the total.
         limiter: Arc::new(tunnel_backend::limits::MemoryLimiter::default()),
+        // Shared by every sandbox: a guessing loop spread over many must still stop.
+        failures: Arc::new(crate::limiter::DynamoLimiter::new(store)),
     })
 }
 

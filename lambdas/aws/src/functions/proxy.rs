@@ -275,13 +275,12 @@ impl Proxy {
             );
         }
         headers.retain(|(n, _)| n != "host");
-        headers.insert(0, ("host".into(), host.clone()));
+        headers.insert(0, ("host".into(), host));
         let bytes_in = body.len();
         let outcome = self
             .forward(
                 Forward {
                     domain,
-                    host,
                     method,
                     path,
                     headers,
@@ -323,7 +322,6 @@ impl Proxy {
     ) -> Outcome {
         let Forward {
             domain,
-            host,
             method,
             mut path,
             headers,
@@ -338,9 +336,9 @@ impl Proxy {
         let captured_headers = headers.clone();
         let mut headers = for_origin(
             headers,
-            &host,
+            &self.backend.config.public,
+            &domain,
             remote_ip.as_deref(),
-            &self.backend.config.public.scheme,
             &request_id,
         );
         tracing::info!(request_id, %domain, %method, "public request");
@@ -952,8 +950,6 @@ impl Proxy {
 pub struct Forward {
     /// The tunnel's subdomain.
     pub domain: String,
-    /// The public host, for `X-Forwarded-Host`.
-    pub host: String,
     /// HTTP method.
     pub method: String,
     /// Path and query.

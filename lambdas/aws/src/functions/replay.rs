@@ -57,18 +57,11 @@ impl Replayer for ProxyReplayer {
                 ),
             ));
         }
-        let host = request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| tunnel.domain.clone());
         let (done, result) = oneshot::channel();
         let response = proxy
             .forward(
                 Forward {
                     domain: tunnel.domain.clone(),
-                    host,
                     method: request.method,
                     path: request.path,
                     headers: request.headers,

@@ -262,8 +262,9 @@ pub async fn handle(
     let answer = api::handle(b, req, tunnel_backend::unix_now(), replayer).await;
     if answer.status == 429 {
         use tunnel_backend::telemetry;
+        let scope = answer.limit_scope.unwrap_or(telemetry::SCOPE_API);
         telemetry::Emf::new(tunnel_backend::unix_now_ms())
-            .label(telemetry::SCOPE, telemetry::SCOPE_API)
+            .label(telemetry::SCOPE, scope)
             .value(telemetry::RATE_LIMITED, 1.0)
             .emit();
     }

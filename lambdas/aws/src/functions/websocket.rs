@@ -34,16 +34,25 @@ fn policy(effect: IamPolicyEffect, resource: &str) -> ApiGatewayCustomAuthorizer
 }
 
 /// Allows `$connect` for a valid session token (`?token=`), passing the client id on
-/// in the context; denies anything else. Needs no store read.
-pub fn authorize(
+/// in the context; denies anything else. Needs no store read; a forged token costs
+/// its source address one of its failed authentications (a DynamoDB write), and an
+/// address over that limit is denied too. API Gateway answers a denial 403 whatever
+/// the reason: an authorizer cannot choose 429 (the CLI, whose token comes from the
+/// REST API, meets the 429 there first).
+pub async fn authorize(
     b: &Backend,
     event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     now: u64,
 ) -> ApiGatewayCustomAuthorizerResponse {
     let resource = event.method_arn.clone().unwrap_or_else(|| "*".into());
     let token = event.query_string_parameters.first("token");
+    let source = event
+        .request_context
+        .identity
+        .as_ref()
+        .and_then(|i| i.source_ip.as_deref());
     let mut out = ApiGatewayCustomAuthorizerResponse::default();
-    match authorize_connection(b, token, now) {
+    match authorize_connection(b, source, token, now).await {
         Ok(caller) => {
             out.principal_id = Some(caller.client_id.clone());
             out.policy_document = policy(IamPolicyEffect::Allow, &resource);
@@ -51,6 +60,12 @@ pub fn authorize(
         }
         Err(f) => {
             tracing::info!(reason = %f.message, "connection refused");
+            if let Some(scope) = f.limit_scope {
+                Emf::new(unix_now_ms())
+                    .label(tunnel_backend::telemetry::SCOPE, scope)
+                    .value(tunnel_backend::telemetry::RATE_LIMITED, 1.0)
+                    .emit();
+            }
             out.principal_id = Some("anonymous".into());
             out.policy_document = policy(IamPolicyEffect::Deny, &resource);
         }
@@ -156,7 +171,7 @@ pub async fn run_authorizer() -> Result<(), lambda_runtime::Error> {
     let backend = &backend;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
-            Ok::<_, lambda_runtime::Error>(authorize(backend, &event.payload, unix_now()))
+            Ok::<_, lambda_runtime::Error>(authorize(backend, &event.payload, unix_now()).await)
         },
     ))
     .await

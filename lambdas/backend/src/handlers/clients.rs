@@ -3,10 +3,10 @@
 use client_core::api::{ClientInfo, Registration, SessionToken};
 
 use super::{ApiFailure, Caller};
-use crate::Backend;
 use crate::auth::{self, CLIENT_ID_BYTES, Claims};
 use crate::model::ClientRecord;
 use crate::store::StoreError;
+use crate::{Backend, auth_limit};
 
 /// Creates a client and its API key. The key is in the answer and nowhere else.
 pub async fn register_client(b: &Backend, now: u64) -> Result<Registration, ApiFailure> {
@@ -39,8 +39,11 @@ pub async fn register_client(b: &Backend, now: u64) -> Result<Registration, ApiF
 /// The caller named by an `Authorization: Bearer <credential>` header value, where the
 /// credential is an API key or a session token from `POST /v1/tokens` (what the web
 /// console keeps instead of the key). A token stops working when its client is gone.
+/// `source` is the caller's address: wrong credentials count against it
+/// ([`crate::auth_limit`]), and once it has made too many the answer is 429.
 pub async fn authenticate(
     b: &Backend,
+    source: Option<&str>,
     authorization: Option<&str>,
     now: u64,
 ) -> Result<Caller, ApiFailure> {
@@ -52,6 +55,7 @@ pub async fn authenticate(
         .ok_or_else(|| {
             ApiFailure::unauthorized("the Authorization header is not 'Bearer <api key>'")
         })?;
+    auth_limit::admit(b, source, now_ms(now))?;
     if let Some((client_id, secret)) = auth::parse_api_key(credential) {
         return match b.store.get_client(client_id).await? {
             Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
@@ -59,22 +63,55 @@ pub async fn authenticate(
                 client_id: r.client_id,
                 session_until: None,
             }),
-            _ => Err(ApiFailure::unauthorized("unknown or revoked API key")),
+            _ => Err(wrong(b, source, "unknown or revoked API key", now).await),
         };
     }
-    authenticate_token(b, credential, now).await
+    check_token(b, source, credential, now).await
 }
 
 /// The caller named by a session token alone (the live feed takes one in its query
-/// string, as a browser's `EventSource` cannot send headers).
-pub async fn authenticate_token(b: &Backend, token: &str, now: u64) -> Result<Caller, ApiFailure> {
-    let claims = b.signer.verify(token, now).map_err(|e| match e {
-        auth::TokenError::Malformed => ApiFailure::unauthorized("malformed API key"),
-        auth::TokenError::BadSignature => ApiFailure::unauthorized("invalid session token"),
-        auth::TokenError::Expired => {
-            ApiFailure::unauthorized("session token expired; log in again")
+/// string, as a browser's `EventSource` cannot send headers); `source` as for
+/// [`authenticate`].
+pub async fn authenticate_token(
+    b: &Backend,
+    source: Option<&str>,
+    token: &str,
+    now: u64,
+) -> Result<Caller, ApiFailure> {
+    auth_limit::admit(b, source, now_ms(now))?;
+    check_token(b, source, token, now).await
+}
+
+fn now_ms(now: u64) -> u64 {
+    now.saturating_mul(1000)
+}
+
+/// A wrong credential from `source`: the 401 for `why`, or the 429 once too many.
+async fn wrong(b: &Backend, source: Option<&str>, why: &str, now: u64) -> ApiFailure {
+    auth_limit::failed(b, source, ApiFailure::unauthorized(why), now_ms(now)).await
+}
+
+async fn check_token(
+    b: &Backend,
+    source: Option<&str>,
+    token: &str,
+    now: u64,
+) -> Result<Caller, ApiFailure> {
+    let claims = match b.signer.verify(token, now) {
+        Ok(claims) => claims,
+        Err(auth::TokenError::Malformed) => {
+            return Err(wrong(b, source, "malformed API key", now).await);
         }
-    })?;
+        Err(auth::TokenError::BadSignature) => {
+            return Err(wrong(b, source, "invalid session token", now).await);
+        }
+        // Ours, only late: not a guess.
+        Err(auth::TokenError::Expired) => {
+            return Err(ApiFailure::unauthorized(
+                "session token expired; log in again",
+            ));
+        }
+    };
     match b.store.get_client(&claims.sub).await? {
         Some(r)
             if claims

@@ -5,13 +5,17 @@ use client_core::protocol::limits::PROTOCOL_VERSION;
 use client_core::protocol::{ErrorCode, ErrorFrame, ServerFrame, encode};
 
 use super::{ApiFailure, Caller};
-use crate::Backend;
+use crate::auth::TokenError;
 use crate::model::ConnectionRecord;
 use crate::store::StoreError;
+use crate::{Backend, auth_limit};
 
-/// Checks the session token presented on `$connect`.
-pub fn authorize_connection(
+/// Checks the session token presented on `$connect` from address `source`: a forged
+/// or malformed one counts against the address ([`crate::auth_limit`]), which is
+/// refused with 429 once it has made too many.
+pub async fn authorize_connection(
     b: &Backend,
+    source: Option<&str>,
     token: Option<&str>,
     now: u64,
 ) -> Result<Caller, ApiFailure> {
@@ -20,10 +24,19 @@ pub fn authorize_connection(
             "no session token; get one with POST /v1/tokens and connect with ?token=",
         )
     })?;
-    let claims = b
-        .signer
-        .verify(token, now)
-        .map_err(|e| ApiFailure::unauthorized(&format!("session token refused ({e})")))?;
+    let now_ms = now.saturating_mul(1000);
+    auth_limit::admit(b, source, now_ms)?;
+    let claims = match b.signer.verify(token, now) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let refused = ApiFailure::unauthorized(&format!("session token refused ({e})"));
+            // An expired token is ours, only late: not a guess.
+            if e == TokenError::Expired {
+                return Err(refused);
+            }
+            return Err(auth_limit::failed(b, source, refused, now_ms).await);
+        }
+    };
     Ok(Caller {
         client_id: claims.sub,
         session_until: claims.until,

@@ -38,6 +38,8 @@ pub struct ApiFailure {
     pub message: String,
     /// Seconds to wait before retrying (a 429's `Retry-After`).
     pub retry_after: Option<u64>,
+    /// The metrics scope of the rate limit that refused the call (a 429's).
+    pub limit_scope: Option<&'static str>,
 }
 
 impl ApiFailure {
@@ -48,6 +50,7 @@ impl ApiFailure {
             code,
             message: message.into(),
             retry_after: None,
+            limit_scope: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl ApiFailure {
         let secs = limited.retry_after_secs();
         Self {
             retry_after: Some(secs),
+            limit_scope: Some(crate::telemetry::SCOPE_API),
             ..Self::new(
                 429,
                 ApiErrorCode::RateLimited,

@@ -4,9 +4,9 @@
 
 use client_core::protocol::Headers;
 
-use crate::Backend;
 use crate::model::TunnelRecord;
 use crate::store::StoreError;
+use crate::{Backend, PublicUrls};
 
 /// Where a public request goes.
 #[derive(Debug, Clone)]
@@ -109,30 +109,84 @@ pub fn origin_failure(code: client_core::protocol::ErrorCode, message: &str) -> 
 /// Header carrying the id that follows one request from the edge to the origin.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Prepares a public request's headers for the trip to the origin: hop-by-hop headers
-/// dropped, `X-Forwarded-For/Proto/Host` added, and `X-Request-Id: <request_id>` added
-/// unless the request brought one (then the origin sees the caller's own id, which is
-/// in the captured request headers, and the inspector keeps ours).
+/// Forwarding headers the tunnel states itself: whatever a caller sent under these
+/// names is dropped, or an origin that trusts its proxy (Express `trust proxy`, Rails,
+/// Django) would build password-reset links and OAuth redirects on the caller's word.
+/// `X-Forwarded-For` is not here: it is a chain, which the tunnel extends.
+pub const STATED_BY_TUNNEL: &[&str] = &[
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "forwarded",
+    REQUEST_ID_HEADER,
+];
+
+/// The chain of client addresses proxies append to.
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// Prepares a public request's headers for the trip to the origin, the same on both
+/// backends:
+///
+/// - hop-by-hop headers dropped ([`end_to_end`]);
+/// - the caller's [`STATED_BY_TUNNEL`] headers dropped, and the tunnel's own set:
+///   `X-Forwarded-Host` (the tunnel's public host, whatever spelling of it the caller
+///   used), `X-Forwarded-Proto` and `X-Forwarded-Port` (the public URL's), an RFC 7239
+///   `Forwarded` with the same facts, and `X-Request-Id: <request_id>`, the id the
+///   inspector and the logs know the request by;
+/// - `X-Forwarded-For`: what the caller sent (all its lines, joined), then the peer
+///   address, as one header: `client-sent, peer`. Only the last entry is the tunnel's
+///   word.
+///
+/// `domain` is the tunnel's subdomain, `peer` the address the request came from
+/// (`None` for a replay, which has none).
 pub fn for_origin(
     headers: Headers,
-    host: &str,
-    remote_ip: Option<&str>,
-    scheme: &str,
+    public: &PublicUrls,
+    domain: &str,
+    peer: Option<&str>,
     request_id: &str,
 ) -> Headers {
-    let mut headers = end_to_end(headers);
-    if let Some(ip) = remote_ip {
-        headers.push(("x-forwarded-for".into(), ip.to_owned()));
+    let mut chain: Vec<String> = Vec::new();
+    let mut headers: Headers = end_to_end(headers)
+        .into_iter()
+        .filter(|(n, v)| {
+            if n.eq_ignore_ascii_case(FORWARDED_FOR) {
+                let v = v.trim();
+                if !v.is_empty() {
+                    chain.push(v.to_owned());
+                }
+                return false;
+            }
+            !STATED_BY_TUNNEL.iter().any(|s| n.eq_ignore_ascii_case(s))
+        })
+        .collect();
+    chain.extend(peer.map(str::to_owned));
+    if !chain.is_empty() {
+        headers.push((FORWARDED_FOR.into(), chain.join(", ")));
     }
+    let host = public.host_for(domain);
+    let scheme = public.scheme.as_str();
     headers.push(("x-forwarded-proto".into(), scheme.to_owned()));
-    headers.push(("x-forwarded-host".into(), host.to_owned()));
-    let brought = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER) && !v.is_empty());
-    if !brought {
-        headers.push((REQUEST_ID_HEADER.into(), request_id.to_owned()));
-    }
+    headers.push(("x-forwarded-host".into(), host.clone()));
+    headers.push((
+        "x-forwarded-port".into(),
+        public.port_or_default().to_string(),
+    ));
+    headers.push(("forwarded".into(), forwarded_element(peer, &host, scheme)));
+    headers.push((REQUEST_ID_HEADER.into(), request_id.to_owned()));
     headers
+}
+
+/// One RFC 7239 `Forwarded` element: `for=<peer>;host="<host>";proto=<scheme>`. An
+/// IPv6 address is bracketed and quoted (section 6); the host is always quoted, as a
+/// port's colon is not a token character. No peer reads `for=unknown` (section 6.3).
+fn forwarded_element(peer: Option<&str>, host: &str, scheme: &str) -> String {
+    let node = match peer {
+        Some(ip) if ip.contains(':') => format!("\"[{ip}]\""),
+        Some(ip) => ip.to_owned(),
+        None => "unknown".to_owned(),
+    };
+    format!("for={node};host=\"{host}\";proto={scheme}")
 }
 
 /// A small HTML page for the public when the tunnel cannot answer.
@@ -178,31 +232,94 @@ mod tests {
         assert_eq!(kept, ["Host=a", "X-A=1", "X-A=2"]);
     }
 
+    fn public() -> PublicUrls {
+        PublicUrls {
+            scheme: "http".into(),
+            base_domain: "localhost".into(),
+            port: Some(8080),
+        }
+    }
+
+    /// The values of header `name`, in order, any case.
+    fn values<'h>(h: &'h Headers, name: &str) -> Vec<&'h str> {
+        h.iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     #[test]
-    fn origin_headers_carry_forwarding_and_one_request_id() {
+    fn origin_headers_carry_the_tunnels_forwarding_and_one_request_id() {
         let h = for_origin(
             vec![("a".into(), "1".into())],
-            "x.localhost",
+            &public(),
+            "x",
             Some("10.0.0.1"),
-            "http",
             "id1",
         );
-        assert!(h.contains(&(REQUEST_ID_HEADER.into(), "id1".into())));
-        assert!(h.contains(&("x-forwarded-for".into(), "10.0.0.1".into())));
-        assert!(h.contains(&("x-forwarded-host".into(), "x.localhost".into())));
-        let h2 = for_origin(
-            vec![("X-Request-Id".into(), "abc".into())],
+        assert_eq!(values(&h, "a"), ["1"]);
+        assert_eq!(values(&h, REQUEST_ID_HEADER), ["id1"]);
+        assert_eq!(values(&h, "x-forwarded-for"), ["10.0.0.1"]);
+        assert_eq!(values(&h, "x-forwarded-host"), ["x.localhost:8080"]);
+        assert_eq!(values(&h, "x-forwarded-proto"), ["http"]);
+        assert_eq!(values(&h, "x-forwarded-port"), ["8080"]);
+        assert_eq!(
+            values(&h, "forwarded"),
+            ["for=10.0.0.1;host=\"x.localhost:8080\";proto=http"]
+        );
+    }
+
+    #[test]
+    fn a_callers_forwarding_headers_and_request_id_never_reach_the_origin() {
+        let spoofed: Headers = [
+            ("X-Forwarded-Host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+            ("X-Forwarded-Port", "443"),
+            ("Forwarded", "for=1.2.3.4;host=evil.example;proto=https"),
+            ("X-Request-Id", "caller-chosen"),
+            ("x-request-id", "second"),
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("x-forwarded-for", "198.51.100.7, 192.0.2.1"),
+            ("X-Kept", "yes"),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+        let aws = PublicUrls {
+            scheme: "https".into(),
+            base_domain: "tunnel.example.com".into(),
+            port: None,
+        };
+        let h = for_origin(spoofed, &aws, "app", Some("2001:db8::7"), "ours");
+        assert_eq!(values(&h, "x-forwarded-host"), ["app.tunnel.example.com"]);
+        assert_eq!(values(&h, "x-forwarded-proto"), ["https"]);
+        assert_eq!(values(&h, "x-forwarded-port"), ["443"]);
+        assert_eq!(
+            values(&h, "forwarded"),
+            ["for=\"[2001:db8::7]\";host=\"app.tunnel.example.com\";proto=https"]
+        );
+        assert_eq!(values(&h, REQUEST_ID_HEADER), ["ours"]);
+        assert_eq!(
+            values(&h, "x-forwarded-for"),
+            ["203.0.113.9, 198.51.100.7, 192.0.2.1, 2001:db8::7"],
+            "the chain as it came, then the peer, in one header"
+        );
+        assert_eq!(values(&h, "x-kept"), ["yes"]);
+    }
+
+    #[test]
+    fn a_replay_without_a_peer_keeps_the_chain_and_says_unknown() {
+        let h = for_origin(
+            vec![("x-forwarded-for".into(), "192.0.2.1".into())],
+            &public(),
             "x",
             None,
-            "https",
-            "id2",
+            "id",
         );
-        let ids: Vec<_> = h2
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(REQUEST_ID_HEADER))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        assert_eq!(ids, ["abc"], "an id the request brought is kept, alone");
+        assert_eq!(values(&h, "x-forwarded-for"), ["192.0.2.1"]);
+        assert!(values(&h, "forwarded")[0].starts_with("for=unknown;"));
+        let none = for_origin(vec![], &public(), "x", None, "id");
+        assert!(values(&none, "x-forwarded-for").is_empty());
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Replayer for NoReplays {
     }
 }
 
-/// A backend storing in `dir`, without rate limits.
+/// A backend storing in `dir`, without rate limits (failed authentications included).
 pub fn backend(dir: &Path) -> Backend {
     let mut config = Config::new(
         PublicUrls {
@@ -60,5 +60,6 @@ pub fn backend(dir: &Path) -> Backend {
         config,
         signer: TokenSigner::new(vec![7; 32]).unwrap(),
         limiter: Arc::new(tunnel_backend::limits::Unlimited),
+        failures: Arc::new(tunnel_backend::limits::Unlimited),
     }
 }

@@ -193,8 +193,15 @@ pub fn function_url_event(
     })
 }
 
-/// The `$connect` REQUEST authorizer event of a WebSocket API.
-pub fn authorizer_event(connection_id: &str, headers: &HeaderMap, query: Option<&str>) -> Value {
+/// The `$connect` REQUEST authorizer event of a WebSocket API. Its `requestContext`
+/// carries `identity.sourceIp`, the caller's address, as API Gateway's does (the
+/// WebSocket context variable `$context.identity.sourceIp`).
+pub fn authorizer_event(
+    connection_id: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    source_ip: &str,
+) -> Value {
     let (single, multi) = header_maps(headers);
     let (qs, mqs) = query_maps(query);
     json!({
@@ -214,6 +221,7 @@ pub fn authorizer_event(connection_id: &str, headers: &HeaderMap, query: Option<
             "stage": STAGE,
             "connectedAt": epoch_ms(),
             "requestTimeEpoch": epoch_ms(),
+            "identity": { "sourceIp": source_ip },
             "requestId": request_id(),
             "domainName": "127.0.0.1",
             "connectionId": connection_id,

@@ -132,6 +132,7 @@ impl Emulator {
             (denv::CONNECTIONS_TABLE, tables.connections.clone()),
             (denv::REQUESTS_TABLE, tables.requests.clone()),
             (denv::INBOX_TABLE, tables.inbox.clone()),
+            (denv::RATE_LIMITS_TABLE, tables.rate_limits.clone()),
             (denv::DYNAMODB_ENDPOINT, dynamo.url()),
             (denv::AWS_REGION, "us-east-1".into()),
             (denv::AWS_ACCESS_KEY_ID, "emulator".into()),
@@ -221,7 +222,7 @@ impl Emulator {
         }
         let path = req.uri().path().to_owned();
         if path == WS_PATH {
-            return self.upgrade(req).await;
+            return self.upgrade(req, remote).await;
         }
         if let Some(id) = path
             .strip_prefix(MANAGEMENT_PREFIX)
@@ -365,12 +366,13 @@ impl Emulator {
         }
     }
 
-    async fn upgrade(&self, mut req: Request<Incoming>) -> Response<Body> {
+    async fn upgrade(&self, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let connection_id = tunnel_backend::auth::random_id(12);
         let query = req.uri().query().map(str::to_owned);
+        let source_ip = remote.ip().to_string();
         let Some(context) = self
             .ws
-            .authorize(&connection_id, req.headers(), query.as_deref())
+            .authorize(&connection_id, req.headers(), query.as_deref(), &source_ip)
             .await
         else {
             return json_response(403, br#"{"message":"Forbidden"}"#.to_vec());

@@ -137,8 +137,9 @@ impl WsApi {
         connection_id: &str,
         headers: &http::HeaderMap,
         query: Option<&str>,
+        source_ip: &str,
     ) -> Option<Value> {
-        let event = events::authorizer_event(connection_id, headers, query);
+        let event = events::authorizer_event(connection_id, headers, query, source_ip);
         let function = function_for("$connect")?;
         let answer = invoke_json(&self.functions, function, &event).await?;
         let allowed = answer
