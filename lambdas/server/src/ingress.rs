@@ -395,6 +395,7 @@ async fn enforce(
             headers: &headers,
             remote_ip: Some(ip),
             body: &[],
+            now: tunnel_backend::unix_now(),
         },
     ) {
         Ok(a) => a,
@@ -412,7 +413,7 @@ async fn enforce(
                 ));
             }
         };
-        if let Err(refusal) = check_body(policy, &headers, &whole) {
+        if let Err(refusal) = check_body(policy, &headers, &whole, tunnel_backend::unix_now()) {
             return Err(refuse(refusal, &whole));
         }
         Either::Right(Full::new(whole))
