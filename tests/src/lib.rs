@@ -15,6 +15,7 @@ pub mod moto;
 pub mod policy;
 pub mod scenarios;
 pub mod soak;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -362,3 +362,11 @@ async fn websocket_upgrades_get_501_with_the_reason() {
     );
     tunnel.interrupt().await;
 }
+
+/// Webhooks signed by GitHub's, Stripe's, Slack's, Shopify's and Standard Webhooks'
+/// own libraries pass; altered, stale, wrongly signed and unsigned ones are refused,
+/// saying why (the signers come from `scripts/setup.sh webhooks`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_signed_by_the_providers_libraries() {
+    e2e::webhooks::provider_libraries(&Stack::start(Kind::Aws).await).await;
+}

@@ -636,3 +636,11 @@ async fn a_silent_websocket_is_closed_at_the_idle_timeout_and_frees_its_place() 
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("again"));
     tunnel.interrupt().await;
 }
+
+/// Webhooks signed by GitHub's, Stripe's, Slack's, Shopify's and Standard Webhooks'
+/// own libraries pass; altered, stale, wrongly signed and unsigned ones are refused,
+/// saying why (the signers come from `scripts/setup.sh webhooks`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_signed_by_the_providers_libraries() {
+    e2e::webhooks::provider_libraries(&Stack::start(Kind::Local).await).await;
+}
