@@ -12,17 +12,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod webhook;
+
+pub use webhook::{
+    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, DEFAULT_WEBHOOK_TOLERANCE_SECS,
+    MAX_WEBHOOK_PREFIX_BYTES, MAX_WEBHOOK_SECRET_BYTES, MAX_WEBHOOK_TOLERANCE_SECS,
+    STANDARD_SECRET_PREFIX, Webhook, WebhookProvider, WebhookSummary, parse_webhook_flag,
+};
+
 /// Header carrying a share token.
 pub const SHARE_TOKEN_HEADER: &str = "x-tunnel-token";
 
 /// Query parameter carrying a share token (for links a browser can open).
 pub const SHARE_TOKEN_PARAM: &str = "tunnel_token";
-
-/// Header holding a webhook's signature unless the policy names another (GitHub's).
-pub const DEFAULT_WEBHOOK_HEADER: &str = "X-Hub-Signature-256";
-
-/// What precedes the hex HMAC in the signature header unless the policy says otherwise.
-pub const DEFAULT_WEBHOOK_PREFIX: &str = "sha256=";
 
 /// Longest `user:password` pair. Far beyond any real one; it keeps a stored record and
 /// a hashed header small.
@@ -34,14 +36,8 @@ pub const MIN_SHARE_TOKEN_BYTES: usize = 8;
 /// Longest share token.
 pub const MAX_SHARE_TOKEN_BYTES: usize = 256;
 
-/// Longest webhook secret (GitHub's and Stripe's are far shorter).
-pub const MAX_WEBHOOK_SECRET_BYTES: usize = 256;
-
 /// Longest signature header name.
 pub const MAX_HEADER_NAME_BYTES: usize = 64;
-
-/// Longest signature prefix.
-pub const MAX_WEBHOOK_PREFIX_BYTES: usize = 32;
 
 /// Most CIDRs in one allow-list: each request is matched against all of them.
 pub const MAX_ALLOW_IPS: usize = 64;
@@ -85,7 +81,8 @@ pub struct Policy {
     /// addresses; empty allows every address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_ips: Vec<String>,
-    /// Webhook signature verification: HMAC-SHA256 of the raw body.
+    /// Webhook signature verification, in one sender's scheme (GitHub, Stripe,
+    /// Slack, Shopify, Standard Webhooks) or the generic HMAC-SHA256 of the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
     /// The offline inbox: while no client serves the tunnel, admitted requests are
@@ -162,31 +159,6 @@ impl Inbox {
     }
 }
 
-/// Webhook signature settings, as GitHub signs: `X-Hub-Signature-256: sha256=<hex>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
-    /// The shared secret the sender signs with.
-    pub secret: String,
-    /// Header holding the signature; [`DEFAULT_WEBHOOK_HEADER`] when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-    /// What precedes the hex digest; [`DEFAULT_WEBHOOK_PREFIX`] when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-}
-
-impl Webhook {
-    /// The signature header's name.
-    pub fn header(&self) -> &str {
-        self.header.as_deref().unwrap_or(DEFAULT_WEBHOOK_HEADER)
-    }
-
-    /// The signature's prefix.
-    pub fn prefix(&self) -> &str {
-        self.prefix.as_deref().unwrap_or(DEFAULT_WEBHOOK_PREFIX)
-    }
-}
-
 /// A policy as the API shows it: which checks are on, with no secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySummary {
@@ -199,7 +171,7 @@ pub struct PolicySummary {
     /// The allow-list, normalised (`10.1.2.3/8` shows as `10.0.0.0/8`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_ips: Vec<String>,
-    /// The webhook signature header and prefix, when verification is on.
+    /// The webhook scheme, signature header and prefix, when verification is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSummary>,
     /// The offline inbox settings (none of them secret), when it is on.
@@ -221,7 +193,7 @@ impl PolicySummary {
             parts.push(format!("from {}", self.allow_ips.join(", ")));
         }
         if let Some(w) = &self.webhook {
-            parts.push(format!("webhook signature in {}", w.header));
+            parts.push(w.describe());
         }
         if let Some(i) = &self.inbox {
             parts.push(format!(
@@ -237,15 +209,6 @@ impl PolicySummary {
             parts.join("; ")
         }
     }
-}
-
-/// Inside [`PolicySummary`]: where the signature is read from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookSummary {
-    /// Signature header.
-    pub header: String,
-    /// Signature prefix.
-    pub prefix: String,
 }
 
 /// Why a policy cannot be used.
@@ -276,6 +239,29 @@ pub enum PolicyError {
     /// The webhook secret is empty or too long.
     #[error("the webhook secret must be 1 to {MAX_WEBHOOK_SECRET_BYTES} bytes long")]
     WebhookSecretLength,
+    /// No webhook scheme has this name.
+    #[error("{0:?} is not a webhook provider: use one of {names}", names = WebhookProvider::names())]
+    WebhookProvider(String),
+    /// A Standard Webhooks secret that is not base64.
+    #[error(
+        "a Standard Webhooks secret is {STANDARD_SECRET_PREFIX} followed by base64, as the sender shows it (like whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)"
+    )]
+    WebhookStandardSecret,
+    /// A header or prefix set for a scheme that fixes its own.
+    #[error(
+        "{} webhooks have a fixed signature header: set a header or prefix only for the generic hmac form",
+        .0.label()
+    )]
+    WebhookFixedHeader(WebhookProvider),
+    /// A tolerance set for a scheme without a timestamp.
+    #[error(
+        "{} signatures carry no timestamp: a tolerance applies only to stripe, slack and standard",
+        .0.label()
+    )]
+    WebhookNoTimestamp(WebhookProvider),
+    /// The tolerance is out of range.
+    #[error("the webhook timestamp tolerance must be 1 to {MAX_WEBHOOK_TOLERANCE_SECS} seconds")]
+    WebhookTolerance,
     /// The signature header name is not an HTTP header name.
     #[error(
         "{0:?} is not an HTTP header name (1 to {MAX_HEADER_NAME_BYTES} letters, digits and !#$%&'*+-.^_`|~)"
@@ -318,14 +304,7 @@ impl Policy {
         }
         self.cidrs()?;
         if let Some(w) = &self.webhook {
-            if w.secret.is_empty() || w.secret.len() > MAX_WEBHOOK_SECRET_BYTES {
-                return Err(PolicyError::WebhookSecretLength);
-            }
-            validate_header_name(w.header())?;
-            let p = w.prefix();
-            if p.len() > MAX_WEBHOOK_PREFIX_BYTES || !p.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(PolicyError::WebhookPrefix);
-            }
+            w.validate()?;
         }
         if let Some(i) = &self.inbox {
             i.validate()?;
@@ -550,9 +529,9 @@ mod tests {
 
         let hook = |secret: &str, header: Option<&str>, prefix: Option<&str>| Policy {
             webhook: Some(Webhook {
-                secret: secret.into(),
                 header: header.map(Into::into),
                 prefix: prefix.map(Into::into),
+                ..Webhook::hmac(secret)
             }),
             ..Policy::default()
         };
@@ -665,8 +644,10 @@ mod tests {
             share_token: true,
             allow_ips: vec!["10.0.0.0/8".into(), "::1/128".into()],
             webhook: Some(WebhookSummary {
+                provider: WebhookProvider::Hmac,
                 header: "X-Sig".into(),
                 prefix: "sha256=".into(),
+                tolerance_secs: None,
             }),
             inbox: Some(Inbox::default()),
         };

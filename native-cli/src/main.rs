@@ -135,14 +135,21 @@ enum Command {
         /// Admit only callers from this network (CIDR or address); repeatable.
         #[arg(long = "allow-ip", value_name = "CIDR")]
         allow_ip: Vec<String>,
-        /// Admit only requests whose body is signed with this secret (HMAC-SHA256, as
-        /// GitHub signs webhooks).
-        #[arg(long, value_name = "SECRET")]
+        /// Admit only webhooks signed with this secret, in a sender's scheme:
+        /// github:SECRET, stripe:whsec_..., slack:SECRET, shopify:SECRET or
+        /// standard:whsec_... (Standard Webhooks, Svix). A bare SECRET is the generic
+        /// HMAC-SHA256 of the body, sha256=<hex> in --webhook-header.
+        #[arg(long, value_name = "[PROVIDER:]SECRET")]
         verify_webhook: Option<String>,
-        /// Header holding the webhook signature `sha256=<hex>`.
-        #[arg(long, value_name = "NAME", requires = "verify_webhook",
-              default_value = client_core::policy::DEFAULT_WEBHOOK_HEADER)]
-        webhook_header: String,
+        /// Generic form only: the header holding the signature `sha256=<hex>`
+        /// [default: X-Hub-Signature-256].
+        #[arg(long, value_name = "NAME", requires = "verify_webhook")]
+        webhook_header: Option<String>,
+        /// Seconds a webhook's signed timestamp may be from the server's clock, either
+        /// way, before it is refused as a replay (stripe, slack, standard; default
+        /// 300, at most 3600).
+        #[arg(long, value_name = "SECS", requires = "verify_webhook")]
+        webhook_tolerance: Option<u64>,
         /// Hold requests while this client is offline (stopped, asleep, reconnecting)
         /// and deliver them, in arrival order, when it is back. Stopping with Ctrl-C
         /// then keeps the tunnel; `tunnel stop` removes it.
@@ -392,6 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_ip,
             verify_webhook,
             webhook_header,
+            webhook_tolerance,
             inbox,
             inbox_status,
             inbox_body,
@@ -402,10 +410,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 basic_auth,
                 share_token,
                 allow_ips: allow_ip,
-                webhook: verify_webhook.map(|secret| client_core::policy::Webhook {
-                    secret,
-                    header: Some(webhook_header),
-                    prefix: None,
+                webhook: verify_webhook.map(|value| {
+                    let (provider, secret) = client_core::policy::parse_webhook_flag(&value);
+                    client_core::policy::Webhook {
+                        header: webhook_header,
+                        tolerance_secs: webhook_tolerance,
+                        ..client_core::policy::Webhook::of(provider, secret)
+                    }
                 }),
                 inbox: inbox.then_some(client_core::policy::Inbox {
                     status: inbox_status,
@@ -546,8 +557,12 @@ fn policy_flag(e: &client_core::policy::PolicyError) -> &'static str {
         E::BasicAuthFormat | E::BasicAuthTooLong => "--basic-auth",
         E::ShareTokenLength | E::ShareTokenCharacters => "--share-token",
         E::Cidr(_) | E::TooManyCidrs => "--allow-ip",
-        E::WebhookSecretLength | E::WebhookPrefix => "--verify-webhook",
-        E::HeaderName(_) => "--webhook-header",
+        E::WebhookSecretLength
+        | E::WebhookPrefix
+        | E::WebhookProvider(_)
+        | E::WebhookStandardSecret => "--verify-webhook",
+        E::HeaderName(_) | E::WebhookFixedHeader(_) => "--webhook-header",
+        E::WebhookNoTimestamp(_) | E::WebhookTolerance => "--webhook-tolerance",
         E::InboxStatus(_) => "--inbox-status",
         E::InboxReplyTooLong => "--inbox-body",
         E::InboxMaxRequests => "--inbox-max",

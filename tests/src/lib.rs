@@ -19,6 +19,7 @@ pub mod scenarios;
 pub mod soak;
 pub mod targets;
 pub mod terminal;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

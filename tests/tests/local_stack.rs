@@ -666,3 +666,11 @@ async fn host_header_rewrite_preserve_and_fixed() {
 async fn a_burst_of_wrong_keys_gets_429_while_the_right_key_from_elsewhere_works() {
     e2e::auth_limit::a_burst_of_wrong_keys_gets_429(&Stack::start(Kind::Local).await, None).await;
 }
+
+/// Webhooks signed by GitHub's, Stripe's, Slack's, Shopify's and Standard Webhooks'
+/// own libraries pass; altered, stale, wrongly signed and unsigned ones are refused,
+/// saying why (the signers come from `scripts/setup.sh webhooks`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_signed_by_the_providers_libraries() {
+    e2e::webhooks::provider_libraries(&Stack::start(Kind::Local).await).await;
+}

@@ -72,7 +72,7 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
             "basic_auth_user": "alice",
             "share_token": true,
             "allow_ips": ["10.0.0.0/8"],
-            "webhook": {"header": "X-Sig", "prefix": "sha256="}
+            "webhook": {"provider": "hmac", "header": "X-Sig", "prefix": "sha256="}
         })
     );
     let id = t["tunnel_id"].as_str().unwrap().to_owned();
@@ -93,6 +93,12 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         json!({"allow_ips": ["10.0.0.0/33"]}),
         json!({"webhook": {"secret": ""}}),
         json!({"webhook": {"secret": "s", "header": "Bad Header"}}),
+        json!({"webhook": {"secret": "s", "provider": "svix"}}),
+        json!({"webhook": {"secret": "s", "provider": "stripe", "header": "X-Sig"}}),
+        json!({"webhook": {"secret": "s", "provider": "github", "tolerance_secs": 60}}),
+        json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 0}}),
+        json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 3601}}),
+        json!({"webhook": {"secret": "whsec_not base64", "provider": "standard"}}),
     ] {
         let (status, body) = call(
             &b,
@@ -113,6 +119,54 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         .await;
         assert_eq!(status, 400, "{bad}");
     }
+
+    // Each refusal names what to fix, in the API's words.
+    for (bad, says) in [
+        (
+            json!({"provider": "stripe", "secret": "s", "prefix": "v1="}),
+            "set a header or prefix only for the generic hmac form",
+        ),
+        (
+            json!({"provider": "shopify", "secret": "s", "tolerance_secs": 60}),
+            "a tolerance applies only to stripe, slack and standard",
+        ),
+        (
+            json!({"provider": "standard", "secret": "whsec_!"}),
+            "whsec_ followed by base64",
+        ),
+    ] {
+        let (status, body) = call(
+            &b,
+            "POST",
+            "/v1/tunnels",
+            &key,
+            Some(json!({"policy": {"webhook": bad}})),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+
+    // A named scheme is shown with its header and tolerance, not its secret.
+    let (status, t) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &key,
+        Some(json!({"policy": {"webhook": {
+            "provider": "standard",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "tolerance_secs": 90
+        }}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        t["policy"]["webhook"],
+        json!({"provider": "standard", "header": "webhook-signature", "prefix": "v1,", "tolerance_secs": 90})
+    );
+    assert!(!t.to_string().contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
 
     // PATCH replaces; another client cannot.
     let (status, _) = call(

@@ -398,6 +398,7 @@ async fn enforce(
             headers: &headers,
             remote_ip: Some(ip),
             body: &[],
+            now: tunnel_backend::unix_now(),
         },
     ) {
         Ok(a) => a,
@@ -415,7 +416,7 @@ async fn enforce(
                 ));
             }
         };
-        if let Err(refusal) = check_body(policy, &headers, &whole) {
+        if let Err(refusal) = check_body(policy, &headers, &whole, tunnel_backend::unix_now()) {
             return Err(refuse(refusal, &whole));
         }
         Either::Right(Full::new(whole))

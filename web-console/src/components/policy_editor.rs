@@ -1,15 +1,16 @@
 use client_core::api::{Tunnel, UpdateTunnel};
 use client_core::policy::{
     DEFAULT_INBOX_MAX_REQUESTS, DEFAULT_INBOX_STATUS, DEFAULT_INBOX_TTL_SECS,
-    DEFAULT_WEBHOOK_HEADER, MIN_SHARE_TOKEN_BYTES, Policy,
+    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_TOLERANCE_SECS, MIN_SHARE_TOKEN_BYTES, Policy,
+    WebhookProvider,
 };
-use web_sys::{HtmlElement, HtmlInputElement};
+use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::field::{input_value, on_field, textarea_value};
 
 use crate::services::api::Api;
-use crate::services::policy_form::{PolicyForm, summary_of};
+use crate::services::policy_form::{PolicyForm, provider_choice, summary_of};
 
 /// Props of [`PolicyEditor`].
 #[derive(Debug, Properties, PartialEq)]
@@ -111,6 +112,17 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         on_field(&form, &error, set, read)
     };
     let (input, text) = (input_value, textarea_value);
+    let choose_provider = {
+        let (form, error) = (form.clone(), error.clone());
+        Callback::from(move |e: Event| {
+            let value = e.target_unchecked_into::<HtmlSelectElement>().value();
+            let mut next = (*form).clone();
+            next.webhook_provider = value.parse().unwrap_or_default();
+            form.set(next);
+            error.set(None);
+        })
+    };
+    let provider = form.webhook_provider;
     let toggle_inbox = {
         let (form, error) = (form.clone(), error.clone());
         Callback::from(move |e: Event| {
@@ -187,20 +199,37 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
             <fieldset>
                 <legend>{ "Webhook signature" }</legend>
                 <div class="row">
+                    <label class="grow-0">{ "Sender" }
+                        <select onchange={choose_provider} data-testid="policy-webhook-provider">
+                            { for WebhookProvider::ALL.iter().map(|p| html! {
+                                <option value={p.name()} selected={*p == provider}>{ provider_choice(*p) }</option>
+                            }) }
+                        </select>
+                    </label>
                     <label class="grow">{ "Secret" }
                         <input type="password" autocomplete="off" value={form.webhook_secret.clone()}
+                            placeholder={(provider == WebhookProvider::Standard).then_some("whsec_...")}
                             oninput={update(|f, v| f.webhook_secret = v, input)} data-testid="policy-webhook-secret" />
                     </label>
-                    <label class="grow">{ "Header" }
-                        <input class="mono" type="text" autocomplete="off" spellcheck="false"
-                            placeholder={DEFAULT_WEBHOOK_HEADER} value={form.webhook_header.clone()}
-                            oninput={update(|f, v| f.webhook_header = v, input)} data-testid="policy-webhook-header" />
-                    </label>
-                    <label class="grow-0">{ "Prefix" }
-                        <input class="mono short" type="text" autocomplete="off" spellcheck="false"
-                            value={form.webhook_prefix.clone()}
-                            oninput={update(|f, v| f.webhook_prefix = v, input)} data-testid="policy-webhook-prefix" />
-                    </label>
+                    if provider == WebhookProvider::Hmac {
+                        <label class="grow">{ "Header" }
+                            <input class="mono" type="text" autocomplete="off" spellcheck="false"
+                                placeholder={DEFAULT_WEBHOOK_HEADER} value={form.webhook_header.clone()}
+                                oninput={update(|f, v| f.webhook_header = v, input)} data-testid="policy-webhook-header" />
+                        </label>
+                        <label class="grow-0">{ "Prefix" }
+                            <input class="mono short" type="text" autocomplete="off" spellcheck="false"
+                                value={form.webhook_prefix.clone()}
+                                oninput={update(|f, v| f.webhook_prefix = v, input)} data-testid="policy-webhook-prefix" />
+                        </label>
+                    }
+                    if provider.has_timestamp() {
+                        <label class="grow-0">{ "Timestamp tolerance (s)" }
+                            <input class="short" type="text" inputmode="numeric"
+                                placeholder={DEFAULT_WEBHOOK_TOLERANCE_SECS.to_string()} value={form.webhook_tolerance.clone()}
+                                oninput={update(|f, v| f.webhook_tolerance = v, input)} data-testid="policy-webhook-tolerance" />
+                        </label>
+                    }
                 </div>
                 { for was_on(summary.webhook.is_some(), form.webhook_secret.is_empty(), "the secret") }
             </fieldset>

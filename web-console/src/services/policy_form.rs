@@ -3,8 +3,8 @@
 //! so the form says what the server would.
 
 use client_core::policy::{
-    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, Inbox, Policy, PolicySummary, Webhook,
-    WebhookSummary,
+    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, DEFAULT_WEBHOOK_TOLERANCE_SECS, Inbox, Policy,
+    PolicySummary, Webhook, WebhookProvider,
 };
 
 /// The form's fields, as typed.
@@ -18,12 +18,17 @@ pub struct PolicyForm {
     pub share_token: String,
     /// Allow-list, one CIDR a line.
     pub allow_ips: String,
+    /// Whose webhook signature scheme.
+    pub webhook_provider: WebhookProvider,
     /// Webhook secret.
     pub webhook_secret: String,
-    /// Webhook signature header.
+    /// Webhook signature header (generic scheme only).
     pub webhook_header: String,
-    /// Webhook signature prefix.
+    /// Webhook signature prefix (generic scheme only).
     pub webhook_prefix: String,
+    /// Seconds a signed timestamp may be off (timestamped schemes only); empty for
+    /// the default.
+    pub webhook_tolerance: String,
     /// Whether the offline inbox is on.
     pub inbox: bool,
     /// The inbox's answer status; empty for the default.
@@ -49,22 +54,31 @@ impl PolicyForm {
         let s = summary.cloned().unwrap_or_default();
         let num = |n: Option<String>| n.unwrap_or_default();
         let inbox = s.inbox.clone().unwrap_or_default();
+        // A named scheme's header and prefix are its own, not the owner's: the generic
+        // fields keep their defaults for a switch back.
+        let generic = s
+            .webhook
+            .as_ref()
+            .filter(|w| w.provider == WebhookProvider::Hmac);
         Self {
             user: s.basic_auth_user.unwrap_or_default(),
             password: String::new(),
             share_token: String::new(),
             allow_ips: s.allow_ips.join("\n"),
+            webhook_provider: s.webhook.as_ref().map(|w| w.provider).unwrap_or_default(),
             webhook_secret: String::new(),
-            webhook_header: s
-                .webhook
-                .as_ref()
+            webhook_header: generic
                 .map_or(DEFAULT_WEBHOOK_HEADER, |w| w.header.as_str())
                 .to_owned(),
-            webhook_prefix: s
-                .webhook
-                .as_ref()
+            webhook_prefix: generic
                 .map_or(DEFAULT_WEBHOOK_PREFIX, |w| w.prefix.as_str())
                 .to_owned(),
+            webhook_tolerance: num(s
+                .webhook
+                .as_ref()
+                .and_then(|w| w.tolerance_secs)
+                .filter(|&t| t != DEFAULT_WEBHOOK_TOLERANCE_SECS)
+                .map(|t| t.to_string())),
             inbox: s.inbox.is_some(),
             inbox_status: num(inbox.status.map(|n| n.to_string())),
             inbox_body: inbox.body.unwrap_or_default(),
@@ -84,18 +98,34 @@ impl PolicyForm {
         } else {
             Some(format!("{}:{}", self.user, self.password))
         };
+        let provider = self.webhook_provider;
+        let generic = provider == WebhookProvider::Hmac;
         let header = self.webhook_header.trim();
         let prefix = self.webhook_prefix.trim();
-        // A header other than the default is a webhook asked for: without a secret it
-        // is an error to show, not a setting to drop.
-        let webhook = (!self.webhook_secret.is_empty()
-            || !(header.is_empty() || header.eq_ignore_ascii_case(DEFAULT_WEBHOOK_HEADER)))
-        .then(|| Webhook {
-            secret: self.webhook_secret.clone(),
-            header: (!header.is_empty() && header != DEFAULT_WEBHOOK_HEADER)
-                .then(|| header.to_owned()),
-            prefix: (prefix != DEFAULT_WEBHOOK_PREFIX).then(|| prefix.to_owned()),
-        });
+        // A named scheme, or a header other than the default, is a webhook asked for:
+        // without a secret it is an error to show, not a setting to drop.
+        let asked = !self.webhook_secret.is_empty()
+            || !generic
+            || !(header.is_empty() || header.eq_ignore_ascii_case(DEFAULT_WEBHOOK_HEADER));
+        let webhook = if asked {
+            Some(Webhook {
+                header: (generic && !header.is_empty() && header != DEFAULT_WEBHOOK_HEADER)
+                    .then(|| header.to_owned()),
+                prefix: (generic && prefix != DEFAULT_WEBHOOK_PREFIX).then(|| prefix.to_owned()),
+                tolerance_secs: if provider.has_timestamp() {
+                    parse_number(
+                        &self.webhook_tolerance,
+                        "the webhook timestamp tolerance",
+                        u64::MAX,
+                    )?
+                } else {
+                    None
+                },
+                ..Webhook::of(provider, self.webhook_secret.clone())
+            })
+        } else {
+            None
+        };
         let inbox = if self.inbox {
             Some(Inbox {
                 status: parse_status(&self.inbox_status)?,
@@ -149,11 +179,17 @@ pub fn summary_of(policy: Option<&Policy>) -> PolicySummary {
             .cidrs()
             .map(|c| c.iter().map(ToString::to_string).collect())
             .unwrap_or_else(|_| p.allow_ips.clone()),
-        webhook: p.webhook.as_ref().map(|w| WebhookSummary {
-            header: w.header().to_owned(),
-            prefix: w.prefix().to_owned(),
-        }),
+        webhook: p.webhook.as_ref().map(Webhook::summary),
         inbox: p.inbox.clone(),
+    }
+}
+
+/// The provider select's wording of a scheme.
+pub fn provider_choice(p: WebhookProvider) -> &'static str {
+    match p {
+        WebhookProvider::Hmac => "Generic HMAC (hex, header of your choice)",
+        WebhookProvider::Standard => "Standard Webhooks / Svix",
+        other => other.label(),
     }
 }
 
@@ -302,8 +338,10 @@ mod tests {
             share_token: true,
             allow_ips: vec!["10.0.0.0/8".into(), "::1/128".into()],
             webhook: Some(WebhookSummary {
+                provider: WebhookProvider::Hmac,
                 header: "X-Sig".into(),
                 prefix: "v1=".into(),
+                tolerance_secs: None,
             }),
             inbox: Some(Inbox {
                 max_requests: Some(7),
@@ -338,5 +376,95 @@ mod tests {
             (Some("X-Sig"), Some("v1="))
         );
         assert_eq!(p.inbox.unwrap().max_requests, Some(7));
+    }
+
+    #[test]
+    fn a_named_scheme_sends_its_name_and_tolerance_only() {
+        let form = PolicyForm {
+            webhook_provider: WebhookProvider::Stripe,
+            webhook_secret: "whsec_abc".into(),
+            webhook_tolerance: "120".into(),
+            // Left from the generic form: a named scheme fixes its own header.
+            webhook_header: "X-Sig".into(),
+            webhook_prefix: "v9=".into(),
+            ..PolicyForm::default()
+        };
+        let p = form.to_policy().unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({"webhook": {"secret": "whsec_abc", "provider": "stripe", "tolerance_secs": 120}})
+        );
+        assert_eq!(
+            summary_of(Some(&p)).describe(),
+            "Stripe webhook signature (timestamp within 120 s)"
+        );
+        // A scheme without a timestamp ignores the field rather than refuse it.
+        let shopify = PolicyForm {
+            webhook_provider: WebhookProvider::Shopify,
+            ..form.clone()
+        };
+        let w = shopify.to_policy().unwrap().unwrap().webhook.unwrap();
+        assert_eq!(
+            (w.provider, w.tolerance_secs),
+            (WebhookProvider::Shopify, None)
+        );
+        // The tolerance's bounds are client-core's.
+        let wide = PolicyForm {
+            webhook_tolerance: "3601".into(),
+            ..form.clone()
+        };
+        assert!(wide.to_policy().unwrap_err().contains("1 to 3600 seconds"));
+        let words = PolicyForm {
+            webhook_tolerance: "5m".into(),
+            ..form
+        };
+        assert!(words.to_policy().unwrap_err().contains("whole number"));
+    }
+
+    #[test]
+    fn a_named_scheme_without_a_secret_is_an_error_and_standard_wants_whsec() {
+        let mut form = PolicyForm {
+            webhook_provider: WebhookProvider::Slack,
+            ..PolicyForm::default()
+        };
+        assert!(form.to_policy().unwrap_err().contains("webhook secret"));
+        form.webhook_provider = WebhookProvider::Standard;
+        form.webhook_secret = "not base64!".into();
+        assert!(form.to_policy().unwrap_err().contains("whsec_"));
+        form.webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into();
+        assert!(form.to_policy().is_ok());
+        // Back to generic with nothing typed: no webhook.
+        let off = PolicyForm::default();
+        assert_eq!(off.to_policy(), Ok(None));
+    }
+
+    #[test]
+    fn a_named_schemes_summary_prefills_its_choice() {
+        let summary = PolicySummary {
+            webhook: Some(
+                Webhook {
+                    tolerance_secs: Some(60),
+                    ..Webhook::of(WebhookProvider::Slack, "s")
+                }
+                .summary(),
+            ),
+            ..PolicySummary::default()
+        };
+        let form = PolicyForm::of(Some(&summary));
+        assert_eq!(form.webhook_provider, WebhookProvider::Slack);
+        assert_eq!(form.webhook_tolerance, "60");
+        assert_eq!(
+            (form.webhook_header.as_str(), form.webhook_prefix.as_str()),
+            (DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX),
+            "Slack's own header is not the generic field's"
+        );
+        let default = PolicySummary {
+            webhook: Some(Webhook::of(WebhookProvider::Stripe, "s").summary()),
+            ..PolicySummary::default()
+        };
+        assert!(PolicyForm::of(Some(&default)).webhook_tolerance.is_empty());
+        let choices: Vec<_> = WebhookProvider::ALL.map(provider_choice).into();
+        assert_eq!(choices[5], "Standard Webhooks / Svix");
+        assert!(choices[0].starts_with("Generic HMAC"));
     }
 }

@@ -1140,6 +1140,7 @@ fn police(
             headers: captured_headers,
             remote_ip: remote_ip.and_then(|ip| ip.parse().ok()),
             body,
+            now: unix_now(),
         },
     );
     let has_token = policy.share_token.is_some();

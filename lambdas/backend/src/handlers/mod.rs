@@ -9,6 +9,7 @@ pub mod policy;
 pub mod proxy;
 pub mod stats;
 pub mod tunnels;
+pub mod webhook;
 
 use client_core::api::{ApiErrorCode, ErrorBody, ErrorDetail};
 

@@ -8,8 +8,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use client_core::policy::{
-    Policy, PolicyError, PolicySummary, SHARE_TOKEN_HEADER, SHARE_TOKEN_PARAM, WebhookSummary,
-    split_basic_auth,
+    Policy, PolicyError, PolicySummary, SHARE_TOKEN_HEADER, SHARE_TOKEN_PARAM, split_basic_auth,
 };
 use client_core::protocol::Headers;
 use hmac::{Hmac, Mac};
@@ -91,10 +90,10 @@ pub fn summary(p: &StoredPolicy) -> PolicySummary {
         basic_auth_user: p.basic_auth.as_ref().map(|b| b.user.clone()),
         share_token: p.share_token.is_some(),
         allow_ips: p.allow_ips.clone(),
-        webhook: p.webhook.as_ref().map(|w| WebhookSummary {
-            header: w.header().to_owned(),
-            prefix: w.prefix().to_owned(),
-        }),
+        webhook: p
+            .webhook
+            .as_ref()
+            .map(client_core::policy::Webhook::summary),
         inbox: p.inbox.clone(),
     }
 }
@@ -118,6 +117,9 @@ pub struct PublicRequest<'a> {
     pub remote_ip: Option<IpAddr>,
     /// The whole body when [`StoredPolicy::needs_body`]; otherwise ignored.
     pub body: &'a [u8],
+    /// When the request is checked, Unix seconds: a signed webhook timestamp is
+    /// compared with it. The ingress reads the clock; the check never does.
+    pub now: u64,
 }
 
 /// An admitted request: what to take out of it before the origin sees it.
@@ -189,7 +191,7 @@ fn header<'h>(headers: &'h Headers, name: &str) -> impl Iterator<Item = &'h str>
 /// signature ([`check_credentials`], then [`check_body`]).
 pub fn check(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Result<Admit, Refusal> {
     let admit = check_credentials(policy, req)?;
-    check_body(policy, req.headers, req.body)?;
+    check_body(policy, req.headers, req.body, req.now)?;
     Ok(admit)
 }
 
@@ -238,8 +240,15 @@ pub fn check_credentials(policy: &StoredPolicy, req: &PublicRequest<'_>) -> Resu
     Ok(admit)
 }
 
-/// The checks on the whole body: its size, then the webhook signature.
-pub fn check_body(policy: &StoredPolicy, headers: &Headers, body: &[u8]) -> Result<(), Refusal> {
+/// The checks on the whole body: its size, then the webhook signature in the
+/// policy's scheme, at `now` (Unix seconds). A refusal says what failed: a missing
+/// or malformed header, a bad signature, or a stale timestamp.
+pub fn check_body(
+    policy: &StoredPolicy,
+    headers: &Headers,
+    body: &[u8],
+    now: u64,
+) -> Result<(), Refusal> {
     let Some(w) = &policy.webhook else {
         return Ok(());
     };
@@ -251,13 +260,8 @@ pub fn check_body(policy: &StoredPolicy, headers: &Headers, body: &[u8]) -> Resu
             ),
         ));
     }
-    if !header(headers, w.header()).any(|v| signature_matches(&w.secret, w.prefix(), v, body)) {
-        return Err(Refusal::new(
-            401,
-            "unauthorized: missing or wrong webhook signature",
-        ));
-    }
-    Ok(())
+    super::webhook::verify(w, headers, body, now)
+        .map_err(|failure| Refusal::new(401, format!("unauthorized: {failure}")))
 }
 
 fn basic_matches(basic: &StoredBasicAuth, value: &str) -> bool {
@@ -280,19 +284,6 @@ fn basic_matches(basic: &StoredBasicAuth, value: &str) -> bool {
     let user_ok = user.as_bytes().ct_eq(basic.user.as_bytes());
     let pass_ok = basic.password.matches(pass);
     bool::from(user_ok) & pass_ok
-}
-
-fn signature_matches(secret: &str, prefix: &str, value: &str, body: &[u8]) -> bool {
-    let Some(hex_sig) = value.trim().strip_prefix(prefix) else {
-        return false;
-    };
-    let Ok(sig) = hex::decode(hex_sig) else {
-        return false;
-    };
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&sig).is_ok()
 }
 
 /// `path` without every `name=` query parameter, and the values it had.
@@ -366,6 +357,7 @@ mod tests {
                     headers: &headers,
                     remote_ip: c.ip.parse().ok(),
                     body: &c.body,
+                    now: 0,
                 },
             );
             match (&got, &c.want) {
@@ -461,6 +453,7 @@ mod tests {
                 headers: &vec![],
                 remote_ip: None,
                 body: b"",
+                now: 0,
             },
         )
         .unwrap_err();
@@ -556,11 +549,7 @@ mod tests {
     #[test]
     fn webhook_signature() {
         let p = stored(Policy {
-            webhook: Some(Webhook {
-                secret: "shh".into(),
-                header: None,
-                prefix: None,
-            }),
+            webhook: Some(Webhook::hmac("shh")),
             ..Policy::default()
         });
         let body = br#"{"zen":"hi"}"#.to_vec();
@@ -643,9 +632,9 @@ mod tests {
         );
         let custom = stored(Policy {
             webhook: Some(Webhook {
-                secret: "shh".into(),
                 header: Some("X-Sig".into()),
                 prefix: Some(String::new()),
+                ..Webhook::hmac("shh")
             }),
             ..Policy::default()
         });
@@ -718,6 +707,7 @@ mod tests {
                 headers: &both().into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
                 remote_ip: "127.0.0.1".parse().ok(),
                 body: b"",
+                now: 0,
             },
         )
         .unwrap();
@@ -734,11 +724,7 @@ mod tests {
         let p = stored(Policy {
             allow_ips: vec!["10.0.0.0/8".into()],
             basic_auth: Some("u:p".into()),
-            webhook: Some(Webhook {
-                secret: "shh".into(),
-                header: None,
-                prefix: None,
-            }),
+            webhook: Some(Webhook::hmac("shh")),
             ..Policy::default()
         });
         let headers = vec![("authorization".to_owned(), basic("u:p"))];
@@ -747,6 +733,7 @@ mod tests {
             headers: &headers,
             remote_ip: ip.parse().ok(),
             body: b"",
+            now: 0,
         };
         assert_eq!(
             check_credentials(&p, &req("1.2.3.4")).unwrap_err().status,
@@ -754,13 +741,43 @@ mod tests {
         );
         assert!(check_credentials(&p, &req("10.0.0.1")).is_ok());
         // ... and the body's checks apply only after, on the whole body.
-        assert_eq!(check_body(&p, &headers, b"x").unwrap_err().status, 401);
+        assert_eq!(check_body(&p, &headers, b"x", 0).unwrap_err().status, 401);
         let signed = vec![(
             "x-hub-signature-256".to_owned(),
             sign_webhook("shh", "sha256=", b"x"),
         )];
-        assert!(check_body(&p, &signed, b"x").is_ok());
-        assert!(check_body(&StoredPolicy::default(), &vec![], b"anything").is_ok());
+        assert!(check_body(&p, &signed, b"x", 0).is_ok());
+        assert!(check_body(&StoredPolicy::default(), &vec![], b"anything", 0).is_ok());
+    }
+
+    #[test]
+    fn webhook_refusals_say_what_failed() {
+        use client_core::policy::WebhookProvider;
+        let w = Webhook::of(WebhookProvider::Stripe, "whsec_test");
+        let p = stored(Policy {
+            webhook: Some(w.clone()),
+            ..Policy::default()
+        });
+        let body = br#"{"id":"evt_1"}"#;
+        let signed = super::super::webhook::sign(&w, body, 1_000, "");
+        let reason = |headers: &Headers, body: &[u8], now| {
+            let r = check_body(&p, headers, body, now).unwrap_err();
+            assert_eq!(r.status, 401);
+            r.reason
+        };
+        assert!(check_body(&p, &signed, body, 1_000).is_ok());
+        assert!(
+            reason(&vec![], body, 1_000)
+                .starts_with("unauthorized: missing Stripe-Signature header")
+        );
+        assert!(reason(&signed, b"{}", 1_000).starts_with("unauthorized: bad webhook signature"));
+        assert!(
+            reason(&signed, body, 1_000 + 301).starts_with("unauthorized: stale webhook timestamp")
+        );
+        let garbled = vec![("Stripe-Signature".to_owned(), "v1=00".to_owned())];
+        assert!(
+            reason(&garbled, body, 1_000).starts_with("unauthorized: malformed Stripe-Signature")
+        );
     }
 
     #[test]
@@ -769,11 +786,7 @@ mod tests {
             basic_auth: Some("alice:pw-secret".into()),
             share_token: Some("token-secret".into()),
             allow_ips: vec!["10.1.2.3/8".into()],
-            webhook: Some(Webhook {
-                secret: "hook-secret".into(),
-                header: None,
-                prefix: None,
-            }),
+            webhook: Some(Webhook::hmac("hook-secret")),
             inbox: None,
         };
         let s = stored(p);

@@ -385,10 +385,13 @@ async fn policies_are_stored_and_replaced(store: &dyn Store, p: &str) {
         basic_auth: Some("u:p".into()),
         share_token: Some("token-123".into()),
         allow_ips: vec!["10.0.0.0/8".into(), "::1".into()],
+        // A named scheme with its tolerance: both stores keep every webhook setting.
         webhook: Some(client_core::policy::Webhook {
-            secret: "s".into(),
-            header: Some("X-Sig".into()),
-            prefix: None,
+            tolerance_secs: Some(120),
+            ..client_core::policy::Webhook::of(
+                client_core::policy::WebhookProvider::Stripe,
+                "whsec_s",
+            )
         }),
         inbox: Some(client_core::policy::Inbox {
             status: Some(200),
