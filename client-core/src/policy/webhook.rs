@@ -157,6 +157,7 @@ impl FromStr for WebhookProvider {
 
 /// Webhook signature settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// The shared secret the sender signs with: for `standard`, `whsec_` and base64,
     /// as the sender shows it; for every other scheme, the text as given.

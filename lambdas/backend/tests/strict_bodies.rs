@@ -98,6 +98,15 @@ async fn unknown_fields_are_refused_and_change_nothing() {
     )
     .await;
     refused(s, &body, "max_request", "max_requests");
+    let (s, body) = call(
+        &b,
+        "POST",
+        "/v1/tunnels",
+        &key,
+        json!({"domain": "ok-name", "policy": {"webhook": {"secret": "s", "provder": "stripe"}}}),
+    )
+    .await;
+    refused(s, &body, "provder", "provider");
     let (s, list) = call(&b, "GET", "/v1/tunnels", &key, Value::Null).await;
     assert_eq!(s, 200);
     assert_eq!(list["tunnels"], json!([]), "a refused call created nothing");
