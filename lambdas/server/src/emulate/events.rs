@@ -135,8 +135,10 @@ pub fn rest_event(
     })
 }
 
-/// A Lambda Function URL (payload 2.0) event. Repeated headers are joined with commas
-/// and cookies moved to `cookies`, as Function URLs do.
+/// A Lambda Function URL (payload 2.0) event, as
+/// <https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html> shows it:
+/// repeated headers joined with commas, and the `Cookie` header's cookies, one each,
+/// in `cookies` (not in `headers`).
 pub fn function_url_event(
     method: &str,
     path: &str,
@@ -150,7 +152,12 @@ pub fn function_url_event(
     for (name, value) in headers {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
-            cookies.extend(v.split("; ").map(str::to_owned));
+            cookies.extend(
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+            );
             continue;
         }
         joined
@@ -302,50 +309,6 @@ pub fn read_proxy_response(payload: &[u8]) -> Option<ProxyResponse> {
     })
 }
 
-/// The streamed response's prelude (`statusCode`, `headers`, `cookies`).
-pub fn read_prelude(prelude: &[u8]) -> Option<ProxyResponse> {
-    let v: Value = serde_json::from_slice(prelude).ok()?;
-    let status = v
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    let mut headers = Vec::new();
-    for (k, val) in v
-        .get("headers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        match val {
-            Value::String(s) => headers.push((k.clone(), s.clone())),
-            Value::Array(list) => {
-                for item in list {
-                    if let Some(s) = item.as_str() {
-                        headers.push((k.clone(), s.to_owned()));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for cookie in v
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(c) = cookie.as_str() {
-            headers.push(("set-cookie".into(), c.to_owned()));
-        }
-    }
-    Some(ProxyResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,9 +329,11 @@ mod tests {
         h.append("x-a", "1".parse().unwrap());
         h.append("x-a", "2".parse().unwrap());
         h.append("cookie", "a=1; b=2".parse().unwrap());
+        h.append("cookie", "c=3;d=4".parse().unwrap());
         let e = function_url_event("POST", "/p", Some("q=1"), &h, b"\xff", "127.0.0.1");
         assert_eq!(e["headers"]["x-a"], "1,2");
-        assert_eq!(e["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(e["cookies"], json!(["a=1", "b=2", "c=3", "d=4"]));
+        assert!(e["headers"].get("cookie").is_none());
         assert_eq!(e["isBase64Encoded"], true);
         assert_eq!(e["rawQueryString"], "q=1");
     }
