@@ -9,6 +9,7 @@
 
 pub mod authz;
 pub mod browser;
+pub mod fidelity;
 pub mod inbox;
 pub mod inspection;
 pub mod moto;
