@@ -170,6 +170,7 @@ pub fn function_url_event(
     }
     let (qs, _) = query_maps(query);
     let user_agent = joined.get("user-agent").cloned().unwrap_or_default();
+    let (url_body, base64) = url_body(joined.get("content-type").map(String::as_str), body);
     json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -195,9 +196,37 @@ pub fn function_url_event(
             "stage": "$default",
             "timeEpoch": epoch_ms(),
         },
-        "body": if body.is_empty() { Value::Null } else { Value::String(STANDARD.encode(body)) },
-        "isBase64Encoded": !body.is_empty(),
+        "body": url_body,
+        "isBase64Encoded": base64,
     })
+}
+
+/// A Function URL event's `body`: AWS documents "If the content type of the request is
+/// binary, the body is base64-encoded", without listing which types it counts as
+/// text. Here: `text/*` and the JSON, XML, JavaScript and form types, when the bytes
+/// are UTF-8; everything else is base64.
+fn url_body(content_type: Option<&str>, body: &[u8]) -> (Value, bool) {
+    if body.is_empty() {
+        return (Value::Null, false);
+    }
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let textual = essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+        );
+    match std::str::from_utf8(body) {
+        Ok(text) if textual => (Value::String(text.to_owned()), false),
+        _ => (Value::String(STANDARD.encode(body)), true),
+    }
 }
 
 /// The `$connect` REQUEST authorizer event of a WebSocket API.
@@ -335,7 +364,28 @@ mod tests {
         assert_eq!(e["cookies"], json!(["a=1", "b=2", "c=3", "d=4"]));
         assert!(e["headers"].get("cookie").is_none());
         assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "/w==");
         assert_eq!(e["rawQueryString"], "q=1");
+    }
+
+    #[test]
+    fn function_url_bodies_are_base64_unless_text() {
+        for (ct, body, want, b64) in [
+            (
+                Some("application/json; charset=utf-8"),
+                &b"{\"a\":1}"[..],
+                json!("{\"a\":1}"),
+                false,
+            ),
+            (Some("text/plain"), "é".as_bytes(), json!("é"), false),
+            (Some("application/vnd.api+json"), b"{}", json!("{}"), false),
+            (Some("text/plain"), b"\xff", json!("/w=="), true),
+            (Some("application/octet-stream"), b"hi", json!("aGk="), true),
+            (None, b"hi", json!("aGk="), true),
+            (Some("text/plain"), b"", Value::Null, false),
+        ] {
+            assert_eq!(url_body(ct, body), (want, b64), "{ct:?}");
+        }
     }
 
     #[test]
