@@ -10,6 +10,7 @@
 pub mod auth_limit;
 pub mod authz;
 pub mod browser;
+pub mod fidelity;
 pub mod forwarded;
 pub mod inbox;
 pub mod inspection;

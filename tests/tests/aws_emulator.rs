@@ -27,6 +27,25 @@ async fn unknown_tunnel_and_refused_origin_pages() {
     scenarios::error_pages(&Stack::start(Kind::Aws).await).await;
 }
 
+/// Set-Cookie goes to the Function URL's `cookies`, never comma-joined; the strict
+/// emulator answers 502 to a prelude that lists a header's values instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_pass_both_ways_as_sent() {
+    e2e::fidelity::cookies_both_ways(&Stack::start(Kind::Aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_api_answers_its_own_refusals_as_aws_does() {
+    e2e::fidelity::rest_api_edges(&Stack::start(Kind::Aws).await).await;
+}
+
+/// `--lambda-concurrency 2`: two tunnel-proxy invocations at once pass, a third is
+/// answered 429 at once, as a Function URL answers a throttle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_concurrency_at_its_limit_and_one_past_it() {
+    e2e::fidelity::function_concurrency_edge(2).await;
+}
+
 fn total(stats: &serde_json::Value, field: &str) -> u64 {
     stats["functions"]
         .as_object()

@@ -30,6 +30,11 @@ async fn unknown_tunnel_and_refused_origin_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_pass_both_ways_as_sent() {
+    e2e::fidelity::cookies_both_ways(&Stack::start(Kind::Local).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_remembers_clients_and_tunnels() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -7,7 +7,7 @@
 //! | `echo` (default) | returns the event, its context and the Lambda environment |
 //! | `size` | returns the length of the event's `pad` string |
 //! | `big` | returns a JSON string whose encoding is exactly `bytes` long |
-//! | `stream` | streams `bytes` bytes of a known pattern, Function URL style, with `status` |
+//! | `stream` | streams `bytes` bytes of a known pattern, Function URL style, with `status` (and `x-echo` twice with `repeat`) |
 //! | `stream_error` | streams `bytes` bytes, then fails mid-stream |
 //! | `sleep` | sleeps `ms` milliseconds, then answers |
 //! | `log` | prints `lines` lines to stdout and stderr, then answers |
@@ -113,6 +113,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Answer, Error> {
                 HeaderValue::from_static("application/x-pattern"),
             );
             headers.insert("x-echo", HeaderValue::from_static("yes"));
+            if payload.get("repeat") == Some(&Value::Bool(true)) {
+                // A header given twice: lambda_runtime writes its values as a list.
+                headers.append("x-echo", HeaderValue::from_static("again"));
+            }
             Ok(FunctionResponse::StreamingResponse(StreamResponse {
                 metadata_prelude: MetadataPrelude {
                     status_code: StatusCode::from_u16(status)?,

@@ -22,18 +22,23 @@
 //!   - `runtime/stream.rs`: streamed responses: the Function URL prelude, the size
 //!     cap, error trailers.
 //!   - `runtime/logs.rs`: bounded line-by-line forwarding of a child's output.
+//! - [`function_url`]: what a Function URL accepts as its function's answer
+//!   (payload format 2.0, buffered or as a stream's prelude), read as strictly as
+//!   AWS documents it.
 //! - [`dynamo_proxy`]: [`DynamoProxy`], the counting reverse proxy.
 //!
 //! Everything binds `127.0.0.1:0`; nothing listens beyond loopback.
 
 pub mod dynamo_proxy;
+pub mod function_url;
 pub mod limits;
 pub mod runtime;
 mod serve;
 
 pub use dynamo_proxy::{DynamoProxy, DynamoStats, ProxyError};
+pub use function_url::{Buffered, Head, ResponseError};
 pub use limits::Limits;
 pub use runtime::{
-    EmulatorError, FunctionSpec, FunctionStats, Functions, HttpPrelude, Invocation, InvokeError,
-    StreamError,
+    EmulatorError, FunctionSpec, FunctionStats, Functions, Invocation, InvokeError, StreamError,
+    ThrottleReason,
 };

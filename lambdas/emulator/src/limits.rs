@@ -1,8 +1,9 @@
 //! The AWS figures the emulator enforces, named once.
 //!
 //! The constants are Lambda's documented quotas; [`Limits`] carries them at run time so
-//! that a caller may tighten one (never needed by the tests, which check the real
-//! edges) or turn on the streaming bandwidth cap.
+//! that a caller may tighten one (the account's concurrency, whose real edge needs a
+//! thousand processes, is tested at a small figure) or turn on the streaming
+//! bandwidth cap.
 
 use std::time::Duration;
 
@@ -46,6 +47,14 @@ pub const MIN_FUNCTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Lambda: the longest function timeout, 15 minutes.
 pub const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
 
+/// Lambda: concurrent executions per account and Region, "1,000" by default in the
+/// quotas table (<https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>),
+/// shared by every function that has no reserved concurrency. Past it an invocation is
+/// refused with `TooManyRequestsException` (reason `ConcurrentInvocationLimitExceeded`),
+/// which a Function URL answers 429
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html#urls-throttling>).
+pub const ACCOUNT_CONCURRENCY: usize = 1_000;
+
 /// Lambda: the smallest memory setting, in MB.
 pub const MIN_MEMORY_MB: u32 = 128;
 
@@ -65,6 +74,8 @@ pub struct Limits {
     pub max_prelude_bytes: usize,
     /// How long a new instance may take to ask for its first event.
     pub init_timeout: Duration,
+    /// Invocations running at once across every function (the account's concurrency).
+    pub account_concurrency: usize,
     /// Bandwidth of a streamed response after its first [`STREAM_UNTHROTTLED_BYTES`],
     /// in bytes per second; `None` streams at full speed throughout. Off by default so
     /// that tests of large bodies stay fast; set it to
@@ -80,6 +91,7 @@ impl Default for Limits {
             max_streamed_response_bytes: MAX_STREAMED_RESPONSE_BYTES,
             max_prelude_bytes: MAX_PRELUDE_BYTES,
             init_timeout: INIT_TIMEOUT,
+            account_concurrency: ACCOUNT_CONCURRENCY,
             stream_rate: None,
         }
     }
@@ -94,6 +106,7 @@ mod tests {
         assert_eq!(MAX_REQUEST_BYTES, 6_291_456);
         assert_eq!(MAX_BUFFERED_RESPONSE_BYTES, 6_291_456);
         assert_eq!(MAX_STREAMED_RESPONSE_BYTES, 209_715_200);
+        assert_eq!(Limits::default().account_concurrency, 1_000);
         assert_eq!(Limits::default().stream_rate, None);
     }
 }

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use tunnel_emulator::limits::{
     MAX_BUFFERED_RESPONSE_BYTES, MAX_REQUEST_BYTES, MAX_STREAMED_RESPONSE_BYTES,
 };
-use tunnel_emulator::{FunctionSpec, Functions, HttpPrelude, Invocation, InvokeError, StreamError};
+use tunnel_emulator::{
+    FunctionSpec, Functions, Head, Invocation, InvokeError, StreamError, ThrottleReason,
+};
 
 async fn start(specs: Vec<FunctionSpec>) -> Functions {
     Functions::start(specs).await.expect("valid specs")
@@ -52,14 +54,14 @@ async fn read_stream(
 fn streamed(
     invocation: Invocation,
 ) -> (
-    HttpPrelude,
+    Head,
     tokio::sync::mpsc::Receiver<Result<bytes::Bytes, StreamError>>,
 ) {
     match invocation {
         Invocation::Streamed {
             prelude: Some(prelude),
             body,
-        } => (HttpPrelude::parse(&prelude).expect("valid prelude"), body),
+        } => (Head::prelude(&prelude).expect("valid prelude"), body),
         other => panic!("expected a Function URL stream, got {other:?}"),
     }
 }
@@ -173,6 +175,39 @@ async fn a_streamed_response_is_byte_exact_with_its_prelude() {
     );
     assert_eq!(read_stream(body).await, (0, true, None));
     assert_eq!(functions.stats()["stream"].cold_starts, 1);
+    functions.shutdown().await;
+}
+
+/// `lambda_runtime` writes a header appended twice as a JSON list in the prelude; a
+/// Function URL takes one string per header (payload format 2.0), so the contract
+/// refuses that prelude, and says to join the values or use `cookies`.
+#[tokio::test]
+async fn a_prelude_listing_a_headers_values_breaks_the_function_url_contract() {
+    let functions = start(vec![spec("repeat")]).await;
+    let event = json!({"mode": "stream", "bytes": 10, "repeat": true});
+    match functions
+        .invoke("repeat", event.to_string().into_bytes())
+        .await
+        .unwrap()
+    {
+        Invocation::Streamed {
+            prelude: Some(prelude),
+            body,
+        } => {
+            let text = String::from_utf8_lossy(&prelude).into_owned();
+            assert!(text.contains(r#""x-echo":["yes","again"]"#), "{text}");
+            let err = Head::prelude(&prelude).unwrap_err();
+            assert_eq!(
+                err,
+                tunnel_emulator::ResponseError::HeaderNotString {
+                    name: "x-echo".into(),
+                    kind: "an array"
+                }
+            );
+            drop(body);
+        }
+        other => panic!("expected a Function URL stream, got {other:?}"),
+    }
     functions.shutdown().await;
 }
 
@@ -432,7 +467,14 @@ async fn past_max_concurrency_invocations_are_throttled() {
 
     let err = call(&functions, "busy", json!({})).await.unwrap_err();
     assert!(
-        matches!(err, InvokeError::Throttled { limit: 2, .. }),
+        matches!(
+            err,
+            InvokeError::Throttled {
+                limit: 2,
+                reason: ThrottleReason::Function,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(err.invoke_status(), 429);
@@ -451,6 +493,54 @@ async fn past_max_concurrency_invocations_are_throttled() {
         ),
         (3, 1, 2, 0)
     );
+}
+
+/// The account's concurrency is shared by all functions: at the limit (N invocations
+/// across two functions, each under its own cap) the next one is throttled with
+/// Lambda's account-level reason, and it passes once one of the N has ended.
+#[tokio::test]
+async fn the_account_concurrency_is_shared_by_all_functions() {
+    const N: usize = 3;
+    let limits = tunnel_emulator::Limits {
+        account_concurrency: N,
+        ..tunnel_emulator::Limits::default()
+    };
+    let functions = std::sync::Arc::new(
+        Functions::start_with_limits(vec![spec("a"), spec("b")], limits)
+            .await
+            .unwrap(),
+    );
+    let sleeper = |f: std::sync::Arc<Functions>, name: &'static str| async move {
+        call(&f, name, json!({"mode": "sleep", "ms": 1_500})).await
+    };
+    // N in flight: two of `a` (its own cap) and one of `b`.
+    let running = [
+        tokio::spawn(sleeper(functions.clone(), "a")),
+        tokio::spawn(sleeper(functions.clone(), "a")),
+        tokio::spawn(sleeper(functions.clone(), "b")),
+    ];
+    wait_for_stats(&functions, "a", |s| s.invocations == 2).await;
+    wait_for_stats(&functions, "b", |s| s.invocations == 1).await;
+
+    // N + 1: `b` has room of its own, the account has none.
+    let err = call(&functions, "b", json!({})).await.unwrap_err();
+    match &err {
+        InvokeError::Throttled { limit, reason, .. } => {
+            assert_eq!((*limit, *reason), (N, ThrottleReason::Account));
+        }
+        other => panic!("expected a throttle, got {other}"),
+    }
+    assert_eq!(err.invoke_status(), 429);
+    assert!(
+        err.to_string()
+            .contains("ConcurrentInvocationLimitExceeded")
+    );
+
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    call(&functions, "b", json!({})).await.unwrap();
+    assert_eq!(functions.stats()["b"].throttles, 1);
 }
 
 #[tokio::test]

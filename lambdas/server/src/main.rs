@@ -97,6 +97,22 @@ struct Args {
     /// WebSocket connection lifetime cap in seconds, for --emulate-aws (AWS: 7200).
     #[arg(long, default_value_t = 7200)]
     ws_max_age: u64,
+    /// For --emulate-aws: instances of each function (but the relay) at once, each a
+    /// process. AWS has no per-function cap below the account's concurrency unless
+    /// reserved concurrency is set; the default is kept low for one machine's sake.
+    #[arg(long, value_name = "N", default_value_t = emulate::DEFAULT_FUNCTION_CONCURRENCY as u32,
+          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
+    lambda_concurrency: u32,
+    /// For --emulate-aws: instances of tunnel-relay at once (AWS: its reserved
+    /// concurrency, `relay_reserved_concurrency` in infra/).
+    #[arg(long, value_name = "N", default_value_t = emulate::DEFAULT_RELAY_CONCURRENCY as u32,
+          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
+    relay_concurrency: u32,
+    /// For --emulate-aws: invocations at once across all functions, the account's
+    /// concurrency (AWS's default quota: 1,000 per Region).
+    #[arg(long, value_name = "N", default_value_t = tunnel_emulator::limits::ACCOUNT_CONCURRENCY as u32,
+          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
+    account_concurrency: u32,
     /// Also serve /metrics and /healthz (only those) on this address, e.g. for a
     /// Prometheus scraper on another interface than the service's.
     #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
@@ -273,6 +289,11 @@ async fn run() -> Result<()> {
             .into_iter()
             .filter_map(|(k, v)| Some((k, v.clone()?)))
             .collect(),
+            concurrency: emulate::Concurrency {
+                function: args.lambda_concurrency as usize,
+                relay: args.relay_concurrency as usize,
+                account: args.account_concurrency as usize,
+            },
         })
         .await?;
         tracing::info!("AWS emulator ready");

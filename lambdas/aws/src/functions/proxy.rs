@@ -28,7 +28,7 @@ use client_core::protocol::{
     encode,
 };
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use lambda_runtime::streaming::Response;
 use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
 use tokio::net::TcpStream;
@@ -53,6 +53,7 @@ use tunnel_backend::unix_now;
 
 use super::relay::CHANNEL_ACTION;
 use super::reorder::{Ready, Reorder};
+use super::url_head;
 
 /// Header the CloudFront function copies the viewer's Host into (the origin request
 /// policy drops Host, which a Function URL origin needs to be its own).
@@ -136,14 +137,15 @@ fn secs_var(name: &'static str, default: u64) -> Duration {
     )
 }
 
-fn whole(status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Outcome {
+/// A whole answer: `lines` become the Function URL's head (`url_head::prelude`).
+fn whole(status: StatusCode, lines: Headers, body: Vec<u8>) -> Outcome {
+    whole_with(url_head::prelude(status, lines), body)
+}
+
+fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
     let stream = futures_util::stream::once(async move { Ok(Bytes::from(body)) });
     Response {
-        metadata_prelude: MetadataPrelude {
-            status_code: status,
-            headers,
-            cookies: Vec::new(),
-        },
+        metadata_prelude,
         stream: Box::pin(stream),
     }
 }
@@ -151,12 +153,11 @@ fn whole(status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Outcome {
 fn page(status: u16, detail: &str) -> Outcome {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let title = status.canonical_reason().unwrap_or("Error");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    whole(status, headers, error_page(status.as_u16(), title, detail))
+    let lines = vec![(
+        http::header::CONTENT_TYPE.as_str().to_owned(),
+        "text/html; charset=utf-8".to_owned(),
+    )];
+    whole(status, lines, error_page(status.as_u16(), title, detail))
 }
 
 impl Proxy {
@@ -682,7 +683,7 @@ impl Proxy {
         ended(
             Some(capture),
             answer.outcome,
-            whole(status, header_map(lines), answer.body),
+            whole(status, lines, answer.body),
         )
         .await
     }
@@ -847,18 +848,10 @@ impl Proxy {
             c.recording.response_head(status, &headers, now_ms());
             c.recording.response_body(&body);
         }
-        let mut map = HeaderMap::new();
-        for (n, v) in end_to_end(headers) {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(n.as_bytes()),
-                HeaderValue::from_str(&v),
-            ) {
-                map.append(n, v);
-            }
-        }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let head = url_head::prelude(status, end_to_end(headers));
         if fin {
-            return ended(capture, InspectOutcome::Completed, whole(status, map, body)).await;
+            return ended(capture, InspectOutcome::Completed, whole_with(head, body)).await;
         }
         // Bounded: the runtime's body sender drains it as the Function URL streams out.
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -929,11 +922,7 @@ impl Proxy {
             rx.recv().await.map(|item| (item, rx))
         });
         Response {
-            metadata_prelude: MetadataPrelude {
-                status_code: status,
-                headers: map,
-                cookies: Vec::new(),
-            },
+            metadata_prelude: head,
             stream: Box::pin(stream),
         }
     }
@@ -1162,19 +1151,6 @@ fn police(
     }
 }
 
-fn header_map(lines: Headers) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (n, v) in lines {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            map.insert(n, v);
-        }
-    }
-    map
-}
-
 /// Answers a request the tunnel's policy refused, and stores it in the request log.
 async fn refused(
     refusal: &Refusal,
@@ -1199,12 +1175,7 @@ async fn refused(
         keep: backend.config.log_keep,
         done: None,
     };
-    ended(
-        Some(capture),
-        outcome,
-        whole(status, header_map(headers), body),
-    )
-    .await
+    ended(Some(capture), outcome, whole(status, headers, body)).await
 }
 
 /// [`end`], then `response`.

@@ -3,7 +3,9 @@
 //! [`Functions`] holds one pool per function. Invoking a function takes an idle
 //! instance (a running bootstrap waiting in `GET /next`), or starts one when none is
 //! idle and the function is below its `max_concurrency`, or fails at once with a
-//! throttle (Lambda's `TooManyRequestsException`) when it is at it. One instance serves
+//! throttle (Lambda's `TooManyRequestsException`) when it is at it, or when the
+//! invocations running across all functions are at [`Limits::account_concurrency`]
+//! (the account's concurrency, which Lambda counts the same way). One instance serves
 //! one invocation at a time, as on Lambda.
 //!
 //! Each instance gets its own Runtime API server on `127.0.0.1:0`, like the per-sandbox
@@ -31,6 +33,7 @@ mod stream;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,7 +45,7 @@ use tokio::time::{timeout, timeout_at};
 use crate::limits::{self, Limits};
 use instance::{Instance, KillReason};
 
-pub use stream::{HttpPrelude, StreamError};
+pub use stream::StreamError;
 
 /// The account id in every ARN the emulator makes: AWS's documentation example
 /// account, which moto uses too.
@@ -69,7 +72,8 @@ pub struct FunctionSpec {
     pub timeout: Duration,
     /// Memory setting (only reported to the function; not enforced).
     pub memory_mb: u32,
-    /// Reserved concurrency: the most instances that may run at once.
+    /// Reserved concurrency: the most instances that may run at once. (Within the
+    /// account's [`Limits::account_concurrency`], which all functions share.)
     pub max_concurrency: usize,
 }
 
@@ -157,6 +161,9 @@ pub enum EmulatorError {
     /// Two specs share a name.
     #[error("function {0:?} is defined twice")]
     Duplicate(String),
+    /// The [`Limits`] cannot be met by any invocation.
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
 }
 
 /// Why an invocation failed. [`InvokeError::error_type`] gives the name AWS uses.
@@ -173,13 +180,16 @@ pub enum InvokeError {
         /// The limit.
         limit: usize,
     },
-    /// Every instance the function may have is busy (Lambda answers 429).
-    #[error("TooManyRequestsException: all {limit} instances of {function} are busy")]
+    /// Every instance the function may have is busy, or the account's concurrency is
+    /// used up (Lambda answers 429).
+    #[error("TooManyRequestsException ({}): {function} is at its limit of {limit} concurrent invocations", reason.aws_name())]
     Throttled {
         /// The function.
         function: String,
-        /// Its concurrency limit.
+        /// The limit it met (the function's, or the account's).
         limit: usize,
+        /// Which limit.
+        reason: ThrottleReason,
     },
     /// The function reported an error (`/error`, or a panic caught by its runtime).
     #[error("function error {error_type}: {error_message}")]
@@ -235,6 +245,54 @@ pub enum InvokeError {
     ShutDown,
 }
 
+/// Which concurrency limit refused an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReason {
+    /// The function's own (reserved) concurrency.
+    Function,
+    /// The account's concurrency, shared by all functions.
+    Account,
+}
+
+impl ThrottleReason {
+    /// The `Reason` Lambda gives in its `TooManyRequestsException`.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            Self::Function => "ReservedFunctionConcurrentInvocationLimitExceeded",
+            Self::Account => "ConcurrentInvocationLimitExceeded",
+        }
+    }
+}
+
+/// Invocations running now across every function, against the account's limit.
+#[derive(Debug)]
+struct Account {
+    busy: AtomicUsize,
+    limit: usize,
+}
+
+/// One invocation's share of the account's concurrency, given back when dropped
+/// (when the invocation ends: its answer, its error, or its stream's last byte).
+#[derive(Debug)]
+struct Slot(Arc<Account>);
+
+impl Account {
+    fn take(self: &Arc<Self>) -> Option<Slot> {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(self)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl InvokeError {
     /// The error name AWS reports for this failure: the Invoke API's exception name
     /// for failures before the function runs, the function error type otherwise.
@@ -281,7 +339,7 @@ pub enum Invocation {
     Streamed {
         /// For `application/vnd.awslambda.http-integration-response` streams, the
         /// JSON prelude (`statusCode`, `headers`, `cookies`) before the 8 NULs; see
-        /// [`HttpPrelude::parse`]. `None` for other content types.
+        /// [`crate::function_url::Head::prelude`]. `None` for other content types.
         prelude: Option<Bytes>,
         /// The body. It ends after the last chunk, or with one `Err` (a function error
         /// trailer, the size cap, the timeout, or the process dying). Dropping the
@@ -369,6 +427,7 @@ struct PoolState {
 #[derive(Debug)]
 pub(crate) struct Pool {
     pub(crate) ctx: Arc<FunctionCtx>,
+    account: Arc<Account>,
     state: Mutex<PoolState>,
     stats: Mutex<FunctionStats>,
 }
@@ -380,10 +439,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Pool {
-    fn new(spec: FunctionSpec, limits: Limits) -> Self {
+    fn new(spec: FunctionSpec, limits: Limits, account: Arc<Account>) -> Self {
         let arn = spec.arn();
         Self {
             ctx: Arc::new(FunctionCtx { spec, arn, limits }),
+            account,
             state: Mutex::default(),
             stats: Mutex::default(),
         }
@@ -420,8 +480,22 @@ impl Pool {
         self.count(|s| s.timeouts += 1);
     }
 
-    /// An idle instance, or a new one (a cold start), or a throttle.
-    fn acquire(self: &Arc<Self>) -> Result<Arc<Instance>, InvokeError> {
+    fn throttled(&self, limit: usize, reason: ThrottleReason) -> InvokeError {
+        self.count(|s| s.throttles += 1);
+        InvokeError::Throttled {
+            function: self.ctx.spec.name.clone(),
+            limit,
+            reason,
+        }
+    }
+
+    /// An idle instance, or a new one (a cold start), with the invocation's share of
+    /// the account's concurrency; or a throttle.
+    fn acquire(self: &Arc<Self>) -> Result<(Arc<Instance>, Slot), InvokeError> {
+        let slot = self
+            .account
+            .take()
+            .ok_or_else(|| self.throttled(self.account.limit, ThrottleReason::Account))?;
         let id = {
             let mut st = lock(&self.state);
             if st.closed {
@@ -429,16 +503,12 @@ impl Pool {
             }
             while let Some(instance) = st.idle.pop() {
                 if instance.usable() {
-                    return Ok(instance);
+                    return Ok((instance, slot));
                 }
             }
             if st.live.len() + st.starting >= self.ctx.spec.max_concurrency {
                 drop(st);
-                self.count(|s| s.throttles += 1);
-                return Err(InvokeError::Throttled {
-                    function: self.ctx.spec.name.clone(),
-                    limit: self.ctx.spec.max_concurrency,
-                });
+                return Err(self.throttled(self.ctx.spec.max_concurrency, ThrottleReason::Function));
             }
             // Reserve the slot before starting the process outside the lock, so two
             // concurrent invokes cannot both take the last one.
@@ -458,7 +528,7 @@ impl Pool {
         st.live.insert(id, Arc::clone(&instance));
         drop(st);
         self.count(|s| s.cold_starts += 1);
-        Ok(instance)
+        Ok((instance, slot))
     }
 
     /// Puts an instance back after an invocation, unless it is dying.
@@ -485,13 +555,13 @@ impl Pool {
                 limit,
             });
         }
-        let instance = self.acquire()?;
+        let (instance, slot) = self.acquire()?;
         // The rest runs in a task of its own, so that a caller who stops waiting (a
         // timeout around this call, a client gone) neither leaks the instance nor
         // skips the counters: the function runs to its end, as on Lambda, and the
         // instance goes back to the pool.
         let pool = Arc::clone(self);
-        let run = tokio::spawn(async move { pool.run(instance, payload).await });
+        let run = tokio::spawn(async move { pool.run(instance, payload, slot).await });
         run.await.unwrap_or_else(|e| {
             Err(InvokeError::Crashed {
                 status: format!("the emulator's invocation task failed: {e}"),
@@ -499,10 +569,13 @@ impl Pool {
         })
     }
 
+    /// Runs one invocation; `slot` is held until it ends (for a stream, until its
+    /// body has been sent).
     async fn run(
         self: &Arc<Self>,
         instance: Arc<Instance>,
         payload: Bytes,
+        slot: Slot,
     ) -> Result<Invocation, InvokeError> {
         self.count(|s| s.invocations += 1);
         let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
@@ -562,6 +635,7 @@ impl Pool {
                 let pool = Arc::clone(self);
                 tokio::spawn(async move {
                     pool.watch_stream(instance, events, picked, deadline).await;
+                    drop(slot);
                 });
                 Ok(Invocation::Streamed { prelude, body })
             }
@@ -673,6 +747,15 @@ impl Functions {
         specs: Vec<FunctionSpec>,
         limits: Limits,
     ) -> Result<Self, EmulatorError> {
+        if limits.account_concurrency == 0 {
+            return Err(EmulatorError::InvalidLimits(
+                "account_concurrency must be at least 1".into(),
+            ));
+        }
+        let account = Arc::new(Account {
+            busy: AtomicUsize::new(0),
+            limit: limits.account_concurrency,
+        });
         let mut pools = BTreeMap::new();
         for spec in specs {
             spec.validate()?;
@@ -680,7 +763,10 @@ impl Functions {
             if pools.contains_key(&name) {
                 return Err(EmulatorError::Duplicate(name));
             }
-            pools.insert(name, Arc::new(Pool::new(spec, limits.clone())));
+            pools.insert(
+                name,
+                Arc::new(Pool::new(spec, limits.clone(), Arc::clone(&account))),
+            );
         }
         Ok(Self { pools })
     }
@@ -832,8 +918,15 @@ mod tests {
         let throttled = InvokeError::Throttled {
             function: "f".into(),
             limit: 1,
+            reason: ThrottleReason::Account,
         };
         assert_eq!(throttled.error_type(), "TooManyRequestsException");
+        assert!(
+            throttled
+                .to_string()
+                .contains("ConcurrentInvocationLimitExceeded"),
+            "{throttled}"
+        );
         assert_eq!(throttled.invoke_status(), 429);
         assert!(!throttled.is_function_error());
         let timeout = InvokeError::Timeout(Duration::from_secs(1));

@@ -4,7 +4,9 @@
 //! `application/vnd.awslambda.http-integration-response` (what a Function URL in
 //! `RESPONSE_STREAM` mode expects, and what `lambda_runtime`'s `StreamResponse`
 //! always sends) the body starts with a JSON prelude (`statusCode`, `headers`,
-//! `cookies`) ended by 8 NUL bytes; the rest is the HTTP body.
+//! `cookies`) ended by 8 NUL bytes; the rest is the HTTP body. Lambda only splits the
+//! prelude off; what it may hold is the Function URL's contract
+//! ([`crate::function_url`]).
 //!
 //! A mid-stream error is, per AWS's custom-runtime contract, reported in HTTP trailers
 //! `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body`
@@ -73,82 +75,6 @@ pub enum StreamError {
     /// The runtime stopped sending without finishing (it exited, or was killed).
     #[error("the response stream broke off: {0}")]
     Aborted(String),
-}
-
-/// The prelude of a Function URL response stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpPrelude {
-    /// `statusCode` (200 when absent, as on AWS).
-    pub status_code: u16,
-    /// `headers`, in order; a header with several values appears once per value.
-    pub headers: Vec<(String, String)>,
-    /// `cookies` (each a `Set-Cookie` value).
-    pub cookies: Vec<String>,
-}
-
-impl HttpPrelude {
-    /// Parses a prelude as `lambda_runtime`'s `MetadataPrelude` writes it: header
-    /// values are strings, or arrays of strings for repeated headers.
-    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        use serde::de::Error as _;
-        let bad = |what: &str| serde_json::Error::custom(format!("prelude: {what}"));
-        let doc: serde_json::Value = serde_json::from_slice(bytes)?;
-        let doc = doc.as_object().ok_or_else(|| bad("not an object"))?;
-        let status_code = match doc.get("statusCode") {
-            None | Some(serde_json::Value::Null) => 200,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u16::try_from(n).ok())
-                .filter(|n| (100..=599).contains(n))
-                .ok_or_else(|| bad("statusCode is not an HTTP status"))?,
-        };
-        let mut headers = Vec::new();
-        if let Some(map) = doc.get("headers").filter(|v| !v.is_null()) {
-            let map = map
-                .as_object()
-                .ok_or_else(|| bad("headers is not an object"))?;
-            for (name, value) in map {
-                match value {
-                    serde_json::Value::String(s) => headers.push((name.clone(), s.clone())),
-                    serde_json::Value::Array(values) => {
-                        for v in values {
-                            let s = v
-                                .as_str()
-                                .ok_or_else(|| bad("a header value is not a string"))?;
-                            headers.push((name.clone(), s.to_owned()));
-                        }
-                    }
-                    _ => return Err(bad("a header value is not a string")),
-                }
-            }
-        }
-        let mut cookies = Vec::new();
-        if let Some(list) = doc.get("cookies").filter(|v| !v.is_null()) {
-            let list = list
-                .as_array()
-                .ok_or_else(|| bad("cookies is not an array"))?;
-            for c in list {
-                cookies.push(
-                    c.as_str()
-                        .ok_or_else(|| bad("a cookie is not a string"))?
-                        .to_owned(),
-                );
-            }
-        }
-        Ok(Self {
-            status_code,
-            headers,
-            cookies,
-        })
-    }
-
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// Serves a streaming `/response`: splits off the prelude, hands the stream to the
@@ -477,29 +403,6 @@ fn decode_error_body(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn preludes_as_lambda_runtime_writes_them() {
-        let p = HttpPrelude::parse(
-            br#"{"statusCode":201,"headers":{"content-type":"text/plain","x-many":["a","b"]},"cookies":["c=1"]}"#,
-        )
-        .unwrap();
-        assert_eq!(p.status_code, 201);
-        assert_eq!(p.header("Content-Type"), Some("text/plain"));
-        assert_eq!(
-            p.headers,
-            [
-                ("content-type".to_owned(), "text/plain".to_owned()),
-                ("x-many".to_owned(), "a".to_owned()),
-                ("x-many".to_owned(), "b".to_owned()),
-            ]
-        );
-        assert_eq!(p.cookies, ["c=1"]);
-        assert_eq!(HttpPrelude::parse(b"{}").unwrap().status_code, 200);
-        assert!(HttpPrelude::parse(br#"{"statusCode":42}"#).is_err());
-        assert!(HttpPrelude::parse(br#"{"headers":{"a":1}}"#).is_err());
-        assert!(HttpPrelude::parse(b"[]").is_err());
-    }
 
     #[test]
     fn the_in_body_error_report() {

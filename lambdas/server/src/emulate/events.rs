@@ -135,8 +135,10 @@ pub fn rest_event(
     })
 }
 
-/// A Lambda Function URL (payload 2.0) event. Repeated headers are joined with commas
-/// and cookies moved to `cookies`, as Function URLs do.
+/// A Lambda Function URL (payload 2.0) event, as
+/// <https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html> shows it:
+/// repeated headers joined with commas, and the `Cookie` header's cookies, one each,
+/// in `cookies` (not in `headers`).
 pub fn function_url_event(
     method: &str,
     path: &str,
@@ -150,7 +152,12 @@ pub fn function_url_event(
     for (name, value) in headers {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
-            cookies.extend(v.split("; ").map(str::to_owned));
+            cookies.extend(
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+            );
             continue;
         }
         joined
@@ -163,6 +170,7 @@ pub fn function_url_event(
     }
     let (qs, _) = query_maps(query);
     let user_agent = joined.get("user-agent").cloned().unwrap_or_default();
+    let (url_body, base64) = url_body(joined.get("content-type").map(String::as_str), body);
     json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -188,9 +196,37 @@ pub fn function_url_event(
             "stage": "$default",
             "timeEpoch": epoch_ms(),
         },
-        "body": if body.is_empty() { Value::Null } else { Value::String(STANDARD.encode(body)) },
-        "isBase64Encoded": !body.is_empty(),
+        "body": url_body,
+        "isBase64Encoded": base64,
     })
+}
+
+/// A Function URL event's `body`: AWS documents "If the content type of the request is
+/// binary, the body is base64-encoded", without listing which types it counts as
+/// text. Here: `text/*` and the JSON, XML, JavaScript and form types, when the bytes
+/// are UTF-8; everything else is base64.
+fn url_body(content_type: Option<&str>, body: &[u8]) -> (Value, bool) {
+    if body.is_empty() {
+        return (Value::Null, false);
+    }
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let textual = essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+        );
+    match std::str::from_utf8(body) {
+        Ok(text) if textual => (Value::String(text.to_owned()), false),
+        _ => (Value::String(STANDARD.encode(body)), true),
+    }
 }
 
 /// The `$connect` REQUEST authorizer event of a WebSocket API. Its `requestContext`
@@ -310,50 +346,6 @@ pub fn read_proxy_response(payload: &[u8]) -> Option<ProxyResponse> {
     })
 }
 
-/// The streamed response's prelude (`statusCode`, `headers`, `cookies`).
-pub fn read_prelude(prelude: &[u8]) -> Option<ProxyResponse> {
-    let v: Value = serde_json::from_slice(prelude).ok()?;
-    let status = v
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    let mut headers = Vec::new();
-    for (k, val) in v
-        .get("headers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        match val {
-            Value::String(s) => headers.push((k.clone(), s.clone())),
-            Value::Array(list) => {
-                for item in list {
-                    if let Some(s) = item.as_str() {
-                        headers.push((k.clone(), s.to_owned()));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for cookie in v
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(c) = cookie.as_str() {
-            headers.push(("set-cookie".into(), c.to_owned()));
-        }
-    }
-    Some(ProxyResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,11 +366,34 @@ mod tests {
         h.append("x-a", "1".parse().unwrap());
         h.append("x-a", "2".parse().unwrap());
         h.append("cookie", "a=1; b=2".parse().unwrap());
+        h.append("cookie", "c=3;d=4".parse().unwrap());
         let e = function_url_event("POST", "/p", Some("q=1"), &h, b"\xff", "127.0.0.1");
         assert_eq!(e["headers"]["x-a"], "1,2");
-        assert_eq!(e["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(e["cookies"], json!(["a=1", "b=2", "c=3", "d=4"]));
+        assert!(e["headers"].get("cookie").is_none());
         assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "/w==");
         assert_eq!(e["rawQueryString"], "q=1");
+    }
+
+    #[test]
+    fn function_url_bodies_are_base64_unless_text() {
+        for (ct, body, want, b64) in [
+            (
+                Some("application/json; charset=utf-8"),
+                &b"{\"a\":1}"[..],
+                json!("{\"a\":1}"),
+                false,
+            ),
+            (Some("text/plain"), "é".as_bytes(), json!("é"), false),
+            (Some("application/vnd.api+json"), b"{}", json!("{}"), false),
+            (Some("text/plain"), b"\xff", json!("/w=="), true),
+            (Some("application/octet-stream"), b"hi", json!("aGk="), true),
+            (None, b"hi", json!("aGk="), true),
+            (Some("text/plain"), b"", Value::Null, false),
+        ] {
+            assert_eq!(url_body(ct, body), (want, b64), "{ct:?}");
+        }
     }
 
     #[test]

@@ -25,9 +25,9 @@ use tunnel_aws::functions::{FUNCTIONS, env as fenv};
 use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
 use tunnel_backend::PublicUrls;
 use tunnel_backend::handlers::clients::WS_PATH;
-use tunnel_backend::handlers::proxy::error_page;
 use tunnel_emulator::dynamo_proxy::DynamoProxy;
 use tunnel_emulator::runtime::{FunctionSpec, Functions, Invocation};
+use tunnel_emulator::{Buffered, Head, ResponseError};
 
 use crate::{Body, Handler, full};
 use websocket::{PostOutcome, WsApi};
@@ -36,10 +36,18 @@ use websocket::{PostOutcome, WsApi};
 pub const MAX_API_PAYLOAD: usize = 10 * 1024 * 1024;
 /// Path prefix of the emulated `@connections` management endpoint.
 pub const MANAGEMENT_PREFIX: &str = "/_aws/ws";
-/// Instances of each other function the emulator runs at most.
-pub const FUNCTION_CONCURRENCY: usize = 32;
-/// Instances of the relay the emulator runs at most (each is a process).
-pub const RELAY_CONCURRENCY: usize = 64;
+/// Default of `--lambda-concurrency`: instances of each function but the relay that
+/// run at once. AWS sets no such cap: a function without reserved concurrency may use
+/// the whole account's (`--account-concurrency`, AWS's default 1,000, see
+/// [`tunnel_emulator::limits::ACCOUNT_CONCURRENCY`]). Each instance here is a process,
+/// so the default is what one test machine runs comfortably, and it is far lower than
+/// AWS's: 50 concurrent public connections through one tunnel see 429s here that AWS
+/// would not give. Raise it to see AWS's behaviour.
+pub const DEFAULT_FUNCTION_CONCURRENCY: usize = 32;
+/// Default of `--relay-concurrency`: instances of tunnel-relay at once. On AWS the relay
+/// has reserved concurrency (`relay_reserved_concurrency` in infra/), since every
+/// client message is one relay invocation and a throttled one loses the message.
+pub const DEFAULT_RELAY_CONCURRENCY: usize = 64;
 /// Table name prefix in the emulated DynamoDB.
 pub const TABLE_PREFIX: &str = "tunnel-";
 
@@ -62,6 +70,30 @@ pub struct EmulatorConfig {
     pub max_age: Duration,
     /// Rate-limit settings for the functions (`tunnel_aws::functions::env::*_RATE`).
     pub rates: Vec<(&'static str, String)>,
+    /// How many invocations may run at once.
+    pub concurrency: Concurrency,
+}
+
+/// The emulator's concurrency limits (each instance is a process on this machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// Instances of each function but the relay ([`DEFAULT_FUNCTION_CONCURRENCY`]).
+    pub function: usize,
+    /// Instances of tunnel-relay ([`DEFAULT_RELAY_CONCURRENCY`]).
+    pub relay: usize,
+    /// Invocations across all functions: the account's concurrency
+    /// ([`tunnel_emulator::limits::ACCOUNT_CONCURRENCY`], AWS's default).
+    pub account: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self {
+            function: DEFAULT_FUNCTION_CONCURRENCY,
+            relay: DEFAULT_RELAY_CONCURRENCY,
+            account: tunnel_emulator::limits::ACCOUNT_CONCURRENCY,
+        }
+    }
 }
 
 /// The running emulator.
@@ -180,16 +212,20 @@ impl Emulator {
             };
             spec.memory_mb = 256;
             // The relay runs once per client message; bursts of body chunks from many
-            // streams need room (AWS: the account's 1,000 unless reserved lower).
+            // streams need room.
             spec.max_concurrency = if *name == "tunnel-relay" {
-                RELAY_CONCURRENCY
+                config.concurrency.relay
             } else {
-                FUNCTION_CONCURRENCY
+                config.concurrency.function
             };
             specs.push(spec);
         }
+        let limits = tunnel_emulator::Limits {
+            account_concurrency: config.concurrency.account,
+            ..tunnel_emulator::Limits::default()
+        };
         let functions = Arc::new(
-            Functions::start(specs)
+            Functions::start_with_limits(specs, limits)
                 .await
                 .map_err(|e| StartError::Runtime(e.to_string()))?,
         );
@@ -276,8 +312,16 @@ impl Emulator {
             self.functions.invoke(function, payload),
         )
         .await;
+        // "If the Lambda API rejects the invocation request, API Gateway returns a 500
+        // error code. If the function runs but returns an error, or returns a response
+        // in the wrong format, API Gateway returns a 502."
+        // (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html)
         let bytes = match answer {
             Ok(Ok(Invocation::Buffered(b))) => b,
+            Ok(Err(e)) if !e.is_function_error() => {
+                tracing::warn!(function, error = %e, "Lambda refused the invocation: 500");
+                return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
+            }
             Ok(Ok(Invocation::Streamed { .. })) | Ok(Err(_)) => {
                 return json_response(502, br#"{"message":"Internal server error"}"#.to_vec());
             }
@@ -312,9 +356,9 @@ impl Emulator {
             .collect()
             .await
         else {
-            return page(
+            return url_error(
                 413,
-                "The request body is larger than a Lambda invocation accepts (6 MB).",
+                "the request body is larger than a Lambda invocation accepts (6 MB)",
             );
         };
         let event = events::function_url_event(
@@ -326,17 +370,20 @@ impl Emulator {
             &remote.ip().to_string(),
         );
         let Ok(payload) = serde_json::to_vec(&event) else {
-            return page(500, "The request could not be encoded.");
+            return url_error(500, "the request could not be encoded as an event");
         };
         match self.functions.invoke("tunnel-proxy", payload).await {
             Ok(Invocation::Streamed { prelude, body }) => {
-                let head = prelude.as_deref().and_then(events::read_prelude);
-                let Some(head) = head else {
-                    return page(
-                        502,
-                        "The function's streamed response had no valid prelude.",
-                    );
+                let Some(prelude) = prelude else {
+                    return invalid_response(&ResponseError::NotJson(
+                        "the stream is not an http-integration-response (no prelude)".into(),
+                    ));
                 };
+                let head = match Head::prelude(&prelude) {
+                    Ok(head) => head,
+                    Err(e) => return invalid_response(&e),
+                };
+                note_ignored(&head);
                 let stream = futures_util::stream::unfold(body, |mut rx| async move {
                     let item = rx.recv().await?;
                     let item = item
@@ -347,13 +394,20 @@ impl Emulator {
                 let mut resp =
                     Response::new(http_body_util::StreamBody::new(stream).boxed_unsync());
                 *resp.status_mut() =
-                    StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                append_headers(resp.headers_mut(), head.headers);
+                    StatusCode::from_u16(head.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
+                append_headers(resp.headers_mut(), head.lines());
                 resp
             }
-            Ok(Invocation::Buffered(b)) => match events::read_proxy_response(&b) {
-                Some(r) => from_proxy_response(r),
-                None => page(502, "The function's response was not understood."),
+            Ok(Invocation::Buffered(b)) => match Buffered::parse(&b) {
+                Ok(r) => {
+                    note_ignored(&r.head);
+                    from_proxy_response(events::ProxyResponse {
+                        status: r.head.status_code,
+                        headers: r.head.lines(),
+                        body: r.body,
+                    })
+                }
+                Err(e) => invalid_response(&e),
             },
             Err(e) => {
                 let status = match e.invoke_status() {
@@ -361,7 +415,7 @@ impl Emulator {
                     429 => 429,
                     _ => 502,
                 };
-                page(status, &e.to_string())
+                url_error(status, &e.to_string())
             }
         }
     }
@@ -463,19 +517,46 @@ fn aws_error(status: u16, kind: &'static str) -> Response<Body> {
     r
 }
 
-fn page(status: u16, detail: &str) -> Response<Body> {
+/// A Function URL's own answer when the function gave none it could use: the
+/// status AWS documents, its reason phrase as the whole body, and the cause in the
+/// log only (on AWS the viewer sees nothing of it; it shows in the function's logs and
+/// the URL's 4xx/5xx metrics).
+fn url_error(status: u16, cause: &str) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut r = Response::new(full(error_page(
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error"),
-        detail,
-    )));
+    tracing::warn!(status = status.as_u16(), cause, "Function URL error answer");
+    let mut r = Response::new(full(
+        status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .as_bytes()
+            .to_vec(),
+    ));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
+}
+
+/// 502 for a function response outside the Function URL's contract, as AWS answers
+/// one it cannot use.
+fn invalid_response(error: &ResponseError) -> Response<Body> {
+    url_error(
+        502,
+        &format!("tunnel-proxy's answer is not a valid Function URL response: {error}"),
+    )
+}
+
+/// Logs the fields of a Function URL answer that AWS ignores (`multiValueHeaders`,
+/// say), which the viewer will not see.
+fn note_ignored(head: &Head) {
+    if !head.ignored.is_empty() {
+        tracing::warn!(
+            fields = ?head.ignored,
+            "tunnel-proxy's answer has fields outside payload format 2.0; ignored, as on AWS"
+        );
+    }
 }
 
 /// Seconds the proxy's return channel may sit unused: a quarter of the idle cap, so a
