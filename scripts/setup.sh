@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [node] [lambda] [bench] [fuzz]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [node] [webhooks] [lambda] [bench] [fuzz]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -229,6 +229,18 @@ setup_bench() {
   fi
 }
 
+# Webhook signers from the providers' own PyPI libraries (tests/webhooks/sign.py), in
+# a venv of their own (TUNNEL_WEBHOOKS_VENV); the npm ones come with the node component.
+WEBHOOKS_VENV="${TUNNEL_WEBHOOKS_VENV:-$HOME/.cache/tunnel-venv-webhooks}"
+setup_webhooks() {
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_install python3-venv; fi
+  [ -x "$WEBHOOKS_VENV/bin/pip" ] || { log "creating venv $WEBHOOKS_VENV"; python3 -m venv "$WEBHOOKS_VENV"; }
+  "$WEBHOOKS_VENV/bin/pip" install -q --disable-pip-version-check 'slack_sdk>=3.33,<4' 'standardwebhooks>=1.1,<2'
+  "$WEBHOOKS_VENV/bin/python" -c 'import slack_sdk, standardwebhooks' 2>/dev/null ||
+    die "slack_sdk and standardwebhooks did not install into $WEBHOOKS_VENV"
+  echo "TUNNEL_WEBHOOKS_VENV=$WEBHOOKS_VENV"
+}
+
 # npm projects the tests run (a real Vite dev server, providers' signing libraries):
 # every tests/*/package-lock.json, installed with `npm ci` exactly as locked. A
 # project is skipped while its node_modules was made from the same lock.
@@ -238,6 +250,9 @@ setup_node() {
   fi
   require node "node is missing after apt-get install nodejs"
   require npm "npm is missing after apt-get install npm"
+  # The test projects' packages (vite 7, @shopify/shopify-api 13) need Node 20.
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+    die "node $(node --version) is too old: the test projects need Node 20 or newer"
   local lock dir stamp
   for lock in "$ROOT"/tests/*/package-lock.json; do
     [ -e "$lock" ] || continue
@@ -276,8 +291,8 @@ setup_fuzz() {
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | api | browser | node | lambda | bench | fuzz) ;;
-    *) die "unknown component '$component' (expected: base wasm python api browser node lambda bench fuzz)" ;;
+    base | wasm | python | api | browser | node | webhooks | lambda | bench | fuzz) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser node webhooks lambda bench fuzz)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

@@ -30,11 +30,11 @@ trap finish EXIT
 if [ "${CI:-}" = true ] && [ -z "${TUNNEL_VENV:-}" ]; then
   fresh_venvs="$(mktemp -d /tmp/tunnel-ci-venvs.XXXXXX)"
   export TUNNEL_VENV="$fresh_venvs/venv" TUNNEL_API_VENV="$fresh_venvs/venv-schemathesis" \
-    TUNNEL_HCL_VENV="$fresh_venvs/venv-hcl"
+    TUNNEL_HCL_VENV="$fresh_venvs/venv-hcl" TUNNEL_WEBHOOKS_VENV="$fresh_venvs/venv-webhooks"
 fi
 
 step "set-up (scripts/setup.sh)"
-scripts/setup.sh base wasm python api browser node fuzz
+scripts/setup.sh base wasm python api browser node webhooks fuzz
 
 step "cargo fmt --check"
 cargo fmt --all --check
