@@ -503,7 +503,6 @@ impl Body for ForwardBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt as _;
 
     #[tokio::test]
     async fn a_finished_body_ends_and_a_dropped_one_is_cut() {

@@ -227,7 +227,7 @@ mod tests {
         assert_eq!((head.len(), rest.len(), fin), (16, 1, false));
 
         let mut empty = Full::new(Bytes::new());
-        assert_eq!(read_ready(&mut empty, 16).unwrap().2, true);
+        assert!(read_ready(&mut empty, 16).unwrap().2);
     }
 
     #[tokio::test]

@@ -751,7 +751,9 @@ impl Proxy {
     }
 
     /// Reads the answer to stream `id` off the channel: returns once the head is in,
-    /// then streams the body from a task that keeps the channel until the end.
+    /// then streams the body from a task that keeps the channel until the end. The
+    /// request body's `upload` is ended with the answer.
+    #[allow(clippy::too_many_arguments)]
     async fn await_answer(
         &self,
         mut guard: tokio::sync::OwnedMutexGuard<Option<Channel>>,
