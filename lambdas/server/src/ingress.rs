@@ -631,7 +631,7 @@ async fn relay_with_upgrade<B: RequestBody>(
     let max_chunk = state.backend.config.max_chunk;
     // The head goes at once: the origin sees a slow upload as it arrives, and may
     // answer (401, 413) before it ends.
-    let (first, rest, fin) = match read_ready(&mut body, max_chunk) {
+    let (first, rest, fin) = match read_ready(&mut body, max_chunk).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");

@@ -33,23 +33,34 @@ pub enum UploadError {
     Tunnel,
 }
 
-/// The body bytes at hand right now, up to `max` for the REQUEST frame, without
-/// waiting for more: what was read beyond `max` (to go first in BODY chunks), and
-/// whether the body has ended. A body whose end is already known (a GET, a replay)
-/// travels whole in one frame when it fits; a body still arriving never holds the
-/// head back.
-pub fn read_ready<B: RequestBody>(
+/// The body bytes at hand, up to `max` for the REQUEST frame, without waiting for
+/// the network: what was read beyond `max` (to go first in BODY chunks), and whether
+/// the body has ended. A body whose end is already here (a GET, a small POST that
+/// came in one packet, a replay) travels whole in one frame when it fits, with its
+/// length known to the origin; a body still arriving never holds the head back.
+///
+/// "At hand" includes what hyper has read but not yet handed over: it decodes body
+/// bytes in the connection's task, which is also the one running this request, so
+/// each time nothing is ready this yields once to let it, and stops at the first
+/// yield that brings nothing new.
+pub async fn read_ready<B: RequestBody>(
     body: &mut B,
     max: usize,
 ) -> Result<(Bytes, Bytes, bool), B::Error> {
     let mut buf = BytesMut::new();
     let mut ended = body.is_end_stream();
+    let mut fresh = true;
     while !ended && buf.len() <= max {
         match body.frame().now_or_never() {
+            None if fresh => {
+                fresh = false;
+                tokio::task::yield_now().await;
+            }
             // Nothing more has arrived: the head goes now, the rest when it comes.
             None => break,
             Some(None) => ended = true,
             Some(Some(frame)) => {
+                fresh = true;
                 if let Ok(data) = frame?.into_data() {
                     buf.extend_from_slice(&data);
                 }
@@ -212,22 +223,22 @@ mod tests {
     use http_body_util::{Full, StreamBody};
     use hyper::body::Frame;
 
-    #[test]
-    fn a_known_body_goes_whole_or_split_at_the_frame_size() {
+    #[tokio::test]
+    async fn a_known_body_goes_whole_or_split_at_the_frame_size() {
         let mut small = Full::new(Bytes::from_static(b"hello"));
-        let (head, rest, fin) = read_ready(&mut small, 16).unwrap();
+        let (head, rest, fin) = read_ready(&mut small, 16).await.unwrap();
         assert_eq!((&head[..], &rest[..], fin), (&b"hello"[..], &b""[..], true));
 
         // Exactly the frame size still fits; one byte more goes in BODY chunks.
         let mut edge = Full::new(Bytes::from(vec![1u8; 16]));
-        let (head, rest, fin) = read_ready(&mut edge, 16).unwrap();
+        let (head, rest, fin) = read_ready(&mut edge, 16).await.unwrap();
         assert_eq!((head.len(), rest.len(), fin), (16, 0, true));
         let mut over = Full::new(Bytes::from(vec![1u8; 17]));
-        let (head, rest, fin) = read_ready(&mut over, 16).unwrap();
+        let (head, rest, fin) = read_ready(&mut over, 16).await.unwrap();
         assert_eq!((head.len(), rest.len(), fin), (16, 1, false));
 
         let mut empty = Full::new(Bytes::new());
-        assert!(read_ready(&mut empty, 16).unwrap().2);
+        assert!(read_ready(&mut empty, 16).await.unwrap().2);
     }
 
     #[tokio::test]
@@ -241,13 +252,13 @@ mod tests {
             rx,
             |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
         )));
-        let (head, rest, fin) = read_ready(&mut body, 16).unwrap();
+        let (head, rest, fin) = read_ready(&mut body, 16).await.unwrap();
         assert_eq!((&head[..], rest.len(), fin), (&b"first"[..], 0, false));
         // Nothing at all at hand: an empty head, not a wait.
-        let (head, _, fin) = read_ready(&mut body, 16).unwrap();
+        let (head, _, fin) = read_ready(&mut body, 16).await.unwrap();
         assert!(head.is_empty() && !fin);
         drop(tx);
-        let (head, _, fin) = read_ready(&mut body, 16).unwrap();
+        let (head, _, fin) = read_ready(&mut body, 16).await.unwrap();
         assert!(head.is_empty() && fin, "the end, once known, is fin");
     }
 }
