@@ -102,8 +102,9 @@ type OriginBody = BoxBody<Bytes, Infallible>;
 /// [`Journal`] what it sees, as it sees it:
 ///
 /// - `* /refuse`: `refuse: head` and a 401 at once, the body left unread.
-/// - `* /upload`: `upload: head`, `upload: data <bytes so far>` for each piece as it
-///   arrives, `upload: end <total>`; answers `<total> <checksum>`.
+/// - `* /upload`: `upload: head, length <n>` (or `chunked`), `upload: data <bytes so
+///   far>` for each piece as it arrives, `upload: end <total>`; answers
+///   `<total> <checksum>`.
 /// - `GET /sse/page`: a page whose `EventSource` reads `/sse/events` into
 ///   `window.got`.
 /// - `GET /sse/events`: server-sent events, sent one at a time by [`Self::sse_send`]
@@ -207,7 +208,13 @@ async fn serve(
             reply(401, "text/plain", "credentials required\n")
         }
         "/upload" => {
-            journal.push("upload: head");
+            // How the body is framed on the last hop: the caller's length, or chunked.
+            let framing = req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| "chunked".to_owned(), |n| format!("length {n}"));
+            journal.push(format!("upload: head, {framing}"));
             let mut body = req.into_body();
             let mut got = Vec::new();
             while let Some(frame) = body.frame().await {

@@ -71,6 +71,13 @@ async fn expect_100_continue(stack: &Stack, origin: &ClientOrigin, domain: &str)
             format!("{size} {} 200", checksum(&body)),
             "the origin got the body whole"
         );
+        // Streamed or not, the origin learns the caller's length up front.
+        let head = format!("upload: head, length {size}");
+        assert!(
+            origin.journal.position(|l| l == head).is_some(),
+            "{:?}",
+            origin.journal.lines()
+        );
         let end = format!("upload: end {size}");
         assert!(origin.journal.position(|l| l == end).is_some());
     }
@@ -226,6 +233,8 @@ async fn slow_upload_arrives_as_sent(stack: &Stack, origin: &ClientOrigin, domai
     let end = journal.index_of("upload: end");
     match stack.kind {
         Kind::Local => {
+            // As the caller sent it: chunked, its length unknown until the end.
+            assert_eq!(journal.lines()[head], "upload: head, chunked");
             let got_first = journal.position(has_first).unwrap();
             assert!(
                 head < got_first && got_first < sent_last && sent_last < end,
