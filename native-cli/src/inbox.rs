@@ -83,10 +83,9 @@ pub async fn deliver(origin: &Origin, held: HeldRequest) -> DeliveryReport {
         headers: held.headers,
     };
     let (tx, mut rx) = mpsc::channel::<OriginReply>(8);
-    let forward =
-        origin
-            .clone()
-            .forward(0, head, ForwardBody::new(Bytes::from(held.body), None), tx);
+    let forward = origin
+        .clone()
+        .forward(0, head, ForwardBody::whole(Bytes::from(held.body)), tx);
     let collect = async {
         while let Some(OriginReply { reply, .. }) = rx.recv().await {
             match reply {

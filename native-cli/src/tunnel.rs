@@ -26,7 +26,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
-use crate::origin::{ForwardBody, Origin, OriginReply, Reply};
+use crate::origin::{BodySender, ForwardBody, Origin, OriginReply, Reply};
 
 /// Request body pieces buffered per request between the driver and the origin.
 pub const REQUEST_BODY_BUFFER: usize = 8;
@@ -163,8 +163,9 @@ struct Driver<'a> {
 /// A request being forwarded.
 struct Forward {
     task: AbortHandle,
-    /// Where more request body goes; `None` once it is complete.
-    body: Option<mpsc::Sender<Bytes>>,
+    /// Where more request body goes; `None` once it is complete. Dropped unfinished
+    /// (the answer ended first) it cuts the body the origin reads.
+    body: Option<BodySender>,
     log: RequestLog,
 }
 
@@ -245,14 +246,13 @@ impl Driver<'_> {
     }
 
     fn start_forward(&mut self, id: StreamId, head: RequestHead, body: Vec<u8>, fin: bool) {
-        let (body_tx, body_rx) = if fin {
-            (None, None)
+        let (body, body_tx) = if fin {
+            (ForwardBody::whole(Bytes::from(body)), None)
         } else {
-            let (tx, rx) = mpsc::channel(REQUEST_BODY_BUFFER);
-            (Some(tx), Some(rx))
+            let (body, tx) = ForwardBody::streamed(Bytes::from(body), REQUEST_BODY_BUFFER);
+            (body, Some(tx))
         };
         let log = RequestLog::new(&head);
-        let body = ForwardBody::new(Bytes::from(body), body_rx);
         let forward = self
             .origin
             .clone()
@@ -273,7 +273,8 @@ impl Driver<'_> {
         let Some(forward) = self.streams.get_mut(&id) else {
             return;
         };
-        let Some(tx) = &forward.body else { return };
+        let Some(body) = &forward.body else { return };
+        let tx = body.sender();
         if !data.is_empty() {
             match tx.try_send(data) {
                 Ok(()) => {}
@@ -293,9 +294,8 @@ impl Driver<'_> {
                 }
             }
         }
-        if fin {
-            // Dropping the sender ends the body the origin reads.
-            forward.body = None;
+        if fin && let Some(body) = forward.body.take() {
+            body.finish();
         }
     }
 
@@ -312,8 +312,10 @@ impl Driver<'_> {
         };
         if (stalled.fin || !receiving)
             && let Some(forward) = self.streams.get_mut(&stalled.id)
+            && let Some(body) = forward.body.take()
         {
-            forward.body = None;
+            // Not receiving: the origin's side is gone, so finished or cut is all one.
+            body.finish();
         }
     }
 

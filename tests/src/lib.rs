@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod inspection;
 pub mod moto;
 pub mod policy;
+pub mod real_clients;
 pub mod scenarios;
 pub mod soak;
 pub mod targets;

@@ -208,8 +208,12 @@ struct Stream {
 }
 
 impl Stream {
+    /// The exchange is over once the whole answer has gone out, whether or not the
+    /// request body has ended: an origin that answered early (a 401 or 413 before
+    /// the upload is through) wants no more of it, and the server stops sending it.
+    /// Request chunks that were already on their way are late and dropped.
     fn done(&self) -> bool {
-        self.request.is_finished() && self.response.is_finished() && self.held.is_empty()
+        self.response.is_finished() && self.held.is_empty()
     }
 }
 
@@ -491,7 +495,8 @@ impl ClientSession {
 
     fn on_body(&mut self, chunk: BodyChunk) {
         let max = self.config.max_request_body;
-        // Chunks for a stream we dropped (cancelled, failed) are late, not wrong.
+        // Chunks for a stream we dropped (cancelled, failed, or answered in full
+        // before its upload ended) are late, not wrong.
         let Some(stream) = self.streams.get_mut(&chunk.id) else {
             return;
         };

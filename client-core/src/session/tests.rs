@@ -786,9 +786,15 @@ fn an_origin_refusing_the_upgrade_answers_like_any_request() {
     s.handle_frame(S, upgrade_request(1));
     s.respond(1, 400, vec![], b"no", true).unwrap();
     assert!(!s.is_upgraded(1));
-    // The server closes the request side with an empty last chunk.
+    assert_eq!(s.open_streams(), 0, "over with its answer");
+    // The server closes the request side it left open: a late chunk, ignored.
     s.handle_frame(S, body(1, 0, b"", true));
-    assert_eq!(s.open_streams(), 0);
+    assert!(
+        events(&mut s)
+            .iter()
+            .all(|e| !matches!(e, Event::RequestBody { .. }))
+    );
+    assert!(!s.is_closed());
 }
 
 #[test]
@@ -833,4 +839,109 @@ fn upgrade_detection_needs_connection_to_name_it() {
         ("Upgrade", " "),
         ("Connection", "upgrade")
     ])));
+}
+
+#[test]
+fn an_answer_complete_before_the_upload_ends_the_exchange() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    // The head comes at once, before any of the body.
+    s.handle_frame(S, request(1, b"", false));
+    s.handle_frame(2 * S, body(1, 0, b"part one", false));
+    let ev = events(&mut s);
+    assert!(
+        matches!(&ev[..], [Event::Request { id: 1, fin: false, body: b0, .. }, Event::RequestBody { id: 1, data, fin: false }] if b0.is_empty() && data == b"part one"),
+        "{ev:?}"
+    );
+    // The origin refuses while the upload goes on.
+    s.respond(1, 401, vec![], b"who are you?", true).unwrap();
+    assert!(matches!(
+        &sent(&mut s)[..],
+        [ClientFrame::Response {
+            id: 1,
+            status: 401,
+            fin: true,
+            ..
+        }]
+    ));
+    assert_eq!(s.open_streams(), 0, "the exchange is over with its answer");
+    // What was already on its way, and the CANCEL the server sends as it cuts the
+    // upload, are late: no event, no violation, nothing sent.
+    s.handle_frame(3 * S, body(1, 1, b"part two", false));
+    s.handle_frame(3 * S, ServerFrame::Cancel { id: 1 });
+    assert!(events(&mut s).is_empty());
+    assert!(sent(&mut s).is_empty());
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn an_answer_still_streaming_keeps_taking_the_upload() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(1, b"a", false));
+    events(&mut s);
+    // An origin that answers as it reads (an echo, a transcoder): both bodies flow.
+    s.respond(1, 200, vec![], b"A", false).unwrap();
+    s.handle_frame(2 * S, body(1, 0, b"b", false));
+    assert_eq!(
+        events(&mut s),
+        vec![Event::RequestBody {
+            id: 1,
+            data: b"b".to_vec(),
+            fin: false
+        }]
+    );
+    s.send_body(1, b"B", false).unwrap();
+    assert_eq!(s.open_streams(), 1);
+    // The answer ends first: the exchange is over, the rest of the upload is late.
+    s.send_body(1, b"", true).unwrap();
+    assert_eq!(s.open_streams(), 0);
+    s.handle_frame(3 * S, body(1, 1, b"c", true));
+    assert!(events(&mut s).is_empty());
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn a_slow_upload_is_passed_on_piece_by_piece_and_keeps_the_session_alive() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    s.handle_frame(S, request(1, b"", false));
+    events(&mut s);
+    // A piece a little less often than the keep-alive interval, for three idle
+    // timeouts: each piece is an event when it comes, and no PING is needed.
+    let step = KEEPALIVE_INTERVAL - S;
+    let mut now = S;
+    let mut seq = 0;
+    while now < S + 3 * IDLE_TIMEOUT {
+        now += step;
+        s.handle_timeout(now);
+        s.handle_frame(now, body(1, seq, &[seq as u8], false));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::RequestBody {
+                id: 1,
+                data: vec![seq as u8],
+                fin: false
+            }]
+        );
+        assert!(sent(&mut s).is_empty(), "no PING while pieces arrive");
+        seq += 1;
+    }
+    assert!(!s.is_closed());
+    s.handle_frame(now, body(1, seq, b"", true));
+    s.respond(1, 200, vec![], b"", true).unwrap();
+    assert_eq!(s.open_streams(), 0);
+}
+
+#[test]
+fn renewal_is_not_held_up_by_an_upload_the_origin_already_answered() {
+    let mut s = connected_full(MIN_CHUNK_BYTES, 0, 30);
+    s.handle_frame(S, request(1, b"", false));
+    events(&mut s);
+    let end = release_and_grace(&mut s, Duration::from_secs(30));
+    s.handle_timeout(end);
+    assert!(!s.is_closed(), "a stream in flight at the end of the grace");
+    // The origin refuses the upload; the session need not wait for the body's end.
+    s.respond(1, 413, vec![], b"too big", true).unwrap();
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Closed(CloseReason::Renew)]
+    ));
 }

@@ -1,11 +1,12 @@
 //! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
 //! WebSocket to the client and its answer comes back, streamed both ways.
 //!
-//! The request head travels with as much body as fits in one frame; the rest follows
-//! as BODY chunks from a pump task while this task waits for the answer, so an origin
-//! may answer before the upload ends. The answer's body is streamed to the public
-//! client as it arrives. Dropping the answer early (the public client went away) sends
-//! CANCEL so the client stops working on it.
+//! The request head travels at once, with what body is already at hand; the rest
+//! follows as BODY chunks as it arrives (`upload`), while this task waits for the
+//! answer, so an origin sees a slow upload as it comes and may answer before it ends.
+//! The answer's body is streamed to the public client as it arrives. Dropping the
+//! answer early (the public client went away) sends CANCEL so the client stops
+//! working on it; an answer complete before the upload ends stops the upload.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use tunnel_backend::model::{StoredPolicy, TunnelRecord};
 
 use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::{Capture, now_ms};
+use crate::upload::{Upload, UploadError, read_ready, read_up_to};
 use crate::{Body, State, full};
 
 /// A request body the ingress can forward: a public client's, or a replay's.
@@ -613,10 +615,11 @@ async fn relay_with_upgrade<B: RequestBody>(
     }
 
     let (id, responses) = conn.open_stream();
-    let guard = StreamGuard {
+    let mut guard = StreamGuard {
         conn: conn.clone(),
         id,
         done: false,
+        upload: Upload::none(),
     };
     if let Err(e) = check_head(id, &path, &headers) {
         if let Some(c) = &capture {
@@ -630,7 +633,9 @@ async fn relay_with_upgrade<B: RequestBody>(
     }
     let mut body = body;
     let max_chunk = state.backend.config.max_chunk;
-    let (first, rest, fin) = match read_up_to(&mut body, max_chunk).await {
+    // The head goes at once: the origin sees a slow upload as it arrives, and may
+    // answer (401, 413) before it ends.
+    let (first, rest, fin) = match read_ready(&mut body, max_chunk).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");
@@ -684,107 +689,18 @@ async fn relay_with_upgrade<B: RequestBody>(
     if let Some(c) = &capture {
         c.forwarded();
     }
-    let mut pump = if fin || upgrade.is_some() {
-        None
-    } else {
-        // On the request's span, so whatever the upload logs carries the request id.
-        Some(tokio::spawn(
-            pump_body(
-                state.clone(),
-                conn.clone(),
-                id,
-                body,
-                rest,
-                first.len() as u64,
-                capture.clone(),
-            )
-            .in_current_span(),
-        ))
-    };
-    answer(
-        &state, guard, responses, &mut pump, domain, capture, upgrade,
-    )
-    .await
-}
-
-/// Reads body frames until `max` bytes are at hand or the body ends. Returns at most
-/// `max` bytes for the REQUEST frame, what was read beyond that (to go first in BODY
-/// chunks), and whether the body ended.
-async fn read_up_to<B: RequestBody>(
-    body: &mut B,
-    max: usize,
-) -> Result<(Bytes, Bytes, bool), B::Error> {
-    let mut buf = Vec::new();
-    while buf.len() <= max {
-        match body.frame().await {
-            Some(frame) => {
-                if let Ok(data) = frame?.into_data() {
-                    buf.extend_from_slice(&data);
-                }
-            }
-            None => {
-                if buf.len() <= max {
-                    return Ok((Bytes::from(buf), Bytes::new(), true));
-                }
-                break;
-            }
-        }
+    if !fin && upgrade.is_none() {
+        guard.upload = Upload::start(
+            state.clone(),
+            conn.clone(),
+            id,
+            body,
+            rest,
+            first.len() as u64,
+            capture.clone(),
+        );
     }
-    let mut head = Bytes::from(buf);
-    let rest = head.split_off(max);
-    let fin = body.is_end_stream() && rest.is_empty();
-    Ok((head, rest, fin))
-}
-
-#[derive(Debug)]
-enum PumpError {
-    TooLarge,
-    Client(String),
-    Tunnel,
-}
-
-/// Sends the rest of a request body as BODY chunks.
-async fn pump_body<B: RequestBody>(
-    state: Arc<State>,
-    conn: Arc<Conn>,
-    id: StreamId,
-    mut body: B,
-    mut pending: Bytes,
-    mut sent: u64,
-    capture: Option<Capture>,
-) -> Result<(), PumpError> {
-    let (max_body, max_chunk) = (state.max_body, state.backend.config.max_chunk);
-    let mut writer = ChunkWriter::new();
-    loop {
-        let (data, fin) = if !pending.is_empty() {
-            (std::mem::take(&mut pending), false)
-        } else {
-            match body.frame().await {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(d) => (d, body.is_end_stream()),
-                    Err(_) => continue,
-                },
-                Some(Err(e)) => return Err(PumpError::Client(e.to_string())),
-                None => (Bytes::new(), true),
-            }
-        };
-        sent += data.len() as u64;
-        if sent > max_body {
-            return Err(PumpError::TooLarge);
-        }
-        state.metrics.bytes_in(data.len());
-        if let Some(c) = &capture {
-            c.request_body(&data);
-        }
-        for chunk in writer.write(id, &data, fin, max_chunk) {
-            if !send(&conn, &ServerFrame::Body(chunk)).await {
-                return Err(PumpError::Tunnel);
-            }
-        }
-        if fin {
-            return Ok(());
-        }
-    }
+    answer(&state, guard, responses, domain, capture, upgrade).await
 }
 
 async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
@@ -803,7 +719,6 @@ async fn answer(
     state: &Arc<State>,
     mut guard: StreamGuard,
     mut responses: mpsc::Receiver<ResponsePart>,
-    pump: &mut Option<tokio::task::JoinHandle<Result<(), PumpError>>>,
     domain: &str,
     capture: Option<Capture>,
     upgrade: Option<(OnUpgrade, UpgradeSlot)>,
@@ -818,31 +733,20 @@ async fn answer(
     let upgrade_value = upgrade.is_some();
     let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
     tokio::pin!(deadline);
-    let first = loop {
-        tokio::select! {
-            part = responses.recv() => break part,
-            () = &mut deadline => {
-                return fail(Outcome::Timeout, page(StatusCode::GATEWAY_TIMEOUT, &format!(
-                    "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs())));
-            }
-            result = async {
-                match pump.as_mut() {
-                    Some(handle) => handle.await,
-                    None => std::future::pending().await,
-                }
-            }, if pump.is_some() => {
-                *pump = None;
-                match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(PumpError::TooLarge)) => return fail(Outcome::TooLarge, too_large(max_body)),
-                    Ok(Err(PumpError::Client(e))) => {
-                        tracing::debug!(error = %e, "public client broke off the upload");
-                        return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
-                    }
-                    Ok(Err(PumpError::Tunnel)) | Err(_) => return fail(Outcome::TunnelOffline, offline(domain)),
-                }
-            }
+    let first = tokio::select! {
+        part = responses.recv() => part,
+        () = &mut deadline => {
+            return fail(Outcome::Timeout, page(StatusCode::GATEWAY_TIMEOUT, &format!(
+                "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs())));
         }
+        e = guard.upload.failed() => match e {
+            UploadError::TooLarge => return fail(Outcome::TooLarge, too_large(max_body)),
+            UploadError::Client(e) => {
+                tracing::debug!(error = %e, "public client broke off the upload");
+                return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
+            }
+            UploadError::Tunnel => return fail(Outcome::TunnelOffline, offline(domain)),
+        },
     };
     let (status, headers, body, fin) = match first {
         Some(ResponsePart::Head {
@@ -1106,7 +1010,24 @@ fn stream_body(
         // incomplete; nothing follows it.
         st.failed = true;
         let err = |m: &str| std::io::Error::other(m.to_owned());
-        match st.rx.recv().await {
+        // The upload may still run beside a streamed answer (an origin that answers
+        // while it reads); its failure ends the exchange.
+        let next = tokio::select! {
+            biased;
+            part = st.rx.recv() => part,
+            e = st.guard.upload.failed() => {
+                let (outcome, why) = match e {
+                    UploadError::TooLarge => (Outcome::TooLarge, "the request body passed the server's limit"),
+                    UploadError::Client(_) => (Outcome::ClientDisconnected, "the public client broke off its upload"),
+                    UploadError::Tunnel => (Outcome::TunnelOffline, "the tunnel client is gone"),
+                };
+                if let Some(c) = &st.capture {
+                    c.outcome(outcome);
+                }
+                return Some((Err(err(why)), st));
+            }
+        };
+        match next {
             Some(ResponsePart::Body(chunk)) => match st.reader.accept(&chunk, u64::MAX) {
                 Ok(()) => {
                     st.failed = false;
@@ -1133,11 +1054,14 @@ fn stream_body(
 }
 
 /// Closes the stream when the exchange ends, and tells the client to stop if it
-/// ended before the answer did.
+/// ended before the answer did. An upload still running then is cut: the answer is
+/// all the public client gets, and the client hears CANCEL instead of the rest of
+/// the body it was waiting for.
 struct StreamGuard {
     conn: Arc<Conn>,
     id: StreamId,
     done: bool,
+    upload: Upload,
 }
 
 impl StreamGuard {
@@ -1150,7 +1074,8 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.conn.close_stream(self.id);
-        if !self.done
+        let cut = self.upload.cut();
+        if (!self.done || cut)
             && let Ok(m) = encode(&ServerFrame::Cancel { id: self.id })
         {
             self.conn.try_send(m);

@@ -13,6 +13,7 @@
 //!   rendezvous of responses with the requests awaiting them.
 //! - [`socket`]: one task per client WebSocket.
 //! - [`ingress`]: public requests through a tunnel and back, captured on the way.
+//! - [`upload`]: a public request's body, streamed to the client as it arrives.
 //! - [`inspector`]: storage of captured exchanges and their live feed.
 //! - [`live`]: the live feed as a held-open stream of server-sent events.
 //! - [`replay`]: captured requests sent again through the ingress path.
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod replay;
 pub mod socket;
 pub mod tls;
+pub mod upload;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -7,6 +7,7 @@ pub mod relay;
 pub mod reorder;
 pub mod replay;
 pub mod rest;
+pub mod upload;
 pub mod url_head;
 pub mod websocket;
 

@@ -53,6 +53,7 @@ use tunnel_backend::unix_now;
 
 use super::relay::CHANNEL_ACTION;
 use super::reorder::{Ready, Reorder};
+use super::upload::Upload;
 use super::url_head;
 
 /// Header the CloudFront function copies the viewer's Host into (the origin request
@@ -544,36 +545,30 @@ impl Proxy {
         if let Some(c) = &mut capture {
             c.recording.forwarded(now_ms());
         }
-        // An empty `rest` was sent as `fin` on the head: no chunks follow it.
+        // An empty `rest` was sent as `fin` on the head: no chunks follow it. The
+        // chunks go from a task of their own: the answer may come before they are all
+        // posted (an origin refusing early), and is not made to wait for them.
         let chunks = if rest.is_empty() {
             Vec::new()
         } else {
             ChunkWriter::new().write(id, rest, true, max_chunk)
         };
-        for chunk in chunks {
-            let sent = match encode(&ServerFrame::Body(chunk)) {
-                Ok(m) => {
-                    self.backend
-                        .connections
-                        .send(&target.connection_id, m)
-                        .await
-                }
-                Err(_) => return page(500, "The request could not be encoded."),
-            };
-            if sent.is_err() {
-                return ended(
-                    capture,
-                    InspectOutcome::TunnelOffline,
-                    page(
-                        502,
-                        &format!("The tunnel {domain} lost its client mid-request. Try again."),
-                    ),
-                )
-                .await;
-            }
-        }
-        self.await_answer(guard, id, secret, &domain, &target.connection_id, capture)
-            .await
+        let upload = Upload::start(
+            self.backend.connections.clone(),
+            &target.connection_id,
+            id,
+            chunks,
+        );
+        self.await_answer(
+            guard,
+            id,
+            secret,
+            &domain,
+            &target.connection_id,
+            capture,
+            upload,
+        )
+        .await
     }
 
     /// The connection serving `domain`, waiting until `deadline` for a client that is
@@ -755,7 +750,9 @@ impl Proxy {
     }
 
     /// Reads the answer to stream `id` off the channel: returns once the head is in,
-    /// then streams the body from a task that keeps the channel until the end.
+    /// then streams the body from a task that keeps the channel until the end. The
+    /// request body's `upload` is ended with the answer.
+    #[allow(clippy::too_many_arguments)]
     async fn await_answer(
         &self,
         mut guard: tokio::sync::OwnedMutexGuard<Option<Channel>>,
@@ -764,6 +761,7 @@ impl Proxy {
         domain: &str,
         client_conn: &str,
         mut capture: Option<Captured>,
+        upload: Upload,
     ) -> Outcome {
         let deadline = tokio::time::Instant::now() + RESPONSE_TIMEOUT;
         let mut reorder = Reorder::new();
@@ -851,6 +849,7 @@ impl Proxy {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
         let head = url_head::prelude(status, end_to_end(headers));
         if fin {
+            upload.end().await;
             return ended(capture, InspectOutcome::Completed, whole_with(head, body)).await;
         }
         // Bounded: the runtime's body sender drains it as the Function URL streams out.
@@ -884,6 +883,7 @@ impl Proxy {
                         }
                     }
                     if reorder.is_done() {
+                        upload.end().await;
                         end(capture, InspectOutcome::Completed).await;
                         return;
                     }

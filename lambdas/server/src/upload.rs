@@ -1,0 +1,264 @@
+//! A public request's body on its way through the tunnel.
+//!
+//! The head goes to the client at once, with whatever body is already at hand
+//! ([`read_ready`]); the rest follows as BODY chunks from a task as it arrives
+//! ([`Upload`]), so the origin sees a slow upload while it is still being sent and can
+//! answer before it ends. The upload lives only as long as the exchange: an answer that
+//! is complete before the upload ends stops it ([`Upload::cut`]), and the public
+//! connection is closed after the answer rather than read to its end.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use client_core::protocol::{ChunkWriter, ServerFrame, StreamId};
+use futures_util::FutureExt as _;
+use http_body_util::BodyExt as _;
+use hyper::body::Body as _;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::State;
+use crate::hub::{Conn, SendError};
+use crate::ingress::RequestBody;
+use crate::inspector::Capture;
+
+/// Why an upload stopped before its end.
+#[derive(Debug)]
+pub enum UploadError {
+    /// The body passed the server's limit (`--max-body`).
+    TooLarge,
+    /// The public client broke off (its connection failed mid-body).
+    Client(String),
+    /// The tunnel client's connection is gone.
+    Tunnel,
+}
+
+/// The body bytes at hand, up to `max` for the REQUEST frame, without waiting for
+/// the network: what was read beyond `max` (to go first in BODY chunks), and whether
+/// the body has ended. A body whose end is already here (a GET, a small POST that
+/// came in one packet, a replay) travels whole in one frame when it fits, with its
+/// length known to the origin; a body still arriving never holds the head back.
+///
+/// "At hand" includes what hyper has read but not yet handed over: it decodes body
+/// bytes in the connection's task, which is also the one running this request, so
+/// each time nothing is ready this yields once to let it, and stops at the first
+/// yield that brings nothing new.
+pub async fn read_ready<B: RequestBody>(
+    body: &mut B,
+    max: usize,
+) -> Result<(Bytes, Bytes, bool), B::Error> {
+    let mut buf = BytesMut::new();
+    let mut ended = body.is_end_stream();
+    let mut fresh = true;
+    while !ended && buf.len() <= max {
+        match body.frame().now_or_never() {
+            None if fresh => {
+                fresh = false;
+                tokio::task::yield_now().await;
+            }
+            // Nothing more has arrived: the head goes now, the rest when it comes.
+            None => break,
+            Some(None) => ended = true,
+            Some(Some(frame)) => {
+                fresh = true;
+                if let Ok(data) = frame?.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                ended = body.is_end_stream();
+            }
+        }
+    }
+    Ok(split(buf.freeze(), max, ended))
+}
+
+/// Reads body frames until more than `max` bytes are at hand or the body ends, for a
+/// request held whole (the offline inbox). Same answer as [`read_ready`].
+pub async fn read_up_to<B: RequestBody>(
+    body: &mut B,
+    max: usize,
+) -> Result<(Bytes, Bytes, bool), B::Error> {
+    let mut buf = BytesMut::new();
+    let mut ended = body.is_end_stream();
+    while !ended && buf.len() <= max {
+        match body.frame().await {
+            None => ended = true,
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                ended = body.is_end_stream();
+            }
+        }
+    }
+    Ok(split(buf.freeze(), max, ended))
+}
+
+/// `max` bytes for the head, the rest, and `fin` when nothing follows the head.
+fn split(mut head: Bytes, max: usize, ended: bool) -> (Bytes, Bytes, bool) {
+    let rest = head.split_off(head.len().min(max));
+    let fin = ended && rest.is_empty();
+    (head, rest, fin)
+}
+
+/// The rest of a request body, sent to the client as BODY chunks by a task of its own
+/// while the exchange waits for (and streams) the answer.
+#[derive(Debug, Default)]
+pub struct Upload {
+    task: Option<JoinHandle<Result<(), UploadError>>>,
+}
+
+impl Upload {
+    /// No upload: the body went whole with the head, or the stream is upgraded.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Starts sending `body` on stream `id` of `conn`: first `pending` (read already),
+    /// then each piece as it arrives. `sent` bytes went with the head.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start<B: RequestBody>(
+        state: Arc<State>,
+        conn: Arc<Conn>,
+        id: StreamId,
+        body: B,
+        pending: Bytes,
+        sent: u64,
+        capture: Option<Capture>,
+    ) -> Self {
+        // On the request's span, so whatever the upload logs carries the request id.
+        let task = pump(state, conn, id, body, pending, sent, capture).in_current_span();
+        Self {
+            task: Some(tokio::spawn(task)),
+        }
+    }
+
+    /// Resolves when the upload fails; never when it ends well or there is none.
+    /// Cancel-safe: a `select!` may drop it and call it again.
+    pub async fn failed(&mut self) -> UploadError {
+        loop {
+            let Some(task) = self.task.as_mut() else {
+                return std::future::pending().await;
+            };
+            let ended = task.await;
+            self.task = None;
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return e,
+                Err(_) => return UploadError::Tunnel,
+            }
+        }
+    }
+
+    /// Ends the upload if it still runs: the exchange is over (the answer is complete,
+    /// or the public client is gone). True when the client did not get the whole body,
+    /// so it must be told the stream is over (CANCEL) rather than wait for the rest.
+    pub fn cut(&mut self) -> bool {
+        let Some(mut task) = self.task.take() else {
+            return false;
+        };
+        match (&mut task).now_or_never() {
+            Some(Ok(Ok(()))) => false,
+            _ => {
+                // Dropping the public body unread makes hyper close that connection
+                // once the answer is written.
+                task.abort();
+                true
+            }
+        }
+    }
+}
+
+/// Sends the rest of a request body as BODY chunks.
+async fn pump<B: RequestBody>(
+    state: Arc<State>,
+    conn: Arc<Conn>,
+    id: StreamId,
+    mut body: B,
+    mut pending: Bytes,
+    mut sent: u64,
+    capture: Option<Capture>,
+) -> Result<(), UploadError> {
+    let (max_body, max_chunk) = (state.max_body, state.backend.config.max_chunk);
+    let mut writer = ChunkWriter::new();
+    loop {
+        let (data, fin) = if !pending.is_empty() {
+            (std::mem::take(&mut pending), false)
+        } else {
+            match body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(d) => (d, body.is_end_stream()),
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => return Err(UploadError::Client(e.to_string())),
+                None => (Bytes::new(), true),
+            }
+        };
+        sent += data.len() as u64;
+        if sent > max_body {
+            return Err(UploadError::TooLarge);
+        }
+        state.metrics.bytes_in(data.len());
+        if let Some(c) = &capture {
+            c.request_body(&data);
+        }
+        for chunk in writer.write(id, &data, fin, max_chunk) {
+            match conn.send_frame(&ServerFrame::Body(chunk)).await {
+                Ok(()) => {}
+                Err(SendError::Encode(e)) => {
+                    tracing::error!(error = %e, "cannot encode frame");
+                    return Err(UploadError::Tunnel);
+                }
+                Err(SendError::Gone(_)) => return Err(UploadError::Tunnel),
+            }
+        }
+        if fin {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Full, StreamBody};
+    use hyper::body::Frame;
+
+    #[tokio::test]
+    async fn a_known_body_goes_whole_or_split_at_the_frame_size() {
+        let mut small = Full::new(Bytes::from_static(b"hello"));
+        let (head, rest, fin) = read_ready(&mut small, 16).await.unwrap();
+        assert_eq!((&head[..], &rest[..], fin), (&b"hello"[..], &b""[..], true));
+
+        // Exactly the frame size still fits; one byte more goes in BODY chunks.
+        let mut edge = Full::new(Bytes::from(vec![1u8; 16]));
+        let (head, rest, fin) = read_ready(&mut edge, 16).await.unwrap();
+        assert_eq!((head.len(), rest.len(), fin), (16, 0, true));
+        let mut over = Full::new(Bytes::from(vec![1u8; 17]));
+        let (head, rest, fin) = read_ready(&mut over, 16).await.unwrap();
+        assert_eq!((head.len(), rest.len(), fin), (16, 1, false));
+
+        let mut empty = Full::new(Bytes::new());
+        assert!(read_ready(&mut empty, 16).await.unwrap().2);
+    }
+
+    #[tokio::test]
+    async fn a_body_still_arriving_does_not_hold_the_head() {
+        // One piece is here, the next not yet: the head takes what is here and goes.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"first"))))
+            .await
+            .unwrap();
+        let mut body = StreamBody::new(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )));
+        let (head, rest, fin) = read_ready(&mut body, 16).await.unwrap();
+        assert_eq!((&head[..], rest.len(), fin), (&b"first"[..], 0, false));
+        // Nothing at all at hand: an empty head, not a wait.
+        let (head, _, fin) = read_ready(&mut body, 16).await.unwrap();
+        assert!(head.is_empty() && !fin);
+        drop(tx);
+        let (head, _, fin) = read_ready(&mut body, 16).await.unwrap();
+        assert!(head.is_empty() && fin, "the end, once known, is fin");
+    }
+}
