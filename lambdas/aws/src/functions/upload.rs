@@ -85,3 +85,90 @@ impl Drop for Upload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use client_core::protocol::{ChunkWriter, Message, decode};
+    use tokio::sync::{Mutex, Semaphore};
+
+    /// Records what is posted; each post past the first `open` waits for a permit, as
+    /// a slow `@connections` endpoint would keep it waiting.
+    #[derive(Debug)]
+    struct SlowConnections {
+        sent: Mutex<Vec<ServerFrame>>,
+        permits: Semaphore,
+    }
+
+    #[async_trait::async_trait]
+    impl Connections for SlowConnections {
+        async fn send(&self, _id: &str, message: Message) -> Result<(), ConnectionError> {
+            let frame: ServerFrame = decode(&message).unwrap();
+            if matches!(frame, ServerFrame::Body(_)) {
+                self.permits.acquire().await.unwrap().forget();
+            }
+            self.sent.lock().await.push(frame);
+            Ok(())
+        }
+
+        async fn close(&self, _id: &str) -> Result<(), ConnectionError> {
+            Ok(())
+        }
+    }
+
+    fn posted(c: &SlowConnections) -> Vec<ServerFrame> {
+        c.sent.try_lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn an_answer_before_the_last_chunk_drops_the_rest_with_cancel() {
+        let connections = Arc::new(SlowConnections {
+            sent: Mutex::new(Vec::new()),
+            permits: Semaphore::new(1),
+        });
+        let chunks = ChunkWriter::new().write(7, &[1u8; 3000], true, 1024);
+        assert_eq!(chunks.len(), 3);
+        let upload = Upload::start(connections.clone(), "client", 7, chunks);
+        // The first chunk goes; the second waits on the endpoint.
+        while posted(&connections).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        upload.end().await;
+        let sent = posted(&connections);
+        assert!(
+            matches!(&sent[..], [ServerFrame::Body(c), ServerFrame::Cancel { id: 7 }] if c.seq == 0),
+            "{sent:?}"
+        );
+        // Nothing more is posted once it was cut, even when the endpoint frees up.
+        connections.permits.add_permits(5);
+        tokio::task::yield_now().await;
+        assert_eq!(posted(&connections).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_posted_in_full_needs_no_cancel() {
+        let connections = Arc::new(SlowConnections {
+            sent: Mutex::new(Vec::new()),
+            permits: Semaphore::new(10),
+        });
+        let chunks = ChunkWriter::new().write(7, &[1u8; 3000], true, 1024);
+        let upload = Upload::start(connections.clone(), "client", 7, chunks);
+        while posted(&connections).len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        // The task may still be returning; `end` waits for nothing and cancels only
+        // an unfinished upload.
+        while upload.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            tokio::task::yield_now().await;
+        }
+        upload.end().await;
+        let sent = posted(&connections);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent.iter().all(|f| matches!(f, ServerFrame::Body(_))));
+        assert!(
+            Upload::start(connections, "client", 8, Vec::new())
+                .task
+                .is_none()
+        );
+    }
+}
