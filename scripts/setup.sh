@@ -250,9 +250,10 @@ setup_node() {
   fi
   require node "node is missing after apt-get install nodejs"
   require npm "npm is missing after apt-get install npm"
-  # The test projects' packages (vite 7, @shopify/shopify-api 13) need Node 20.
-  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
-    die "node $(node --version) is too old: the test projects need Node 20 or newer"
+  # The test projects' packages (Vite 8 in tests/vite-app, @shopify/shopify-api 13 in
+  # tests/webhooks) need Node 20.19 or newer.
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
+    die "node $(node --version) is too old: the test projects need Node 20.19 or newer"
   local lock dir stamp
   for lock in "$ROOT"/tests/*/package-lock.json; do
     [ -e "$lock" ] || continue
