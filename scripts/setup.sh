@@ -289,6 +289,9 @@ setup_fuzz() {
   fi
 }
 
+# The whole run is one block, read before any of it runs, and ends in `exit`: editing
+# this file while it runs (a developer's next change) cannot change what the run does.
+{
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
@@ -297,3 +300,5 @@ for component in "$@"; do
   esac
 done
 for component in "$@"; do "setup_$component"; done
+exit
+}

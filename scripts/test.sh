@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 # One clean build: incremental artifacts only cost disk (gigabytes) here.
 export CARGO_INCREMENTAL=0
 
+# The whole run is one block, read before any of it runs, and ends in `exit`: editing
+# this file while it runs (a developer's next change) cannot change what the run does.
+{
 # Each step's duration, and the whole run's, go to stderr as the next step starts
 # (CI must stay under 35 minutes on 2 cores: this says where the time goes).
 run_start=$SECONDS step_start=$SECONDS step_name=""
@@ -107,3 +110,5 @@ step "quickstart --check and one Ctrl-C (the README's first command)"
 export TUNNEL_BIN_DIR="$PWD/target/debug"
 scripts/quickstart.sh --check
 tests/quickstart/ctrl-c.sh
+exit
+}
