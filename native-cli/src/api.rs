@@ -22,10 +22,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// No HTTP answer: refused, timed out, DNS, TLS.
+    // One line: `tunnel start` repeats it with "; retrying in ..." after it.
     #[error(
-        "cannot reach the tunnel server at {url}: {reason}\n\
-         Start one on this machine with `tunnel-server` (or scripts/quickstart.sh), or \
-         point elsewhere with --api-url URL (or TUNNEL_API_URL, or api_url in the config file)"
+        "cannot reach the tunnel server at {url}: {reason} (start one with `tunnel-server` \
+         or scripts/quickstart.sh, or point elsewhere with --api-url or TUNNEL_API_URL)"
     )]
     Unreachable {
         /// The API's base URL.
