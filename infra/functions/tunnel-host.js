@@ -7,6 +7,11 @@
 // A caller's own x-tunnel-host is always replaced or removed: only the Host that
 // reached CloudFront chooses the tunnel. Without a Host (HTTP/1.0) the request goes
 // on without the header, and tunnel-proxy answers that it is not a tunnel address.
+//
+// The viewer's address goes in x-tunnel-viewer (TUNNEL_VIEWER_HEADER), replacing a
+// caller's: behind CloudFront the Function URL's sourceIp is an edge server's, and
+// tunnel-proxy needs the viewer's for allow_ips and X-Forwarded-For. It trusts this
+// header only together with CloudFront's secret origin header.
 // Tested in Node as the runtime runs it: tests/infra/cloudfront_function.test.mjs.
 function handler(event) {
     var request = event.request;
@@ -16,5 +21,6 @@ function handler(event) {
     } else {
         delete request.headers['x-tunnel-host'];
     }
+    request.headers['x-tunnel-viewer'] = { value: event.viewer.ip };
     return request;
 }

@@ -17,6 +17,8 @@ const PROXY_RS = readFileSync(new URL('lambdas/aws/src/functions/proxy.rs', ROOT
 
 // The header tunnel-proxy reads the tunnel's host from (TUNNEL_HOST_HEADER).
 const TUNNEL_HOST_HEADER = PROXY_RS.match(/pub const TUNNEL_HOST_HEADER: &str = "([^"]+)";/)[1];
+// The header it reads the viewer's address from (TUNNEL_VIEWER_HEADER).
+const TUNNEL_VIEWER_HEADER = PROXY_RS.match(/pub const TUNNEL_VIEWER_HEADER: &str = "([^"]+)";/)[1];
 
 // CloudFront Functions quota: 10 KB of code per function.
 // https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html#limits-functions
@@ -78,7 +80,19 @@ test('the viewer Host is copied into the tunnel host header; nothing else change
   const out = data(load()(event));
   const want = structuredClone(before);
   want.headers[TUNNEL_HOST_HEADER] = { value: 'myapp.tunnel.example.com' };
+  want.headers[TUNNEL_VIEWER_HEADER] = { value: '198.51.100.11' };
   assert.deepEqual(out, want);
+});
+
+test("the viewer's address is stated, replacing what a caller sent", () => {
+  const headers = {
+    host: { value: 'mine.tunnel.example.com' },
+    [TUNNEL_VIEWER_HEADER]: { value: '10.0.0.1', multiValue: [{ value: '10.0.0.1' }, { value: '10.0.0.2' }] },
+  };
+  const event = viewerRequest({ headers });
+  event.viewer.ip = '2001:db8::7';
+  const out = data(load()(event));
+  assert.deepEqual(out.headers[TUNNEL_VIEWER_HEADER], { value: '2001:db8::7' });
 });
 
 test('a tunnel host header the caller sent is overwritten: the Host chooses the tunnel', () => {
@@ -105,6 +119,7 @@ test('without a Host the request goes on without a tunnel host header, a sent on
     const out = data(load()(event));
     assert.equal(out.headers[TUNNEL_HOST_HEADER], undefined, JSON.stringify(headers));
     delete before.headers[TUNNEL_HOST_HEADER];
+    before.headers[TUNNEL_VIEWER_HEADER] = { value: '198.51.100.11' };
     assert.deepEqual(out, before);
   }
 });

@@ -54,7 +54,7 @@ pub async fn sign(provider: &str, secret: &str, timestamp: u64, id: &str, body: 
     let mut cmd = if NODE_SIGNED.contains(&provider) {
         assert!(
             dir.join("node_modules").is_dir(),
-            "{} has no node_modules: run `scripts/setup.sh webhooks` (npm ci there)",
+            "{} has no node_modules: run `scripts/setup.sh node` (npm ci there)",
             dir.display()
         );
         let mut c = Command::new("node");

@@ -3,11 +3,13 @@
 //!
 //! Each wrong credential a source address presents (an unknown or wrong API key, a
 //! malformed or forged session token) takes a token from that address's bucket,
-//! [`AUTH_FAILURE_RATE`]. Once it is empty, every call from the address that carries
-//! a credential is refused with 429 and `Retry-After` before the credential is looked
-//! at, so a guessing loop costs no store read, and a right key from there waits too
-//! (or a guess that happens to be right would still be told apart). Callers from
-//! other addresses are not affected. What is not a guess is not counted: no
+//! [`AUTH_FAILURE_RATE`]. Once it is empty, every call from the address with an API
+//! key is refused with 429 and `Retry-After` before the key is looked up, so a
+//! guessing loop costs no store read, and a right key from there waits too (or a
+//! guess that happens to be right would still be told apart); a wrong session token
+//! gets 429 as well, but a valid one passes, since checking it is an HMAC with no
+//! read to save, and refusing it would lock out everyone behind the guesser's NAT or
+//! CDN edge. Callers from other addresses are not affected. What is not a guess is not counted: no
 //! credential at all, and a session token that is ours but expired or whose key has
 //! since been replaced.
 //!

@@ -166,4 +166,25 @@ async fn the_websocket_connect_shares_the_budget() {
             .status,
         401
     );
+    // A valid session token still passes from the address over budget, on the
+    // connect and on REST: checking it saves no store read, and refusing it would
+    // let one guesser lock out everyone behind the same NAT or CDN edge. A right API
+    // key from there still waits (checking one is a store read).
+    let req = ApiRequest {
+        method: "POST".into(),
+        path: "/v1/tokens".into(),
+        authorization: Some(format!("Bearer {key}")),
+        remote_ip: Some(ELSEWHERE.into()),
+        ..ApiRequest::default()
+    };
+    let token: Value =
+        serde_json::from_slice(&api::handle(&b, req, t0, &NoReplays).await.body).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    assert!(
+        authorize_connection(&b, Some(ATTACKER), Some(&token), t0)
+            .await
+            .is_ok()
+    );
+    assert_eq!(call(&b, ATTACKER, Some(&token), t0).await.0, 200);
+    assert_eq!(call(&b, ATTACKER, Some(&key), t0).await.0, 429);
 }

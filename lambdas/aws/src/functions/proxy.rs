@@ -63,6 +63,11 @@ pub const TUNNEL_HOST_HEADER: &str = "x-tunnel-host";
 /// Header carrying the secret that proves a request came through CloudFront.
 pub const ORIGIN_SECRET_HEADER: &str = "x-origin-verify";
 
+/// Header the CloudFront function states the viewer's address in (behind CloudFront
+/// the Function URL's `sourceIp` is an edge server's). Believed only when the origin
+/// secret is configured and matched, so only CloudFront can state it.
+pub const TUNNEL_VIEWER_HEADER: &str = "x-tunnel-viewer";
+
 /// How long the client may take to start answering: under API Gateway's 29 s so a
 /// CloudFront origin timeout (30 s default) never fires first.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(25);
@@ -198,6 +203,14 @@ impl Proxy {
         let host = header(TUNNEL_HOST_HEADER)
             .or_else(|| header("host"))
             .unwrap_or_default();
+        // The peer: the viewer CloudFront names when the secret proved the request
+        // came through it, else the Function URL's own view of the caller.
+        let peer = self
+            .origin_secret
+            .as_ref()
+            .and_then(|_| header(TUNNEL_VIEWER_HEADER))
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .or_else(|| event.request_context.http.source_ip.clone());
         let Some(domain) = self.backend.config.public.subdomain_of(&host) else {
             return page(404, &format!("{host} is not a tunnel address."));
         };
@@ -255,7 +268,7 @@ impl Proxy {
             .iter()
             .filter(|(n, _)| {
                 let n = n.as_str();
-                n != TUNNEL_HOST_HEADER && n != ORIGIN_SECRET_HEADER
+                n != TUNNEL_HOST_HEADER && n != ORIGIN_SECRET_HEADER && n != TUNNEL_VIEWER_HEADER
             })
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
@@ -287,8 +300,8 @@ impl Proxy {
                     path,
                     headers,
                     body,
-                    remote_ip: http.source_ip.clone(),
-                    remote_addr: http.source_ip.clone().unwrap_or_default(),
+                    remote_addr: peer.clone().unwrap_or_default(),
+                    remote_ip: peer,
                     received_ms,
                     deadline,
                     replay_of: None,

@@ -55,8 +55,12 @@ pub async fn authenticate(
         .ok_or_else(|| {
             ApiFailure::unauthorized("the Authorization header is not 'Bearer <api key>'")
         })?;
-    auth_limit::admit(b, source, now_ms(now))?;
     if let Some((client_id, secret)) = auth::parse_api_key(credential) {
+        // Checking a key costs a store read: an address over its failure budget waits
+        // before that. A session token is checked by its signature alone, so a valid
+        // one passes whatever others at the same address (a NAT, a CDN edge) guessed;
+        // only a failed one counts, and may answer 429.
+        auth_limit::admit(b, source, now_ms(now))?;
         return match b.store.get_client(client_id).await? {
             Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
                 key_hash_prefix: Some(auth::key_hash_prefix(&r.key_hash)),
@@ -78,7 +82,6 @@ pub async fn authenticate_token(
     token: &str,
     now: u64,
 ) -> Result<Caller, ApiFailure> {
-    auth_limit::admit(b, source, now_ms(now))?;
     check_token(b, source, token, now).await
 }
 

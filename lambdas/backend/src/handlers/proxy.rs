@@ -113,13 +113,40 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// names is dropped, or an origin that trusts its proxy (Express `trust proxy`, Rails,
 /// Django) would build password-reset links and OAuth redirects on the caller's word.
 /// `X-Forwarded-For` is not here: it is a chain, which the tunnel extends.
+///
+/// The less common spellings are here too, each read by some framework without any
+/// trusted-proxy setting: Rack (Rails, Sinatra) takes `X-Forwarded-Ssl: on` and
+/// `X-Forwarded-Scheme` as the scheme, Spring, Werkzeug's ProxyFix and ASP.NET put
+/// `X-Forwarded-Prefix` into the URLs they build, IIS-era code reads
+/// `Front-End-Https`, and nginx setups `X-Real-IP`. `Host` is restated as the
+/// tunnel's canonical public host, so `--host-header preserve` never passes a port or
+/// spelling the caller chose.
 pub const STATED_BY_TUNNEL: &[&str] = &[
+    "host",
     "x-forwarded-host",
     "x-forwarded-proto",
     "x-forwarded-port",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-real-ip",
+    "front-end-https",
     "forwarded",
     REQUEST_ID_HEADER,
 ];
+
+/// Whether header `name` is `canonical` (lower-case, with `-`), also when spelled
+/// with `_` for `-`: CGI-style servers (Rack, WSGI) map both to one variable, so
+/// `X_Forwarded_Host` would otherwise reach the app as `X-Forwarded-Host` (Puma's
+/// CVE-2024-45614).
+fn same_header(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name
+            .bytes()
+            .zip(canonical.bytes())
+            .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+}
 
 /// The chain of client addresses proxies append to.
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -150,14 +177,14 @@ pub fn for_origin(
     let mut headers: Headers = end_to_end(headers)
         .into_iter()
         .filter(|(n, v)| {
-            if n.eq_ignore_ascii_case(FORWARDED_FOR) {
+            if same_header(n, FORWARDED_FOR) {
                 let v = v.trim();
                 if !v.is_empty() {
                     chain.push(v.to_owned());
                 }
                 return false;
             }
-            !STATED_BY_TUNNEL.iter().any(|s| n.eq_ignore_ascii_case(s))
+            !STATED_BY_TUNNEL.iter().any(|s| same_header(n, s))
         })
         .collect();
     chain.extend(peer.map(str::to_owned));
@@ -166,6 +193,7 @@ pub fn for_origin(
     }
     let host = public.host_for(domain);
     let scheme = public.scheme.as_str();
+    headers.push(("host".into(), host.clone()));
     headers.push(("x-forwarded-proto".into(), scheme.to_owned()));
     headers.push(("x-forwarded-host".into(), host.clone()));
     headers.push((
@@ -281,6 +309,18 @@ mod tests {
             ("X-Forwarded-For", "203.0.113.9"),
             ("x-forwarded-for", "198.51.100.7, 192.0.2.1"),
             ("X-Kept", "yes"),
+            // The less common spellings frameworks read without a trusted-proxy setting.
+            ("X-Forwarded-Ssl", "on"),
+            ("X-Forwarded-Scheme", "https"),
+            ("X-Forwarded-Prefix", "/evil"),
+            ("X-Forwarded-Server", "evil.example"),
+            ("X-Real-IP", "1.2.3.4"),
+            ("Front-End-Https", "on"),
+            // Underscores: CGI-style servers read these as the dashed names.
+            ("X_Forwarded_Host", "evil.example"),
+            ("x_forwarded_for", "6.6.6.6"),
+            // A Host with a port and case the caller chose.
+            ("Host", "APP.tunnel.example.com:1"),
         ]
         .iter()
         .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
@@ -301,10 +341,31 @@ mod tests {
         assert_eq!(values(&h, REQUEST_ID_HEADER), ["ours"]);
         assert_eq!(
             values(&h, "x-forwarded-for"),
-            ["203.0.113.9, 198.51.100.7, 192.0.2.1, 2001:db8::7"],
+            ["203.0.113.9, 198.51.100.7, 192.0.2.1, 6.6.6.6, 2001:db8::7"],
             "the chain as it came, then the peer, in one header"
         );
         assert_eq!(values(&h, "x-kept"), ["yes"]);
+        assert_eq!(values(&h, "host"), ["app.tunnel.example.com"], "canonical");
+        for name in [
+            "x-forwarded-ssl",
+            "x-forwarded-scheme",
+            "x-forwarded-prefix",
+            "x-forwarded-server",
+            "x-real-ip",
+            "front-end-https",
+            "x_forwarded_host",
+            "x_forwarded_for",
+        ] {
+            assert!(values(&h, name).is_empty(), "{name} reached the origin");
+        }
+    }
+
+    #[test]
+    fn same_header_takes_underscores_for_dashes_and_nothing_else() {
+        assert!(same_header("X_Forwarded_Host", "x-forwarded-host"));
+        assert!(same_header("X-FORWARDED-HOST", "x-forwarded-host"));
+        assert!(!same_header("X-Forwarded-Hosts", "x-forwarded-host"));
+        assert!(!same_header("X.Forwarded.Host", "x-forwarded-host"));
     }
 
     #[test]

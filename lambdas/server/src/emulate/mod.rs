@@ -103,7 +103,15 @@ pub struct Emulator {
     dynamo: DynamoProxy,
     ws: Arc<WsApi>,
     public: PublicUrls,
+    /// The secret CloudFront adds for tunnel-proxy (`x-origin-verify`), random per run.
+    origin_secret: String,
 }
+
+/// The address tunnel-proxy sees as the Function URL's caller: a CloudFront edge
+/// server's, never the viewer's (who is named in `x-tunnel-viewer`). A loopback
+/// address no test client uses, so a function that took it for the viewer fails the
+/// allow-list and forwarding tests.
+pub const EDGE_ADDRESS: &str = "127.0.0.254";
 
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +165,19 @@ impl Emulator {
             "{}{WS_PATH}",
             config.base_url.replacen("http://", "ws://", 1)
         );
+        // As infra/lambda.tf does with random_password.origin_secret.
+        let origin_secret: String = {
+            use rand::Rng as _;
+            let mut rng = rand::thread_rng();
+            (0..32)
+                .map(|_| char::from(b'a' + rng.gen_range(0..26)))
+                .collect()
+        };
         let env: Vec<(String, String)> = [
+            (
+                tunnel_aws::functions::proxy::env::ORIGIN_SECRET,
+                origin_secret.clone(),
+            ),
             (denv::CLIENTS_TABLE, tables.clients.clone()),
             (denv::TUNNELS_TABLE, tables.tunnels.clone()),
             (denv::DOMAINS_TABLE, tables.domains.clone()),
@@ -239,6 +259,7 @@ impl Emulator {
             dynamo,
             ws,
             public: config.public,
+            origin_secret,
         })
     }
 
@@ -302,7 +323,7 @@ impl Emulator {
             query.as_deref(),
             &parts.headers,
             &body.to_bytes(),
-            &remote.ip().to_string(),
+            EDGE_ADDRESS,
         );
         let Ok(payload) = serde_json::to_vec(&event) else {
             return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
@@ -345,12 +366,28 @@ impl Emulator {
         let path = req.uri().path().to_owned();
         let query = req.uri().query().map(str::to_owned);
         let (mut parts, body) = req.into_parts();
-        // What the CloudFront function does: the viewer's Host travels in x-tunnel-host.
+        // What CloudFront does (infra/functions/tunnel-host.js and the origin's custom
+        // header): the viewer's Host in x-tunnel-host and address in x-tunnel-viewer,
+        // each replacing a caller's, and the secret origin header; the Function URL
+        // then sees the edge as its caller.
+        use tunnel_aws::functions::proxy::{
+            ORIGIN_SECRET_HEADER, TUNNEL_HOST_HEADER, TUNNEL_VIEWER_HEADER,
+        };
+        parts.headers.remove(TUNNEL_HOST_HEADER);
         if let Ok(v) = HeaderValue::from_str(host) {
-            parts.headers.insert(
-                HeaderName::from_static(tunnel_aws::functions::proxy::TUNNEL_HOST_HEADER),
-                v,
-            );
+            parts
+                .headers
+                .insert(HeaderName::from_static(TUNNEL_HOST_HEADER), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&remote.ip().to_string()) {
+            parts
+                .headers
+                .insert(HeaderName::from_static(TUNNEL_VIEWER_HEADER), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.origin_secret) {
+            parts
+                .headers
+                .insert(HeaderName::from_static(ORIGIN_SECRET_HEADER), v);
         }
         let Ok(body) = Limited::new(body, tunnel_emulator::limits::MAX_REQUEST_BYTES)
             .collect()
@@ -367,7 +404,7 @@ impl Emulator {
             query.as_deref(),
             &parts.headers,
             &body.to_bytes(),
-            &remote.ip().to_string(),
+            EDGE_ADDRESS,
         );
         let Ok(payload) = serde_json::to_vec(&event) else {
             return url_error(500, "the request could not be encoded as an event");
