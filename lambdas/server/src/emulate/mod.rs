@@ -323,7 +323,7 @@ impl Emulator {
             query.as_deref(),
             &parts.headers,
             &body.to_bytes(),
-            EDGE_ADDRESS,
+            &remote.ip().to_string(),
         );
         let Ok(payload) = serde_json::to_vec(&event) else {
             return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
