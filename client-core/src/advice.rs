@@ -91,12 +91,14 @@ pub fn sentence(code: ApiErrorCode, audience: Audience) -> &'static str {
 }
 
 /// Whether the server's own message adds something the sentence cannot know (the
-/// field at fault, the name refused), so the surface shows it as a detail.
+/// field at fault, the name refused, whose tunnel holds a name), so the surface shows
+/// it as a detail.
 pub fn shows_detail(code: ApiErrorCode) -> bool {
     matches!(
         code,
         ApiErrorCode::BadRequest
             | ApiErrorCode::InvalidDomain
+            | ApiErrorCode::DomainTaken
             | ApiErrorCode::PayloadTooLarge
             | ApiErrorCode::NotFound
             | ApiErrorCode::Unknown

@@ -282,5 +282,14 @@ async fn taken_domain_is_reported_in_the_servers_words() {
     let api = Api::new(&backend.api_url, Some("key-1".into())).unwrap();
     let (_stop_tx, stop_rx) = watch::channel(false);
     let e = start(&api, &options(), stop_rx).await.unwrap_err();
-    assert_eq!(e.to_string(), "myapp is taken; pick another domain");
+    // The CLI's sentence, then the server's words, which say whose tunnel holds it.
+    let text = e.to_string();
+    assert!(
+        text.starts_with("that domain belongs to another tunnel"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("server: myapp is taken; pick another domain"),
+        "{text}"
+    );
 }
