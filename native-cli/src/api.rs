@@ -45,8 +45,10 @@ pub enum CallError {
     },
     /// The server answered with an error, or with something unreadable. Shown in the
     /// CLI's words ([`client_core::advice`]), with the server's detail where it adds one.
+    /// (Not `#[from]`: that would make the ApiError its source, and `{:#}` would print
+    /// the server's message a second time after the sentence.)
     #[error("{}", cli_text(.0))]
-    Api(#[from] ApiError),
+    Api(ApiError),
     /// The request could not be built (a malformed API URL).
     #[error("invalid request to {url}: {reason}")]
     Invalid {
@@ -81,6 +83,12 @@ impl CallError {
     }
 }
 
+impl From<ApiError> for CallError {
+    fn from(e: ApiError) -> Self {
+        CallError::Api(e)
+    }
+}
+
 /// An API error in the CLI's words: the sentence for its code, then the server's own
 /// message where it names what the sentence cannot (a field, a domain).
 fn cli_text(e: &ApiError) -> String {
@@ -88,7 +96,8 @@ fn cli_text(e: &ApiError) -> String {
         ApiError::Server { code, message, .. } => {
             let sentence = advice::sentence(*code, Audience::Cli);
             if advice::shows_detail(*code) {
-                format!("{sentence}\n  server: {message}")
+                // One line: `tunnel start` and the e2e suites hold errors to one.
+                format!("{sentence} (server: {message})")
             } else {
                 sentence.to_owned()
             }

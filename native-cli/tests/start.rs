@@ -289,7 +289,7 @@ async fn taken_domain_is_reported_in_the_servers_words() {
         "{text}"
     );
     assert!(
-        text.ends_with("server: myapp is taken; pick another domain"),
+        text.ends_with("(server: myapp is taken; pick another domain)"),
         "{text}"
     );
 }
