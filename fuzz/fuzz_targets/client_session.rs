@@ -265,7 +265,9 @@ impl Peer {
             }
             Message::Binary(bytes) => {
                 assert!(self.binary, "binary sent without CONNECTED saying binary");
-                ClientFrame::Body(decode_binary_body(bytes).expect("the client's binary frames decode"))
+                ClientFrame::Body(
+                    decode_binary_body(bytes).expect("the client's binary frames decode"),
+                )
             }
         };
         if !self.saw_connect {

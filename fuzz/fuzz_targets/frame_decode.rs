@@ -9,8 +9,8 @@
 use std::fmt::Debug;
 
 use client_core::protocol::{
-    ClientFrame, CodecError, Message, ServerFrame, decode, decode_binary_body, decode_text,
-    encode, encode_binary_body,
+    ClientFrame, CodecError, Message, ServerFrame, decode, decode_binary_body, decode_text, encode,
+    encode_binary_body,
 };
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;

@@ -109,19 +109,27 @@ fuzz_target!(|input: Input| {
         input.remote_ip.as_deref(),
         &input.request_id,
     );
+    // Underscores count as dashes (CGI-style servers read them alike).
+    let dashed = |n: &str| lower(n).replace('_', "-");
     let stated = |n: &str| {
-        let n = lower(n);
+        let n = dashed(n);
         n == FORWARDED_FOR || STATED_BY_TUNNEL.contains(&n.as_str())
     };
     let passed: Vec<_> = kept.iter().filter(|(n, _)| !stated(n)).cloned().collect();
     assert_eq!(&out[..passed.len()], &passed[..]);
-    let added: Vec<&str> = out[passed.len()..].iter().map(|(n, _)| n.as_str()).collect();
-    let chain = kept.iter().any(|(n, v)| lower(n) == FORWARDED_FOR && !v.trim().is_empty());
+    let added: Vec<&str> = out[passed.len()..]
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let chain = kept
+        .iter()
+        .any(|(n, v)| dashed(n) == FORWARDED_FOR && !v.trim().is_empty());
     let mut want = vec![];
     if chain || input.remote_ip.is_some() {
         want.push(FORWARDED_FOR);
     }
     want.extend([
+        "host",
         "x-forwarded-proto",
         "x-forwarded-host",
         "x-forwarded-port",
