@@ -58,8 +58,8 @@ locals {
     # or the tunnel alone when the claim is not its own); clear_exchanges (the log's
     # ids from its GSI, below, then one DeleteItem each).
     "delete-tunnel" = {
-      clients  = ["dynamodb:GetItem"]
-      tunnels  = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      clients     = ["dynamodb:GetItem"]
+      tunnels     = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
       domains     = ["dynamodb:DeleteItem"]
       requests    = ["dynamodb:DeleteItem"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
@@ -69,8 +69,8 @@ locals {
     # log's GSI (below), clear then deleting item by item.
     # ... and take_held, for the inbox take route this function is to serve.
     "inspect-requests" = {
-      clients  = ["dynamodb:GetItem"]
-      tunnels  = ["dynamodb:GetItem"]
+      clients     = ["dynamodb:GetItem"]
+      tunnels     = ["dynamodb:GetItem"]
       requests    = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
       inbox       = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
@@ -79,8 +79,8 @@ locals {
     # as tunnel-proxy: resolve (get_domain, get_tunnel) and put_exchanges (the replay,
     # linked to the original).
     "replay-request" = {
-      clients  = ["dynamodb:GetItem"]
-      tunnels  = ["dynamodb:GetItem"]
+      clients     = ["dynamodb:GetItem"]
+      tunnels     = ["dynamodb:GetItem"]
       domains     = ["dynamodb:GetItem"]
       requests    = ["dynamodb:GetItem", "dynamodb:PutItem"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
