@@ -6,44 +6,8 @@
 
 mod common;
 
-use common::NoReplays;
-use serde_json::{Value, json};
-use tunnel_backend::Backend;
-use tunnel_backend::api::{self, ApiRequest};
-
-async fn call(
-    b: &Backend,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let req = ApiRequest {
-        method: method.into(),
-        path: path.into(),
-        authorization: Some(format!("Bearer {key}")),
-        body: body
-            .map(|b| serde_json::to_vec(&b).unwrap())
-            .unwrap_or_default(),
-        ..ApiRequest::default()
-    };
-    let r = api::handle(b, req, 1_000, &NoReplays).await;
-    (
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-    )
-}
-
-async fn register(b: &Backend) -> String {
-    let req = ApiRequest {
-        method: "POST".into(),
-        path: "/v1/clients".into(),
-        ..ApiRequest::default()
-    };
-    let r = api::handle(b, req, 1_000, &NoReplays).await;
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    v["api_key"].as_str().unwrap().to_owned()
-}
+use common::{call, register};
+use serde_json::json;
 
 #[tokio::test]
 async fn policy_is_set_replaced_validated_and_never_shown() {

@@ -8,36 +8,9 @@
 
 mod common;
 
-use common::NoReplays;
+use common::{call, register};
 use serde_json::{Value, json};
-use tunnel_backend::Backend;
-use tunnel_backend::api::{self, ApiRequest, OPENAPI};
-
-async fn call(b: &Backend, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
-    let req = ApiRequest {
-        method: method.into(),
-        path: path.into(),
-        authorization: Some(format!("Bearer {key}")),
-        body: serde_json::to_vec(&body).unwrap(),
-        ..ApiRequest::default()
-    };
-    let r = api::handle(b, req, 1_000, &NoReplays).await;
-    (
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-    )
-}
-
-async fn register(b: &Backend) -> String {
-    let req = ApiRequest {
-        method: "POST".into(),
-        path: "/v1/clients".into(),
-        ..ApiRequest::default()
-    };
-    let r = api::handle(b, req, 1_000, &NoReplays).await;
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    v["api_key"].as_str().unwrap().to_owned()
-}
+use tunnel_backend::api::OPENAPI;
 
 /// Asserts a 400 whose message names `field` and, among the known fields, `known`.
 fn refused(status: u16, body: &Value, field: &str, known: &str) {
@@ -66,7 +39,7 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domian": "typo-name"}),
+        Some(json!({"domian": "typo-name"})),
     )
     .await;
     refused(s, &body, "domian", "domain");
@@ -75,7 +48,7 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domain": "ok-name", "polcy": {"basic_auth": "a:b"}}),
+        Some(json!({"domain": "ok-name", "polcy": {"basic_auth": "a:b"}})),
     )
     .await;
     refused(s, &body, "polcy", "policy");
@@ -85,7 +58,7 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domain": "ok-name", "policy": {"basic_aut": "a:b"}}),
+        Some(json!({"domain": "ok-name", "policy": {"basic_aut": "a:b"}})),
     )
     .await;
     refused(s, &body, "basic_aut", "basic_auth");
@@ -94,7 +67,7 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domain": "ok-name", "policy": {"inbox": {"max_request": 5}}}),
+        Some(json!({"domain": "ok-name", "policy": {"inbox": {"max_request": 5}}})),
     )
     .await;
     refused(s, &body, "max_request", "max_requests");
@@ -103,11 +76,11 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domain": "ok-name", "policy": {"webhook": {"secret": "s", "provder": "stripe"}}}),
+        Some(json!({"domain": "ok-name", "policy": {"webhook": {"secret": "s", "provder": "stripe"}}}))
     )
     .await;
     refused(s, &body, "provder", "provider");
-    let (s, list) = call(&b, "GET", "/v1/tunnels", &key, Value::Null).await;
+    let (s, list) = call(&b, "GET", "/v1/tunnels", &key, None).await;
     assert_eq!(s, 200);
     assert_eq!(list["tunnels"], json!([]), "a refused call created nothing");
 
@@ -117,15 +90,15 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/tunnels",
         &key,
-        json!({"domain": "ok-name", "policy": {"basic_auth": "a:b"}}),
+        Some(json!({"domain": "ok-name", "policy": {"basic_auth": "a:b"}})),
     )
     .await;
     assert_eq!(s, 201, "{t}");
     let id = t["tunnel_id"].as_str().unwrap().to_owned();
     let path = format!("/v1/tunnels/{id}");
-    let (s, body) = call(&b, "PATCH", &path, &key, json!({"polcy": null})).await;
+    let (s, body) = call(&b, "PATCH", &path, &key, Some(json!({"polcy": null}))).await;
     refused(s, &body, "polcy", "policy");
-    let (_, after) = call(&b, "GET", &path, &key, Value::Null).await;
+    let (_, after) = call(&b, "GET", &path, &key, None).await;
     assert_eq!(after["policy"], t["policy"], "the policy is untouched");
 
     // Replay edits (`headers` for `set_headers`) and a delivery report.
@@ -134,7 +107,7 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         "/v1/requests/no-such/replay",
         &key,
-        json!({"headers": [["x-a", "1"]]}),
+        Some(json!({"headers": [["x-a", "1"]]})),
     )
     .await;
     refused(s, &body, "headers", "set_headers");
@@ -143,8 +116,10 @@ async fn unknown_fields_are_refused_and_change_nothing() {
         "POST",
         &format!("/v1/tunnels/{id}/inbox/deliveries"),
         &key,
-        json!({"request_id": "r", "method": "GET", "path": "/", "outcome": "completed",
+        Some(
+            json!({"request_id": "r", "method": "GET", "path": "/", "outcome": "completed",
                "started_ms": 1, "done_ms": 2, "stauts": 200}),
+        ),
     )
     .await;
     refused(s, &body, "stauts", "request_id");

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use client_core::inspect::{Exchange, ReplayRequest};
 use client_core::protocol::Message;
+use serde_json::Value;
+use tunnel_backend::api::{self, ApiRequest};
 use tunnel_backend::auth::TokenSigner;
 use tunnel_backend::connections::{ConnectionError, Connections};
 use tunnel_backend::handlers::ApiFailure;
@@ -62,4 +64,45 @@ pub fn backend(dir: &Path) -> Backend {
         limiter: Arc::new(tunnel_backend::limits::Unlimited),
         failures: Arc::new(tunnel_backend::limits::Unlimited),
     }
+}
+
+// Not every test file calls these: each file includes this module on its own.
+
+/// Calls the router as the holder of `key`, with `body` as JSON; the status and the
+/// answer's JSON (`Null` when there is none).
+#[allow(dead_code)]
+pub async fn call(
+    b: &Backend,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        authorization: Some(format!("Bearer {key}")),
+        body: body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default(),
+        ..ApiRequest::default()
+    };
+    let r = api::handle(b, req, 1_000, &NoReplays).await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+/// Registers a client; its API key.
+#[allow(dead_code)]
+pub async fn register(b: &Backend) -> String {
+    let req = ApiRequest {
+        method: "POST".into(),
+        path: "/v1/clients".into(),
+        ..ApiRequest::default()
+    };
+    let r = api::handle(b, req, 1_000, &NoReplays).await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    v["api_key"].as_str().unwrap().to_owned()
 }
