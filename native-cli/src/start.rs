@@ -17,7 +17,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::{Api, CallError};
 use crate::origin::Origin;
-use crate::tunnel::{SessionEnd, run_session};
+use crate::screen::{Connection, Header, Live, Screen};
+use crate::tunnel::{RequestOutput, SessionEnd, run_session};
 
 type WebSocket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -41,6 +42,9 @@ pub struct StartOptions {
     pub domain: Option<String>,
     /// Print one line per proxied request.
     pub log_requests: bool,
+    /// Show the live screen instead (stdout and stderr are a terminal; see
+    /// [`crate::screen::wanted`]).
+    pub screen: bool,
     /// How long the origin may take to start answering.
     pub origin_timeout: std::time::Duration,
     /// Whether the inspector masks credential headers (for a new tunnel).
@@ -85,9 +89,27 @@ pub async fn start(
     let origin = Origin::to(options.target.clone(), &options.origin_tls)?
         .with_timeout(options.origin_timeout)
         .with_host_header(options.host_header.clone());
+    // Up before the first call, so a slow or absent server shows as connecting.
+    let (screen, live) = match options.screen.then(|| enter_screen(api, &origin)) {
+        Some(Ok((screen, live))) => (Some(screen), Some(live)),
+        Some(Err(e)) => {
+            eprintln!("cannot draw the live screen ({e}); printing a line per request");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let account = screen
+        .clone()
+        .map(|s| tokio::spawn(show_account(api.clone(), s)));
+    let output = match &screen {
+        Some(screen) => RequestOutput::Screen(screen.clone()),
+        None if options.log_requests => RequestOutput::Lines,
+        None => RequestOutput::Quiet,
+    };
+    let screen = screen.as_ref();
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
-    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, |c| {
+    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, screen, |c| {
         c.create_tunnel_with(&client_core::api::CreateTunnel {
             domain: domain.map(str::to_owned),
             redact_secrets: Some(options.redact_secrets),
@@ -101,6 +123,10 @@ pub async fn start(
         return Ok(());
     };
     backoff.reset();
+    if let Some(screen) = screen {
+        let inspector = crate::screen::inspector_url(api.base_url(), &tunnel.tunnel_id);
+        screen.update(|m, _| m.handle_tunnel(&tunnel.public_url, inspector));
+    }
     if let Some(p) = &tunnel.policy {
         eprintln!("Access: {}", p.describe());
     }
@@ -116,7 +142,14 @@ pub async fn start(
         kicks,
     ));
     loop {
-        let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?
+        let Some(token) = retrying(
+            api,
+            &mut backoff,
+            &mut stop,
+            screen,
+            ApiClient::session_token,
+        )
+        .await?
         else {
             break;
         };
@@ -124,7 +157,7 @@ pub async fn start(
             connecting = connect(&token, api.trust()) => match connecting? {
                 Ok(ws) => ws,
                 Err(unreachable) => {
-                    if pause(&mut backoff, &mut stop, &unreachable).await {
+                    if pause(&mut backoff, &mut stop, screen, &unreachable).await {
                         continue;
                     }
                     break;
@@ -136,7 +169,13 @@ pub async fn start(
         let resume = announced;
         let on_connected = |live: &Connected| {
             backoff.reset();
-            announce(live, &origin, &mut announced);
+            match screen {
+                Some(screen) => {
+                    announced = true;
+                    screen.update(|m, _| m.handle_connected(&live.public_url));
+                }
+                None => announce(live, &origin, &mut announced),
+            }
             // Only a run that asked for an inbox looks in it: the others would pay a
             // control-plane call per connection for nothing.
             if keeps_inbox {
@@ -148,11 +187,17 @@ pub async fn start(
             &tunnel.tunnel_id,
             resume,
             &origin,
-            options.log_requests,
+            &output,
             on_connected,
             stopped(stop.clone()),
         )
         .await;
+        if let Some(screen) = screen {
+            screen.update(|m, now| {
+                m.handle_connection_lost(now);
+                m.handle_connection_state(Connection::Connecting);
+            });
+        }
         match end {
             SessionEnd::Shutdown => break,
             SessionEnd::Renew => eprintln!("renewing the connection ahead of its age limit"),
@@ -163,6 +208,7 @@ pub async fn start(
                 if !pause(
                     &mut backoff,
                     &mut stop,
+                    screen,
                     &format!("connection lost: {reason}"),
                 )
                 .await
@@ -173,6 +219,11 @@ pub async fn start(
         }
     }
     drainer.abort();
+    if let Some(account) = account {
+        account.abort();
+    }
+    // Leave the screen before the goodbye lines, so they stay on the terminal.
+    drop(live);
     if keeps_inbox {
         // Deleting it would throw away the inbox this tunnel was started for.
         eprintln!(
@@ -254,6 +305,26 @@ async fn connect(
     }
 }
 
+/// Opens the live screen for a tunnel to `origin` through `api`'s server.
+fn enter_screen(api: &Api, origin: &Origin) -> std::io::Result<(Screen, Live)> {
+    let screen = Screen::new(Header {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        target: origin.url(),
+        server: api.base_url().to_owned(),
+        ..Header::default()
+    });
+    let live = Live::enter(&screen)?;
+    Ok((screen, live))
+}
+
+/// Shows the client id the key belongs to; the screen does without if the server
+/// does not say.
+async fn show_account(api: Api, screen: Screen) {
+    if let Ok(me) = api.call(ApiClient::me).await {
+        screen.update(|m, _| m.handle_account(me.client_id));
+    }
+}
+
 /// Prints the public URL alone on stdout the first time (scripts read it from there),
 /// and the human version on stderr every time.
 fn announce(live: &Connected, origin: &Origin, announced: &mut bool) {
@@ -279,6 +350,7 @@ async fn retrying<T: FromBody>(
     api: &Api,
     backoff: &mut Backoff,
     stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
     build: impl Fn(&ApiClient) -> Call<T>,
 ) -> Result<Option<T>, CallError> {
     loop {
@@ -289,7 +361,7 @@ async fn retrying<T: FromBody>(
         match result {
             Ok(value) => return Ok(Some(value)),
             Err(e) if e.is_transient() => {
-                if !pause(backoff, stop, &e.to_string()).await {
+                if !pause(backoff, stop, screen, &e.to_string()).await {
                     return Ok(None);
                 }
             }
@@ -299,13 +371,30 @@ async fn retrying<T: FromBody>(
 }
 
 /// Says what went wrong and waits the next backoff delay. False when stopped meanwhile.
-async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>, what: &str) -> bool {
+async fn pause(
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
+    what: &str,
+) -> bool {
     let delay = backoff.next_delay(rand::random());
     eprintln!("{what}; retrying in {:.1}s", delay.as_secs_f64());
-    tokio::select! {
+    if let Some(screen) = screen {
+        screen.update(|m, now| {
+            m.handle_connection_state(Connection::Reconnecting {
+                at: now + delay,
+                reason: what.to_owned(),
+            });
+        });
+    }
+    let waited = tokio::select! {
         () = tokio::time::sleep(delay) => true,
         () = stopped(stop.clone()) => false,
+    };
+    if let Some(screen) = screen {
+        screen.update(|m, _| m.handle_connection_state(Connection::Connecting));
     }
+    waited
 }
 
 /// Completes once `stop` turns true; never, if its sender is gone without doing so.

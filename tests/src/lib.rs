@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod ansi;
 pub mod auth_limit;
 pub mod authz;
 pub mod browser;
