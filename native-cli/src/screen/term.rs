@@ -60,7 +60,7 @@ impl Restore {
         let _ = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
         let _ = out.flush();
         // Closing the pipe's last writer also ends the thread reading it.
-        let _ = nix::unistd::dup2_stderr(&self.stderr);
+        let _ = rustix::stdio::dup2_stderr(&self.stderr);
     }
 }
 
@@ -71,7 +71,7 @@ impl Live {
     ///
     /// The terminal cannot be set up (it is then left as it was).
     pub fn enter(screen: &Screen) -> std::io::Result<Self> {
-        let saved = nix::unistd::dup(std::io::stderr())?;
+        let saved = rustix::io::dup(std::io::stderr())?;
         let (reader, writer) = std::io::pipe()?;
         terminal::enable_raw_mode()?;
         if let Err(e) = execute!(
@@ -86,7 +86,7 @@ impl Live {
             done: AtomicBool::new(false),
             stderr: saved,
         });
-        if let Err(e) = nix::unistd::dup2_stderr(&writer) {
+        if let Err(e) = rustix::stdio::dup2_stderr(&writer) {
             restore.run();
             return Err(e.into());
         }
@@ -149,7 +149,10 @@ fn draw_until_stopped(screen: &Screen, stop: &AtomicBool, restore: &Restore) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(key)) if is_quit(&key) => {
                     restore.run();
-                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+                    let _ = rustix::process::kill_process(
+                        rustix::process::getpid(),
+                        rustix::process::Signal::Int,
+                    );
                     return;
                 }
                 // A resize needs nothing but the next draw, which measures anew.
