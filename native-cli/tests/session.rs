@@ -529,8 +529,10 @@ async fn the_screen_shows_a_request_while_the_origin_thinks_and_the_latency() {
         }) => {}
         other => panic!("expected the RESPONSE, got {other:?}"),
     }
-    let (state, stats) =
-        screen.update(|m, now| (m.rows().next().unwrap().state.clone(), m.poll_stats(now)));
+    let (state, stats) = screen.update(|m, now| {
+        let state = m.rows().next().unwrap().state.clone();
+        (state, m.poll_stats(now))
+    });
     assert!(
         matches!(
             state,
