@@ -217,6 +217,7 @@ mod tests {
             request_count: 0,
             redact_secrets: true,
             policy: None,
+            expires_at: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod fidelity;
 pub mod forwarded;
 pub mod inbox;
 pub mod inspection;
+pub mod keep;
 pub mod moto;
 pub mod policy;
 pub mod real_clients;
