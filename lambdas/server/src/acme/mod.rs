@@ -427,7 +427,7 @@ impl Acme {
                     reason: e.to_string(),
                 })?;
                 store::write_private(&path, &json)?;
-                Ok(account)
+                Ok::<Account, AcmeError>(account)
             })
             .await
             .cloned()
