@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent, non-interactive installer for what the build and tests need.
-# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [node] [webhooks] [lambda] [bench] [fuzz]   (no args = base)
+# Usage: scripts/setup.sh [base] [wasm] [python] [api] [browser] [node] [webhooks] [lambda] [bench] [fuzz] [acme] [release]   (no args = base)
 # Safe to re-run: every step checks first and skips what is present, so a
 # second run costs a few seconds. Runs as root in CI (CI=true, no terminal).
 set -euo pipefail
@@ -289,14 +289,35 @@ setup_fuzz() {
   fi
 }
 
+# tests/tests/acme.rs: Pebble, Let's Encrypt's test CA, and pebble-challtestsrv (its
+# DNS answers), both in Debian's pebble package; run offline on loopback.
+setup_acme() {
+  command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 ||
+    apt_install pebble
+  require pebble "pebble is missing after apt-get install pebble"
+  require pebble-challtestsrv "pebble-challtestsrv is missing after apt-get install pebble"
+}
+
+# scripts/release.sh and tests/release/deb-check.sh: dpkg-deb packs the .debs, strip
+# (binutils) the binaries, systemd-analyze verifies the unit, file tells stripped
+# binaries apart.
+setup_release() {
+  command -v dpkg-deb >/dev/null 2>&1 || apt_install dpkg
+  command -v strip >/dev/null 2>&1 || apt_install binutils
+  command -v file >/dev/null 2>&1 || apt_install file
+  command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
+  require systemd-analyze "systemd-analyze is missing after apt-get install systemd"
+  require strip "strip is missing after apt-get install binutils"
+}
+
 # The whole run is one block, read before any of it runs, and ends in `exit`: editing
 # this file while it runs (a developer's next change) cannot change what the run does.
 {
 [ "$#" -gt 0 ] || set -- base
 for component in "$@"; do
   case "$component" in
-    base | wasm | python | api | browser | node | webhooks | lambda | bench | fuzz) ;;
-    *) die "unknown component '$component' (expected: base wasm python api browser node webhooks lambda bench fuzz)" ;;
+    base | wasm | python | api | browser | node | webhooks | lambda | bench | fuzz | acme | release) ;;
+    *) die "unknown component '$component' (expected: base wasm python api browser node webhooks lambda bench fuzz acme release)" ;;
   esac
 done
 for component in "$@"; do "setup_$component"; done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then formatting, lints, the workspace's
 # tests (unit, store contract on both stores, end-to-end on the local stack and on
-# the AWS emulator, the web console in headless Chromium, TLS), REST API fuzzing with
+# the AWS emulator, the web console in headless Chromium, TLS, ACME against Pebble),
+# REST API fuzzing with
 # schemathesis, 30 s of cargo-fuzz per target, the wasm build and wasm unit tests in Chromium of client-core, the Lambda packages and their
 # GLIBC check, and the quickstart check. CI runs exactly this.
 set -euo pipefail
@@ -37,7 +38,7 @@ if [ "${CI:-}" = true ] && [ -z "${TUNNEL_VENV:-}" ]; then
 fi
 
 step "set-up (scripts/setup.sh)"
-scripts/setup.sh base wasm python api browser node webhooks fuzz
+scripts/setup.sh base wasm python api browser node webhooks fuzz acme release
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -104,6 +105,13 @@ node --test tests/infra/cloudfront_function.test.mjs
 if command -v terraform >/dev/null 2>&1; then
   terraform fmt -check -recursive infra
 fi
+
+step "release packaging: scripts/release.sh --profile dev, the .debs installed, run end to end, purged"
+# The dist profile's LTO build takes minutes more on 2 cores (docs/benchmarks.md), so
+# CI packs the debug binaries built above (stripped, the console built in: only
+# tunnel-server is rebuilt) and checks everything but the optimisation.
+RELEASE_REUSE_CONSOLE=1 scripts/release.sh --profile dev --out target/release-check
+tests/release/deb-check.sh target/release-check
 
 step "quickstart --check and one Ctrl-C (the README's first command)"
 # The debug binaries built above: a release build here would only add minutes.

@@ -115,6 +115,16 @@ impl Server {
         Self::spawn("127.0.0.1:0", data_dir, extra, Some(log)).await
     }
 
+    /// [`Self::start_logging`] on `listen` (e.g. the port of a server that was killed).
+    pub async fn start_logging_on(
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        log: &Path,
+    ) -> Self {
+        Self::spawn(listen, data_dir, extra, Some(log)).await
+    }
+
     async fn spawn(listen: &str, data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Self {
         let mut command = Command::new(bin("tunnel-server"));
         command

@@ -1,9 +1,10 @@
 //! The web console's static files, served on the bare host at `/`.
 //!
 //! The console is built once (`scripts/console-build.sh`) into a folder of plain files;
-//! this serves that folder, plus a `/config.json` made at run time that tells the
-//! console where the API is. The same build can therefore be put on any static host
-//! (S3 behind CloudFront) with a `config.json` written beside it.
+//! this serves that folder (`--console-dir`), or the copy built into the binary by the
+//! `console` feature (release builds), plus a `/config.json` made at run time that
+//! tells the console where the API is. The same build can therefore be put on any
+//! static host (S3 behind CloudFront) with a `config.json` written beside it.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +15,26 @@ use crate::{Body, full};
 /// The file served for `/`.
 pub const INDEX: &str = "index.html";
 
-/// A built console in a folder.
+/// A built console: in a folder, or in the binary.
 #[derive(Debug, Clone)]
 pub struct Console {
-    dir: PathBuf,
+    source: Source,
     config: String,
 }
+
+#[derive(Debug, Clone)]
+enum Source {
+    Dir(PathBuf),
+    #[cfg(feature = "console")]
+    Embedded(&'static include_dir::Dir<'static>),
+}
+
+/// The console build the `console` feature put in the binary (see build.rs).
+#[cfg(feature = "console")]
+static EMBEDDED: include_dir::Dir<'static> = include_dir::include_dir!("$TUNNEL_CONSOLE_EMBED");
+
+/// Whether this binary carries the console (built with the `console` feature).
+pub const EMBEDDED_CONSOLE: bool = cfg!(feature = "console");
 
 /// Why a console folder cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +52,35 @@ impl Console {
         if !dir.join(INDEX).is_file() {
             return Err(MissingConsole(dir.to_owned()));
         }
-        let config = serde_json::json!({ "api_base_url": api_base_url }).to_string();
         Ok(Self {
-            dir: dir.to_owned(),
-            config,
+            source: Source::Dir(dir.to_owned()),
+            config: config_json(api_base_url),
         })
+    }
+
+    /// The console built into this binary, if it was built with one.
+    pub fn embedded(api_base_url: &str) -> Option<Self> {
+        #[cfg(feature = "console")]
+        {
+            Some(Self {
+                source: Source::Embedded(&EMBEDDED),
+                config: config_json(api_base_url),
+            })
+        }
+        #[cfg(not(feature = "console"))]
+        {
+            let _ = api_base_url;
+            None
+        }
+    }
+
+    /// The bytes of `name` (a checked relative path), if the build has it.
+    async fn read(&self, name: &str) -> Option<Vec<u8>> {
+        match &self.source {
+            Source::Dir(dir) => tokio::fs::read(dir.join(name)).await.ok(),
+            #[cfg(feature = "console")]
+            Source::Embedded(dir) => dir.get_file(name).map(|f| f.contents().to_vec()),
+        }
     }
 
     /// The answer for `path`, or `None` when it is not one of the console's files (the
@@ -69,18 +108,19 @@ impl Console {
             safe_relative(path)?
         };
         let mime = mime_of(name)?;
-        let file = self.dir.join(name);
         // Precompressed copies are written by the build; the wasm shrinks to a third.
-        if accepts_gzip(accept_encoding) {
-            let mut gz = file.clone().into_os_string();
-            gz.push(".gz");
-            if let Ok(bytes) = tokio::fs::read(&gz).await {
-                return Some(file_response(method, bytes, mime, Some("gzip")));
-            }
+        if accepts_gzip(accept_encoding)
+            && let Some(bytes) = self.read(&format!("{name}.gz")).await
+        {
+            return Some(file_response(method, bytes, mime, Some("gzip")));
         }
-        let bytes = tokio::fs::read(&file).await.ok()?;
+        let bytes = self.read(name).await?;
         Some(file_response(method, bytes, mime, None))
     }
+}
+
+fn config_json(api_base_url: &str) -> String {
+    serde_json::json!({ "api_base_url": api_base_url }).to_string()
 }
 
 /// `path` without its leading `/` when every segment is a plain file name, so no

@@ -20,7 +20,9 @@ const LANDING: &str = "tunnel-server\n\n\
 REST API:   /v1 (JSON; see the README)\n\
 WebSocket:  /v1/connect (tunnel clients)\n\
 Tunnels:    http://<name>.<this host>\n\n\
-Web console: start with --console-dir DIR (built by scripts/console-build.sh DIR).\n";
+Web console: not in this build. Start with --console-dir DIR (built by\n\
+scripts/console-build.sh DIR), or use a release build (scripts/release.sh),\n\
+which has it built in.\n";
 
 /// Handles a request addressed to the service rather than to a tunnel.
 pub async fn handle(

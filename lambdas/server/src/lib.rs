@@ -21,10 +21,15 @@
 //! - [`control`]: the REST control plane and the WebSocket upgrade, over the shared
 //!   handlers of `tunnel-backend`.
 //! - [`console`]: the web console's static files and its runtime `/config.json`.
-//! - [`tls`]: `--tls-cert`/`--tls-key` for a self-hosted server.
+//! - [`tls`]: HTTPS for a self-hosted server, from `--tls-cert`/`--tls-key` or ACME.
+//! - [`acme`]: certificates ordered on demand from an ACME CA (`--acme-email`) for
+//!   the base domain and existing tunnels' hosts, kept in the data dir.
+//! - [`redirect`]: the plain-HTTP port (`--http-listen`) beside HTTPS: redirects to
+//!   HTTPS and answers ACME's HTTP-01 challenges.
 //! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
 //!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
 
+pub mod acme;
 pub mod console;
 pub mod control;
 pub mod emulate;
@@ -33,6 +38,7 @@ pub mod ingress;
 pub mod inspector;
 pub mod live;
 pub mod metrics;
+pub mod redirect;
 pub mod replay;
 pub mod socket;
 pub mod tls;
@@ -123,14 +129,14 @@ pub async fn serve<H: Handler>(
     serve_with_tls(listener, handler, shutdown, None).await;
 }
 
-/// [`serve`], speaking HTTPS when `tls` is given. The TLS handshake must end within
-/// [`HEADER_READ_TIMEOUT`] too, so a client that stalls it is cut off like a slow
-/// request head.
+/// [`serve`], speaking HTTPS when `tls` is given. The client's part of the TLS
+/// handshake must arrive within [`HEADER_READ_TIMEOUT`] too, so a client that stalls
+/// it is cut off like a slow request head.
 pub async fn serve_with_tls<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<tls::Tls>,
 ) {
     // Every connection task holds a receiver; when all are dropped, the drain is over.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -158,13 +164,10 @@ pub async fn serve_with_tls<H: Handler>(
         tokio::spawn(async move {
             match tls {
                 None => serve_connection(stream, service, stopped).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, service, stopped).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                    }
-                }
+                Some(tls) => match tls.accept(stream, HEADER_READ_TIMEOUT).await {
+                    Ok(stream) => serve_connection(stream, service, stopped).await,
+                    Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                },
             }
         });
     }

@@ -81,6 +81,28 @@ struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve HTTPS with certificates from an ACME CA (Let's Encrypt unless
+    /// --acme-directory says otherwise), ordered as the base domain and each tunnel's
+    /// host are first asked for; EMAIL is the contact the CA is given. Passing it
+    /// agrees to the CA's terms of service. Needs --http-listen on port 80.
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        conflicts_with_all = ["tls_cert", "emulate_aws"],
+        requires = "http_listen"
+    )]
+    acme_email: Option<String>,
+    /// The ACME CA's directory URL.
+    #[arg(long, value_name = "URL", default_value = tunnel_server::acme::LETS_ENCRYPT, requires = "acme_email")]
+    acme_directory: String,
+    /// PEM root certificate to trust for the ACME CA's own HTTPS (a test CA such as
+    /// Pebble; public CAs need none).
+    #[arg(long, value_name = "PEM", requires = "acme_email")]
+    acme_ca_root: Option<PathBuf>,
+    /// With HTTPS (--tls-cert or --acme-email): also listen for plain HTTP here (e.g.
+    /// 0.0.0.0:80), redirecting to HTTPS and answering ACME's challenges.
+    #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
+    http_listen: Option<SocketAddr>,
     /// Run the AWS deployment instead: the real Lambda binaries behind emulated API
     /// Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint.
     #[arg(long, requires = "dynamodb_endpoint")]
@@ -122,12 +144,13 @@ struct Args {
     /// Prometheus scraper on another interface than the service's.
     #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
     metrics_listen: Option<SocketAddr>,
-    /// Serve the web console built into DIR (scripts/console-build.sh DIR) at `/`.
+    /// Serve the web console built into DIR (scripts/console-build.sh DIR) at `/`,
+    /// instead of the one built into a release binary.
     #[arg(long, value_name = "DIR")]
     console_dir: Option<PathBuf>,
     /// API base URL the console is told to use (its `/config.json`); by default the
     /// console calls the origin it was loaded from.
-    #[arg(long, value_name = "URL", default_value = "", requires = "console_dir")]
+    #[arg(long, value_name = "URL", default_value = "")]
     console_api_url: String,
 }
 
@@ -253,21 +276,39 @@ async fn run() -> Result<()> {
             )
         })?;
     let local = listener.local_addr()?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
+    if args.http_listen.is_some() && args.tls_cert.is_none() && args.acme_email.is_none() {
+        bail!(
+            "--http-listen redirects to HTTPS: add --acme-email EMAIL (certificates from Let's Encrypt) or --tls-cert/--tls-key"
+        );
+    }
+    let fixed_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tunnel_server::tls::acceptor(cert, key)?),
         _ => None,
     };
+    let https = fixed_tls.is_some() || args.acme_email.is_some();
     let console = match &args.console_dir {
         Some(dir) => Some(tunnel_server::console::Console::new(
             dir,
             &args.console_api_url,
         )?),
-        None => None,
+        None => tunnel_server::console::Console::embedded(&args.console_api_url),
     };
+    if console.is_none() {
+        if !args.console_api_url.is_empty() {
+            bail!(
+                "--console-api-url needs a console: this build has none built in, so add --console-dir DIR (built by scripts/console-build.sh DIR)"
+            );
+        }
+        tracing::info!(
+            "no web console in this build: serve one with --console-dir DIR (scripts/console-build.sh DIR), or use a release build (scripts/release.sh), which has it built in"
+        );
+    }
+    let public_port = args.public_port.unwrap_or(local.port());
     let public = PublicUrls {
-        scheme: if tls.is_some() { "https" } else { "http" }.into(),
+        scheme: if https { "https" } else { "http" }.into(),
         base_domain: args.domain.trim_matches('.').to_ascii_lowercase(),
-        port: Some(args.public_port.unwrap_or(local.port())),
+        // The scheme's own port goes unsaid: https://NAME.example.com, not ...:443.
+        port: Some(public_port).filter(|p| *p != if https { 443 } else { 80 }),
     };
     if args.emulate_aws {
         let functions_dir = match args.functions {
@@ -366,6 +407,38 @@ async fn run() -> Result<()> {
         let handler = Arc::new(tunnel_server::control::ProbeOnly(state.clone()));
         // Ends with the process: it holds no state of its own to drain.
         tokio::spawn(serve(probes, handler, std::future::pending()));
+    }
+    let tls = match (fixed_tls, &args.acme_email) {
+        (Some(acceptor), _) => Some(tunnel_server::tls::Tls::Fixed(acceptor)),
+        (None, Some(email)) => {
+            let acme = tunnel_server::acme::Acme::new(
+                tunnel_server::acme::AcmeConfig {
+                    email: email.clone(),
+                    directory: args.acme_directory.clone(),
+                    ca_root: args.acme_ca_root.clone(),
+                    dir: data_dir.join("acme"),
+                },
+                tunnel_server::acme::tunnel_hosts(state.clone()),
+            );
+            Some(tunnel_server::tls::Tls::Acme(acme))
+        }
+        (None, None) => None,
+    };
+    if let Some(addr) = args.http_listen {
+        let plain = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr}; pick another with --http-listen (binding port 80 needs root or CAP_NET_BIND_SERVICE)")
+        })?;
+        let challenges = match &tls {
+            Some(tunnel_server::tls::Tls::Acme(acme)) => Some(acme.challenges.clone()),
+            _ => None,
+        };
+        tracing::info!(address = %plain.local_addr()?, "redirecting plain HTTP to HTTPS");
+        let handler = Arc::new(tunnel_server::redirect::Redirect {
+            public: state.backend.config.public.clone(),
+            challenges,
+        });
+        // Ends with the process: it holds no state of its own to drain.
+        tokio::spawn(serve(plain, handler, std::future::pending()));
     }
     tracing::info!(data_dir = %data_dir.display(), base_domain = %args.domain, "tunnel-server ready");
     // The base URL alone on stdout: scripts and tests wait for this line.

@@ -1,14 +1,88 @@
-//! TLS for a self-hosted server: `--tls-cert` and `--tls-key` (PEM) make every
-//! connection HTTPS, the REST API, the WebSocket endpoint (wss) and public traffic
-//! alike. A wildcard certificate for `*.<base domain>` plus the base domain covers
-//! them all.
+//! TLS for a self-hosted server: `--tls-cert` and `--tls-key` (PEM), or certificates
+//! from ACME (`--acme-email`, see [`crate::acme`]), make every connection HTTPS, the
+//! REST API, the WebSocket endpoint (wss) and public traffic alike. A wildcard
+//! certificate for `*.<base domain>` plus the base domain covers them all.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+
+use crate::acme::Acme;
+
+/// How the server's TLS certificates are found.
+#[derive(Clone)]
+pub enum Tls {
+    /// One certificate for every name (`--tls-cert`).
+    Fixed(TlsAcceptor),
+    /// Each name's own, from ACME, chosen by the client's SNI.
+    Acme(Arc<Acme>),
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(_) => f.write_str("Tls::Fixed"),
+            Self::Acme(acme) => f.debug_tuple("Tls::Acme").field(acme).finish(),
+        }
+    }
+}
+
+/// Why a TLS handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// The client was too slow to send its hello (or the whole handshake).
+    #[error("TLS handshake timed out")]
+    TimedOut,
+    /// The client named no host (SNI): ACME certificates are per name.
+    #[error("the client sent no server name (SNI)")]
+    NoServerName,
+    /// No certificate can be had for the name asked.
+    #[error(transparent)]
+    NoCertificate(#[from] crate::acme::NoCertificate),
+    /// The handshake itself failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Tls {
+    /// Completes the server side of a handshake on `stream`. The client's part must
+    /// arrive within `timeout`; a first ACME certificate may take longer to obtain
+    /// (up to `acme::ISSUE_TIMEOUT`).
+    pub async fn accept(
+        &self,
+        stream: TcpStream,
+        timeout: Duration,
+    ) -> Result<TlsStream<TcpStream>, AcceptError> {
+        match self {
+            Self::Fixed(acceptor) => tokio::time::timeout(timeout, acceptor.accept(stream))
+                .await
+                .map_err(|_| AcceptError::TimedOut)?
+                .map_err(AcceptError::Io),
+            Self::Acme(acme) => {
+                let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+                let start = tokio::time::timeout(timeout, hello)
+                    .await
+                    .map_err(|_| AcceptError::TimedOut)??;
+                let host = start
+                    .client_hello()
+                    .server_name()
+                    .map(str::to_owned)
+                    .ok_or(AcceptError::NoServerName)?;
+                let config = acme.config_for(&host).await?;
+                tokio::time::timeout(timeout, start.into_stream(config))
+                    .await
+                    .map_err(|_| AcceptError::TimedOut)?
+                    .map_err(AcceptError::Io)
+            }
+        }
+    }
+}
 
 /// Why the certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +109,7 @@ pub enum TlsError {
 }
 
 /// An acceptor for `cert` (PEM chain, leaf first) and `key` (PEM, PKCS#8, PKCS#1 or
-/// SEC1). HTTP/1.1 only, as the server speaks nothing else.
+/// SEC1).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     let cert_err = |reason: String| TlsError::Cert {
         path: cert.display().to_string(),
@@ -52,6 +126,15 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         path: key.display().to_string(),
         reason: e.to_string(),
     })?;
+    Ok(TlsAcceptor::from(server_config(chain, key)?))
+}
+
+/// A server configuration presenting `chain` (leaf first) with `key`. HTTP/1.1 only,
+/// as the server speaks nothing else.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -60,5 +143,5 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }
