@@ -174,10 +174,16 @@ pub fn request_line(s: &ExchangeSummary, width: Option<usize>) -> String {
     let Some(width) = width.filter(|&w| whole.chars().count() > w) else {
         return whole;
     };
-    let room = width
-        .saturating_sub(head.chars().count() + short_note.len())
-        .max(MIN_PATH_WIDTH);
-    format!("{head}{}{short_note}", crate::table::fit(&s.path, room))
+    // The note gives way before the path goes below its minimum (`requests show`
+    // has it in full).
+    let room = width.saturating_sub(head.chars().count());
+    let note = if room >= MIN_PATH_WIDTH + short_note.len() {
+        short_note
+    } else {
+        ""
+    };
+    let room = room.saturating_sub(note.len()).max(MIN_PATH_WIDTH);
+    format!("{head}{}{note}", crate::table::fit(&s.path, room))
 }
 
 fn time_of_day(ms: u64) -> String {
@@ -578,9 +584,17 @@ mod tests {
         s.path = format!("/api/v1/items/{}?page=2", "x".repeat(80));
         let whole = request_line(&s, None);
         assert!(whole.ends_with("?page=2  (replay of orig)"), "{whole}");
+        // Room for a short note and a path of its minimum: both.
+        let room = 63 + MIN_PATH_WIDTH + "  (replay)".len();
+        let cut = request_line(&s, Some(room));
+        assert_eq!(cut.chars().count(), room, "{cut}");
+        assert!(cut.ends_with("…  (replay)"), "{cut}");
+        // One less: the note gives way to the path.
+        let cut = request_line(&s, Some(room - 1));
+        assert_eq!(cut.chars().count(), room - 1, "{cut}");
+        assert!(cut.ends_with('…'), "{cut}");
         let cut = request_line(&s, Some(80));
         assert_eq!(cut.chars().count(), 80, "{cut}");
-        assert!(cut.ends_with("…  (replay)"), "{cut}");
         assert!(
             cut.starts_with("01:02:03.004  0190a1b2c3d4e5f6a7b8c9d  POST"),
             "{cut}"
