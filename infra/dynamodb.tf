@@ -67,6 +67,14 @@ resource "aws_dynamodb_table" "tunnels" {
     }
   }
 
+  # Set while no client serves the tunnel (INACTIVE_TUNNEL_TTL_SECS after it went
+  # inactive), removed when one attaches. TTL deletes lazily (it can be days late);
+  # the store treats an expired item as absent when it reads it.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }
@@ -86,6 +94,14 @@ resource "aws_dynamodb_table" "domains" {
   attribute {
     name = "domain"
     type = "S"
+  }
+
+  # The claim's tunnel's expiry, so an expired tunnel's name is free to claim (a
+  # conditional write on it) and TTL removes the claim with its tunnel. TTL deletes
+  # lazily; the store treats an expired claim as absent when it reads it.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   point_in_time_recovery {

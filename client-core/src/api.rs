@@ -95,6 +95,11 @@ pub struct Tunnel {
     /// Its access policy, without secrets; absent when anyone may reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::PolicySummary>,
+    /// While no client serves it (inactive): when it expires with its domain, policy,
+    /// inbox and request log, seconds since the Unix epoch; `tunnel start --domain`
+    /// resumes it before then. Absent while online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 fn yes() -> bool {

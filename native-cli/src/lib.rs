@@ -20,6 +20,9 @@
 //! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
 //!   `--origin-insecure`.
 //! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
+//! - [`screen`]: `tunnel start`'s live screen on a terminal: a pure model of what it
+//!   shows (fed by the driver and `start`), its ratatui view, and the terminal's
+//!   set-up and restoring.
 //! - [`origin`]: forwards one request to the local origin with hyper and streams the
 //!   answer back.
 //! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,
@@ -36,6 +39,7 @@ pub mod inspect;
 pub mod origin;
 pub mod origin_tls;
 pub mod output;
+pub mod screen;
 pub mod start;
 pub mod table;
 pub mod target;

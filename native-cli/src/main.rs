@@ -337,6 +337,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, url_from_env: bool) -> anyhow::Result<()> {
+    // JSON logs are for a log tool reading stderr: no screen over them.
+    let json_logs = cli.log_format == LogFormat::Json;
     // Generated from the definitions above; they need no config and no server.
     match &cli.command {
         Command::Completions { shell } => {
@@ -442,12 +444,15 @@ async fn run(cli: Cli, url_from_env: bool) -> anyhow::Result<()> {
             let target = native_cli::target::resolve_target(target.as_deref(), host.as_deref())?;
             let origin_tls = native_cli::target::origin_tls(&target, origin_ca, origin_insecure)?;
             let api = commands::authorized_api(&settings)?;
+            // A terminal gets the live screen; JSON logs, pipes, --log and --quiet lines.
+            let screen = !log && !quiet && !json_logs && native_cli::screen::wanted();
             let options = StartOptions {
                 target,
                 origin_tls,
                 host_header,
                 domain,
                 log_requests: log || (!quiet && std::io::stdout().is_terminal()),
+                screen,
                 redact_secrets: !no_redact,
                 policy,
                 origin_timeout: std::time::Duration::from_secs(origin_timeout),

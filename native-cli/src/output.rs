@@ -210,6 +210,7 @@ mod tests {
             request_count: 0,
             redact_secrets: true,
             policy: None,
+            expires_at: None,
         }
     }
 

@@ -7,7 +7,9 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use client_core::api::{ApiClient, Call, ErrorBody, FromBody, SessionToken};
+use client_core::api::{
+    ApiClient, ApiErrorCode, Call, ErrorBody, FromBody, SessionToken, Tunnel, TunnelStatus,
+};
 use client_core::protocol::ErrorCode;
 use client_core::session::{Backoff, Connected};
 use tokio::sync::{mpsc, watch};
@@ -17,7 +19,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::{Api, CallError};
 use crate::origin::Origin;
-use crate::tunnel::{SessionEnd, run_session};
+use crate::screen::{Connection, Header, Live, Screen};
+use crate::tunnel::{RequestOutput, SessionEnd, run_session};
 
 type WebSocket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -41,6 +44,9 @@ pub struct StartOptions {
     pub domain: Option<String>,
     /// Print one line per proxied request.
     pub log_requests: bool,
+    /// Show the live screen instead (stdout and stderr are a terminal; see
+    /// [`crate::screen::wanted`]).
+    pub screen: bool,
     /// How long the origin may take to start answering.
     pub origin_timeout: std::time::Duration,
     /// Whether the inspector masks credential headers (for a new tunnel).
@@ -85,13 +91,32 @@ pub async fn start(
     let origin = Origin::to(options.target.clone(), &options.origin_tls)?
         .with_timeout(options.origin_timeout)
         .with_host_header(options.host_header.clone());
+    // Up before the first call, so a slow or absent server shows as connecting.
+    let (screen, live) = match options.screen.then(|| enter_screen(api, &origin)) {
+        Some(Ok((screen, live))) => (Some(screen), Some(live)),
+        Some(Err(e)) => {
+            eprintln!("cannot draw the live screen ({e}); printing a line per request");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let account = screen
+        .clone()
+        .map(|s| tokio::spawn(show_account(api.clone(), s)));
+    let output = match &screen {
+        Some(screen) => RequestOutput::Screen(screen.clone()),
+        None if options.log_requests => RequestOutput::Lines,
+        None => RequestOutput::Quiet,
+    };
+    let screen = screen.as_ref();
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
-    let Some(tunnel) = first_contact(api, &mut backoff, &mut stop, |c| {
+    let Some(tunnel) = first_contact(api, &mut backoff, &mut stop, screen, |c| {
         c.create_tunnel_with(&client_core::api::CreateTunnel {
             domain: domain.map(str::to_owned),
             redact_secrets: Some(options.redact_secrets),
-            // Sent even when empty: a resumed tunnel takes the policy of this run.
+            // A resumed tunnel keeps its stored policy; the settings given here
+            // replace theirs, the others stay.
             policy: Some(options.policy.clone()),
         })
     })
@@ -101,11 +126,27 @@ pub async fn start(
         return Ok(());
     };
     backoff.reset();
+    if let Some(screen) = screen {
+        let inspector = crate::screen::inspector_url(api.base_url(), &tunnel.tunnel_id);
+        screen.update(|m, _| m.handle_tunnel(&tunnel.public_url, inspector));
+    }
     if let Some(p) = &tunnel.policy {
-        eprintln!("Access: {}", p.describe());
+        if options.policy.is_empty() {
+            // Nothing asked for on this command line: the checks are from before
+            // (the console, `tunnel policy`, or an earlier run's flags).
+            eprintln!(
+                "Protected by: {} (set earlier; `tunnel policy {}` changes it)",
+                p.describe(),
+                tunnel.domain
+            );
+        } else {
+            eprintln!("Access: {}", p.describe());
+        }
     }
     let mut announced = false;
-    let keeps_inbox = options.policy.inbox.is_some();
+    // The tunnel's own settings, not this run's flags: a resumed tunnel keeps an
+    // inbox turned on earlier.
+    let keeps_inbox = tunnel.policy.as_ref().is_some_and(|p| p.inbox.is_some());
     // Each connection kicks one drain of the offline inbox; a kick while one runs is
     // folded into it (the channel holds one).
     let (kick, kicks) = mpsc::channel::<()>(1);
@@ -116,7 +157,14 @@ pub async fn start(
         kicks,
     ));
     loop {
-        let Some(token) = retrying(api, &mut backoff, &mut stop, ApiClient::session_token).await?
+        let Some(token) = retrying(
+            api,
+            &mut backoff,
+            &mut stop,
+            screen,
+            ApiClient::session_token,
+        )
+        .await?
         else {
             break;
         };
@@ -124,7 +172,7 @@ pub async fn start(
             connecting = connect(&token, api.trust()) => match connecting? {
                 Ok(ws) => ws,
                 Err(unreachable) => {
-                    if pause(&mut backoff, &mut stop, &unreachable).await {
+                    if pause(&mut backoff, &mut stop, screen, &unreachable).await {
                         continue;
                     }
                     break;
@@ -136,7 +184,13 @@ pub async fn start(
         let resume = announced;
         let on_connected = |live: &Connected| {
             backoff.reset();
-            announce(live, &origin, &mut announced);
+            match screen {
+                Some(screen) => {
+                    announced = true;
+                    screen.update(|m, _| m.handle_connected(&live.public_url));
+                }
+                None => announce(live, &origin, &mut announced),
+            }
             // Only a run that asked for an inbox looks in it: the others would pay a
             // control-plane call per connection for nothing.
             if keeps_inbox {
@@ -148,11 +202,17 @@ pub async fn start(
             &tunnel.tunnel_id,
             resume,
             &origin,
-            options.log_requests,
+            &output,
             on_connected,
             stopped(stop.clone()),
         )
         .await;
+        if let Some(screen) = screen {
+            screen.update(|m, now| {
+                m.handle_connection_lost(now);
+                m.handle_connection_state(Connection::Connecting);
+            });
+        }
         match end {
             SessionEnd::Shutdown => break,
             SessionEnd::Renew => eprintln!("renewing the connection ahead of its age limit"),
@@ -163,6 +223,7 @@ pub async fn start(
                 if !pause(
                     &mut backoff,
                     &mut stop,
+                    screen,
                     &format!("connection lost: {reason}"),
                 )
                 .await
@@ -173,19 +234,101 @@ pub async fn start(
         }
     }
     drainer.abort();
-    if keeps_inbox {
-        // Deleting it would throw away the inbox this tunnel was started for.
-        eprintln!(
-            "tunnel {} kept: requests to {} are held in its inbox until it is started again \
-             (`tunnel start {} --domain {} --inbox`); `tunnel stop {}` removes it",
-            tunnel.tunnel_id, tunnel.public_url, options.target, tunnel.domain, tunnel.tunnel_id
-        );
-    } else {
-        delete(api, &tunnel.tunnel_id).await;
+    if let Some(account) = account {
+        account.abort();
     }
+    // Leave the screen before the goodbye lines, so they stay on the terminal.
+    drop(live);
+    leave(api, &tunnel, options).await;
     eprintln!("tunnel stopped");
     Ok(())
 }
+
+/// Why a stopped tunnel is kept, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Its name was chosen (`--domain`): the next `start --domain` resumes it.
+    ChosenName,
+    /// A random name, but a policy guards it (set by flags, the console or
+    /// `tunnel policy`): deleting it would drop that policy unasked.
+    Policy,
+    /// Neither: nothing of value is lost by deleting it.
+    No,
+}
+
+/// What happens to a tunnel whose run stops: kept, inactive, when its name was
+/// chosen or a policy is on it as it stands now (re-read: the console may have set
+/// one while it ran); deleted otherwise. A policy is never dropped unasked.
+fn keep(chosen_name: bool, now: &Tunnel) -> Keep {
+    if chosen_name {
+        Keep::ChosenName
+    } else if now.policy.is_some() {
+        Keep::Policy
+    } else {
+        Keep::No
+    }
+}
+
+/// Keeps or deletes the tunnel on the way out ([`keep`]) and says which, within
+/// [`STOP_TIMEOUT`].
+async fn leave(api: &Api, started: &Tunnel, options: &StartOptions) {
+    let id = &started.tunnel_id;
+    let now = match timeout(STOP_TIMEOUT, settled(api, id)).await {
+        Ok(Ok(t)) => t,
+        // Gone already (`tunnel stop` from elsewhere): nothing to keep or delete.
+        Ok(Err(e)) if e.code() == Some(ApiErrorCode::NotFound) => return,
+        // Unknown: keep it rather than risk dropping a policy set meanwhile.
+        _ => started.clone(),
+    };
+    match keep(options.domain.is_some(), &now) {
+        Keep::No => delete(api, id).await,
+        why => {
+            let until = now
+                .expires_at
+                .map(|t| format!(" until {}", client_core::inspect::date_time_utc(t)))
+                .unwrap_or_default();
+            let what = match now.policy.as_ref() {
+                Some(p) => format!("its protection ({}) and request log", p.describe()),
+                None => "its request log".to_owned(),
+            };
+            let held = if now.policy.as_ref().is_some_and(|p| p.inbox.is_some()) {
+                format!(
+                    "; requests to {} are held in its inbox meanwhile",
+                    now.public_url
+                )
+            } else {
+                String::new()
+            };
+            let reason = if why == Keep::Policy {
+                " because a policy is on it"
+            } else {
+                ""
+            };
+            eprintln!(
+                "tunnel {} kept{reason}, inactive{until}, with {what}{held}: `tunnel start {} --domain {}` resumes it, `tunnel stop {}` deletes it",
+                now.domain, options.target, now.domain, now.domain
+            );
+        }
+    }
+}
+
+/// The tunnel as the server sees it once this run's connection has let go (the
+/// server detaches it as the socket closes, a moment after the run stops).
+async fn settled(api: &Api, id: &str) -> Result<Tunnel, CallError> {
+    let mut read = api.call(|c| c.get_tunnel(id)).await?;
+    for _ in 0..SETTLE_READS {
+        if read.status == TunnelStatus::Offline {
+            break;
+        }
+        tokio::time::sleep(SETTLE_PAUSE).await;
+        read = api.call(|c| c.get_tunnel(id)).await?;
+    }
+    Ok(read)
+}
+
+/// Reads of a stopping tunnel while its server detaches it, [`SETTLE_PAUSE`] apart.
+const SETTLE_READS: usize = 20;
+const SETTLE_PAUSE: Duration = Duration::from_millis(100);
 
 /// Removes the tunnel on the way out, within [`STOP_TIMEOUT`].
 async fn delete(api: &Api, tunnel_id: &str) {
@@ -254,6 +397,26 @@ async fn connect(
     }
 }
 
+/// Opens the live screen for a tunnel to `origin` through `api`'s server.
+fn enter_screen(api: &Api, origin: &Origin) -> std::io::Result<(Screen, Live)> {
+    let screen = Screen::new(Header {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        target: origin.url(),
+        server: api.base_url().to_owned(),
+        ..Header::default()
+    });
+    let live = Live::enter(&screen)?;
+    Ok((screen, live))
+}
+
+/// Shows the client id the key belongs to; the screen does without if the server
+/// does not say.
+async fn show_account(api: Api, screen: Screen) {
+    if let Ok(me) = api.call(ApiClient::me).await {
+        screen.update(|m, _| m.handle_account(me.client_id));
+    }
+}
+
 /// Prints the public URL alone on stdout the first time (scripts read it from there),
 /// and the human version on stderr every time.
 fn announce(live: &Connected, origin: &Origin, announced: &mut bool) {
@@ -279,6 +442,7 @@ async fn retrying<T: FromBody>(
     api: &Api,
     backoff: &mut Backoff,
     stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
     build: impl Fn(&ApiClient) -> Call<T>,
 ) -> Result<Option<T>, CallError> {
     loop {
@@ -289,7 +453,7 @@ async fn retrying<T: FromBody>(
         match result {
             Ok(value) => return Ok(Some(value)),
             Err(e) if e.is_transient() => {
-                if !pause(backoff, stop, &e.to_string()).await {
+                if !pause(backoff, stop, screen, &e.to_string()).await {
                     return Ok(None);
                 }
             }
@@ -306,6 +470,7 @@ async fn first_contact<T: FromBody>(
     api: &Api,
     backoff: &mut Backoff,
     stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
     build: impl Fn(&ApiClient) -> Call<T>,
 ) -> Result<Option<T>, CallError> {
     let first = tokio::select! {
@@ -315,23 +480,40 @@ async fn first_contact<T: FromBody>(
     match first {
         Ok(value) => Ok(Some(value)),
         Err(e) if e.is_transient() => {
-            if !pause(backoff, stop, &e.to_string()).await {
+            if !pause(backoff, stop, screen, &e.to_string()).await {
                 return Ok(None);
             }
-            retrying(api, backoff, stop, build).await
+            retrying(api, backoff, stop, screen, build).await
         }
         Err(e) => Err(e),
     }
 }
 
 /// Says what went wrong and waits the next backoff delay. False when stopped meanwhile.
-async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>, what: &str) -> bool {
+async fn pause(
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
+    what: &str,
+) -> bool {
     let delay = backoff.next_delay(rand::random());
     eprintln!("{what}; retrying in {:.1}s", delay.as_secs_f64());
-    tokio::select! {
+    if let Some(screen) = screen {
+        screen.update(|m, now| {
+            m.handle_connection_state(Connection::Reconnecting {
+                at: now + delay,
+                reason: what.to_owned(),
+            });
+        });
+    }
+    let waited = tokio::select! {
         () = tokio::time::sleep(delay) => true,
         () = stopped(stop.clone()) => false,
+    };
+    if let Some(screen) = screen {
+        screen.update(|m, _| m.handle_connection_state(Connection::Connecting));
     }
+    waited
 }
 
 /// Completes once `stop` turns true; never, if its sender is gone without doing so.
@@ -417,5 +599,31 @@ mod tests {
         assert!(is_refusal(http::StatusCode::FORBIDDEN));
         assert!(!is_refusal(http::StatusCode::TOO_MANY_REQUESTS));
         assert!(!is_refusal(http::StatusCode::BAD_GATEWAY));
+    }
+
+    fn view(policy: Option<client_core::policy::PolicySummary>) -> Tunnel {
+        Tunnel {
+            tunnel_id: "t".into(),
+            domain: "d".into(),
+            public_url: "http://d.localhost".into(),
+            status: TunnelStatus::Offline,
+            created_at: 0,
+            request_count: 0,
+            redact_secrets: true,
+            policy,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_stopped_tunnel_is_kept_for_its_name_or_its_policy() {
+        let guarded = Some(client_core::policy::PolicySummary {
+            basic_auth_user: Some("u".into()),
+            ..Default::default()
+        });
+        assert_eq!(keep(true, &view(None)), Keep::ChosenName);
+        assert_eq!(keep(true, &view(guarded.clone())), Keep::ChosenName);
+        assert_eq!(keep(false, &view(guarded)), Keep::Policy);
+        assert_eq!(keep(false, &view(None)), Keep::No);
     }
 }

@@ -60,19 +60,39 @@ pub enum SessionEnd {
     },
 }
 
+/// Where the driver reports each public request besides the log events.
+#[derive(Debug, Clone)]
+pub enum RequestOutput {
+    /// Nowhere else.
+    Quiet,
+    /// One line on stdout as each ends (`--log`).
+    Lines,
+    /// The live screen: as each starts, is answered and ends, and the latency.
+    Screen(crate::screen::Screen),
+}
+
+impl RequestOutput {
+    fn screen(&self) -> Option<&crate::screen::Screen> {
+        match self {
+            Self::Screen(screen) => Some(screen),
+            Self::Quiet | Self::Lines => None,
+        }
+    }
+}
+
 /// Serves the tunnel `tunnel_id` over `ws` until the connection ends or `shutdown`
 /// completes, forwarding each public request to `origin`.
 ///
-/// `on_connected` runs when the server confirms the tunnel is live. With `log_requests`
-/// one line per proxied request goes to stdout. `resume` says an earlier connection
-/// served this tunnel (the server counts reconnects).
+/// `on_connected` runs when the server confirms the tunnel is live. `output` says
+/// where each proxied request is shown. `resume` says an earlier connection served
+/// this tunnel (the server counts reconnects).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_session<S, F>(
     mut ws: WebSocketStream<S>,
     tunnel_id: &str,
     resume: bool,
     origin: &Origin,
-    log_requests: bool,
+    output: &RequestOutput,
     mut on_connected: F,
     shutdown: impl Future<Output = ()>,
 ) -> SessionEnd
@@ -86,13 +106,16 @@ where
         session: ClientSession::new(
             SessionConfig {
                 resume,
+                // Only a screen shows the latency, so only it pays for probes.
+                latency_probe: output.screen().map(|_| crate::screen::LATENCY_PROBE),
                 ..SessionConfig::new(tunnel_id)
             },
             Duration::ZERO,
         ),
         clock,
         origin,
-        log_requests,
+        output,
+        latency: None,
         streams: HashMap::new(),
         tasks: JoinSet::new(),
         replies: replies_tx,
@@ -153,7 +176,9 @@ struct Driver<'a> {
     session: ClientSession,
     clock: Instant,
     origin: &'a Origin,
-    log_requests: bool,
+    output: &'a RequestOutput,
+    /// The latency last shown.
+    latency: Option<Duration>,
     streams: HashMap<StreamId, Forward>,
     tasks: JoinSet<()>,
     replies: mpsc::Sender<OriginReply>,
@@ -167,6 +192,8 @@ struct Forward {
     /// (the answer ended first) it cuts the body the origin reads.
     body: Option<BodySender>,
     log: RequestLog,
+    /// Its row on the live screen.
+    row: Option<crate::screen::RowId>,
 }
 
 /// Request body that the origin has no room for yet. While there is one, no more
@@ -242,7 +269,19 @@ impl Driver<'_> {
             // tungstenite answers pings itself; neither kind carries a frame.
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
         }
+        self.show_latency();
         None
+    }
+
+    /// Passes a new latency figure to the screen.
+    fn show_latency(&mut self) {
+        let latency = self.session.latency();
+        if latency != self.latency
+            && let (Some(screen), Some(latency)) = (self.output.screen(), latency)
+        {
+            screen.update(|m, _| m.handle_latency(latency));
+        }
+        self.latency = latency;
     }
 
     fn start_forward(&mut self, id: StreamId, head: RequestHead, body: Vec<u8>, fin: bool) {
@@ -253,6 +292,9 @@ impl Driver<'_> {
             (body, Some(tx))
         };
         let log = RequestLog::new(&head);
+        let row = self.output.screen().map(|screen| {
+            screen.update(|m, now| m.handle_request_started(now, &head.method, &head.path))
+        });
         let forward = self
             .origin
             .clone()
@@ -264,6 +306,7 @@ impl Driver<'_> {
                 task,
                 body: body_tx,
                 log,
+                row,
             },
         );
     }
@@ -344,6 +387,9 @@ impl Driver<'_> {
             } => {
                 if let Some(forward) = self.streams.get_mut(&id) {
                     forward.log.status = Some(status);
+                    if let (Some(screen), Some(row)) = (self.output.screen(), forward.row) {
+                        screen.update(|m, _| m.handle_response_head(row, status));
+                    }
                 }
                 self.session
                     .respond(id, status, headers, &body, fin)
@@ -411,8 +457,17 @@ impl Driver<'_> {
             self.stalled = None;
         }
         forward.log.trace(&outcome);
-        if self.log_requests {
-            forward.log.print(&outcome);
+        match self.output {
+            RequestOutput::Quiet => {}
+            RequestOutput::Lines => forward.log.print(&outcome),
+            RequestOutput::Screen(screen) => {
+                if let Some(row) = forward.row {
+                    // The outcome is the status, or what ended the request instead.
+                    let error = outcome.parse::<u16>().is_err().then_some(outcome.as_str());
+                    let status = forward.log.status;
+                    screen.update(|m, now| m.handle_request_finished(now, row, status, error));
+                }
+            }
         }
     }
 }

@@ -17,8 +17,11 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use native_cli::origin::Origin;
-use native_cli::tunnel::{SessionEnd, run_session};
+use native_cli::screen::model::RowState;
+use native_cli::screen::{Header, Screen};
+use native_cli::tunnel::{RequestOutput, SessionEnd, run_session};
 use tokio::io::AsyncReadExt as _;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -80,6 +83,15 @@ async fn live_session(
     origin: Origin,
     shutdown: oneshot::Receiver<()>,
 ) -> (FakeServer, JoinHandle<SessionEnd>) {
+    live_session_to(origin, RequestOutput::Quiet, shutdown).await
+}
+
+/// [`live_session`], showing its requests on `output`.
+async fn live_session_to(
+    origin: Origin,
+    output: RequestOutput,
+    shutdown: oneshot::Receiver<()>,
+) -> (FakeServer, JoinHandle<SessionEnd>) {
     let (client, mut server) = ws_pair().await;
     let (connected_tx, connected_rx) = oneshot::channel();
     let session = tokio::spawn(async move {
@@ -89,9 +101,17 @@ async fn live_session(
                 let _ = tx.send(c.public_url.clone());
             }
         };
-        run_session(client, TUNNEL, false, &origin, false, on_connected, async {
-            let _ = shutdown.await;
-        })
+        run_session(
+            client,
+            TUNNEL,
+            false,
+            &origin,
+            &output,
+            on_connected,
+            async {
+                let _ = shutdown.await;
+            },
+        )
         .await
     });
     match server.recv().await {
@@ -421,7 +441,7 @@ async fn refusal_of_the_tunnel_is_fatal() {
             TUNNEL,
             false,
             &origin,
-            false,
+            &RequestOutput::Quiet,
             |_: &client_core::session::Connected| panic!("never connected"),
             std::future::pending(),
         )
@@ -456,4 +476,73 @@ async fn server_going_away_is_a_lost_connection() {
     let (server, session) = live_session(Origin::new("127.0.0.1", refused_port()), stop_rx).await;
     drop(server);
     assert!(matches!(session.await.unwrap(), SessionEnd::Lost(_)));
+}
+
+#[tokio::test]
+async fn the_screen_shows_a_request_while_the_origin_thinks_and_the_latency() {
+    let (port, mut held) = silent_origin().await;
+    let screen = Screen::new(Header::default());
+    let (_stop, stop_rx) = oneshot::channel();
+    let (mut server, _session) = live_session_to(
+        Origin::new("127.0.0.1", port),
+        RequestOutput::Screen(screen.clone()),
+        stop_rx,
+    )
+    .await;
+    // A screen's session probes the latency as soon as it is live.
+    let nonce = match server.recv().await {
+        Some(ClientFrame::Ping { nonce }) => nonce,
+        other => panic!("expected a latency PING, got {other:?}"),
+    };
+    server.send(&ServerFrame::Pong { nonce }).await;
+    server
+        .send(&request(7, "GET", "/slow?page=2", Vec::new(), true))
+        .await;
+    let mut origin_side = held.recv().await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = origin_side.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"GET /slow?page=2 HTTP/1.1\r\n"));
+    // The origin has the request and has not answered: the row is there, in flight.
+    let (rows, latency) = screen.update(|m, _| {
+        let rows: Vec<_> = m
+            .rows()
+            .map(|r| (r.method.clone(), r.path.clone(), r.state.clone()))
+            .collect();
+        (rows, m.latency())
+    });
+    assert_eq!(
+        rows,
+        [("GET".into(), "/slow?page=2".into(), RowState::InFlight)]
+    );
+    assert!(latency.is_some(), "the PONG measured the round trip");
+
+    origin_side
+        .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    match server.recv().await {
+        Some(ClientFrame::Response {
+            id: 7,
+            status: 503,
+            fin: true,
+            ..
+        }) => {}
+        other => panic!("expected the RESPONSE, got {other:?}"),
+    }
+    let (state, stats) = screen.update(|m, now| {
+        let state = m.rows().next().unwrap().state.clone();
+        (state, m.poll_stats(now))
+    });
+    assert!(
+        matches!(
+            state,
+            RowState::Done {
+                status: Some(503),
+                error: None,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    assert_eq!((stats.open, stats.total), (0, 1));
 }

@@ -183,6 +183,7 @@ fn options() -> StartOptions {
         host_header: Default::default(),
         domain: Some("myapp".into()),
         log_requests: false,
+        screen: false,
         origin_timeout: native_cli::origin::ORIGIN_TIMEOUT,
         redact_secrets: true,
         policy: Default::default(),

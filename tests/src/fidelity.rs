@@ -34,7 +34,7 @@ pub const SET_COOKIES: [&str; 3] = [
 
 /// An origin: `/cookies` answers [`SET_COOKIES`] and, as its body, the `Cookie` lines
 /// it received as a JSON list; `/hold/...` waits until [`HoldingOrigin::release`];
-/// anything else is a plain 200.
+/// `/status/N` answers status N; anything else is a plain 200.
 #[derive(Debug)]
 pub struct HoldingOrigin {
     /// Its port on 127.0.0.1.
@@ -127,6 +127,14 @@ async fn answer(
         state.arrived.notify_waiters();
         let _ = release.wait_for(|go| *go).await;
         return Ok(Response::new(Full::new(Bytes::from_static(b"released"))));
+    }
+    if let Some(status) = path
+        .strip_prefix("/status/")
+        .and_then(|n| http::StatusCode::from_bytes(n.as_bytes()).ok())
+    {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = status;
+        return Ok(resp);
     }
     Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
 }

@@ -82,7 +82,11 @@ pub async fn offline_inbox(stack: &Stack) {
     // Ctrl-C keeps a tunnel with an inbox, and says how to get it back.
     let (code, said) = tunnel.interrupt_with_stderr().await;
     assert_eq!(code, Some(0), "{said}");
-    assert!(said.contains("kept: requests to"), "{said}");
+    assert!(
+        said.contains("tunnel pinbox kept, inactive until"),
+        "{said}"
+    );
+    assert!(said.contains("are held in its inbox meanwhile"), "{said}");
     wait_offline(&rest, &tunnel_id).await;
 
     // Offline: the policy still refuses (and nothing is held), a body over the limit

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod ansi;
 pub mod auth_limit;
 pub mod authz;
 pub mod browser;
@@ -14,6 +15,7 @@ pub mod fidelity;
 pub mod forwarded;
 pub mod inbox;
 pub mod inspection;
+pub mod keep;
 pub mod moto;
 pub mod policy;
 pub mod real_clients;

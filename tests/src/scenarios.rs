@@ -158,7 +158,8 @@ fn echoed_headers(resp: &reqwest::Response) -> Vec<(String, String)> {
 }
 
 /// Every method, path and query, repeated headers, binary and empty bodies and large
-/// ones arrive exactly; concurrent requests do not mix; Ctrl-C removes the tunnel.
+/// ones arrive exactly; concurrent requests do not mix; Ctrl-C keeps a chosen name,
+/// `tunnel stop` removes it.
 pub async fn round_trip(stack: &Stack) {
     let server = &stack.server;
     let user = stack.user("u");
@@ -309,7 +310,13 @@ pub async fn round_trip(stack: &Stack) {
         t.await.unwrap();
     }
 
-    assert_eq!(tunnel.interrupt().await, Some(0), "Ctrl-C exits cleanly");
+    let (code, said) = tunnel.interrupt_with_stderr().await;
+    assert_eq!(code, Some(0), "Ctrl-C exits cleanly");
+    // A chosen name is kept, inactive, and the one line says how to resume or delete.
+    assert!(said.contains("tunnel myapp kept, inactive until"), "{said}");
+    assert!(said.contains("--domain myapp` resumes it"), "{said}");
+    assert!(said.contains("`tunnel stop myapp` deletes it"), "{said}");
+    user.ok(&["stop", "myapp"]).await;
     let after = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(after.status(), 404, "a stopped tunnel is gone");
     assert!(after.text().await.unwrap().contains("myapp"));

@@ -79,6 +79,25 @@ impl Terminal {
             .collect()
     }
 
+    /// The visible screen with its colours and attributes as SGR escape sequences,
+    /// every row at full width (for [`crate::ansi::to_html`]).
+    pub fn screen_ansi(&self) -> String {
+        let out = self
+            .tmux(&["capture-pane", "-p", "-e", "-N", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A tmux format about the pane (`#{alternate_on}`, `#{cursor_flag}`, ...).
+    pub fn pane(&self, format: &str) -> String {
+        let out = self
+            .tmux(&["display-message", "-p", "-t", "t", format])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// Waits until the screen satisfies `pred` (bounded by [`READY_TIMEOUT`]);
     /// returns that screen, or panics with the last one.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {

@@ -687,3 +687,22 @@ async fn a_burst_of_wrong_keys_gets_429_while_the_right_key_from_elsewhere_works
 async fn webhooks_signed_by_the_providers_libraries() {
     e2e::webhooks::provider_libraries(&Stack::start(Kind::Local).await).await;
 }
+
+/// Ctrl-C keeps a tunnel with a chosen name, its policy and its log; a restart
+/// without flags resumes it protected; flags replace only what they name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_and_log_survive_ctrl_c() {
+    e2e::keep::policy_and_log_survive_ctrl_c(&Stack::start(Kind::Local).await).await;
+}
+
+/// A random-name tunnel is deleted on Ctrl-C unless a policy is on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_names_keep_only_a_policy() {
+    e2e::keep::random_names_keep_only_a_policy(&Stack::start(Kind::Local).await).await;
+}
+
+/// An expired tunnel's name is free for another client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_names_are_free() {
+    e2e::keep::expired_names_are_free(Kind::Local).await;
+}

@@ -455,6 +455,13 @@ pub fn iso8601_utc(ms: u64) -> String {
     )
 }
 
+/// Unix seconds as a date and minute for people, `2026-12-12 08:05 UTC` (when an
+/// inactive tunnel expires, in the CLI and the console).
+pub fn date_time_utc(secs: u64) -> String {
+    let iso = iso8601_utc(secs.saturating_mul(1000));
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`, for non-negative days).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {

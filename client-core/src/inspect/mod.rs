@@ -20,7 +20,7 @@ pub mod sse;
 mod http;
 mod query;
 
-pub use export::{to_curl, to_har};
+pub use export::{date_time_utc, to_curl, to_har};
 pub use model::{
     BodyCapture, CapturedBody, Exchange, ExchangeSummary, Filter, FilterError, Message, Outcome,
     PAGE_PARAMS, ReplayEdits, ReplayError, ReplayRequest, RequestPage, ResponseRecord, Timings,

@@ -46,6 +46,15 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> E
 }
 
 #[test]
+fn dates_for_people_are_utc_to_the_minute() {
+    assert_eq!(crate::inspect::date_time_utc(0), "1970-01-01 00:00 UTC");
+    assert_eq!(
+        crate::inspect::date_time_utc(1_796_025_959),
+        "2026-11-30 08:05 UTC"
+    );
+}
+
+#[test]
 fn timestamps_are_iso8601_utc() {
     assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(iso8601_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");

@@ -40,6 +40,11 @@ pub struct SessionConfig {
     pub resume: bool,
     /// The driver can carry HTTP upgrades (WebSocket) to the origin (sent in CONNECT).
     pub upgrade: bool,
+    /// Measure the round trip to the server this often with a PING, traffic or not
+    /// (see [`ClientSession::latency`]); `None` measures only the keepalive PINGs.
+    /// Each probe costs the server a frame (on AWS, an invocation), so only a
+    /// driver that shows the figure asks for it.
+    pub latency_probe: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -53,6 +58,7 @@ impl SessionConfig {
             binary: true,
             resume: false,
             upgrade: true,
+            latency_probe: None,
         }
     }
 }
@@ -228,6 +234,13 @@ pub struct ClientSession {
     last_heard: Duration,
     ping_sent: Option<u64>,
     next_nonce: u64,
+    /// The PING whose PONG measures the round trip: its nonce and when it left.
+    /// Unlike `ping_sent`, any other frame does not clear it.
+    probe: Option<(u64, Duration)>,
+    /// When the next latency probe is due (with `latency_probe`, once live).
+    next_probe: Option<Duration>,
+    /// The last measured round trip.
+    latency: Option<Duration>,
     /// When to renew the connection, once CONNECTED said so.
     renew_at: Option<Duration>,
     /// RELEASE was sent.
@@ -257,6 +270,9 @@ impl ClientSession {
             last_heard: now,
             ping_sent: None,
             next_nonce: 1,
+            probe: None,
+            next_probe: None,
+            latency: None,
             renew_at: None,
             releasing: false,
             released_at: None,
@@ -300,6 +316,12 @@ impl ClientSession {
     /// Whether `id` was answered 101 and now carries an upgraded byte stream.
     pub fn is_upgraded(&self, id: StreamId) -> bool {
         self.streams.get(&id).is_some_and(|s| s.upgraded)
+    }
+
+    /// The round trip to the server, from the last PING answered (a keepalive, or a
+    /// probe every [`SessionConfig::latency_probe`]); `None` before the first.
+    pub fn latency(&self) -> Option<Duration> {
+        self.latency
     }
 
     /// Handles a message from the server.
@@ -404,7 +426,14 @@ impl ClientSession {
                 }
             }
             ServerFrame::Ping { nonce } => self.queue(&ClientFrame::Pong { nonce }),
-            ServerFrame::Pong { .. } => {}
+            ServerFrame::Pong { nonce } => {
+                if let Some((sent, at)) = self.probe
+                    && sent == nonce
+                {
+                    self.probe = None;
+                    self.latency = Some(now.saturating_sub(at));
+                }
+            }
             ServerFrame::Released {} => {
                 if self.releasing && self.released_at.is_none() {
                     self.released_at = Some(now);
@@ -432,6 +461,10 @@ impl ClientSession {
             self.renew_at = Some(now + Duration::from_secs(info.renew_after.into()));
         }
         self.state = State::Live(info.clone());
+        if self.config.latency_probe.is_some() {
+            // The first figure as soon as the tunnel is live.
+            self.next_probe = Some(now);
+        }
         self.events.push_back(Event::Connected(info));
         while let Some(frame) = self.early.pop_front() {
             self.handle_frame(now, frame);
@@ -686,11 +719,28 @@ impl ClientSession {
             }
         }
         if silent >= self.config.keepalive_interval && self.ping_sent.is_none() {
-            let nonce = self.next_nonce;
-            self.next_nonce += 1;
+            let nonce = self.ping(now);
             self.ping_sent = Some(nonce);
-            self.queue(&ClientFrame::Ping { nonce });
+        } else if self.probe.is_none()
+            && let Some(due) = self.next_probe
+            && now >= due
+        {
+            self.ping(now);
         }
+    }
+
+    /// Sends a PING; the first one without an answer yet also measures the latency.
+    fn ping(&mut self, now: Duration) -> u64 {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        if self.probe.is_none() {
+            self.probe = Some((nonce, now));
+            if let Some(every) = self.config.latency_probe {
+                self.next_probe = Some(now + every);
+            }
+        }
+        self.queue(&ClientFrame::Ping { nonce });
+        nonce
     }
 
     /// When [`Self::handle_timeout`] should next be called.
@@ -705,6 +755,10 @@ impl ClientSession {
             idle.min(self.last_heard + self.config.keepalive_interval)
         };
         let next = self.renew_at.map_or(next, |at| next.min(at));
+        let next = match self.next_probe {
+            Some(due) if self.probe.is_none() => next.min(due),
+            _ => next,
+        };
         Some(
             self.released_at
                 .map_or(next, |at| next.min(at + RELEASE_GRACE)),

@@ -945,3 +945,83 @@ fn renewal_is_not_held_up_by_an_upload_the_origin_already_answered() {
         [Event::Closed(CloseReason::Renew)]
     ));
 }
+
+#[test]
+fn latency_is_measured_by_probes_while_traffic_flows() {
+    let every = Duration::from_secs(15);
+    let mut s = ClientSession::new(
+        SessionConfig {
+            latency_probe: Some(every),
+            ..SessionConfig::new("t1")
+        },
+        Duration::ZERO,
+    );
+    sent(&mut s);
+    assert_eq!(s.latency(), None);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(KEEPALIVE_INTERVAL),
+        "no probe before CONNECTED"
+    );
+    s.handle_frame(
+        Duration::ZERO,
+        ServerFrame::Connected {
+            version: PROTOCOL_VERSION,
+            tunnel_id: "t1".into(),
+            domain: "myapp".into(),
+            public_url: "http://myapp.localhost:8080".into(),
+            max_chunk: MIN_CHUNK_BYTES,
+            window: 0,
+            renew_after: 0,
+            binary: false,
+        },
+    );
+    events(&mut s);
+    // The first probe goes out as soon as the tunnel is live.
+    assert_eq!(s.poll_timeout(), Some(Duration::ZERO));
+    s.handle_timeout(Duration::ZERO);
+    let nonce = match &sent(&mut s)[..] {
+        [ClientFrame::Ping { nonce }] => *nonce,
+        other => panic!("{other:?}"),
+    };
+    // Other frames do not clear it: only its own PONG answers it.
+    s.handle_frame(
+        Duration::from_millis(10),
+        ServerFrame::Pong { nonce: nonce + 7 },
+    );
+    assert_eq!(s.latency(), None);
+    s.handle_frame(Duration::from_millis(42), ServerFrame::Pong { nonce });
+    assert_eq!(s.latency(), Some(Duration::from_millis(42)));
+    // Traffic keeps the keepalive quiet, but the next probe is still due.
+    assert_eq!(s.poll_timeout(), Some(every));
+    s.handle_frame(every - S, ServerFrame::Ping { nonce: 900 });
+    sent(&mut s);
+    s.handle_timeout(every);
+    let second = match &sent(&mut s)[..] {
+        [ClientFrame::Ping { nonce }] => *nonce,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(second, nonce);
+    s.handle_frame(
+        every + Duration::from_millis(7),
+        ServerFrame::Pong { nonce: second },
+    );
+    assert_eq!(s.latency(), Some(Duration::from_millis(7)));
+}
+
+#[test]
+fn keepalive_pings_measure_latency_without_probes() {
+    let mut s = connected(MIN_CHUNK_BYTES);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(KEEPALIVE_INTERVAL),
+        "no probes unasked"
+    );
+    s.handle_timeout(KEEPALIVE_INTERVAL);
+    let nonce = match &sent(&mut s)[..] {
+        [ClientFrame::Ping { nonce }] => *nonce,
+        other => panic!("{other:?}"),
+    };
+    s.handle_frame(KEEPALIVE_INTERVAL + S, ServerFrame::Pong { nonce });
+    assert_eq!(s.latency(), Some(S));
+}

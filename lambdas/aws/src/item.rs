@@ -128,6 +128,17 @@ impl Reader {
         }
     }
 
+    fn opt_n(&mut self, name: &str) -> Result<Option<u64>, StoreError> {
+        match self.item.remove(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| corrupt(self.record, name, "is not a u64")),
+            Some(_) => Err(corrupt(self.record, name, "is not a number")),
+        }
+    }
+
     fn s(&mut self, name: &str) -> Result<String, StoreError> {
         self.opt_s(name)?
             .ok_or_else(|| corrupt(self.record, name, "is missing"))
@@ -203,6 +214,9 @@ impl ToItem for TunnelRecord {
         if let Some(p) = &self.policy {
             out.insert(attr::POLICY.to_owned(), policy_value(p));
         }
+        if let Some(t) = self.expires_at {
+            out.insert(attr::EXPIRES_AT.to_owned(), n(t));
+        }
         out
     }
 }
@@ -231,17 +245,22 @@ impl FromItem for TunnelRecord {
                 ),
                 None => None,
             },
+            expires_at: r.opt_n(attr::EXPIRES_AT)?,
         })
     }
 }
 
 impl ToItem for DomainRecord {
     fn to_item(&self) -> Item {
-        item([
+        let mut out = item([
             (attr::DOMAIN, s(&self.domain)),
             (attr::TUNNEL_ID, s(&self.tunnel_id)),
             (attr::CLIENT_ID, s(&self.client_id)),
-        ])
+        ]);
+        if let Some(t) = self.expires_at {
+            out.insert(attr::EXPIRES_AT.to_owned(), n(t));
+        }
+        out
     }
 }
 
@@ -252,6 +271,7 @@ impl FromItem for DomainRecord {
             domain: r.s(attr::DOMAIN)?,
             tunnel_id: r.s(attr::TUNNEL_ID)?,
             client_id: r.s(attr::CLIENT_ID)?,
+            expires_at: r.opt_n(attr::EXPIRES_AT)?,
         })
     }
 }
@@ -355,9 +375,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        for (connection_id, redact_secrets, policy) in
-            [(None, true, None), (Some("k".to_owned()), false, policy)]
-        {
+        for (connection_id, redact_secrets, policy, expires_at) in [
+            (None, true, None, Some(9)),
+            (Some("k".to_owned()), false, policy, None),
+        ] {
             check(TunnelRecord {
                 tunnel_id: "t".into(),
                 client_id: "c".into(),
@@ -366,13 +387,17 @@ mod tests {
                 connection_id,
                 redact_secrets,
                 policy,
+                expires_at,
             });
         }
-        check(DomainRecord {
-            domain: "d".into(),
-            tunnel_id: "t".into(),
-            client_id: "c".into(),
-        });
+        for expires_at in [None, Some(9)] {
+            check(DomainRecord {
+                domain: "d".into(),
+                tunnel_id: "t".into(),
+                client_id: "c".into(),
+                expires_at,
+            });
+        }
         for tunnel_id in [None, Some("t".to_owned())] {
             check(ConnectionRecord {
                 connection_id: "k".into(),

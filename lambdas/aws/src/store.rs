@@ -35,7 +35,7 @@ use client_core::inspect::{Exchange, ExchangeSummary};
 use tunnel_backend::config::DEFAULT_LOG_TTL_SECS;
 use tunnel_backend::handlers::inspect::fit_bodies;
 use tunnel_backend::limits::Bucket;
-use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord, expired};
 use tunnel_backend::store::{LogPage, LogQuery, Store, StoreError};
 
 use crate::config::{ConfigError, DynamoConfig, TableNames};
@@ -401,6 +401,40 @@ impl DynamoStore {
         }
     }
 
+    /// Sets (or with `None` removes) the expiry of `tunnel`'s domain claim, if the claim
+    /// is still its own. A second write after the tunnel's own: the claim's key is
+    /// the domain, which the tunnel's update returns.
+    async fn set_claim_expiry(
+        &self,
+        tunnel: &TunnelRecord,
+        expires_at: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.domains)
+            .key(attr::DOMAIN, s(&tunnel.domain))
+            .condition_expression("tunnel_id = :t")
+            .expression_attribute_values(":t", s(&tunnel.tunnel_id));
+        let update = match expires_at {
+            Some(t) => update
+                .update_expression("SET expires_at = :e")
+                .expression_attribute_values(":e", n(t)),
+            None => update.update_expression("REMOVE expires_at"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // The claim is gone or another tunnel's: not ours to change.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend("UpdateItem", e)),
+        }
+    }
+
     /// Deletes the tunnel alone, for when its domain claim is not its own.
     async fn delete_tunnel_item(&self, tunnel_id: &str) -> Result<(), StoreError> {
         let result = self
@@ -478,18 +512,23 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+    async fn create_tunnel(&self, tunnel: &TunnelRecord, now: u64) -> Result<(), StoreError> {
         let claim = DomainRecord {
             domain: tunnel.domain.clone(),
             tunnel_id: tunnel.tunnel_id.clone(),
             client_id: tunnel.client_id.clone(),
+            expires_at: tunnel.expires_at,
         };
-        // `domain` is a DynamoDB reserved word, hence the placeholder.
+        // `domain` is a DynamoDB reserved word, hence the placeholder. A claim of an
+        // expired tunnel is free even before TTL deletes it (which can be days late);
+        // the expired tunnel's own items are left to their TTL.
         let claim_put = Put::builder()
             .table_name(&self.tables.domains)
             .set_item(Some(claim.to_item()))
-            .condition_expression("attribute_not_exists(#d)")
+            .condition_expression("attribute_not_exists(#d) OR #e <= :now")
             .expression_attribute_names("#d", attr::DOMAIN)
+            .expression_attribute_names("#e", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build)?;
         let tunnel_put = Put::builder()
@@ -522,14 +561,24 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError> {
-        self.get(&self.tables.tunnels, attr::TUNNEL_ID, tunnel_id)
+    async fn get_tunnel(
+        &self,
+        tunnel_id: &str,
+        now: u64,
+    ) -> Result<Option<TunnelRecord>, StoreError> {
+        Ok(self
+            .get(&self.tables.tunnels, attr::TUNNEL_ID, tunnel_id)
             .await?
             .map(TunnelRecord::from_item)
-            .transpose()
+            .transpose()?
+            .filter(|t| !expired(t.expires_at, now)))
     }
 
-    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError> {
+    async fn list_tunnels(
+        &self,
+        client_id: &str,
+        now: u64,
+    ) -> Result<Vec<TunnelRecord>, StoreError> {
         // GSIs are eventually consistent (and refuse `consistent_read`): a tunnel created
         // or deleted a moment ago may be missing from, or still in, this listing. That is
         // acceptable for a listing; nothing that must see its own write reads through it.
@@ -549,7 +598,10 @@ impl Store for DynamoStore {
                 .await
                 .map_err(|e| backend("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                tunnels.push(TunnelRecord::from_item(item)?);
+                let t = TunnelRecord::from_item(item)?;
+                if !expired(t.expires_at, now) {
+                    tunnels.push(t);
+                }
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -597,11 +649,13 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
-        self.get(&self.tables.domains, attr::DOMAIN, domain)
+    async fn get_domain(&self, domain: &str, now: u64) -> Result<Option<DomainRecord>, StoreError> {
+        Ok(self
+            .get(&self.tables.domains, attr::DOMAIN, domain)
             .await?
             .map(DomainRecord::from_item)
-            .transpose()
+            .transpose()?
+            .filter(|d| !expired(d.expires_at, now)))
     }
 
     async fn set_policy(
@@ -638,30 +692,44 @@ impl Store for DynamoStore {
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        now: u64,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.tunnels)
             .key(attr::TUNNEL_ID, s(tunnel_id))
-            .update_expression("SET connection_id = :c")
+            .update_expression("SET connection_id = :c REMOVE #e")
             .condition_expression(
                 "attribute_exists(tunnel_id) AND \
-                 (attribute_not_exists(connection_id) OR connection_id = :c)",
+                 (attribute_not_exists(connection_id) OR connection_id = :c) AND \
+                 (attribute_not_exists(#e) OR #e > :now)",
             )
+            .expression_attribute_names("#e", attr::EXPIRES_AT)
             .expression_attribute_values(":c", s(connection_id))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(out) => {
+                let old = out.attributes.map(TunnelRecord::from_item).transpose()?;
+                // The claim is cleared only if it had an expiry. Should this second
+                // write fail, CONNECT fails and the client's next connection (which
+                // takes the tunnel over) clears it.
+                match old {
+                    Some(t) if t.expires_at.is_some() => self.set_claim_expiry(&t, None).await,
+                    _ => Ok(()),
+                }
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                // The condition cannot say which half failed. A tunnel that exists now
-                // existed at the check (ids are never reused), so another connection
-                // held it then, even if it has let go since.
-                match self.get_tunnel(tunnel_id).await? {
+                // The condition cannot say which part failed. A tunnel that exists
+                // (unexpired) now existed at the check (ids are never reused), so
+                // another connection held it then, even if it has let go since.
+                match self.get_tunnel(tunnel_id, now).await? {
                     Some(_) => Err(StoreError::TunnelInUse(tunnel_id.to_owned())),
                     None => Err(StoreError::NotFound("tunnel")),
                 }
@@ -674,6 +742,7 @@ impl Store for DynamoStore {
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        expires_at: u64,
     ) -> Result<(), StoreError> {
         // The condition also fails on a missing item, so a deleted tunnel is never
         // recreated as a stub by this update.
@@ -682,13 +751,22 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.tables.tunnels)
             .key(attr::TUNNEL_ID, s(tunnel_id))
-            .update_expression("REMOVE connection_id")
+            .update_expression("REMOVE connection_id SET #e = :e")
             .condition_expression("connection_id = :c")
+            .expression_attribute_names("#e", attr::EXPIRES_AT)
             .expression_attribute_values(":c", s(connection_id))
+            .expression_attribute_values(":e", n(expires_at))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            // Known gap: should the claim's write fail, the claim keeps no expiry
+            // while its tunnel has one, so the name stays taken after the tunnel
+            // expires, until its owner resumes or stops it.
+            Ok(out) => match out.attributes.map(TunnelRecord::from_item).transpose()? {
+                Some(t) => self.set_claim_expiry(&t, Some(expires_at)).await,
+                None => Ok(()),
+            },
             // Another connection serves it, or the tunnel is gone: nothing to undo.
             Err(e)
                 if e.as_service_error()

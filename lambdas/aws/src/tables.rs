@@ -147,7 +147,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
                 }),
                 projection: "ALL",
             }],
-            ttl_attribute: None,
+            ttl_attribute: Some(attr::EXPIRES_AT),
         },
         TableSpec {
             name: names.domains.clone(),
@@ -155,7 +155,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableSpec> {
             hash_key: s(attr::DOMAIN),
             range_key: None,
             global_secondary_indexes: Vec::new(),
-            ttl_attribute: None,
+            ttl_attribute: Some(attr::EXPIRES_AT),
         },
         TableSpec {
             name: names.connections.clone(),

@@ -188,17 +188,18 @@ async fn adapter_specific_behaviour() {
         connection_id: None,
         redact_secrets: true,
         policy: None,
+        expires_at: None,
     };
-    store.create_tunnel(&a).await.unwrap();
+    store.create_tunnel(&a, 1).await.unwrap();
     let clash = TunnelRecord {
         domain: "two".into(),
         ..a.clone()
     };
     assert!(matches!(
-        store.create_tunnel(&clash).await,
+        store.create_tunnel(&clash, 1).await,
         Err(StoreError::Exists("tunnel"))
     ));
-    assert_eq!(store.get_domain("two").await.unwrap(), None);
+    assert_eq!(store.get_domain("two", 1).await.unwrap(), None);
 
     // Deleting a tunnel whose domain is claimed by another tunnel removes the tunnel
     // and leaves the other's claim alone.
@@ -207,15 +208,15 @@ async fn adapter_specific_behaviour() {
         domain: "two".into(),
         ..a.clone()
     };
-    store.create_tunnel(&b).await.unwrap();
+    store.create_tunnel(&b, 1).await.unwrap();
     let stale = TunnelRecord {
         domain: "two".into(),
         ..a.clone()
     };
     store.delete_tunnel(&stale).await.unwrap();
-    assert_eq!(store.get_tunnel("t1").await.unwrap(), None);
+    assert_eq!(store.get_tunnel("t1", 1).await.unwrap(), None);
     assert_eq!(
-        store.get_domain("two").await.unwrap().unwrap().tunnel_id,
+        store.get_domain("two", 1).await.unwrap().unwrap().tunnel_id,
         "t2"
     );
     assert!(matches!(
@@ -224,8 +225,9 @@ async fn adapter_specific_behaviour() {
     ));
 
     // A detach for a missing tunnel must not create a stub item.
-    store.detach_connection("ghost", "k").await.unwrap();
-    assert_eq!(store.get_tunnel("ghost").await.unwrap(), None);
+    store.detach_connection("ghost", "k", 9).await.unwrap();
+    assert_eq!(store.get_tunnel("ghost", 1).await.unwrap(), None);
+    assert_eq!(store.get_domain("ghost", 1).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -208,12 +208,12 @@ async fn route(
         }
         ("GET", ["v1", "tunnels"]) => {
             let caller = auth(b, req, now).await?;
-            let tunnels = tunnels::list_tunnels(b, &caller).await?;
+            let tunnels = tunnels::list_tunnels(b, &caller, now).await?;
             Ok(ApiResponse::json(200, &TunnelList { tunnels }))
         }
         ("GET", ["v1", "tunnels", id]) => {
             let caller = auth(b, req, now).await?;
-            let t = tunnels::get_tunnel(b, &caller, id).await?;
+            let t = tunnels::get_tunnel(b, &caller, id, now).await?;
             Ok(ApiResponse::json(200, &tunnels::describe(b, &t).await?))
         }
         ("PATCH", ["v1", "tunnels", id]) => {
@@ -225,12 +225,12 @@ async fn route(
             };
             Ok(ApiResponse::json(
                 200,
-                &tunnels::update_tunnel(b, &caller, id, body).await?,
+                &tunnels::update_tunnel(b, &caller, id, body, now).await?,
             ))
         }
         ("DELETE", ["v1", "tunnels", id]) => {
             let caller = auth(b, req, now).await?;
-            tunnels::delete_tunnel(b, &caller, id).await?;
+            tunnels::delete_tunnel(b, &caller, id, now).await?;
             Ok(ApiResponse::no_content())
         }
         ("GET", ["v1", "tunnels", id, "stats"]) => {
@@ -241,23 +241,23 @@ async fn route(
         }
         ("GET", ["v1", "tunnels", id, "requests"]) => {
             let caller = auth(b, req, now).await?;
-            let page = inspect::list_requests(b, &caller, id, &req.query).await?;
+            let page = inspect::list_requests(b, &caller, id, &req.query, now).await?;
             Ok(ApiResponse::json(200, &page))
         }
         ("DELETE", ["v1", "tunnels", id, "requests"]) => {
             let caller = auth(b, req, now).await?;
-            inspect::clear_requests(b, &caller, id).await?;
+            inspect::clear_requests(b, &caller, id, now).await?;
             Ok(ApiResponse::no_content())
         }
         ("GET", ["v1", "tunnels", id, "requests", "live"]) => {
             let caller = live_caller(b, req, now).await?;
-            live_snapshot(b, &caller, id, req).await
+            live_snapshot(b, &caller, id, req, now).await
         }
         ("GET", ["v1", "requests", id]) => {
             let caller = auth(b, req, now).await?;
             Ok(ApiResponse::json(
                 200,
-                &inspect::get_request(b, &caller, id).await?,
+                &inspect::get_request(b, &caller, id, now).await?,
             ))
         }
         ("POST", ["v1", "requests", id, "replay"]) => {
@@ -267,7 +267,7 @@ async fn route(
             } else {
                 parse_json(&req.body)?
             };
-            let x = inspect::replay_request(b, &caller, id, &edits, replayer).await?;
+            let x = inspect::replay_request(b, &caller, id, &edits, replayer, now).await?;
             Ok(ApiResponse::json(201, &x))
         }
         ("POST", ["v1", "tunnels", id, "inbox", "take"]) => {
@@ -405,8 +405,9 @@ async fn live_snapshot(
     caller: &Caller,
     tunnel_id: &str,
     req: &ApiRequest,
+    now: u64,
 ) -> Result<ApiResponse, ApiFailure> {
-    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now).await?;
     let filter = Filter::from_query(&filter_query(&req.query))
         .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
     let after = req

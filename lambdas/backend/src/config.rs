@@ -95,6 +95,9 @@ pub struct Config {
     pub public_rate: Option<Rate>,
     /// Registrations per source address; `None` switches the limit off.
     pub register_rate: Option<Rate>,
+    /// How long a tunnel no client serves is kept before it expires, seconds
+    /// ([`crate::model::INACTIVE_TUNNEL_TTL_SECS`]; shorter only in tests).
+    pub inactive_ttl_secs: u64,
 }
 
 impl Config {
@@ -113,7 +116,14 @@ impl Config {
             control_rate: Some(DEFAULT_CONTROL_RATE),
             public_rate: Some(DEFAULT_PUBLIC_RATE),
             register_rate: Some(DEFAULT_REGISTER_RATE),
+            inactive_ttl_secs: crate::model::INACTIVE_TUNNEL_TTL_SECS,
         }
+    }
+
+    /// When a tunnel that goes inactive at `now` expires: the one rule both
+    /// backends' detach and create paths use.
+    pub fn inactive_until(&self, now: u64) -> u64 {
+        now.saturating_add(self.inactive_ttl_secs)
     }
 }
 

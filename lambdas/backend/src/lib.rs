@@ -16,7 +16,7 @@
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and
 //!   WebSocket connect).
-//! - [`model`]: the stored records.
+//! - [`model`]: the stored records, and when an inactive tunnel expires.
 //! - [`limits`]: token buckets, and the `Limiter` port that keeps them.
 //! - [`config`]: what a deployment configures (public URLs, token lifetime, chunk size).
 //! - [`telemetry`]: the metric names both backends emit, and CloudWatch EMF lines.

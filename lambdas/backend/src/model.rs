@@ -35,6 +35,27 @@ pub struct TunnelRecord {
     /// means anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<StoredPolicy>,
+    /// While no client serves it: when it expires (seconds since the Unix epoch),
+    /// [`INACTIVE_TUNNEL_TTL_SECS`] after it went inactive. Set on detach and at
+    /// creation, cleared on attach; the DynamoDB TTL attribute. An expired tunnel reads
+    /// as absent (see [`expired`]) and its domain is free to claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// How long a tunnel no client serves is kept, with its domain, policy, inbox and
+/// request log, before it expires: 7 days. Long enough to survive a weekend or a
+/// week's holiday away from a demo (the CLI resumes it with `tunnel start PORT
+/// --domain NAME`), short enough that a name someone stopped using frees itself
+/// within a week, and within DynamoDB's TTL deletion, which only promises "a few
+/// days".
+pub const INACTIVE_TUNNEL_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// Whether a record with expiry `expires_at` has expired at `now` (both seconds
+/// since the Unix epoch): it lives until the second it expires, not a second less.
+/// The one rule every store applies to tunnels and domain claims.
+pub fn expired(expires_at: Option<u64>, now: u64) -> bool {
+    expires_at.is_some_and(|t| t <= now)
 }
 
 /// An access policy as stored: the basic-auth password and the share token only as
@@ -90,6 +111,11 @@ pub struct DomainRecord {
     pub tunnel_id: String,
     /// That tunnel's owner.
     pub client_id: String,
+    /// The tunnel's [`TunnelRecord::expires_at`], kept beside the claim so that a
+    /// claim of an expired tunnel is free to take with one conditional write (and
+    /// DynamoDB's TTL removes it with its tunnel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 /// A live WebSocket connection, so `$disconnect` (which knows only the connection id)

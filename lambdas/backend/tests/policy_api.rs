@@ -158,7 +158,8 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     let (_, t) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
     assert_eq!(t["policy"]["allow_ips"], json!(["::1/128"]));
 
-    // Resuming one's own offline tunnel takes the policy asked for now.
+    // Resuming one's own offline tunnel merges: the settings asked for now replace
+    // theirs, the others stay (a restart never drops a check unasked).
     let (status, t) = call(
         &b,
         "POST",
@@ -169,17 +170,37 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["tunnel_id"], id.as_str());
-    assert_eq!(t["policy"], json!({"share_token": true}));
+    assert_eq!(
+        t["policy"],
+        json!({"share_token": true, "allow_ips": ["::1/128"]})
+    );
     let (status, t) = call(
         &b,
         "POST",
         "/v1/tunnels",
         &key,
-        Some(json!({"domain": "guarded"})),
+        Some(json!({"domain": "guarded", "policy": {"allow_ips": ["10.0.0.0/8"]}})),
     )
     .await;
-    assert_eq!(status, 200);
-    assert!(t.get("policy").is_none(), "{t}");
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        t["policy"],
+        json!({"share_token": true, "allow_ips": ["10.0.0.0/8"]}),
+        "a setting given replaces its kind only"
+    );
+    for body in [
+        json!({"domain": "guarded"}),
+        json!({"domain": "guarded", "policy": {}}),
+    ] {
+        let (status, t) = call(&b, "POST", "/v1/tunnels", &key, Some(body)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            t["policy"],
+            json!({"share_token": true, "allow_ips": ["10.0.0.0/8"]}),
+            "no policy asked for keeps the stored one"
+        );
+        assert!(t["expires_at"].as_u64().is_some(), "inactive: {t}");
+    }
 
     // An empty PATCH body removes the policy.
     let (status, t) = call(&b, "PATCH", &format!("/v1/tunnels/{id}"), &key, None).await;

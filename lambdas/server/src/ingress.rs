@@ -140,7 +140,7 @@ async fn forward(
     request_id: &str,
     received: u64,
 ) -> (Response<Body>, bool) {
-    let (tunnel, connection_id) = match resolve(&state.backend, domain).await {
+    let (tunnel, connection_id) = match resolve(&state.backend, domain, received / 1000).await {
         // The store may still name a connection that just closed (its detach is
         // under way): an inbox takes the request rather than it failing as offline.
         // The settings are read first, so tunnels without an inbox skip the hub's lock.

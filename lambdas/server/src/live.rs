@@ -60,8 +60,9 @@ pub async fn serve(state: Arc<State>, req: ApiRequest, tunnel_id: String) -> Res
 
 async fn open(state: &Arc<State>, req: &ApiRequest, tunnel_id: &str) -> Result<Body, ApiFailure> {
     let b = &state.backend;
-    let caller = api::live_caller(b, req, unix_now()).await?;
-    let tunnel = tunnels::get_tunnel(b, &caller, tunnel_id).await?;
+    let now = unix_now();
+    let caller = api::live_caller(b, req, now).await?;
+    let tunnel = tunnels::get_tunnel(b, &caller, tunnel_id, now).await?;
     let filter = Filter::from_query(&api::filter_query(&req.query))
         .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
     // Subscribe before reading the backlog, so nothing falls between the two.

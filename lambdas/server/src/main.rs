@@ -60,6 +60,11 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = tunnel_backend::config::DEFAULT_LOG_KEEP as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     log_keep: u32,
+    /// How long a tunnel no client serves is kept (with its domain, policy, inbox and
+    /// request log) before it expires, seconds [default: 7 days].
+    #[arg(long, value_name = "SECS", default_value_t = tunnel_backend::model::INACTIVE_TUNNEL_TTL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    inactive_ttl: u64,
     /// Log lines: `text` for people, `json` for log tools; `auto` is text on a terminal,
     /// JSON otherwise. Levels with RUST_LOG (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
@@ -288,6 +293,10 @@ async fn run() -> Result<()> {
             ]
             .into_iter()
             .filter_map(|(k, v)| Some((k, v.clone()?)))
+            .chain([(
+                tunnel_aws::functions::env::INACTIVE_TTL_SECS,
+                args.inactive_ttl.to_string(),
+            )])
             .collect(),
             concurrency: emulate::Concurrency {
                 function: args.lambda_concurrency as usize,
@@ -302,9 +311,13 @@ async fn run() -> Result<()> {
         serve(listener, Arc::new(emulator), shutdown_signal()).await;
         return Ok(());
     }
-    let store = EmbeddedStore::open(&data_dir)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    store.detach_all()?;
+    let store = Arc::new(
+        EmbeddedStore::open(&data_dir)
+            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+    );
+    let now = tunnel_backend::unix_now();
+    store.detach_all(now.saturating_add(args.inactive_ttl))?;
+    store.sweep_expired(now)?;
     let signer = TokenSigner::new(key).context("token key too short")?;
     let hub = Arc::new(Hub::new());
     let mut config = Config::new(public, None);
@@ -312,6 +325,7 @@ async fn run() -> Result<()> {
     config.max_chunk = client_core::protocol::limits::MAX_CHUNK_BYTES;
     config.capture_bytes = args.capture_bytes;
     config.log_keep = args.log_keep as usize;
+    config.inactive_ttl_secs = args.inactive_ttl;
     if let Some(r) = &args.api_rate {
         config.control_rate = rate(r);
     }
@@ -323,7 +337,7 @@ async fn run() -> Result<()> {
     }
     let limiter = Arc::new(tunnel_backend::limits::MemoryLimiter::default());
     let backend = Backend {
-        store: Arc::new(store),
+        store: store.clone(),
         connections: hub.clone(),
         config,
         signer,
@@ -333,6 +347,7 @@ async fn run() -> Result<()> {
     };
     let inspector =
         tunnel_server::inspector::Inspector::start(backend.store.clone(), backend.config.log_keep);
+    tokio::spawn(sweep_expired(store.clone()));
     let state = Arc::new(State {
         backend,
         hub,
@@ -358,6 +373,22 @@ async fn run() -> Result<()> {
     std::io::stdout().flush()?;
     tunnel_server::serve_with_tls(listener, state, shutdown_signal(), tls).await;
     Ok(())
+}
+
+/// Removes expired tunnels with what they held, every
+/// [`EXPIRY_SWEEP_INTERVAL_SECS`](tunnel_backend::store::EXPIRY_SWEEP_INTERVAL_SECS);
+/// reads ignore them in between, so this only reclaims space.
+async fn sweep_expired(store: Arc<EmbeddedStore>) {
+    let period = Duration::from_secs(tunnel_backend::store::EXPIRY_SWEEP_INTERVAL_SECS);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        match store.sweep_expired(tunnel_backend::unix_now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tunnels = n, "expired tunnels removed"),
+            Err(e) => tracing::warn!(error = %e, "could not remove expired tunnels"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -174,7 +174,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
             }
             ClientFrame::Pong { .. } => {}
             ClientFrame::Release {} => {
-                if let Err(e) = tunnel_release(&state.backend, &id).await {
+                if let Err(e) = tunnel_release(&state.backend, &id, unix_now()).await {
                     tracing::error!(connection_id = %id, error = %e, "could not release");
                 }
             }
@@ -185,7 +185,7 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
     if bound {
         state.metrics.tunnel_unbound();
     }
-    if let Err(e) = tunnel_disconnect(&state.backend, &id).await {
+    if let Err(e) = tunnel_disconnect(&state.backend, &id, unix_now()).await {
         tracing::error!(connection_id = %id, error = %e, "could not release the connection's tunnel");
     }
     // Let queued frames (an ERROR explaining the close) reach the client, briefly.

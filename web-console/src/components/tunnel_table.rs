@@ -90,6 +90,13 @@ pub fn TunnelTable(props: &TunnelTableProps) -> Html {
                         title={if online { "a tunnel client is connected" } else { "no tunnel client is connected: public requests get 502" }}>
                         { if online { "● connected" } else { "○ not connected" } }
                     </span>
+                    if let (false, Some(until)) = (online, t.expires_at) {
+                        // Inactive tunnels are kept with their policy and log, not
+                        // forever: say until when.
+                        <div class="hint" data-testid="tunnel-expiry">
+                            { format!("Inactive, kept until {}", date_time(until)) }
+                        </div>
+                    }
                     if !online {
                         // The next step for a tunnel made here: serve it from the machine
                         // that runs the service.

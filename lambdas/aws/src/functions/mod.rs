@@ -78,6 +78,9 @@ pub mod env {
     pub const PUBLIC_RATE: &str = "TUNNEL_PUBLIC_RATE";
     /// Registrations per source address, `PER_SECOND:BURST` or `off` (default 0.2:10).
     pub const REGISTER_RATE: &str = "TUNNEL_REGISTER_RATE";
+    /// Seconds a tunnel no client serves is kept before it expires (default
+    /// `INACTIVE_TUNNEL_TTL_SECS`, 7 days; shorter only in tests).
+    pub const INACTIVE_TTL_SECS: &str = "TUNNEL_INACTIVE_TTL_SECS";
 }
 
 /// Seconds before a connection's age cap at which clients renew it (at most half the
@@ -145,6 +148,16 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
         None => 7_200,
     };
     config.renew_after = renew_after(max_age);
+    if let Some(v) = var(env::INACTIVE_TTL_SECS)? {
+        config.inactive_ttl_secs =
+            v.parse()
+                .ok()
+                .filter(|&s: &u64| s > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: env::INACTIVE_TTL_SECS,
+                    reason: format!("{v:?} is not a positive number of seconds"),
+                })?;
+    }
     for (name, slot) in [
         (env::API_RATE, &mut config.control_rate),
         (env::PUBLIC_RATE, &mut config.public_rate),

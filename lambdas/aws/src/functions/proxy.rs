@@ -600,7 +600,7 @@ impl Proxy {
     ) -> Result<Target, Unavailable> {
         let mut pause = Duration::from_millis(50);
         loop {
-            match resolve(&self.backend, domain).await {
+            match resolve(&self.backend, domain, tunnel_backend::unix_now()).await {
                 Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
                 Ok(_) => {}
                 Err(ProxyError::UnknownTunnel(d)) => {

@@ -136,7 +136,7 @@ pub async fn connect(
             }
         }
         Ok(ClientFrame::Release {}) => {
-            if let Err(e) = tunnel_release(b, &id).await {
+            if let Err(e) = tunnel_release(b, &id, unix_now()).await {
                 tracing::error!(connection_id = %id, error = %e, "could not release");
             }
         }
@@ -154,7 +154,7 @@ pub async fn disconnect(
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let id = connection_id(event);
-    match tunnel_disconnect(b, &id).await {
+    match tunnel_disconnect(b, &id, unix_now()).await {
         Ok(true) => Emf::new(unix_now_ms()).value(DISCONNECTS, 1.0).emit(),
         Ok(false) => {}
         Err(e) => {

@@ -110,7 +110,7 @@ async fn bind(
             "the server could not reach its store; retrying".into(),
         )
     };
-    let tunnel = match b.store.get_tunnel(tunnel_id).await.map_err(internal)? {
+    let tunnel = match b.store.get_tunnel(tunnel_id, now).await.map_err(internal)? {
         Some(t) if t.client_id == caller.client_id => t,
         _ => {
             return Err(refusal(
@@ -121,7 +121,11 @@ async fn bind(
             ));
         }
     };
-    match b.store.attach_connection(tunnel_id, connection_id).await {
+    match b
+        .store
+        .attach_connection(tunnel_id, connection_id, now)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::TunnelInUse(_)) => {
             // The owner reconnected while the server still holds its old connection
@@ -134,10 +138,10 @@ async fn bind(
                 .as_deref()
                 .filter(|c| *c != connection_id)
             {
-                take_over(b, tunnel_id, old).await;
+                take_over(b, tunnel_id, old, now).await;
             }
             b.store
-                .attach_connection(tunnel_id, connection_id)
+                .attach_connection(tunnel_id, connection_id, now)
                 .await
                 .map_err(|e| match e {
                     StoreError::TunnelInUse(_) => refusal(
@@ -181,7 +185,7 @@ async fn bind(
 }
 
 /// Moves the tunnel off connection `old`: tells it why, closes it, and detaches it.
-async fn take_over(b: &Backend, tunnel_id: &str, old: &str) {
+async fn take_over(b: &Backend, tunnel_id: &str, old: &str, now: u64) {
     tracing::info!(
         tunnel_id,
         old_connection = old,
@@ -195,18 +199,24 @@ async fn take_over(b: &Backend, tunnel_id: &str, old: &str) {
         let _ = b.connections.send(old, m).await;
     }
     let _ = b.connections.close(old).await;
-    if let Err(e) = b.store.detach_connection(tunnel_id, old).await {
+    let until = b.config.inactive_until(now);
+    if let Err(e) = b.store.detach_connection(tunnel_id, old, until).await {
         tracing::warn!(tunnel_id, error = %e, "could not detach the old connection");
     }
 }
 
 /// RELEASE: stops routing new requests to `connection_id` (its client is about to
-/// reconnect) and answers RELEASED. Requests in flight on it go on.
-pub async fn tunnel_release(b: &Backend, connection_id: &str) -> Result<(), StoreError> {
+/// reconnect) and answers RELEASED. Requests in flight on it go on. Until the client
+/// is back the tunnel is inactive, so it expires like any other (at `now` plus the
+/// inactive TTL; the reconnect clears that).
+pub async fn tunnel_release(b: &Backend, connection_id: &str, now: u64) -> Result<(), StoreError> {
     if let Some(record) = b.store.get_connection(connection_id).await?
         && let Some(tunnel_id) = &record.tunnel_id
     {
-        b.store.detach_connection(tunnel_id, connection_id).await?;
+        let until = b.config.inactive_until(now);
+        b.store
+            .detach_connection(tunnel_id, connection_id, until)
+            .await?;
         tracing::info!(connection_id, tunnel_id, "connection released for renewal");
     }
     if let Ok(m) = encode(&ServerFrame::Released {}) {
@@ -215,15 +225,30 @@ pub async fn tunnel_release(b: &Backend, connection_id: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Releases whatever connection `connection_id` held. Answers whether it had bound a
-/// tunnel (what the disconnect metric counts).
-pub async fn tunnel_disconnect(b: &Backend, connection_id: &str) -> Result<bool, StoreError> {
+/// Releases whatever connection `connection_id` held at `now`. Its tunnel is kept,
+/// inactive, with its policy, inbox and log, until `now` plus the inactive TTL
+/// ([`crate::config::Config::inactive_until`]); `tunnel stop` or the API's DELETE
+/// removes it sooner. Answers whether it had bound a tunnel (what the disconnect
+/// metric counts).
+pub async fn tunnel_disconnect(
+    b: &Backend,
+    connection_id: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
     let Some(record) = b.store.get_connection(connection_id).await? else {
         return Ok(false);
     };
     if let Some(tunnel_id) = &record.tunnel_id {
-        b.store.detach_connection(tunnel_id, connection_id).await?;
-        tracing::info!(connection_id, tunnel_id, "tunnel offline");
+        let until = b.config.inactive_until(now);
+        b.store
+            .detach_connection(tunnel_id, connection_id, until)
+            .await?;
+        tracing::info!(
+            connection_id,
+            tunnel_id,
+            expires_at = until,
+            "tunnel offline"
+        );
     }
     b.store.delete_connection(connection_id).await?;
     Ok(record.tunnel_id.is_some())

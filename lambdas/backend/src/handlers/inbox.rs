@@ -156,7 +156,7 @@ pub async fn take(
     tunnel_id: &str,
     now: u64,
 ) -> Result<Taken, ApiFailure> {
-    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now).await?;
     let request = b.store.take_held(&tunnel.tunnel_id, now).await?;
     Ok(Taken { request })
 }
@@ -206,8 +206,9 @@ pub async fn report(
     report: DeliveryReport,
     recorder: &dyn Replayer,
 ) -> Result<ExchangeSummary, ApiFailure> {
-    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
-    check_report(&report, crate::unix_now_ms())?;
+    let now_ms = crate::unix_now_ms();
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now_ms / 1000).await?;
+    check_report(&report, now_ms)?;
     // The held request as the log captured it (masked as the tunnel asks); a log
     // trimmed since still gets the delivery, with the method and path reported.
     let held: Option<Exchange> = b

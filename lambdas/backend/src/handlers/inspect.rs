@@ -263,8 +263,9 @@ pub async fn list_requests(
     caller: &Caller,
     tunnel_id: &str,
     query: &str,
+    now: u64,
 ) -> Result<RequestPage, ApiFailure> {
-    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now).await?;
     let filter = Filter::from_query(query).map_err(|e| ApiFailure::bad_request(e.to_string()))?;
     let paging = paging(query)?;
     let page = b
@@ -282,11 +283,13 @@ pub async fn list_requests(
     })
 }
 
-/// `GET /v1/requests/{id}`: one whole exchange of one of the caller's tunnels.
+/// `GET /v1/requests/{id}`: one whole exchange of one of the caller's tunnels (an
+/// expired tunnel's log is gone with it).
 pub async fn get_request(
     b: &Backend,
     caller: &Caller,
     request_id: &str,
+    now: u64,
 ) -> Result<Exchange, ApiFailure> {
     let not_found = || ApiFailure::not_found("request", request_id);
     if !is_request_id(request_id) {
@@ -297,7 +300,7 @@ pub async fn get_request(
         .get_exchange(request_id)
         .await?
         .ok_or_else(not_found)?;
-    match b.store.get_tunnel(&x.tunnel_id).await? {
+    match b.store.get_tunnel(&x.tunnel_id, now).await? {
         Some(t) if t.client_id == caller.client_id => Ok(x),
         _ => Err(not_found()),
     }
@@ -308,8 +311,9 @@ pub async fn clear_requests(
     b: &Backend,
     caller: &Caller,
     tunnel_id: &str,
+    now: u64,
 ) -> Result<(), ApiFailure> {
-    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now).await?;
     b.store.clear_exchanges(&tunnel.tunnel_id).await?;
     Ok(())
 }
@@ -321,12 +325,13 @@ pub async fn replay_request(
     request_id: &str,
     edits: &ReplayEdits,
     replayer: &dyn Replayer,
+    now: u64,
 ) -> Result<Exchange, ApiFailure> {
-    let original = get_request(b, caller, request_id).await?;
+    let original = get_request(b, caller, request_id, now).await?;
     let request = edits
         .apply(&original)
         .map_err(|e| ApiFailure::new(422, ApiErrorCode::BadRequest, e.to_string()))?;
-    let tunnel = tunnels::get_tunnel(b, caller, &original.tunnel_id).await?;
+    let tunnel = tunnels::get_tunnel(b, caller, &original.tunnel_id, now).await?;
     replayer.replay(&tunnel, request, request_id).await
 }
 

@@ -84,6 +84,33 @@ pub fn to_stored(policy: &Policy) -> Result<Option<StoredPolicy>, PolicyError> {
     }))
 }
 
+/// The policy a resumed tunnel gets: `requested`'s settings replace `stored`'s of the
+/// same kind, and the settings `requested` leaves out are kept. So `tunnel start
+/// --domain NAME` with no policy flags keeps the protection set earlier, and
+/// `--allow-ip` alone changes the allow-list and keeps basic auth.
+pub fn merge(
+    stored: Option<StoredPolicy>,
+    requested: Option<StoredPolicy>,
+) -> Option<StoredPolicy> {
+    let Some(requested) = requested else {
+        return stored;
+    };
+    let Some(stored) = stored else {
+        return Some(requested);
+    };
+    Some(StoredPolicy {
+        basic_auth: requested.basic_auth.or(stored.basic_auth),
+        share_token: requested.share_token.or(stored.share_token),
+        allow_ips: if requested.allow_ips.is_empty() {
+            stored.allow_ips
+        } else {
+            requested.allow_ips
+        },
+        webhook: requested.webhook.or(stored.webhook),
+        inbox: requested.inbox.or(stored.inbox),
+    })
+}
+
 /// What the API shows of a stored policy: no secret, no hash.
 pub fn summary(p: &StoredPolicy) -> PolicySummary {
     PolicySummary {
@@ -332,6 +359,36 @@ mod tests {
 
     fn basic(user_pass: &str) -> String {
         format!("Basic {}", STANDARD.encode(user_pass))
+    }
+
+    #[test]
+    fn a_resumed_policy_keeps_what_the_restart_does_not_name() {
+        let earlier = stored(Policy {
+            basic_auth: Some("u:p".into()),
+            allow_ips: vec!["10.0.0.0/8".into()],
+            inbox: Some(client_core::policy::Inbox::default()),
+            ..Default::default()
+        });
+        assert_eq!(merge(Some(earlier.clone()), None), Some(earlier.clone()));
+        assert_eq!(merge(None, None), None);
+        let asked = stored(Policy {
+            allow_ips: vec!["::1".into()],
+            share_token: Some("token-123".into()),
+            ..Default::default()
+        });
+        assert_eq!(merge(None, Some(asked.clone())), Some(asked.clone()));
+        let merged = merge(Some(earlier.clone()), Some(asked.clone())).unwrap();
+        assert_eq!(merged.basic_auth, earlier.basic_auth, "kept");
+        assert_eq!(merged.inbox, earlier.inbox, "kept");
+        assert_eq!(merged.allow_ips, ["::1/128"], "replaced");
+        assert_eq!(merged.share_token, asked.share_token, "added");
+        let new_password = stored(Policy {
+            basic_auth: Some("v:q".into()),
+            ..Default::default()
+        });
+        let merged = merge(Some(earlier), Some(new_password.clone())).unwrap();
+        assert_eq!(merged.basic_auth, new_password.basic_auth, "replaced");
+        assert_eq!(merged.allow_ips, ["10.0.0.0/8"]);
     }
 
     struct Case {

@@ -32,16 +32,17 @@ pub enum ProxyError {
     Store(#[from] StoreError),
 }
 
-/// Finds the connection serving subdomain `domain`.
-pub async fn resolve(b: &Backend, domain: &str) -> Result<Target, ProxyError> {
+/// Finds the connection serving subdomain `domain` at `now` (seconds since the Unix
+/// epoch; an expired tunnel is no tunnel).
+pub async fn resolve(b: &Backend, domain: &str, now: u64) -> Result<Target, ProxyError> {
     let claim = b
         .store
-        .get_domain(domain)
+        .get_domain(domain, now)
         .await?
         .ok_or_else(|| ProxyError::UnknownTunnel(domain.to_owned()))?;
     let tunnel = b
         .store
-        .get_tunnel(&claim.tunnel_id)
+        .get_tunnel(&claim.tunnel_id, now)
         .await?
         .ok_or_else(|| ProxyError::UnknownTunnel(domain.to_owned()))?;
     match tunnel.connection_id.clone() {

@@ -19,7 +19,7 @@ pub async fn tunnel_stats(
     tunnel_id: &str,
     now_ms: u64,
 ) -> Result<TunnelStats, ApiFailure> {
-    let t = tunnels::get_tunnel(b, caller, tunnel_id).await?;
+    let t = tunnels::get_tunnel(b, caller, tunnel_id, now_ms / 1000).await?;
     let view = tunnels::view(b, &t, 0);
     let connected_since = match &t.connection_id {
         Some(c) => b.store.get_connection(c).await?.map(|r| r.connected_at),

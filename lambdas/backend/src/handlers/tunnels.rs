@@ -35,6 +35,7 @@ pub fn view(b: &Backend, t: &TunnelRecord, request_count: u64) -> Tunnel {
         request_count,
         redact_secrets: t.redact_secrets,
         policy: t.policy.as_ref().map(policy::summary),
+        expires_at: t.expires_at,
     }
 }
 
@@ -58,14 +59,18 @@ pub async fn describe(b: &Backend, t: &TunnelRecord) -> Result<Tunnel, ApiFailur
 pub enum Created {
     /// A new tunnel.
     New,
-    /// The caller's offline tunnel that already held the domain (a restarted CLI).
+    /// The caller's inactive tunnel that already held the domain (a restarted CLI),
+    /// with its policy, inbox and log.
     Resumed,
 }
 
 /// Creates a tunnel on the requested domain, or a random one.
 ///
 /// A domain held by one of the caller's own tunnels that no client serves is handed
-/// back, so `tunnel start --domain x` works again after the CLI was killed.
+/// back, so `tunnel start --domain x` works again after the CLI stopped or was killed;
+/// the policy it asks for is merged into the stored one ([`policy::merge`]), so a
+/// restart without flags keeps the protection set earlier. A new tunnel is inactive
+/// until a client attaches, so one created and never served expires too.
 pub async fn create_tunnel(
     b: &Backend,
     caller: &Caller,
@@ -95,14 +100,15 @@ pub async fn create_tunnel(
             connection_id: None,
             redact_secrets: req.redact_secrets.unwrap_or(true),
             policy: stored.clone(),
+            expires_at: Some(b.config.inactive_until(now)),
         };
-        match b.store.create_tunnel(&record).await {
+        match b.store.create_tunnel(&record, now).await {
             Ok(()) => {
                 tracing::info!(client_id = %caller.client_id, tunnel_id = %record.tunnel_id, %domain, "tunnel created");
                 return Ok((view(b, &record, 0), Created::New));
             }
             Err(StoreError::DomainTaken(_)) if requested.is_some() => {
-                return resume_own(b, caller, &domain, stored).await;
+                return resume_own(b, caller, &domain, stored, now).await;
             }
             Err(StoreError::DomainTaken(_) | StoreError::Exists(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -120,6 +126,7 @@ async fn resume_own(
     caller: &Caller,
     domain: &str,
     policy: Option<StoredPolicy>,
+    now: u64,
 ) -> Result<(Tunnel, Created), ApiFailure> {
     let taken = || {
         ApiFailure::new(
@@ -128,21 +135,23 @@ async fn resume_own(
             format!("domain {domain:?} is taken; choose another name with --domain"),
         )
     };
-    let Some(claim) = b.store.get_domain(domain).await? else {
+    let Some(claim) = b.store.get_domain(domain, now).await? else {
         // Released between our write and this read: let the caller simply retry.
         return Err(taken());
     };
     if claim.client_id != caller.client_id {
         return Err(taken());
     }
-    match b.store.get_tunnel(&claim.tunnel_id).await? {
+    match b.store.get_tunnel(&claim.tunnel_id, now).await? {
         Some(mut t) if t.connection_id.is_none() => {
-            // What the caller asks for now is the policy: a restarted `tunnel start`
-            // without flags must not leave an old password in force unseen, nor
-            // one with flags run unprotected.
-            if t.policy != policy {
-                b.store.set_policy(&t.tunnel_id, policy.as_ref()).await?;
-                t.policy = policy;
+            // A restart without flags keeps the protection set earlier (in the
+            // console, by PATCH or by the last run's flags); flags replace only the
+            // settings they name. Dropping a check is `tunnel policy`'s job, asked
+            // for by name, never a side effect of a restart.
+            let merged = policy::merge(t.policy.clone(), policy);
+            if t.policy != merged {
+                b.store.set_policy(&t.tunnel_id, merged.as_ref()).await?;
+                t.policy = merged;
             }
             Ok((describe(b, &t).await?, Created::Resumed))
         }
@@ -158,9 +167,13 @@ async fn resume_own(
     }
 }
 
-/// The caller's tunnels, oldest first.
-pub async fn list_tunnels(b: &Backend, caller: &Caller) -> Result<Vec<Tunnel>, ApiFailure> {
-    let records = b.store.list_tunnels(&caller.client_id).await?;
+/// The caller's tunnels at `now` (expired ones are gone), oldest first.
+pub async fn list_tunnels(
+    b: &Backend,
+    caller: &Caller,
+    now: u64,
+) -> Result<Vec<Tunnel>, ApiFailure> {
+    let records = b.store.list_tunnels(&caller.client_id, now).await?;
     let mut out = Vec::with_capacity(records.len());
     for t in &records {
         out.push(describe(b, t).await?);
@@ -168,13 +181,14 @@ pub async fn list_tunnels(b: &Backend, caller: &Caller) -> Result<Vec<Tunnel>, A
     Ok(out)
 }
 
-/// One of the caller's tunnels.
+/// One of the caller's tunnels, unless it has expired at `now`.
 pub async fn get_tunnel(
     b: &Backend,
     caller: &Caller,
     tunnel_id: &str,
+    now: u64,
 ) -> Result<TunnelRecord, ApiFailure> {
-    match b.store.get_tunnel(tunnel_id).await? {
+    match b.store.get_tunnel(tunnel_id, now).await? {
         Some(t) if t.client_id == caller.client_id => Ok(t),
         _ => Err(ApiFailure::not_found("tunnel", tunnel_id)),
     }
@@ -188,9 +202,10 @@ pub async fn update_tunnel(
     caller: &Caller,
     tunnel_id: &str,
     req: UpdateTunnel,
+    now: u64,
 ) -> Result<Tunnel, ApiFailure> {
     let stored = stored_policy(req.policy.as_ref())?;
-    let mut t = get_tunnel(b, caller, tunnel_id).await?;
+    let mut t = get_tunnel(b, caller, tunnel_id, now).await?;
     match b.store.set_policy(tunnel_id, stored.as_ref()).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => return Err(ApiFailure::not_found("tunnel", tunnel_id)),
@@ -208,8 +223,9 @@ pub async fn delete_tunnel(
     b: &Backend,
     caller: &Caller,
     tunnel_id: &str,
+    now: u64,
 ) -> Result<(), ApiFailure> {
-    let t = get_tunnel(b, caller, tunnel_id).await?;
+    let t = get_tunnel(b, caller, tunnel_id, now).await?;
     match b.store.delete_tunnel(&t).await {
         Ok(()) | Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{LogPage, LogQuery, Store, StoreError};
-use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord};
+use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord, expired};
 
 const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
 const TUNNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("tunnels");
@@ -79,6 +79,91 @@ fn log_range(tunnel_id: &str) -> (String, String) {
     (format!("{tunnel_id}/"), format!("{tunnel_id}0"))
 }
 
+/// How often tunnel-server removes expired tunnels ([`EmbeddedStore::sweep_expired`]).
+pub const EXPIRY_SWEEP_INTERVAL_SECS: u64 = 3600;
+
+/// Sets the expiry on `tunnel`'s domain claim, if the claim is still its own.
+fn set_claim_expiry(
+    tx: &WriteTransaction,
+    tunnel: &TunnelRecord,
+    expires_at: Option<u64>,
+) -> Result<(), StoreError> {
+    let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
+    let claim = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
+        Some(v) => decode::<DomainRecord>(v.value())?,
+        None => return Ok(()),
+    };
+    if claim.tunnel_id == tunnel.tunnel_id && claim.expires_at != expires_at {
+        let claim = DomainRecord {
+            expires_at,
+            ..claim
+        };
+        domains
+            .insert(tunnel.domain.as_str(), encode(&claim)?.as_slice())
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Removes tunnel `tunnel_id` and everything it holds: its record, its place in its
+/// client's index, its domain claim (if still its own), its inbox and its request log.
+/// A missing tunnel is [`StoreError::NotFound`].
+fn purge(tx: &WriteTransaction, tunnel_id: &str) -> Result<TunnelRecord, StoreError> {
+    let tunnel: TunnelRecord = {
+        let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+        match tunnels.remove(tunnel_id).map_err(backend)? {
+            Some(v) => decode(v.value())?,
+            None => return Err(StoreError::NotFound("tunnel")),
+        }
+    };
+    let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
+    let owned = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
+        Some(v) => decode::<DomainRecord>(v.value())?.tunnel_id == tunnel.tunnel_id,
+        None => false,
+    };
+    if owned {
+        domains.remove(tunnel.domain.as_str()).map_err(backend)?;
+    }
+    tx.open_table(CLIENT_TUNNELS)
+        .map_err(backend)?
+        .remove(index_key(&tunnel).as_str())
+        .map_err(backend)?;
+    // What it held goes with it: nobody can take it any more.
+    let (start, end) = log_range(tunnel_id);
+    tx.open_table(INBOX)
+        .map_err(backend)?
+        .retain_in(start.as_str()..end.as_str(), |_, _| false)
+        .map_err(backend)?;
+    tx.open_table(INBOX_SEQ)
+        .map_err(backend)?
+        .remove(tunnel_id)
+        .map_err(backend)?;
+    clear_log(tx, tunnel_id)?;
+    Ok(tunnel)
+}
+
+/// Empties one tunnel's request log.
+fn clear_log(tx: &WriteTransaction, tunnel_id: &str) -> Result<(), StoreError> {
+    let mut log = tx.open_table(LOG).map_err(backend)?;
+    let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
+    let (start, end) = log_range(tunnel_id);
+    let mut keys = Vec::new();
+    for row in log.range(start.as_str()..end.as_str()).map_err(backend)? {
+        keys.push(row.map_err(backend)?.0.value().to_owned());
+    }
+    for key in keys {
+        log.remove(key.as_str()).map_err(backend)?;
+        if let Some((_, id)) = key.split_once('/') {
+            all.remove(id).map_err(backend)?;
+        }
+    }
+    tx.open_table(LOG_COUNTS)
+        .map_err(backend)?
+        .remove(tunnel_id)
+        .map_err(backend)?;
+    Ok(())
+}
+
 fn index_key(tunnel: &TunnelRecord) -> String {
     format!(
         "{}/{:020}/{}",
@@ -121,8 +206,9 @@ impl EmbeddedStore {
     }
 
     /// Forgets every connection. A process that just started has none, whatever the
-    /// file says (it may have been killed with clients attached).
-    pub fn detach_all(&self) -> Result<(), StoreError> {
+    /// file says (it may have been killed with clients attached): each tunnel that was
+    /// attached goes inactive and expires at `expires_at`.
+    pub fn detach_all(&self, expires_at: u64) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
             let mut attached = Vec::new();
@@ -135,13 +221,38 @@ impl EmbeddedStore {
             }
             for mut t in attached {
                 t.connection_id = None;
+                t.expires_at = Some(expires_at);
                 tunnels
                     .insert(t.tunnel_id.as_str(), encode(&t)?.as_slice())
                     .map_err(backend)?;
+                set_claim_expiry(tx, &t, Some(expires_at))?;
             }
             let mut connections = tx.open_table(CONNECTIONS).map_err(backend)?;
             connections.retain(|_, _| false).map_err(backend)?;
             Ok(())
+        })
+    }
+
+    /// Removes every tunnel expired at `now`, with its domain claim, inbox and request
+    /// log; answers how many. tunnel-server runs it periodically
+    /// ([`EXPIRY_SWEEP_INTERVAL_SECS`]); reads ignore expired tunnels in between.
+    pub fn sweep_expired(&self, now: u64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut gone = Vec::new();
+            {
+                let tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+                for row in tunnels.iter().map_err(backend)? {
+                    let (_, value) = row.map_err(backend)?;
+                    let t: TunnelRecord = decode(value.value())?;
+                    if expired(t.expires_at, now) {
+                        gone.push(t.tunnel_id);
+                    }
+                }
+            }
+            for id in &gone {
+                purge(tx, id)?;
+            }
+            Ok(gone.len())
         })
     }
 
@@ -221,16 +332,32 @@ impl Store for EmbeddedStore {
         self.read(CLIENTS, client_id)
     }
 
-    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
+    async fn create_tunnel(&self, tunnel: &TunnelRecord, now: u64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
-            if domains
+            let held = match tx
+                .open_table(DOMAINS)
+                .map_err(backend)?
                 .get(tunnel.domain.as_str())
                 .map_err(backend)?
-                .is_some()
             {
-                return Err(StoreError::DomainTaken(tunnel.domain.clone()));
+                Some(v) => Some(decode::<DomainRecord>(v.value())?),
+                None => None,
+            };
+            if let Some(claim) = held {
+                if !expired(claim.expires_at, now) {
+                    return Err(StoreError::DomainTaken(tunnel.domain.clone()));
+                }
+                // The expired tunnel that held it goes now, with what it kept.
+                match purge(tx, &claim.tunnel_id) {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                tx.open_table(DOMAINS)
+                    .map_err(backend)?
+                    .remove(tunnel.domain.as_str())
+                    .map_err(backend)?;
             }
+            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
             let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
             if tunnels
                 .get(tunnel.tunnel_id.as_str())
@@ -243,6 +370,7 @@ impl Store for EmbeddedStore {
                 domain: tunnel.domain.clone(),
                 tunnel_id: tunnel.tunnel_id.clone(),
                 client_id: tunnel.client_id.clone(),
+                expires_at: tunnel.expires_at,
             };
             domains
                 .insert(tunnel.domain.as_str(), encode(&claim)?.as_slice())
@@ -258,11 +386,21 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError> {
-        self.read(TUNNELS, tunnel_id)
+    async fn get_tunnel(
+        &self,
+        tunnel_id: &str,
+        now: u64,
+    ) -> Result<Option<TunnelRecord>, StoreError> {
+        Ok(self
+            .read::<TunnelRecord>(TUNNELS, tunnel_id)?
+            .filter(|t| !expired(t.expires_at, now)))
     }
 
-    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError> {
+    async fn list_tunnels(
+        &self,
+        client_id: &str,
+        now: u64,
+    ) -> Result<Vec<TunnelRecord>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let index = tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
         let tunnels = tx.open_table(TUNNELS).map_err(backend)?;
@@ -275,50 +413,23 @@ impl Store for EmbeddedStore {
                 continue;
             };
             if let Some(v) = tunnels.get(tunnel_id.as_str()).map_err(backend)? {
-                out.push(decode(v.value())?);
+                let t: TunnelRecord = decode(v.value())?;
+                if !expired(t.expires_at, now) {
+                    out.push(t);
+                }
             }
         }
         Ok(out)
     }
 
     async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-            if tunnels
-                .remove(tunnel.tunnel_id.as_str())
-                .map_err(backend)?
-                .is_none()
-            {
-                return Err(StoreError::NotFound("tunnel"));
-            }
-            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
-            let owned = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
-                Some(v) => decode::<DomainRecord>(v.value())?.tunnel_id == tunnel.tunnel_id,
-                None => false,
-            };
-            if owned {
-                domains.remove(tunnel.domain.as_str()).map_err(backend)?;
-            }
-            tx.open_table(CLIENT_TUNNELS)
-                .map_err(backend)?
-                .remove(index_key(tunnel).as_str())
-                .map_err(backend)?;
-            // What it held goes with it: nobody can take it any more.
-            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
-            let (start, end) = log_range(&tunnel.tunnel_id);
-            inbox
-                .retain_in(start.as_str()..end.as_str(), |_, _| false)
-                .map_err(backend)?;
-            tx.open_table(INBOX_SEQ)
-                .map_err(backend)?
-                .remove(tunnel.tunnel_id.as_str())
-                .map_err(backend)?;
-            Ok(())
-        })
+        self.write(|tx| purge(tx, &tunnel.tunnel_id).map(|_| ()))
     }
 
-    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
-        self.read(DOMAINS, domain)
+    async fn get_domain(&self, domain: &str, now: u64) -> Result<Option<DomainRecord>, StoreError> {
+        Ok(self
+            .read::<DomainRecord>(DOMAINS, domain)?
+            .filter(|d| !expired(d.expires_at, now)))
     }
 
     async fn set_policy(
@@ -336,13 +447,30 @@ impl Store for EmbeddedStore {
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        now: u64,
     ) -> Result<(), StoreError> {
-        self.update_tunnel(tunnel_id, |t| match &t.connection_id {
-            Some(c) if c != connection_id => Err(StoreError::TunnelInUse(tunnel_id.to_owned())),
-            _ => {
-                t.connection_id = Some(connection_id.to_owned());
-                Ok(true)
+        self.write(|tx| {
+            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+            let mut t: TunnelRecord = match tunnels.get(tunnel_id).map_err(backend)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NotFound("tunnel")),
+            };
+            if expired(t.expires_at, now) {
+                return Err(StoreError::NotFound("tunnel"));
             }
+            if t.connection_id
+                .as_deref()
+                .is_some_and(|c| c != connection_id)
+            {
+                return Err(StoreError::TunnelInUse(tunnel_id.to_owned()));
+            }
+            t.connection_id = Some(connection_id.to_owned());
+            t.expires_at = None;
+            tunnels
+                .insert(tunnel_id, encode(&t)?.as_slice())
+                .map_err(backend)?;
+            drop(tunnels);
+            set_claim_expiry(tx, &t, None)
         })
     }
 
@@ -350,20 +478,26 @@ impl Store for EmbeddedStore {
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        expires_at: u64,
     ) -> Result<(), StoreError> {
-        let result = self.update_tunnel(tunnel_id, |t| {
-            if t.connection_id.as_deref() == Some(connection_id) {
-                t.connection_id = None;
-                Ok(true)
-            } else {
-                Ok(false)
+        self.write(|tx| {
+            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+            let mut t: TunnelRecord = match tunnels.get(tunnel_id).map_err(backend)? {
+                Some(v) => decode(v.value())?,
+                // The tunnel was deleted while connected: nothing left to detach.
+                None => return Ok(()),
+            };
+            if t.connection_id.as_deref() != Some(connection_id) {
+                return Ok(());
             }
-        });
-        match result {
-            // The tunnel was deleted while connected: nothing left to detach.
-            Err(StoreError::NotFound(_)) => Ok(()),
-            other => other,
-        }
+            t.connection_id = None;
+            t.expires_at = Some(expires_at);
+            tunnels
+                .insert(tunnel_id, encode(&t)?.as_slice())
+                .map_err(backend)?;
+            drop(tunnels);
+            set_claim_expiry(tx, &t, Some(expires_at))
+        })
     }
 
     async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
@@ -497,26 +631,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut log = tx.open_table(LOG).map_err(backend)?;
-            let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
-            let (start, end) = log_range(tunnel_id);
-            let mut keys = Vec::new();
-            for row in log.range(start.as_str()..end.as_str()).map_err(backend)? {
-                keys.push(row.map_err(backend)?.0.value().to_owned());
-            }
-            for key in keys {
-                log.remove(key.as_str()).map_err(backend)?;
-                if let Some((_, id)) = key.split_once('/') {
-                    all.remove(id).map_err(backend)?;
-                }
-            }
-            tx.open_table(LOG_COUNTS)
-                .map_err(backend)?
-                .remove(tunnel_id)
-                .map_err(backend)?;
-            Ok(())
-        })
+        self.write(|tx| clear_log(tx, tunnel_id))
     }
 
     async fn hold_request(

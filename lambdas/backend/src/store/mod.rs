@@ -5,7 +5,7 @@
 
 mod embedded;
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EXPIRY_SWEEP_INTERVAL_SECS, EmbeddedStore};
 
 use async_trait::async_trait;
 
@@ -73,14 +73,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Claims `tunnel.domain` for `tunnel` and stores the tunnel, atomically; fails with
-    /// [`StoreError::DomainTaken`] when the domain is held.
-    async fn create_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError>;
+    /// [`StoreError::DomainTaken`] when the domain is held by a tunnel that has not
+    /// expired at `now`. A claim of an expired tunnel is taken over (what the expired
+    /// tunnel left is removed now or by the adapter's own expiry). The claim carries
+    /// `tunnel.expires_at`.
+    async fn create_tunnel(&self, tunnel: &TunnelRecord, now: u64) -> Result<(), StoreError>;
 
-    /// Reads a tunnel.
-    async fn get_tunnel(&self, tunnel_id: &str) -> Result<Option<TunnelRecord>, StoreError>;
+    /// Reads a tunnel; one that has expired at `now` ([`crate::model::expired`]) reads
+    /// as absent, whether or not the adapter has removed it yet.
+    async fn get_tunnel(
+        &self,
+        tunnel_id: &str,
+        now: u64,
+    ) -> Result<Option<TunnelRecord>, StoreError>;
 
-    /// The client's tunnels, oldest first.
-    async fn list_tunnels(&self, client_id: &str) -> Result<Vec<TunnelRecord>, StoreError>;
+    /// The client's tunnels that have not expired at `now`, oldest first.
+    async fn list_tunnels(
+        &self,
+        client_id: &str,
+        now: u64,
+    ) -> Result<Vec<TunnelRecord>, StoreError>;
 
     /// Removes a tunnel and releases its domain, atomically.
     async fn delete_tunnel(&self, tunnel: &TunnelRecord) -> Result<(), StoreError>;
@@ -93,22 +105,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         policy: Option<&crate::model::StoredPolicy>,
     ) -> Result<(), StoreError>;
 
-    /// Reads a domain claim.
-    async fn get_domain(&self, domain: &str) -> Result<Option<DomainRecord>, StoreError>;
+    /// Reads a domain claim; a claim expired at `now` reads as absent.
+    async fn get_domain(&self, domain: &str, now: u64) -> Result<Option<DomainRecord>, StoreError>;
 
     /// Binds `connection_id` to the tunnel unless another connection serves it
-    /// ([`StoreError::TunnelInUse`]); a missing tunnel is [`StoreError::NotFound`].
+    /// ([`StoreError::TunnelInUse`]), and clears the expiry of the tunnel and of its
+    /// domain claim (an active tunnel does not expire); a missing tunnel, or one
+    /// expired at `now`, is [`StoreError::NotFound`].
     async fn attach_connection(
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        now: u64,
     ) -> Result<(), StoreError>;
 
-    /// Unbinds `connection_id` from the tunnel if it is still the one serving it.
+    /// Unbinds `connection_id` from the tunnel if it is still the one serving it; the
+    /// tunnel and its domain claim then expire at `expires_at`.
     async fn detach_connection(
         &self,
         tunnel_id: &str,
         connection_id: &str,
+        expires_at: u64,
     ) -> Result<(), StoreError>;
 
     /// Records a live connection (overwrites).

@@ -68,7 +68,8 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// WebSocket lifetime cap.
     pub max_age: Duration,
-    /// Rate-limit settings for the functions (`tunnel_aws::functions::env::*_RATE`).
+    /// Settings for the functions (`tunnel_aws::functions::env::*_RATE`,
+    /// `INACTIVE_TTL_SECS`), as environment variables.
     pub rates: Vec<(&'static str, String)>,
     /// How many invocations may run at once.
     pub concurrency: Concurrency,
