@@ -61,13 +61,14 @@ pub fn authorized_api(settings: &Settings) -> Result<Api, CommandError> {
 /// The API of `settings` with `key` (or none), trusting its CA file too.
 pub fn api_with(settings: &Settings, key: Option<String>) -> Result<Api, CommandError> {
     let trust = Trust::load(settings.ca_file.as_deref())?;
-    Ok(Api::with_trust(&settings.api_url, key, trust)?)
+    Ok(Api::with_trust(&settings.api_url, key, trust)?
+        .with_url_source(settings.api_url_source.clone()))
 }
 
 /// `tunnel register`: a new client; its key is saved and shown once.
 pub async fn register(settings: &Settings) -> Result<(), CommandError> {
     let api = api_with(settings, None)?;
-    let registration = api.call(|c| c.register()).await?;
+    let registration = api.call_at_startup(|c| c.register()).await?;
     let replaced = settings.file.api_key.is_some();
     save_key(settings, Some(registration.api_key.clone()))?;
     let path = settings.path.display();
@@ -75,11 +76,18 @@ pub async fn register(settings: &Settings) -> Result<(), CommandError> {
         eprintln!("note: the previous API key in {path} was replaced");
     }
     output::print(&format!(
-        "registered client {}\nAPI key: {}\nThe key is shown only once; it is saved to {path}.\n",
-        registration.client_id, registration.api_key
+        "registered client {}\nAPI key: {}\nThe key is shown only once; it is saved to {path}.\n\n{}",
+        registration.client_id, registration.api_key, NEXT_AFTER_REGISTER
     ))?;
     Ok(())
 }
+
+/// What `register` suggests next: the command that puts a local service online.
+pub const NEXT_AFTER_REGISTER: &str = "\
+Next, serve a local port on a public URL (Ctrl-C stops it):
+  tunnel start 3000                    a random name
+  tunnel start 3000 --domain myapp     a name of your choice
+";
 
 /// `tunnel auth rotate`: a new key replaces the current one, on the server and in the
 /// config file; it is shown once.
@@ -168,7 +176,7 @@ pub async fn list(settings: &Settings, json: bool) -> Result<(), CommandError> {
     let text = if json {
         output::json(&list)
     } else {
-        output::tunnel_table(&list.tunnels)
+        output::tunnel_table(&list.tunnels, crate::table::terminal_width())
     };
     output::print(&text)?;
     Ok(())
@@ -251,7 +259,7 @@ pub async fn status(settings: &Settings, json: bool) -> Result<(), CommandError>
     let text = if json {
         output::json(&status)
     } else {
-        output::status_text(&status)
+        output::status_text(&status, output::now_secs(), crate::table::terminal_width())
     };
     output::print(&text)?;
     Ok(())

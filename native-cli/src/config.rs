@@ -71,11 +71,42 @@ pub struct ConfigFile {
     pub ca_file: Option<PathBuf>,
 }
 
+/// Which setting gave the API URL in force, so a message about that URL can say
+/// where to change it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UrlSource {
+    /// The `--api-url` flag.
+    Flag,
+    /// The `TUNNEL_API_URL` environment variable.
+    Env,
+    /// `api_url` in the config file at this path.
+    File(PathBuf),
+    /// None of them: [`DEFAULT_API_URL`].
+    #[default]
+    Default,
+}
+
+impl std::fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlSource::Flag => f.write_str("from --api-url"),
+            UrlSource::Env => write!(f, "from {API_URL_ENV}"),
+            UrlSource::File(path) => write!(f, "from api_url in {}", path.display()),
+            UrlSource::Default => write!(
+                f,
+                "the default: no --api-url, {API_URL_ENV} or api_url in the config file"
+            ),
+        }
+    }
+}
+
 /// Values from outside the file that take precedence over it.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// `--api-url`, or else `TUNNEL_API_URL` (clap merges the two).
     pub api_url: Option<String>,
+    /// Whether `api_url` came from `TUNNEL_API_URL` rather than the flag.
+    pub api_url_from_env: bool,
     /// `TUNNEL_API_KEY`.
     pub api_key: Option<String>,
     /// `--ca-file`, or else `TUNNEL_CA_FILE` (clap merges the two).
@@ -88,6 +119,7 @@ impl Overrides {
     pub fn from_env(api_url: Option<String>) -> Self {
         Self {
             api_url,
+            api_url_from_env: false,
             api_key: std::env::var(API_KEY_ENV).ok(),
             ca_file: None,
         }
@@ -101,6 +133,8 @@ pub struct Settings {
     pub path: PathBuf,
     /// The API to talk to.
     pub api_url: String,
+    /// Which setting gave `api_url`.
+    pub api_url_source: UrlSource,
     /// The key, if any source has one.
     pub api_key: Option<String>,
     /// Extra trusted CAs, if any source names a file.
@@ -136,9 +170,15 @@ impl Settings {
 
     /// Applies the precedence rules; empty values count as absent.
     pub fn resolve(path: PathBuf, file: ConfigFile, overrides: Overrides) -> Self {
-        let api_url = non_empty(overrides.api_url)
-            .or_else(|| non_empty(file.api_url.clone()))
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let (api_url, api_url_source) = match (
+            non_empty(overrides.api_url),
+            non_empty(file.api_url.clone()),
+        ) {
+            (Some(url), _) if overrides.api_url_from_env => (url, UrlSource::Env),
+            (Some(url), _) => (url, UrlSource::Flag),
+            (None, Some(url)) => (url, UrlSource::File(path.clone())),
+            (None, None) => (DEFAULT_API_URL.to_owned(), UrlSource::Default),
+        };
         let env_key = non_empty(overrides.api_key);
         let key_from_env = env_key.is_some();
         let api_key = env_key.or_else(|| non_empty(file.api_key.clone()));
@@ -146,6 +186,7 @@ impl Settings {
         Self {
             path,
             api_url,
+            api_url_source,
             api_key,
             key_from_env,
             ca_file,
@@ -272,6 +313,7 @@ mod tests {
     fn overrides(url: Option<&str>, key: Option<&str>) -> Overrides {
         Overrides {
             api_url: url.map(Into::into),
+            api_url_from_env: false,
             api_key: key.map(Into::into),
             ca_file: None,
         }
@@ -281,7 +323,23 @@ mod tests {
     fn default_applies_when_nothing_is_set() {
         let s = Settings::resolve("c".into(), file(None, None), overrides(None, None));
         assert_eq!(s.api_url, DEFAULT_API_URL);
+        assert_eq!(s.api_url_source, UrlSource::Default);
         assert_eq!(s.api_key, None);
+    }
+
+    #[test]
+    fn the_url_remembers_which_setting_gave_it() {
+        let f = file(Some("http://file"), None);
+        let s = Settings::resolve("/c".into(), f.clone(), overrides(None, None));
+        assert_eq!(s.api_url_source, UrlSource::File("/c".into()));
+        assert_eq!(s.api_url_source.to_string(), "from api_url in /c");
+        let s = Settings::resolve("/c".into(), f.clone(), overrides(Some("http://f"), None));
+        assert_eq!(s.api_url_source, UrlSource::Flag);
+        assert_eq!(s.api_url_source.to_string(), "from --api-url");
+        let mut from_env = overrides(Some("http://e"), None);
+        from_env.api_url_from_env = true;
+        let s = Settings::resolve("/c".into(), f, from_env);
+        assert_eq!(s.api_url_source.to_string(), "from TUNNEL_API_URL");
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //!   answer back.
 //! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,
 //!   `--origin-insecure`).
-//! - [`output`]: tables and JSON.
+//! - [`output`]: what `list` and `status` print, as tables or JSON.
+//! - [`table`]: aligned tables that fit the terminal's width.
 //! - [`trust`]: certificate verification: public roots plus `--ca-file`.
 
 pub mod api;
@@ -40,6 +41,7 @@ pub mod origin_tls;
 pub mod output;
 pub mod screen;
 pub mod start;
+pub mod table;
 pub mod target;
 pub mod trust;
 pub mod tunnel;

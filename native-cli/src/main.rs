@@ -308,9 +308,17 @@ enum Auth {
 // cross threads several times (docs/benchmarks.md: less CPU and memory per request).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    // Which of --api-url and TUNNEL_API_URL gave the URL: clap merges the two, and a
+    // message about an unreachable server names the one to change.
+    let url_from_env =
+        matches.value_source("api_url") == Some(clap::parser::ValueSource::EnvVariable);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logs(cli.log_format);
-    match run(cli).await {
+    match run(cli, url_from_env).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -328,7 +336,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, url_from_env: bool) -> anyhow::Result<()> {
     // JSON logs are for a log tool reading stderr: no screen over them.
     let json_logs = cli.log_format == LogFormat::Json;
     // Generated from the definitions above; they need no config and no server.
@@ -354,6 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let path = config::default_config_path()?;
     let mut overrides = Overrides::from_env(cli.api_url);
+    overrides.api_url_from_env = url_from_env;
     overrides.ca_file = cli.ca_file;
     let settings = Settings::load(path, overrides)?;
     match cli.command {

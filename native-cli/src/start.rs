@@ -111,7 +111,7 @@ pub async fn start(
     let screen = screen.as_ref();
     let mut backoff = Backoff::default();
     let domain = options.domain.as_deref();
-    let Some(tunnel) = retrying(api, &mut backoff, &mut stop, screen, |c| {
+    let Some(tunnel) = first_contact(api, &mut backoff, &mut stop, screen, |c| {
         c.create_tunnel_with(&client_core::api::CreateTunnel {
             domain: domain.map(str::to_owned),
             redact_secrets: Some(options.redact_secrets),
@@ -459,6 +459,33 @@ async fn retrying<T: FromBody>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The run's first call. A server that has never answered is a wrong URL or one not
+/// started: after [`crate::api::STARTUP_TRIES`] tries that ends the command with a
+/// hint. Once anything answered, failures are waited out as in [`retrying`]. `None`
+/// when stopped meanwhile.
+async fn first_contact<T: FromBody>(
+    api: &Api,
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+    screen: Option<&Screen>,
+    build: impl Fn(&ApiClient) -> Call<T>,
+) -> Result<Option<T>, CallError> {
+    let first = tokio::select! {
+        result = api.call_at_startup(&build) => result,
+        () = stopped(stop.clone()) => return Ok(None),
+    };
+    match first {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.is_transient() => {
+            if !pause(backoff, stop, screen, &e.to_string()).await {
+                return Ok(None);
+            }
+            retrying(api, backoff, stop, screen, build).await
+        }
+        Err(e) => Err(e),
     }
 }
 

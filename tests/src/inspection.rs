@@ -284,6 +284,16 @@ pub async fn capture_replay_and_isolation(stack: &Stack) {
         shown.contains("payload-1") && shown.contains("x-custom: kept"),
         "{shown}"
     );
+    // What --json has that a person needs: when, how long, from where.
+    let iso = client_core::inspect::export::iso8601_utc(x.timings.received_ms);
+    let when = format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1));
+    for line in [
+        format!("time:     {when}"),
+        format!("duration: {} ms (", x.timings.duration_ms().unwrap()),
+        format!("client:   {}", x.remote_addr),
+    ] {
+        assert!(shown.contains(&line), "{line:?} missing:\n{shown}");
+    }
     let har: Value = serde_json::from_str(
         &served
             .user

@@ -66,6 +66,19 @@ impl Terminal {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with the lines the terminal wrapped joined again, trailing blanks
+    /// trimmed: a line longer than the width shows as one line here.
+    pub fn logical_lines(&self) -> Vec<String> {
+        let out = self
+            .tmux(&["capture-pane", "-p", "-J", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    }
+
     /// The visible screen with its colours and attributes as SGR escape sequences,
     /// every row at full width (for [`crate::ansi::to_html`]).
     pub fn screen_ansi(&self) -> String {

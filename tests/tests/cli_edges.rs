@@ -173,3 +173,216 @@ async fn errors_speak_the_cli_s_language() {
         out.stderr
     );
 }
+
+/// How long a command facing no server may take: its start-up tries and pauses, and
+/// a margin for a loaded machine. The old code retried for ever.
+fn give_up_bound() -> std::time::Duration {
+    native_cli::api::STARTUP_PAUSE * native_cli::api::STARTUP_TRIES
+        + std::time::Duration::from_secs(10)
+}
+
+/// Runs `command` to its end, failing the test if it outlives [`give_up_bound`].
+async fn bounded(mut command: tokio::process::Command, what: &str) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(give_up_bound(), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} kept trying past {:?}", give_up_bound()))
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn register_and_start_give_up_on_a_url_that_answers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", e2e::closed_port().await);
+    let tries = format!("after {} tries", native_cli::api::STARTUP_TRIES);
+    let nowhere = User {
+        config: dir.path().join("config"),
+        api_url: url.clone(),
+    };
+
+    // The URL from --api-url.
+    let (code, stderr) = bounded(nowhere.command(&["register"]), "register").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    for part in [
+        &format!("{url} (from --api-url) {tries}"),
+        "scripts/quickstart.sh",
+        "`tunnel-server`",
+        "TUNNEL_API_URL",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing: {stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+
+    // `start` with a key saved for that URL in the config file: no endless retry.
+    std::fs::write(
+        &nowhere.config,
+        format!("api_url = \"{url}\"\napi_key = \"tk_0011_2233\"\n"),
+    )
+    .unwrap();
+    let mut start = tokio::process::Command::new(bin("tunnel"));
+    start
+        .args(["start", "3000", "--domain", "myapp"])
+        .env("TUNNEL_CONFIG", &nowhere.config)
+        .env_remove("TUNNEL_API_URL")
+        .env_remove("TUNNEL_API_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let (code, stderr) = bounded(start, "start").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let file = nowhere.config.display().to_string();
+    assert!(
+        stderr.contains(&format!("{url} (from api_url in {file}) {tries}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scripts/quickstart.sh"), "{stderr}");
+
+    // The URL from TUNNEL_API_URL (the flag left out), named as such.
+    let mut register = tokio::process::Command::new(bin("tunnel"));
+    register
+        .arg("register")
+        .env("TUNNEL_CONFIG", dir.path().join("fresh"))
+        .env("TUNNEL_API_URL", &url)
+        .env_remove("TUNNEL_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let (code, stderr) = bounded(register, "register").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{url} (from TUNNEL_API_URL) {tries}")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn register_says_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data")).await;
+    let user = User::new(dir.path(), &server);
+    let out = user.ok(&["register"]).await;
+    assert!(out.contains("Next,"), "{out}");
+    assert!(out.contains("tunnel start 3000 --domain myapp"), "{out}");
+}
+
+/// Runs `tunnel ARGS` for `user` on an 80-column terminal and returns its lines as
+/// printed (wrapped ones joined again) once it has ended.
+fn on_80_columns(user: &User, args: &[&str]) -> Vec<String> {
+    let tunnel = bin("tunnel");
+    let mut argv = vec![
+        tunnel.as_path(),
+        "--api-url".as_ref(),
+        user.api_url.as_ref(),
+    ];
+    argv.extend(args.iter().map(|a| std::path::Path::new(a)));
+    let config = user.config.display().to_string();
+    let term = Terminal::start(
+        &argv,
+        &[("TUNNEL_CONFIG", &config), ("RUST_LOG", "warn")],
+        80,
+        40,
+    );
+    let deadline = std::time::Instant::now() + e2e::READY_TIMEOUT;
+    while term.exit_status().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`tunnel {}` did not end:\n{}",
+            args.join(" "),
+            term.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(term.exit_status(), Some(0), "{}", term.screen());
+    term.logical_lines()
+}
+
+fn assert_fits(lines: &[String], what: &str) {
+    for l in lines {
+        assert!(
+            l.chars().count() <= 80,
+            "`{what}` wrapped at 80 columns ({} chars): {l}\n{}",
+            l.chars().count(),
+            lines.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn tables_fit_an_80_column_terminal_and_pipes_get_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data")).await;
+    let user = User::new(dir.path(), &server);
+    let key = user.register().await;
+    // Names as long as people pick, and one served with traffic on a long path.
+    create(&server, &key, "customer-portal-staging-eu").await;
+    let origin = Origin::start().await;
+    let running = user
+        .start(&[
+            &origin.port.to_string(),
+            "--domain",
+            "payments-webhook-receiver",
+        ])
+        .await;
+    let client = e2e::public_client(&server, &["payments-webhook-receiver"]);
+    let long_path = format!("/api/v2/webhooks/stripe/events/{}", "e".repeat(60));
+    let r = client
+        .get(format!(
+            "http://{}{long_path}",
+            server.host_of("payments-webhook-receiver")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Capture is stored as the exchange ends; wait until the CLI lists it.
+    let deadline = tokio::time::Instant::now() + e2e::READY_TIMEOUT;
+    let piped = loop {
+        let out = user.ok(&["requests", "payments-webhook-receiver"]).await;
+        if out.contains(&long_path) {
+            break out;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never captured: {out}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // A pipe gets whole values: the full path.
+    assert!(piped.lines().any(|l| l.chars().count() > 80), "{piped}");
+
+    let lines = on_80_columns(&user, &["list"]);
+    assert_fits(&lines, "tunnel list");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("DOMAIN") && text.contains("customer-portal-staging-eu"),
+        "{text}"
+    );
+    assert!(text.contains("payments-webhook-receiver"), "{text}");
+    assert!(
+        user.ok(&["list"])
+            .await
+            .lines()
+            .any(|l| l.chars().count() > 80),
+        "a pipe gets ids and URLs whole"
+    );
+
+    let lines = on_80_columns(&user, &["status"]);
+    assert_fits(&lines, "tunnel status");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("traffic, last 60 s:") && text.contains("P50"),
+        "{text}"
+    );
+
+    let lines = on_80_columns(&user, &["requests", "payments-webhook-receiver"]);
+    assert_fits(&lines, "tunnel requests");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("/api/v2/webhooks/stripe/events/eee"),
+        "{text}"
+    );
+    assert!(text.contains('…'), "the path is cut, visibly: {text}");
+    drop(running);
+}

@@ -440,7 +440,7 @@ fn har_response(x: &Exchange) -> Value {
 /// Unix milliseconds as an ISO 8601 UTC timestamp with milliseconds.
 /// Past the year 9999 (no real clock) it stays at the last millisecond of 9999, so the
 /// year keeps its four digits.
-pub(crate) fn iso8601_utc(ms: u64) -> String {
+pub fn iso8601_utc(ms: u64) -> String {
     let ms = ms.min(253_402_300_799_999);
     let secs = ms / 1000;
     let days = secs / 86_400;
