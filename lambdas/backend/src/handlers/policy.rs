@@ -17,6 +17,10 @@ use subtle::ConstantTimeEq;
 
 use crate::model::{SaltedHash, StoredBasicAuth, StoredPolicy};
 
+mod merge;
+
+pub use merge::merge;
+
 /// Largest body read whole to verify a webhook signature (413 above). Only tunnels
 /// with webhook verification buffer bodies; this keeps that buffer bounded, and sits
 /// under the AWS proxy's own 4.5 MB request limit so both backends agree.

@@ -42,8 +42,7 @@ pub fn view(b: &Backend, t: &TunnelRecord, request_count: u64) -> Tunnel {
 fn stored_policy(p: Option<&Policy>) -> Result<Option<StoredPolicy>, ApiFailure> {
     match p {
         None => Ok(None),
-        Some(p) => policy::to_stored(p)
-            .map_err(|e| ApiFailure::bad_request(format!("invalid policy: {e}"))),
+        Some(p) => policy::to_stored(p).map_err(|e| ApiFailure::invalid_policy(&e)),
     }
 }
 
@@ -180,25 +179,32 @@ pub async fn get_tunnel(
     }
 }
 
-/// Replaces the access policy of one of the caller's tunnels. It applies from the
-/// next public request on, on either backend (the ingress reads the tunnel record for
-/// every request).
+/// Changes the access policy of one of the caller's tunnels field by field
+/// ([`policy::merge`] over the stored one). It applies from the next public request
+/// on, on either backend (the ingress reads the tunnel record for every request).
 pub async fn update_tunnel(
     b: &Backend,
     caller: &Caller,
     tunnel_id: &str,
     req: UpdateTunnel,
 ) -> Result<Tunnel, ApiFailure> {
-    let stored = stored_policy(req.policy.as_ref())?;
     let mut t = get_tunnel(b, caller, tunnel_id).await?;
-    match b.store.set_policy(tunnel_id, stored.as_ref()).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(ApiFailure::not_found("tunnel", tunnel_id)),
-        Err(e) => return Err(e.into()),
+    let merged =
+        policy::merge(t.policy.as_ref(), req.policy).map_err(|e| ApiFailure::invalid_policy(&e))?;
+    // A read, a merge, a write: two owners patching one tunnel at the same instant
+    // may each undo the other's field (the last write wins, as before merging).
+    if merged != t.policy {
+        match b.store.set_policy(tunnel_id, merged.as_ref()).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiFailure::not_found("tunnel", tunnel_id));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Which checks are on is worth a log line; what they hold never is.
+        tracing::info!(client_id = %caller.client_id, tunnel_id, policy = merged.is_some(), "tunnel policy set");
     }
-    // Which checks are on is worth a log line; what they hold never is.
-    tracing::info!(client_id = %caller.client_id, tunnel_id, policy = stored.is_some(), "tunnel policy set");
-    t.policy = stored;
+    t.policy = merged;
     describe(b, &t).await
 }
 
