@@ -25,6 +25,8 @@
 //! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,
 //!   `--origin-insecure`).
 //! - [`output`]: tables and JSON.
+//! - [`policy`]: the access-policy flags `start` and `policy` share, and
+//!   `tunnel policy` (show the checks in force, or change the ones named).
 //! - [`trust`]: certificate verification: public roots plus `--ca-file`.
 
 pub mod api;
@@ -35,6 +37,7 @@ pub mod inspect;
 pub mod origin;
 pub mod origin_tls;
 pub mod output;
+pub mod policy;
 pub mod start;
 pub mod target;
 pub mod trust;
