@@ -274,9 +274,7 @@ pub enum PolicyError {
     #[error("the signature prefix must be at most {MAX_WEBHOOK_PREFIX_BYTES} printable characters")]
     WebhookPrefix,
     /// A webhook check set without a secret, where none is in force for that sender.
-    #[error(
-        "the webhook check needs its secret: one is kept only when the sender stays the same"
-    )]
+    #[error("the webhook check needs its secret: one is kept only when the sender stays the same")]
     WebhookSecretMissing,
     /// The inbox's answer status is not a final HTTP status.
     #[error("the inbox's answer status must be 200 to 599, not {0}")]

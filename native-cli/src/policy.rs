@@ -291,8 +291,9 @@ mod tests {
             #[command(flatten)]
             remove: RemoveFlags,
         }
-        let cmd = <Cmd as clap::Parser>::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
-            .unwrap();
+        let cmd =
+            <Cmd as clap::Parser>::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+                .unwrap();
         (cmd.set, cmd.remove)
     }
 
@@ -313,11 +314,21 @@ mod tests {
             json!({"basic_auth": null, "share_token": "token-123"})
         );
         assert_eq!(
-            sent(&["--no-allow-ip", "--no-verify-webhook", "--no-inbox", "--no-share-token"]),
+            sent(&[
+                "--no-allow-ip",
+                "--no-verify-webhook",
+                "--no-inbox",
+                "--no-share-token"
+            ]),
             json!({"allow_ips": null, "webhook": null, "inbox": null, "share_token": null})
         );
         assert_eq!(
-            sent(&["--verify-webhook", "stripe:whsec_x", "--webhook-tolerance", "60"]),
+            sent(&[
+                "--verify-webhook",
+                "stripe:whsec_x",
+                "--webhook-tolerance",
+                "60"
+            ]),
             json!({"webhook": {"secret": "whsec_x", "provider": "stripe", "tolerance_secs": 60}})
         );
         assert_eq!(
@@ -348,11 +359,15 @@ mod tests {
             #[command(flatten)]
             remove: RemoveFlags,
         }
-        let e = <Cmd as clap::Parser>::try_parse_from(["t", "--basic-auth", "a:b", "--no-basic-auth"])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("--no-basic-auth") && e.contains("--basic-auth"), "{e}");
+        let e =
+            <Cmd as clap::Parser>::try_parse_from(["t", "--basic-auth", "a:b", "--no-basic-auth"])
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(
+            e.contains("--no-basic-auth") && e.contains("--basic-auth"),
+            "{e}"
+        );
     }
 
     #[test]

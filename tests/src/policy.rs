@@ -96,14 +96,22 @@ pub async fn access_policies(stack: &Stack) {
     assert_eq!(body["policy"]["basic_auth_user"], "alice", "{body}");
     let get = |auth: bool| {
         let r = http.get(format!("{}/a", url("pbasic")));
-        let r = if auth { r.basic_auth("alice", Some(PASSWORD)) } else { r };
+        let r = if auth {
+            r.basic_auth("alice", Some(PASSWORD))
+        } else {
+            r
+        };
         r.send()
     };
     assert_eq!(get(false).await.unwrap().status(), 401, "basic auth kept");
     assert_eq!(get(true).await.unwrap().status(), 200);
     let (status, _) = patch_ips(json!(["10.0.0.0/8"])).await;
     assert_eq!(status, 200);
-    assert_eq!(get(true).await.unwrap().status(), 403, "the new list applies");
+    assert_eq!(
+        get(true).await.unwrap().status(),
+        403,
+        "the new list applies"
+    );
     // A bad entry is refused naming the field, and nothing changes.
     let (status, body) = patch_ips(json!(["10.0.0.0/33"])).await;
     assert_eq!(status, 400, "{body}");
@@ -123,11 +131,20 @@ pub async fn access_policies(stack: &Stack) {
         format!("Access to pbasic ({basic_id}): basic auth (user alice)\n")
     );
     let changed = user
-        .ok(&["policy", "pbasic", "--allow-ip", "127.0.0.0/8", "--allow-ip", "::1"])
+        .ok(&[
+            "policy",
+            "pbasic",
+            "--allow-ip",
+            "127.0.0.0/8",
+            "--allow-ip",
+            "::1",
+        ])
         .await;
     assert_eq!(
         changed,
-        format!("Access to pbasic ({basic_id}): basic auth (user alice); from 127.0.0.0/8, ::1/128\n")
+        format!(
+            "Access to pbasic ({basic_id}): basic auth (user alice); from 127.0.0.0/8, ::1/128\n"
+        )
     );
     assert_eq!(get(false).await.unwrap().status(), 401, "basic auth kept");
     assert_eq!(get(true).await.unwrap().status(), 200);
@@ -136,7 +153,8 @@ pub async fn access_policies(stack: &Stack) {
         .await;
     assert_eq!(bad.code, Some(2), "{bad:?}");
     assert!(
-        bad.stderr.starts_with("error: --allow-ip: \"10.0.0.0/33\" is not an IP address or CIDR"),
+        bad.stderr
+            .starts_with("error: --allow-ip: \"10.0.0.0/33\" is not an IP address or CIDR"),
         "{bad:?}"
     );
     let off = user.ok(&["policy", "pbasic", "--no-allow-ip"]).await;

@@ -426,13 +426,22 @@ async fn changing_the_ip_list_keeps_basic_auth() {
     let port = origin.port.to_string();
     let _cli = stack
         .user
-        .start(&[&port, "--domain", "guarded", "--basic-auth", "alice:console-pw"])
+        .start(&[
+            &port,
+            "--domain",
+            "guarded",
+            "--basic-auth",
+            "alice:console-pw",
+        ])
         .await;
     let b = Browser::start(WIDE.0, WIDE.1).await;
     log_in(&b, &stack).await;
     let row = "[data-testid=tunnel-row][data-domain=guarded]";
-    b.wait_text(&format!("{row} [data-testid=tunnel-access]"), "basic auth (user alice)")
-        .await;
+    b.wait_text(
+        &format!("{row} [data-testid=tunnel-access]"),
+        "basic auth (user alice)",
+    )
+    .await;
     b.find(&format!("{row} [data-testid=tunnel-access-edit]"))
         .await
         .click()
@@ -446,16 +455,29 @@ async fn changing_the_ip_list_keeps_basic_auth() {
 
     // A bad entry: the error beside the IP field, which keeps what was typed.
     b.fill("policy-allow-ips", "127.0.0.0/8\n10.0.0.0/33").await;
-    b.wait_text("[data-testid=policy-error-allow_ips]", "\"10.0.0.0/33\" is not an IP address or CIDR")
-        .await;
+    b.wait_text(
+        "[data-testid=policy-error-allow_ips]",
+        "\"10.0.0.0/33\" is not an IP address or CIDR",
+    )
+    .await;
     assert!(!b.testid("policy-save").await.is_enabled().await.unwrap());
     let beside = b
-        .js("const e = document.querySelector('[data-testid=policy-error-allow_ips]'); \
-             return e.closest('fieldset').querySelector('textarea').dataset.testid")
+        .js(
+            "const e = document.querySelector('[data-testid=policy-error-allow_ips]'); \
+             return e.closest('fieldset').querySelector('textarea').dataset.testid",
+        )
         .await;
-    assert_eq!(beside, "policy-allow-ips", "the error sits in the IP list's fieldset");
     assert_eq!(
-        b.testid("policy-allow-ips").await.prop("value").await.unwrap().as_deref(),
+        beside, "policy-allow-ips",
+        "the error sits in the IP list's fieldset"
+    );
+    assert_eq!(
+        b.testid("policy-allow-ips")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("127.0.0.0/8\n10.0.0.0/33")
     );
     b.doc_screenshot("policy-field-error").await;
@@ -469,11 +491,17 @@ async fn changing_the_ip_list_keeps_basic_auth() {
     .await;
     b.click("policy-save").await;
     b.wait_count("[data-testid=policy-editor]", 0).await;
-    b.wait_text(&format!("{row} [data-testid=tunnel-access]"), "from 127.0.0.0/8")
-        .await;
+    b.wait_text(
+        &format!("{row} [data-testid=tunnel-access]"),
+        "from 127.0.0.0/8",
+    )
+    .await;
     let t = tunnel_by_domain(&stack, "guarded").await;
     assert_eq!(t["policy"]["basic_auth_user"], "alice", "{t}");
-    assert_eq!(t["policy"]["allow_ips"], serde_json::json!(["127.0.0.0/8", "::1/128"]));
+    assert_eq!(
+        t["policy"]["allow_ips"],
+        serde_json::json!(["127.0.0.0/8", "::1/128"])
+    );
 
     // Enforced: no password is still 401, the password still lets one in.
     let client = public_client(&stack.server, &["guarded"]);
@@ -495,12 +523,19 @@ async fn changing_the_ip_list_keeps_basic_auth() {
         .await
         .unwrap();
     b.click("policy-remove-basic-auth").await;
-    b.wait_text("[data-testid=policy-editor]", "Basic auth will be removed when you save.")
-        .await;
-    b.wait_text("[data-testid=policy-help]", "Saving allows: from 127.0.0.0/8, ::1/128")
-        .await;
+    b.wait_text(
+        "[data-testid=policy-editor]",
+        "Basic auth will be removed when you save.",
+    )
+    .await;
+    b.wait_text(
+        "[data-testid=policy-help]",
+        "Saving allows: from 127.0.0.0/8, ::1/128",
+    )
+    .await;
     b.click("policy-remove-basic-auth-undo").await;
-    b.wait_text("[data-testid=policy-help]", "No changes yet.").await;
+    b.wait_text("[data-testid=policy-help]", "No changes yet.")
+        .await;
     b.click("policy-cancel").await;
     b.close().await;
 }

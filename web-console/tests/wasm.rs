@@ -7,11 +7,11 @@
 
 use client_core::api::{ApiClient, HttpResponse, TunnelList, UpdateTunnel};
 use client_core::domain::validate_subdomain;
-use client_core::policy::Patch;
 use client_core::inspect::{
     CapturedBody, Exchange, ExchangeSummary, Filter, Message, Outcome, REDACTED, ResponseRecord,
     Timings, to_curl, to_har,
 };
+use client_core::policy::Patch;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_console::services::edits::EditForm;
 use web_console::services::format::{BodyView, body_view};

@@ -246,7 +246,9 @@ mod tests {
     fn unknown_fields_are_refused() {
         let e = read(json!({"basic_auht": "a:b"})).unwrap_err().to_string();
         assert!(e.contains("basic_auht") && e.contains("basic_auth"), "{e}");
-        let e = read(json!({"webhook": {"secrte": "s"}})).unwrap_err().to_string();
+        let e = read(json!({"webhook": {"secrte": "s"}}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("secrte"), "{e}");
     }
 
@@ -282,8 +284,10 @@ mod tests {
         );
         assert_eq!(field(json!({"inbox": {"status": 100}})), "inbox");
         // Removing or keeping needs no check; a webhook without its secret is fine here.
-        let ok = read(json!({"basic_auth": null, "webhook": {"provider": "standard", "tolerance_secs": 60}}))
-            .unwrap();
+        let ok = read(
+            json!({"basic_auth": null, "webhook": {"provider": "standard", "tolerance_secs": 60}}),
+        )
+        .unwrap();
         assert_eq!(ok.validate(), Ok(()));
     }
 

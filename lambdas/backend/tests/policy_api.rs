@@ -58,12 +58,30 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         (json!({"share_token": "short"}), "share_token"),
         (json!({"allow_ips": ["10.0.0.0/33"]}), "allow_ips"),
         (json!({"webhook": {"secret": ""}}), "webhook"),
-        (json!({"webhook": {"secret": "s", "header": "Bad Header"}}), "webhook"),
-        (json!({"webhook": {"secret": "s", "provider": "stripe", "header": "X-Sig"}}), "webhook"),
-        (json!({"webhook": {"secret": "s", "provider": "github", "tolerance_secs": 60}}), "webhook"),
-        (json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 0}}), "webhook"),
-        (json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 3601}}), "webhook"),
-        (json!({"webhook": {"secret": "whsec_not base64", "provider": "standard"}}), "webhook"),
+        (
+            json!({"webhook": {"secret": "s", "header": "Bad Header"}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "stripe", "header": "X-Sig"}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "github", "tolerance_secs": 60}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 0}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 3601}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "whsec_not base64", "provider": "standard"}}),
+            "webhook",
+        ),
         (json!({"inbox": {"status": 99}}), "inbox"),
     ] {
         let (status, body) = call(
@@ -100,7 +118,10 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     .await;
     assert_eq!(status, 400, "{body}");
     let (_, after) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
-    assert_eq!(after["policy"], before["policy"], "refused PATCHes changed nothing");
+    assert_eq!(
+        after["policy"], before["policy"],
+        "refused PATCHes changed nothing"
+    );
 
     // Each refusal names what to fix, in the API's words.
     for (bad, says) in [
@@ -188,8 +209,14 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     assert_eq!(t["policy"]["allow_ips"], json!(["::1/128"]));
     // No body, or `{}`, changes nothing; `"policy": null` removes every check.
     for body in [None, Some(json!({})), Some(json!({"policy": {}}))] {
-        let (status, same) =
-            call(&b, "PATCH", &format!("/v1/tunnels/{id}"), &key, body.clone()).await;
+        let (status, same) = call(
+            &b,
+            "PATCH",
+            &format!("/v1/tunnels/{id}"),
+            &key,
+            body.clone(),
+        )
+        .await;
         assert_eq!(status, 200);
         assert_eq!(same["policy"], t["policy"], "{body:?}");
     }
@@ -226,5 +253,4 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     .await;
     assert_eq!(status, 200);
     assert!(t.get("policy").is_none(), "{t}");
-
 }

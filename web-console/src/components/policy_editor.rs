@@ -216,7 +216,11 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         })
     };
     // The Remove button of a check in force, or, once pressed, what saving will do.
-    let remove_check = |on: bool, removing: bool, what: &str, testid: &str, flip: fn(&mut PolicyForm)| {
+    let remove_check = |on: bool,
+                        removing: bool,
+                        what: &str,
+                        testid: &str,
+                        flip: fn(&mut PolicyForm)| {
         if !on {
             return html! {};
         }

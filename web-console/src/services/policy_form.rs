@@ -122,26 +122,41 @@ impl PolicyForm {
                 None
             }
         };
-        let basic = take("basic_auth", checked(self.basic_auth().map(|basic_auth| PolicyPatch {
-            basic_auth,
-            ..PolicyPatch::default()
-        })));
-        let token = take("share_token", checked(Ok(PolicyPatch {
-            share_token: self.share_token(),
-            ..PolicyPatch::default()
-        })));
-        let ips = take("allow_ips", checked(self.allow_list().map(|allow_ips| PolicyPatch {
-            allow_ips,
-            ..PolicyPatch::default()
-        })));
-        let hook = take("webhook", checked(self.webhook().map(|webhook| PolicyPatch {
-            webhook,
-            ..PolicyPatch::default()
-        })));
-        let inbox = take("inbox", checked(self.inbox().map(|inbox| PolicyPatch {
-            inbox,
-            ..PolicyPatch::default()
-        })));
+        let basic = take(
+            "basic_auth",
+            checked(self.basic_auth().map(|basic_auth| PolicyPatch {
+                basic_auth,
+                ..PolicyPatch::default()
+            })),
+        );
+        let token = take(
+            "share_token",
+            checked(Ok(PolicyPatch {
+                share_token: self.share_token(),
+                ..PolicyPatch::default()
+            })),
+        );
+        let ips = take(
+            "allow_ips",
+            checked(self.allow_list().map(|allow_ips| PolicyPatch {
+                allow_ips,
+                ..PolicyPatch::default()
+            })),
+        );
+        let hook = take(
+            "webhook",
+            checked(self.webhook().map(|webhook| PolicyPatch {
+                webhook,
+                ..PolicyPatch::default()
+            })),
+        );
+        let inbox = take(
+            "inbox",
+            checked(self.inbox().map(|inbox| PolicyPatch {
+                inbox,
+                ..PolicyPatch::default()
+            })),
+        );
         match (basic, token, ips, hook, inbox) {
             (Some(b), Some(t), Some(i), Some(w), Some(x)) if errors.is_empty() => Ok(PolicyPatch {
                 basic_auth: b.basic_auth,
@@ -270,7 +285,9 @@ impl PolicyForm {
                     || !(header.is_empty() || header.eq_ignore_ascii_case(DEFAULT_WEBHOOK_HEADER));
                 match (asked, &settings.secret) {
                     (false, _) => Ok(Patch::Keep),
-                    (true, None) => Err("enter the webhook secret the sender signs with".to_owned()),
+                    (true, None) => {
+                        Err("enter the webhook secret the sender signs with".to_owned())
+                    }
                     (true, Some(_)) => Ok(Patch::Set(settings)),
                 }
             }
@@ -334,7 +351,10 @@ pub fn summary_after(current: &PolicySummary, patch: &PolicyPatch) -> PolicySumm
         Patch::Set(list) => {
             s.allow_ips = list
                 .iter()
-                .map(|c| c.parse::<Cidr>().map_or_else(|_| c.clone(), |c| c.to_string()))
+                .map(|c| {
+                    c.parse::<Cidr>()
+                        .map_or_else(|_| c.clone(), |c| c.to_string())
+                })
                 .collect();
         }
     }
@@ -441,7 +461,10 @@ mod tests {
     fn changing_the_ip_list_sends_only_the_list() {
         let mut form = PolicyForm::of(Some(&everything()));
         form.allow_ips = "10.0.0.0/8\n127.0.0.1".into();
-        assert_eq!(sent(&form), json!({"allow_ips": ["10.0.0.0/8", "127.0.0.1"]}));
+        assert_eq!(
+            sent(&form),
+            json!({"allow_ips": ["10.0.0.0/8", "127.0.0.1"]})
+        );
         assert_eq!(
             summary_after(&form.current, &form.to_patch().unwrap()).describe(),
             "basic auth (user alice); share token; from 10.0.0.0/8, 127.0.0.1/32; webhook signature in X-Sig; offline inbox (up to 7 requests for 86400 s, answered 202)"
@@ -462,9 +485,18 @@ mod tests {
             f(&mut form);
             sent(&form)
         };
-        assert_eq!(removing(|f| f.remove_basic_auth = true), json!({"basic_auth": null}));
-        assert_eq!(removing(|f| f.remove_share_token = true), json!({"share_token": null}));
-        assert_eq!(removing(|f| f.remove_webhook = true), json!({"webhook": null}));
+        assert_eq!(
+            removing(|f| f.remove_basic_auth = true),
+            json!({"basic_auth": null})
+        );
+        assert_eq!(
+            removing(|f| f.remove_share_token = true),
+            json!({"share_token": null})
+        );
+        assert_eq!(
+            removing(|f| f.remove_webhook = true),
+            json!({"webhook": null})
+        );
         assert_eq!(removing(|f| f.inbox = false), json!({"inbox": null}));
         // Clearing the user is not a way to remove basic auth by accident.
         let mut form = PolicyForm::of(Some(&cur));
@@ -540,7 +572,9 @@ mod tests {
             f(&mut form);
             errors(&form)
         };
-        assert!(with(|f| f.share_token = "short".into())["share_token"].contains("8 to 256 characters"));
+        assert!(
+            with(|f| f.share_token = "short".into())["share_token"].contains("8 to 256 characters")
+        );
         assert!(with(|f| f.user = "alice".into())["basic_auth"].contains("enter a password"));
         assert!(with(|f| f.password = "pw".into())["basic_auth"].contains("user"));
         assert!(with(|f| f.user = "a:b".into())["basic_auth"].contains("':'"));

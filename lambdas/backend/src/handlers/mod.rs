@@ -63,7 +63,11 @@ impl ApiFailure {
     pub fn invalid_policy(e: &client_core::policy::PolicyError) -> Self {
         Self {
             field: Some(e.field()),
-            ..Self::new(400, ApiErrorCode::InvalidPolicy, format!("invalid policy: {e}"))
+            ..Self::new(
+                400,
+                ApiErrorCode::InvalidPolicy,
+                format!("invalid policy: {e}"),
+            )
         }
     }
 

@@ -97,7 +97,10 @@ mod tests {
     fn policy_left_out_keeps_all_and_null_removes_all() {
         let cur = full();
         assert_eq!(merge(Some(&cur), patch(json!({}))), Ok(Some(cur.clone())));
-        assert_eq!(merge(Some(&cur), patch(json!({"policy": {}}))), Ok(Some(cur.clone())));
+        assert_eq!(
+            merge(Some(&cur), patch(json!({"policy": {}}))),
+            Ok(Some(cur.clone()))
+        );
         assert_eq!(merge(Some(&cur), patch(json!({"policy": null}))), Ok(None));
         assert_eq!(merge(None, patch(json!({"policy": {}}))), Ok(None));
     }
@@ -111,7 +114,10 @@ mod tests {
             ("basic_auth", json!("bob:new-pw")),
             ("share_token", json!("other-token-456")),
             ("allow_ips", json!(["192.168.1.7/16", "::1"])),
-            ("webhook", json!({"provider": "stripe", "secret": "whsec_x", "tolerance_secs": 60})),
+            (
+                "webhook",
+                json!({"provider": "stripe", "secret": "whsec_x", "tolerance_secs": 60}),
+            ),
             ("inbox", json!({"max_requests": 5})),
         ];
         for (name, value) in fields {
@@ -173,10 +179,16 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        let got = merge(Some(&cur), patch(json!({"policy": {"allow_ips": ["127.0.0.1"]}})))
-            .unwrap()
-            .unwrap();
-        assert_eq!(got.basic_auth, cur.basic_auth, "the same hash, not a new one");
+        let got = merge(
+            Some(&cur),
+            patch(json!({"policy": {"allow_ips": ["127.0.0.1"]}})),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            got.basic_auth, cur.basic_auth,
+            "the same hash, not a new one"
+        );
         assert_eq!(got.allow_ips, vec!["127.0.0.1/32".to_owned()]);
     }
 
@@ -212,9 +224,18 @@ mod tests {
             (json!({"basic_auth": "nopass"}), "basic_auth"),
             (json!({"share_token": "short"}), "share_token"),
             (json!({"allow_ips": ["10.0.0.0/33"]}), "allow_ips"),
-            (json!({"allow_ips": vec!["10.0.0.0/8"; client_core::policy::MAX_ALLOW_IPS + 1]}), "allow_ips"),
-            (json!({"webhook": {"provider": "standard", "secret": "not base64!"}}), "webhook"),
-            (json!({"webhook": {"provider": "github", "tolerance_secs": 5}}), "webhook"),
+            (
+                json!({"allow_ips": vec!["10.0.0.0/8"; client_core::policy::MAX_ALLOW_IPS + 1]}),
+                "allow_ips",
+            ),
+            (
+                json!({"webhook": {"provider": "standard", "secret": "not base64!"}}),
+                "webhook",
+            ),
+            (
+                json!({"webhook": {"provider": "github", "tolerance_secs": 5}}),
+                "webhook",
+            ),
             (json!({"inbox": {"status": 99}}), "inbox"),
         ];
         for (policy, field) in cases {
@@ -233,10 +254,15 @@ mod tests {
             ..Policy::default()
         })
         .unwrap();
-        let got = merge(cur.as_ref(), patch(json!({"policy": {"share_token": null}})));
+        let got = merge(
+            cur.as_ref(),
+            patch(json!({"policy": {"share_token": null}})),
+        );
         assert_eq!(got, Ok(None));
         // A patch on a tunnel with no policy starts from nothing.
-        let got = merge(None, patch(json!({"policy": {"inbox": {}}}))).unwrap().unwrap();
+        let got = merge(None, patch(json!({"policy": {"inbox": {}}})))
+            .unwrap()
+            .unwrap();
         assert_eq!(got.inbox, Some(Inbox::default()));
         assert!(got.basic_auth.is_none() && got.share_token.is_none());
     }
