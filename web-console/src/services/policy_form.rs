@@ -579,7 +579,7 @@ mod tests {
         assert!(with(|f| f.password = "pw".into())["basic_auth"].contains("user"));
         assert!(with(|f| f.user = "a:b".into())["basic_auth"].contains("':'"));
         let ips = with(|f| f.allow_ips = "10.0.0.0/33".into());
-        assert_eq!(ips.keys().collect::<Vec<_>>(), ["allow_ips"]);
+        assert_eq!(ips.keys().copied().collect::<Vec<_>>(), ["allow_ips"]);
         assert!(ips["allow_ips"].contains("10.0.0.0/33"));
         assert!(with(|f| f.webhook_header = "X-Sig".into())["webhook"].contains("webhook secret"));
         assert!(
