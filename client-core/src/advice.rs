@@ -19,12 +19,13 @@ pub enum Audience {
 }
 
 /// Every code the API documents, and the fallback for codes a newer server may send.
-pub const ALL_CODES: [ApiErrorCode; 9] = [
+pub const ALL_CODES: [ApiErrorCode; 10] = [
     ApiErrorCode::Unauthorized,
     ApiErrorCode::NotFound,
     ApiErrorCode::BadRequest,
     ApiErrorCode::InvalidDomain,
     ApiErrorCode::DomainTaken,
+    ApiErrorCode::InvalidPolicy,
     ApiErrorCode::RateLimited,
     ApiErrorCode::PayloadTooLarge,
     ApiErrorCode::Internal,
@@ -49,6 +50,9 @@ pub fn sentence(code: ApiErrorCode, audience: Audience) -> &'static str {
         }
         (Audience::Cli, C::DomainTaken) => {
             "that domain belongs to another tunnel: choose another with `--domain NAME`, or leave `--domain` out for a random one"
+        }
+        (Audience::Cli, C::InvalidPolicy) => {
+            "that access setting cannot be used: change the one named below (`tunnel policy --help` shows each flag's form)"
         }
         (Audience::Cli, C::RateLimited) => {
             "the server is limiting how often you call it: wait a few seconds and run the command again"
@@ -77,6 +81,9 @@ pub fn sentence(code: ApiErrorCode, audience: Audience) -> &'static str {
         (Audience::Console, C::DomainTaken) => {
             "That name belongs to another tunnel. Choose another name, or leave the field empty for a random one."
         }
+        (Audience::Console, C::InvalidPolicy) => {
+            "That access setting cannot be used. Change the field marked in the form and save again."
+        }
         (Audience::Console, C::RateLimited) => {
             "Too many requests just now. Wait a few seconds and try again."
         }
@@ -99,6 +106,7 @@ pub fn shows_detail(code: ApiErrorCode) -> bool {
         ApiErrorCode::BadRequest
             | ApiErrorCode::InvalidDomain
             | ApiErrorCode::DomainTaken
+            | ApiErrorCode::InvalidPolicy
             | ApiErrorCode::PayloadTooLarge
             | ApiErrorCode::NotFound
             | ApiErrorCode::Unknown
@@ -152,6 +160,7 @@ mod tests {
                 | ApiErrorCode::BadRequest
                 | ApiErrorCode::InvalidDomain
                 | ApiErrorCode::DomainTaken
+                | ApiErrorCode::InvalidPolicy
                 | ApiErrorCode::RateLimited
                 | ApiErrorCode::PayloadTooLarge
                 | ApiErrorCode::Internal

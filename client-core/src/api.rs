@@ -45,13 +45,15 @@ pub struct CreateTunnel {
     pub policy: Option<crate::policy::Policy>,
 }
 
-/// `PATCH /v1/tunnels/{id}` body: replaces the tunnel's access policy.
+/// `PATCH /v1/tunnels/{id}` body: changes the tunnel's access policy field by field
+/// (JSON Merge Patch, see [`crate::policy::PolicyPatch`]). `policy` left out changes
+/// nothing; `"policy": null` removes every check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTunnel {
-    /// The new policy; absent or `null` removes it.
-    #[serde(default)]
-    pub policy: Option<crate::policy::Policy>,
+    /// The change to the policy.
+    #[serde(default, skip_serializing_if = "crate::policy::Patch::is_keep")]
+    pub policy: crate::policy::Patch<crate::policy::PolicyPatch>,
 }
 
 /// Whether a client serves the tunnel now.
@@ -179,6 +181,8 @@ pub enum ApiErrorCode {
     InvalidDomain,
     /// The subdomain is held by another tunnel.
     DomainTaken,
+    /// An access-policy setting breaks its rules; the error's `field` names it.
+    InvalidPolicy,
     /// Too many requests; retry later.
     RateLimited,
     /// The body is larger than the server accepts.
@@ -204,6 +208,10 @@ pub struct ErrorDetail {
     pub code: ApiErrorCode,
     /// What a person should do.
     pub message: String,
+    /// The request field at fault, when one is (an `invalid_policy`'s policy field,
+    /// like `allow_ips`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// An HTTP request for the driver to send.
@@ -240,6 +248,8 @@ pub enum ApiError {
         code: ApiErrorCode,
         /// Its message.
         message: String,
+        /// The request field at fault, when the server named one.
+        field: Option<String>,
     },
     /// The answer was not what this client expects (wrong server or version).
     #[error("unexpected answer from the server (HTTP {status}): {detail}")]
@@ -256,6 +266,14 @@ impl ApiError {
     pub fn code(&self) -> Option<ApiErrorCode> {
         match self {
             ApiError::Server { code, .. } => Some(*code),
+            ApiError::Unexpected { .. } => None,
+        }
+    }
+
+    /// The request field the server named as at fault.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Server { field, .. } => field.as_deref(),
             ApiError::Unexpected { .. } => None,
         }
     }
@@ -321,6 +339,7 @@ fn error_from(response: &HttpResponse) -> ApiError {
             status: response.status,
             code: error.code,
             message: error.message,
+            field: error.field,
         },
         Err(_) => ApiError::Unexpected {
             status: response.status,
@@ -386,7 +405,7 @@ impl ApiClient {
         self.call("POST", "/v1/tunnels", Some(json(body)), 201)
     }
 
-    /// `PATCH /v1/tunnels/{id}`: replaces the tunnel's access policy.
+    /// `PATCH /v1/tunnels/{id}`: changes the tunnel's access policy field by field.
     pub fn update_tunnel(&self, tunnel_id: &str, body: &UpdateTunnel) -> Call<Tunnel> {
         self.call(
             "PATCH",

@@ -12,7 +12,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod patch;
 mod webhook;
+
+pub use patch::{Patch, PolicyPatch, WebhookPatch};
 
 pub use webhook::{
     DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, DEFAULT_WEBHOOK_TOLERANCE_SECS,
@@ -270,6 +273,9 @@ pub enum PolicyError {
     /// The signature prefix is too long or not printable.
     #[error("the signature prefix must be at most {MAX_WEBHOOK_PREFIX_BYTES} printable characters")]
     WebhookPrefix,
+    /// A webhook check set without a secret, where none is in force for that sender.
+    #[error("the webhook check needs its secret: one is kept only when the sender stays the same")]
+    WebhookSecretMissing,
     /// The inbox's answer status is not a final HTTP status.
     #[error("the inbox's answer status must be 200 to 599, not {0}")]
     InboxStatus(u16),
@@ -282,6 +288,33 @@ pub enum PolicyError {
     /// The inbox's time to live is out of range.
     #[error("held requests may wait 1 to {MAX_INBOX_TTL_SECS} seconds")]
     InboxTtl,
+}
+
+/// The names of a policy's fields, as in JSON, flags' words aside.
+pub const POLICY_FIELDS: [&str; 5] = ["basic_auth", "share_token", "allow_ips", "webhook", "inbox"];
+
+impl PolicyError {
+    /// The policy field at fault, as named in JSON (one of [`POLICY_FIELDS`]): the REST
+    /// error carries it, and the CLI and the console show the message beside the flag
+    /// or input it belongs to.
+    pub fn field(&self) -> &'static str {
+        use PolicyError as E;
+        match self {
+            E::BasicAuthFormat | E::BasicAuthTooLong => "basic_auth",
+            E::ShareTokenLength | E::ShareTokenCharacters => "share_token",
+            E::Cidr(_) | E::TooManyCidrs => "allow_ips",
+            E::WebhookSecretLength
+            | E::WebhookProvider(_)
+            | E::WebhookStandardSecret
+            | E::WebhookFixedHeader(_)
+            | E::WebhookNoTimestamp(_)
+            | E::WebhookTolerance
+            | E::HeaderName(_)
+            | E::WebhookPrefix
+            | E::WebhookSecretMissing => "webhook",
+            E::InboxStatus(_) | E::InboxReplyTooLong | E::InboxMaxRequests | E::InboxTtl => "inbox",
+        }
+    }
 }
 
 impl Policy {

@@ -489,6 +489,7 @@ mod tests {
                 status,
                 code,
                 message: "m".into(),
+                field: None,
             })
         };
         assert!(!refusal(409, ApiErrorCode::DomainTaken).is_transient());

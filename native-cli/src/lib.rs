@@ -29,6 +29,8 @@
 //!   `--origin-insecure`).
 //! - [`output`]: what `list` and `status` print, as tables or JSON.
 //! - [`table`]: aligned tables that fit the terminal's width.
+//! - [`policy`]: the access-policy flags `start` and `policy` share, and
+//!   `tunnel policy` (show the checks in force, or change the ones named).
 //! - [`trust`]: certificate verification: public roots plus `--ca-file`.
 
 pub mod api;
@@ -40,6 +42,7 @@ pub mod origin;
 pub mod origin_tls;
 pub mod output;
 pub mod screen;
+pub mod policy;
 pub mod start;
 pub mod table;
 pub mod target;

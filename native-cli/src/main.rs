@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use client_core::domain::{DomainError, validate_subdomain};
 use native_cli::config::{self, Overrides, Settings};
+use native_cli::policy::{FlagError, PolicyFlags, RemoveFlags};
 use native_cli::start::{self, StartOptions};
 use native_cli::{commands, inspect};
 use std::io::IsTerminal as _;
@@ -73,10 +74,20 @@ Examples:
   tunnel --api-url https://tunnel.example.com register   new account; saves URL and key
   tunnel start 3000 --domain myapp                       https://myapp.<base domain> -> localhost:3000
   tunnel start 3000 --basic-auth alice:s3cret            only with a password
+  tunnel policy myapp --allow-ip 10.0.0.0/8              change one check, keep the others
   tunnel requests                                        what reached your most recent tunnel
   tunnel replay REQUEST_ID -H 'X-Debug: 1'               send one again, edited
   tunnel stop myapp                                      remove a tunnel
   tunnel completions bash > ~/.local/share/bash-completion/completions/tunnel";
+
+const POLICY_EXAMPLES: &str = "\
+Examples:
+  tunnel policy myapp                                   the checks in force
+  tunnel policy myapp --allow-ip 10.0.0.0/8             replace the allow-list; basic auth and the rest stay
+  tunnel policy myapp --basic-auth alice:n3w --no-share-token
+  tunnel policy myapp --no-allow-ip                     every address may come in again
+
+Secrets left out (password, share token, webhook secret) stay as they are.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -125,48 +136,19 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = native_cli::origin::ORIGIN_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..=native_cli::origin::ORIGIN_TIMEOUT.as_secs()))]
         origin_timeout: u64,
-        /// Require HTTP basic auth on the public URL.
-        #[arg(long, value_name = "USER:PASS")]
-        basic_auth: Option<String>,
-        /// Require this token, sent as the X-Tunnel-Token header or the tunnel_token
-        /// query parameter (removed before your service sees the request).
-        #[arg(long, value_name = "TOKEN")]
-        share_token: Option<String>,
-        /// Admit only callers from this network (CIDR or address); repeatable.
-        #[arg(long = "allow-ip", value_name = "CIDR")]
-        allow_ip: Vec<String>,
-        /// Admit only webhooks signed with this secret, in a sender's scheme:
-        /// github:SECRET, stripe:whsec_..., slack:SECRET, shopify:SECRET or
-        /// standard:whsec_... (Standard Webhooks, Svix). A bare SECRET is the generic
-        /// HMAC-SHA256 of the body, sha256=<hex> in --webhook-header.
-        #[arg(long, value_name = "[PROVIDER:]SECRET")]
-        verify_webhook: Option<String>,
-        /// Generic form only: the header holding the signature `sha256=<hex>`
-        /// [default: X-Hub-Signature-256].
-        #[arg(long, value_name = "NAME", requires = "verify_webhook")]
-        webhook_header: Option<String>,
-        /// Seconds a webhook's signed timestamp may be from the server's clock, either
-        /// way, before it is refused as a replay (stripe, slack, standard; default
-        /// 300, at most 3600).
-        #[arg(long, value_name = "SECS", requires = "verify_webhook")]
-        webhook_tolerance: Option<u64>,
-        /// Hold requests while this client is offline (stopped, asleep, reconnecting)
-        /// and deliver them, in arrival order, when it is back. Stopping with Ctrl-C
-        /// then keeps the tunnel; `tunnel stop` removes it.
-        #[arg(long)]
-        inbox: bool,
-        /// Status held requests are answered with.
-        #[arg(long, value_name = "CODE", requires = "inbox")]
-        inbox_status: Option<u16>,
-        /// Body held requests are answered with (text).
-        #[arg(long, value_name = "TEXT", requires = "inbox")]
-        inbox_body: Option<String>,
-        /// Most requests held at once (default 100).
-        #[arg(long, value_name = "N", requires = "inbox")]
-        inbox_max: Option<u32>,
-        /// Seconds a held request waits for delivery (default 86400).
-        #[arg(long, value_name = "SECS", requires = "inbox")]
-        inbox_ttl: Option<u64>,
+        #[command(flatten)]
+        policy: PolicyFlags,
+    },
+    /// Show or change a tunnel's access policy; flags change only the checks they name.
+    #[command(after_help = POLICY_EXAMPLES)]
+    Policy {
+        /// The tunnel: its id or its domain.
+        #[arg(value_name = "TUNNEL")]
+        tunnel: String,
+        #[command(flatten)]
+        set: PolicyFlags,
+        #[command(flatten)]
+        remove: RemoveFlags,
     },
     /// List your tunnels.
     List {
@@ -325,6 +307,7 @@ async fn main() -> ExitCode {
             // A bad --domain or target is a usage error, like the ones clap reports
             // with 2.
             if e.downcast_ref::<DomainError>().is_some()
+                || e.downcast_ref::<FlagError>().is_some()
                 || e.downcast_ref::<native_cli::target::TargetUsage>()
                     .is_some()
             {
@@ -370,6 +353,17 @@ async fn run(cli: Cli, url_from_env: bool) -> anyhow::Result<()> {
         Command::Auth(Auth::Login { api_key }) => commands::login(&settings, api_key).await?,
         Command::Auth(Auth::Logout) => commands::logout(&settings)?,
         Command::Auth(Auth::Rotate) => commands::rotate(&settings).await?,
+        Command::Policy {
+            tunnel,
+            set,
+            remove,
+        } => native_cli::policy::policy(&settings, &tunnel, &set, &remove)
+            .await
+            .map_err(|e| match e {
+                // Kept as itself, so it exits 2 as a usage error.
+                native_cli::policy::PolicyCommandError::Flag(f) => anyhow::Error::from(f),
+                other => other.into(),
+            })?,
         Command::List { json } => commands::list(&settings, json).await?,
         Command::Stop { tunnel_id, all } => commands::stop(&settings, tunnel_id, all).await?,
         Command::Completions { .. } | Command::Man => unreachable!("answered above"),
@@ -405,42 +399,11 @@ async fn run(cli: Cli, url_from_env: bool) -> anyhow::Result<()> {
             quiet,
             no_redact,
             origin_timeout,
-            basic_auth,
-            share_token,
-            allow_ip,
-            verify_webhook,
-            webhook_header,
-            webhook_tolerance,
-            inbox,
-            inbox_status,
-            inbox_body,
-            inbox_max,
-            inbox_ttl,
+            policy,
         } => {
-            let policy = client_core::policy::Policy {
-                basic_auth,
-                share_token,
-                allow_ips: allow_ip,
-                webhook: verify_webhook.map(|value| {
-                    let (provider, secret) = client_core::policy::parse_webhook_flag(&value);
-                    client_core::policy::Webhook {
-                        header: webhook_header,
-                        tolerance_secs: webhook_tolerance,
-                        ..client_core::policy::Webhook::of(provider, secret)
-                    }
-                }),
-                inbox: inbox.then_some(client_core::policy::Inbox {
-                    status: inbox_status,
-                    body: inbox_body,
-                    max_requests: inbox_max,
-                    ttl_secs: inbox_ttl,
-                }),
-            };
             // Checked before any call, so a typo costs no tunnel and the message
             // names the flag.
-            policy
-                .validate()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", policy_flag(&e)))?;
+            let policy = policy.checked_policy()?;
             let target = native_cli::target::resolve_target(target.as_deref(), host.as_deref())?;
             let origin_tls = native_cli::target::origin_tls(&target, origin_ca, origin_insecure)?;
             let api = commands::authorized_api(&settings)?;
@@ -561,25 +524,5 @@ impl Signals {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// The `tunnel start` flag a policy error is about.
-fn policy_flag(e: &client_core::policy::PolicyError) -> &'static str {
-    use client_core::policy::PolicyError as E;
-    match e {
-        E::BasicAuthFormat | E::BasicAuthTooLong => "--basic-auth",
-        E::ShareTokenLength | E::ShareTokenCharacters => "--share-token",
-        E::Cidr(_) | E::TooManyCidrs => "--allow-ip",
-        E::WebhookSecretLength
-        | E::WebhookPrefix
-        | E::WebhookProvider(_)
-        | E::WebhookStandardSecret => "--verify-webhook",
-        E::HeaderName(_) | E::WebhookFixedHeader(_) => "--webhook-header",
-        E::WebhookNoTimestamp(_) | E::WebhookTolerance => "--webhook-tolerance",
-        E::InboxStatus(_) => "--inbox-status",
-        E::InboxReplyTooLong => "--inbox-body",
-        E::InboxMaxRequests => "--inbox-max",
-        E::InboxTtl => "--inbox-ttl",
     }
 }

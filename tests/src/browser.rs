@@ -53,6 +53,9 @@ pub fn console_dist() -> PathBuf {
     dir
 }
 
+/// Names the folder [`Browser::doc_screenshot`] writes the docs' screenshots to.
+pub const DOC_SCREENSHOTS_ENV: &str = "TUNNEL_SCREENSHOTS";
+
 /// Where screenshots go: `CONSOLE_ARTIFACTS`, else `target/console-screenshots`.
 pub fn artifacts_dir() -> PathBuf {
     let dir = std::env::var_os("CONSOLE_ARTIFACTS").map_or_else(
@@ -271,6 +274,18 @@ impl Browser {
         let path = artifacts_dir().join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
+    }
+
+    /// For the docs: when `TUNNEL_SCREENSHOTS` names a folder (scripts/screenshots.sh
+    /// sets `docs/screenshots`), saves the page there as `console-<name>.png` too.
+    pub async fn doc_screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os(DOC_SCREENSHOTS_ENV) else {
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("console-{name}.png")), png).unwrap();
     }
 
     /// Runs JavaScript in the page and returns its result.

@@ -19,7 +19,8 @@ fn has_header(headers: &[(String, String)], name: &str) -> bool {
     headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
-/// Basic auth, share token, IP allow-list (set by flag, then replaced by PATCH) and
+/// Basic auth (kept through a PATCH of the allow-list), share token, IP allow-list (set
+/// by flag, then changed by PATCH) and
 /// webhook signatures, each on its own tunnel.
 pub async fn access_policies(stack: &Stack) {
     const PASSWORD: &str = "pw-very-secret";
@@ -78,6 +79,90 @@ pub async fn access_policies(stack: &Stack) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(!has_header(&echoed_headers(&r), "authorization"));
+
+    // A PATCH of the allow-list alone merges: basic auth stays in force without its
+    // password being sent again, and the new list applies on top of it.
+    let basic_id = rest.tunnel_id("pbasic").await;
+    let patch_ips = |ips: Value| {
+        let rest = &rest;
+        let path = format!("/v1/tunnels/{basic_id}");
+        async move {
+            rest.call("PATCH", &path, Some(json!({"policy": {"allow_ips": ips}})))
+                .await
+        }
+    };
+    let (status, body) = patch_ips(json!(["127.0.0.0/8", "::1"])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["policy"]["basic_auth_user"], "alice", "{body}");
+    let get = |auth: bool| {
+        let r = http.get(format!("{}/a", url("pbasic")));
+        let r = if auth {
+            r.basic_auth("alice", Some(PASSWORD))
+        } else {
+            r
+        };
+        r.send()
+    };
+    assert_eq!(get(false).await.unwrap().status(), 401, "basic auth kept");
+    assert_eq!(get(true).await.unwrap().status(), 200);
+    let (status, _) = patch_ips(json!(["10.0.0.0/8"])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get(true).await.unwrap().status(),
+        403,
+        "the new list applies"
+    );
+    // A bad entry is refused naming the field, and nothing changes.
+    let (status, body) = patch_ips(json!(["10.0.0.0/33"])).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_policy", "{body}");
+    assert_eq!(body["error"]["field"], "allow_ips", "{body}");
+    assert_eq!(get(true).await.unwrap().status(), 403);
+    let (status, _) = patch_ips(Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(get(false).await.unwrap().status(), 401);
+    assert_eq!(get(true).await.unwrap().status(), 200);
+
+    // The same through `tunnel policy`: with no flag it shows what is in force; a flag
+    // changes its check only; a bad value is refused naming the flag, before any call.
+    let shown = user.ok(&["policy", "pbasic"]).await;
+    assert_eq!(
+        shown,
+        format!("Access to pbasic ({basic_id}): basic auth (user alice)\n")
+    );
+    let changed = user
+        .ok(&[
+            "policy",
+            "pbasic",
+            "--allow-ip",
+            "127.0.0.0/8",
+            "--allow-ip",
+            "::1",
+        ])
+        .await;
+    assert_eq!(
+        changed,
+        format!(
+            "Access to pbasic ({basic_id}): basic auth (user alice); from 127.0.0.0/8, ::1/128\n"
+        )
+    );
+    assert_eq!(get(false).await.unwrap().status(), 401, "basic auth kept");
+    assert_eq!(get(true).await.unwrap().status(), 200);
+    let bad = user
+        .run(&["policy", "pbasic", "--allow-ip", "10.0.0.0/33"])
+        .await;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr
+            .starts_with("error: --allow-ip: \"10.0.0.0/33\" is not an IP address or CIDR"),
+        "{bad:?}"
+    );
+    let off = user.ok(&["policy", "pbasic", "--no-allow-ip"]).await;
+    assert!(off.ends_with(": basic auth (user alice)\n"), "{off}");
+    let both = user
+        .run(&["policy", "pbasic", "--basic-auth", "a:b", "--no-basic-auth"])
+        .await;
+    assert_eq!(both.code, Some(2), "{both:?}");
 
     // Share token: header or query parameter, both stripped before the origin.
     let r = http

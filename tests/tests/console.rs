@@ -81,6 +81,7 @@ async fn log_in_create_inspect_replay_delete_log_out() {
     b.fill("login-api-key", "tk_nobody_0000").await;
     b.click("login-submit").await;
     b.testid("login-error").await;
+    b.doc_screenshot("login-error").await;
     log_in(&b, &stack).await;
 
     // The domain is checked as it is typed, by the server's rules.
@@ -100,6 +101,7 @@ async fn log_in_create_inspect_replay_delete_log_out() {
     create_tunnel(&b, "console-e2e").await;
     let tunnel_row = "[data-testid=tunnel-row][data-domain=console-e2e]";
     b.find(&format!("{tunnel_row}[data-status=offline]")).await;
+    b.doc_screenshot("offline-tunnel").await;
 
     // The CLI serves the tunnel made in the console (same client, same domain): the row
     // goes online by itself.
@@ -344,13 +346,18 @@ async fn edit_a_tunnels_access_policy() {
     // Checked as it is typed, by the server's rules: a short token cannot be saved.
     b.click("tunnel-access-edit").await;
     b.wait_text(
-        "[data-testid=policy-replace-note]",
-        "replaces the whole policy",
+        "[data-testid=policy-merge-note]",
+        "changes only what you edit",
     )
     .await;
+    // Nothing changed yet: nothing to save.
+    assert!(!b.testid("policy-save").await.is_enabled().await.unwrap());
     b.fill("policy-share-token", "short").await;
-    b.wait_text("[data-testid=policy-help]", "8 to 256 characters")
-        .await;
+    b.wait_text(
+        "[data-testid=policy-error-share_token]",
+        "8 to 256 characters",
+    )
+    .await;
     assert!(!b.testid("policy-save").await.is_enabled().await.unwrap());
 
     // A share token and the offline inbox, previewed in the table's words, then saved.
@@ -373,7 +380,8 @@ async fn edit_a_tunnels_access_policy() {
     assert_eq!(t["policy"]["inbox"]["max_requests"], 5, "{t}");
     assert!(!t.to_string().contains("console-share-token"), "{t}");
 
-    // Opened again: what the API shows is filled in, the token is asked for again.
+    // Opened again: what the API shows is filled in; the token is said to be set, not
+    // shown, and kept when left blank.
     b.click("tunnel-access-edit").await;
     assert!(b.testid("policy-inbox").await.is_selected().await.unwrap());
     assert_eq!(
@@ -394,8 +402,11 @@ async fn edit_a_tunnels_access_policy() {
             .as_deref(),
         Some("")
     );
-    b.wait_text("[data-testid=policy-editor]", "Enter a token again")
-        .await;
+    b.wait_text(
+        "[data-testid=policy-share-token-set]",
+        "Share token set — leave blank to keep it.",
+    )
+    .await;
 
     // Remove all checks: anyone may come in again.
     b.click("policy-remove").await;
@@ -403,6 +414,129 @@ async fn edit_a_tunnels_access_policy() {
     b.wait_text(&access, "anyone").await;
     let t = tunnel_by_domain(&stack, "policy-e2e").await;
     assert!(t["policy"].is_null(), "{t}");
+    b.close().await;
+}
+
+/// The issue this guards against: saving the form after changing only the IP list used
+/// to drop basic auth unless the password was typed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_ip_list_keeps_basic_auth() {
+    let stack = Stack::start().await;
+    let origin = Origin::start().await;
+    let port = origin.port.to_string();
+    let _cli = stack
+        .user
+        .start(&[
+            &port,
+            "--domain",
+            "guarded",
+            "--basic-auth",
+            "alice:console-pw",
+        ])
+        .await;
+    let b = Browser::start(WIDE.0, WIDE.1).await;
+    log_in(&b, &stack).await;
+    let row = "[data-testid=tunnel-row][data-domain=guarded]";
+    b.wait_text(
+        &format!("{row} [data-testid=tunnel-access]"),
+        "basic auth (user alice)",
+    )
+    .await;
+    b.find(&format!("{row} [data-testid=tunnel-access-edit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text(
+        "[data-testid=policy-password-set]",
+        "Password set — leave blank to keep it.",
+    )
+    .await;
+
+    // A bad entry: the error beside the IP field, which keeps what was typed.
+    b.fill("policy-allow-ips", "127.0.0.0/8\n10.0.0.0/33").await;
+    b.wait_text(
+        "[data-testid=policy-error-allow_ips]",
+        "\"10.0.0.0/33\" is not an IP address or CIDR",
+    )
+    .await;
+    assert!(!b.testid("policy-save").await.is_enabled().await.unwrap());
+    let beside = b
+        .js(
+            "const e = document.querySelector('[data-testid=policy-error-allow_ips]'); \
+             return e.closest('fieldset').querySelector('textarea').dataset.testid",
+        )
+        .await;
+    assert_eq!(
+        beside, "policy-allow-ips",
+        "the error sits in the IP list's fieldset"
+    );
+    assert_eq!(
+        b.testid("policy-allow-ips")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("127.0.0.0/8\n10.0.0.0/33")
+    );
+    b.doc_screenshot("policy-field-error").await;
+
+    // Fixed, previewed and saved: only the list is sent, basic auth stays.
+    b.fill("policy-allow-ips", "127.0.0.0/8\n::1").await;
+    b.wait_text(
+        "[data-testid=policy-help]",
+        "Saving allows: basic auth (user alice); from 127.0.0.0/8, ::1/128",
+    )
+    .await;
+    b.click("policy-save").await;
+    b.wait_count("[data-testid=policy-editor]", 0).await;
+    b.wait_text(
+        &format!("{row} [data-testid=tunnel-access]"),
+        "from 127.0.0.0/8",
+    )
+    .await;
+    let t = tunnel_by_domain(&stack, "guarded").await;
+    assert_eq!(t["policy"]["basic_auth_user"], "alice", "{t}");
+    assert_eq!(
+        t["policy"]["allow_ips"],
+        serde_json::json!(["127.0.0.0/8", "::1/128"])
+    );
+
+    // Enforced: no password is still 401, the password still lets one in.
+    let client = public_client(&stack.server, &["guarded"]);
+    let url = format!("http://{}/x", stack.server.host_of("guarded"));
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .get(&url)
+        .basic_auth("alice", Some("console-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Removing basic auth is its own action, undone as easily.
+    b.find(&format!("{row} [data-testid=tunnel-access-edit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.click("policy-remove-basic-auth").await;
+    b.wait_text(
+        "[data-testid=policy-editor]",
+        "Basic auth will be removed when you save.",
+    )
+    .await;
+    b.wait_text(
+        "[data-testid=policy-help]",
+        "Saving allows: from 127.0.0.0/8, ::1/128",
+    )
+    .await;
+    b.click("policy-remove-basic-auth-undo").await;
+    b.wait_text("[data-testid=policy-help]", "No changes yet.")
+        .await;
+    b.click("policy-cancel").await;
     b.close().await;
 }
 

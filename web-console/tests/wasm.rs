@@ -11,10 +11,11 @@ use client_core::inspect::{
     CapturedBody, Exchange, ExchangeSummary, Filter, Message, Outcome, REDACTED, ResponseRecord,
     Timings, to_curl, to_har,
 };
+use client_core::policy::Patch;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_console::services::edits::EditForm;
 use web_console::services::format::{BodyView, body_view};
-use web_console::services::policy_form::{PolicyForm, summary_of};
+use web_console::services::policy_form::{PolicyForm, summary_after};
 use web_console::services::{browser, session};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -150,24 +151,29 @@ fn the_session_lives_in_session_storage() {
 }
 
 #[wasm_bindgen_test]
-fn access_policies_are_checked_then_sent_whole() {
+fn access_policies_are_checked_then_sent_as_a_change() {
     let short = PolicyForm {
         share_token: "short".into(),
         ..PolicyForm::default()
     };
-    assert!(short.to_policy().unwrap_err().contains("8 to 256"));
+    assert!(short.to_patch().unwrap_err()["share_token"].contains("8 to 256"));
     let form = PolicyForm {
         share_token: "a-share-token".into(),
         inbox: true,
         ..PolicyForm::default()
     };
-    let policy = form.to_policy().unwrap();
+    let patch = form.to_patch().unwrap();
     assert_eq!(
-        summary_of(policy.as_ref()).describe(),
+        summary_after(&form.current, &patch).describe(),
         "share token; offline inbox (up to 100 requests for 86400 s, answered 202)"
     );
     let api = ApiClient::new("http://127.0.0.1:8080", Some("tok".into()));
-    let call = api.update_tunnel("t1", &UpdateTunnel { policy });
+    let call = api.update_tunnel(
+        "t1",
+        &UpdateTunnel {
+            policy: Patch::Set(patch),
+        },
+    );
     assert_eq!(call.request.method, "PATCH");
     assert_eq!(call.request.url, "http://127.0.0.1:8080/v1/tunnels/t1");
     let body: serde_json::Value =
@@ -177,7 +183,12 @@ fn access_policies_are_checked_then_sent_whole() {
         serde_json::json!({"policy": {"share_token": "a-share-token", "inbox": {}}})
     );
     // "Remove all checks" sends an explicit null.
-    let call = api.update_tunnel("t1", &UpdateTunnel { policy: None });
+    let call = api.update_tunnel(
+        "t1",
+        &UpdateTunnel {
+            policy: Patch::Remove,
+        },
+    );
     assert_eq!(
         call.request.body.as_deref(),
         Some(&br#"{"policy":null}"#[..])

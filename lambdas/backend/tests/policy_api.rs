@@ -1,6 +1,6 @@
-//! The access policy through the REST router: set on create, replaced by PATCH and by
-//! resuming one's own offline tunnel, validated, owner-only, and never shown with a
-//! secret.
+//! The access policy through the REST router: set on create, changed field by field by
+//! PATCH, replaced by resuming one's own offline tunnel, validated (the error naming its
+//! field), owner-only, and never shown with a secret.
 
 #![allow(clippy::unwrap_used)]
 
@@ -50,19 +50,39 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         assert!(!text.contains("salt") && !text.contains("hash"), "{text}");
     }
 
-    // Invalid policies are 400 with the reason, on create and on PATCH.
-    for bad in [
-        json!({"basic_auth": "nopassword"}),
-        json!({"share_token": "short"}),
-        json!({"allow_ips": ["10.0.0.0/33"]}),
-        json!({"webhook": {"secret": ""}}),
-        json!({"webhook": {"secret": "s", "header": "Bad Header"}}),
-        json!({"webhook": {"secret": "s", "provider": "svix"}}),
-        json!({"webhook": {"secret": "s", "provider": "stripe", "header": "X-Sig"}}),
-        json!({"webhook": {"secret": "s", "provider": "github", "tolerance_secs": 60}}),
-        json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 0}}),
-        json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 3601}}),
-        json!({"webhook": {"secret": "whsec_not base64", "provider": "standard"}}),
+    // Invalid policies are 400 invalid_policy naming the field, on create and on PATCH;
+    // a refused PATCH changes nothing.
+    let (_, before) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
+    for (bad, field) in [
+        (json!({"basic_auth": "nopassword"}), "basic_auth"),
+        (json!({"share_token": "short"}), "share_token"),
+        (json!({"allow_ips": ["10.0.0.0/33"]}), "allow_ips"),
+        (json!({"webhook": {"secret": ""}}), "webhook"),
+        (
+            json!({"webhook": {"secret": "s", "header": "Bad Header"}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "stripe", "header": "X-Sig"}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "github", "tolerance_secs": 60}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 0}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "s", "provider": "slack", "tolerance_secs": 3601}}),
+            "webhook",
+        ),
+        (
+            json!({"webhook": {"secret": "whsec_not base64", "provider": "standard"}}),
+            "webhook",
+        ),
+        (json!({"inbox": {"status": 99}}), "inbox"),
     ] {
         let (status, body) = call(
             &b,
@@ -73,7 +93,9 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         )
         .await;
         assert_eq!(status, 400, "{bad}: {body}");
-        let (status, _) = call(
+        assert_eq!(body["error"]["code"], "invalid_policy", "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+        let (status, body) = call(
             &b,
             "PATCH",
             &format!("/v1/tunnels/{id}"),
@@ -82,7 +104,24 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         )
         .await;
         assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["code"], "invalid_policy", "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
     }
+    // An unknown provider is not a policy setting's value but a malformed body.
+    let (status, body) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &key,
+        Some(json!({"policy": {"webhook": {"secret": "s", "provider": "svix"}}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, after) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
+    assert_eq!(
+        after["policy"], before["policy"],
+        "refused PATCHes changed nothing"
+    );
 
     // Each refusal names what to fix, in the API's words.
     for (bad, says) in [
@@ -112,7 +151,8 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         assert!(message.contains(says), "{message}");
     }
 
-    // A named scheme is shown with its header and tolerance, not its secret.
+    // A named scheme is shown with its header and tolerance, not its secret; the
+    // other checks stay as they were.
     let (status, t) = call(
         &b,
         "PATCH",
@@ -127,12 +167,17 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
     .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(
-        t["policy"]["webhook"],
-        json!({"provider": "standard", "header": "webhook-signature", "prefix": "v1,", "tolerance_secs": 90})
+        t["policy"],
+        json!({
+            "basic_auth_user": "alice",
+            "share_token": true,
+            "allow_ips": ["10.0.0.0/8"],
+            "webhook": {"provider": "standard", "header": "webhook-signature", "prefix": "v1,", "tolerance_secs": 90}
+        })
     );
     assert!(!t.to_string().contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
 
-    // PATCH replaces; another client cannot.
+    // PATCH merges; another client cannot.
     let (status, _) = call(
         &b,
         "PATCH",
@@ -147,16 +192,44 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         "PATCH",
         &format!("/v1/tunnels/{id}"),
         &key,
-        Some(json!({"policy": {"allow_ips": ["::1"]}})),
+        Some(json!({"policy": {"allow_ips": ["::1"], "share_token": null, "webhook": {"provider": "standard", "tolerance_secs": 60}}})),
     )
     .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(
         t["policy"],
-        json!({"share_token": false, "allow_ips": ["::1/128"]})
+        json!({
+            "basic_auth_user": "alice",
+            "share_token": false,
+            "allow_ips": ["::1/128"],
+            "webhook": {"provider": "standard", "header": "webhook-signature", "prefix": "v1,", "tolerance_secs": 60}
+        })
     );
     let (_, t) = call(&b, "GET", &format!("/v1/tunnels/{id}"), &key, None).await;
     assert_eq!(t["policy"]["allow_ips"], json!(["::1/128"]));
+    // No body, or `{}`, changes nothing; `"policy": null` removes every check.
+    for body in [None, Some(json!({})), Some(json!({"policy": {}}))] {
+        let (status, same) = call(
+            &b,
+            "PATCH",
+            &format!("/v1/tunnels/{id}"),
+            &key,
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(same["policy"], t["policy"], "{body:?}");
+    }
+    let (status, t) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &key,
+        Some(json!({"policy": null})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(t.get("policy").is_none(), "{t}");
 
     // Resuming one's own offline tunnel merges: the settings asked for now replace
     // theirs, the others stay (a restart never drops a check unasked).
@@ -202,8 +275,15 @@ async fn policy_is_set_replaced_validated_and_never_shown() {
         assert!(t["expires_at"].as_u64().is_some(), "inactive: {t}");
     }
 
-    // An empty PATCH body removes the policy.
-    let (status, t) = call(&b, "PATCH", &format!("/v1/tunnels/{id}"), &key, None).await;
+    // Only an explicit `"policy": null` removes the policy.
+    let (status, t) = call(
+        &b,
+        "PATCH",
+        &format!("/v1/tunnels/{id}"),
+        &key,
+        Some(json!({"policy": null})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(t.get("policy").is_none(), "{t}");
 }

@@ -7,9 +7,9 @@ use yew::prelude::*;
 
 /// The `oninput` of a field: `read` takes the value from the event, `set` puts it in
 /// the form.
-pub fn on_field<F: Clone + 'static>(
+pub fn on_field<F: Clone + 'static, E: 'static>(
     form: &UseStateHandle<F>,
-    error: &UseStateHandle<Option<String>>,
+    error: &UseStateHandle<Option<E>>,
     set: fn(&mut F, String),
     read: fn(&InputEvent) -> String,
 ) -> Callback<InputEvent> {

@@ -1,16 +1,49 @@
-use client_core::api::{Tunnel, UpdateTunnel};
+use client_core::api::{ApiError, ApiErrorCode, Tunnel, UpdateTunnel};
 use client_core::policy::{
     DEFAULT_INBOX_MAX_REQUESTS, DEFAULT_INBOX_STATUS, DEFAULT_INBOX_TTL_SECS,
-    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_TOLERANCE_SECS, MIN_SHARE_TOKEN_BYTES, Policy,
-    WebhookProvider,
+    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_TOLERANCE_SECS, MIN_SHARE_TOKEN_BYTES, Patch,
+    PolicyPatch, WebhookProvider,
 };
 use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::field::{input_value, on_field, textarea_value};
 
-use crate::services::api::Api;
-use crate::services::policy_form::{PolicyForm, provider_choice, summary_of};
+use crate::services::api::{Api, AppError};
+use crate::services::policy_form::{FieldErrors, PolicyForm, provider_choice, summary_after};
+
+/// A refused save: the field the server named (shown beside it), and what to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SaveError {
+    field: Option<String>,
+    message: String,
+}
+
+impl SaveError {
+    fn of(e: &AppError) -> Self {
+        match e {
+            // The policy's own rule, beside its field: the message the form's check
+            // would have given (the REST text less its "invalid policy: " lead).
+            AppError::Api(
+                api @ ApiError::Server {
+                    code: ApiErrorCode::InvalidPolicy,
+                    message,
+                    ..
+                },
+            ) => Self {
+                field: api.field().map(str::to_owned),
+                message: message
+                    .strip_prefix("invalid policy: ")
+                    .unwrap_or(message)
+                    .to_owned(),
+            },
+            other => Self {
+                field: None,
+                message: format!("Not saved: {other}"),
+            },
+        }
+    }
+}
 
 /// Props of [`PolicyEditor`].
 #[derive(Debug, Properties, PartialEq)]
@@ -25,14 +58,14 @@ pub struct PolicyEditorProps {
     pub on_close: Callback<()>,
 }
 
-/// A tunnel's access policy as a form, checked as it is typed by client-core's rules,
-/// saved whole (`PATCH` replaces the policy).
+/// A tunnel's access policy as a form, checked as it is typed by client-core's rules
+/// (each error beside its field), saved as a change: only what was edited is sent, a
+/// secret left blank stays in force, and a check goes only by its own Remove button.
 #[component]
 pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
-    let summary = props.tunnel.policy.clone().unwrap_or_default();
     let form = use_state(|| PolicyForm::of(props.tunnel.policy.as_ref()));
     let busy = use_state(|| false);
-    let error = use_state(|| None::<String>);
+    let error = use_state(|| None::<SaveError>);
     let first = use_node_ref();
     {
         // Opened from a button: the keyboard continues in the form.
@@ -44,7 +77,7 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         });
     }
 
-    let checked = form.to_policy();
+    let checked = form.to_patch();
     let id = props.tunnel.tunnel_id.clone();
     let field_id = |name: &str| format!("policy-{id}-{name}");
 
@@ -56,7 +89,7 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
             props.on_saved.clone(),
             id.clone(),
         );
-        Callback::from(move |policy: Option<Policy>| {
+        Callback::from(move |policy: Patch<PolicyPatch>| {
             if *busy {
                 return;
             }
@@ -74,7 +107,8 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                 match api.run(api.client().update_tunnel(&id, &body)).await {
                     Ok(t) => on_saved.emit(t),
                     Err(e) => {
-                        error.set(Some(format!("Not saved: {e}")));
+                        // The form keeps what was typed, to be fixed and saved again.
+                        error.set(Some(SaveError::of(&e)));
                         busy.set(false);
                     }
                 }
@@ -85,14 +119,14 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         let (save, checked) = (save.clone(), checked.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            if let Ok(policy) = &checked {
-                save.emit(policy.clone());
+            if let Ok(patch) = &checked {
+                save.emit(Patch::Set(patch.clone()));
             }
         })
     };
     let remove = {
         let save = save.clone();
-        Callback::from(move |_| save.emit(None))
+        Callback::from(move |_| save.emit(Patch::Remove))
     };
     let close = {
         let cb = props.on_close.clone();
@@ -133,28 +167,105 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         })
     };
 
-    // A check that is on now but whose secret was not typed again would be turned off
-    // by saving: say so beside it.
-    let was_on = |on: bool, empty: bool, what: &str| {
-        (on && empty).then(|| {
-            html! { <p class="help warn">{ format!("On now. Enter {what} again to keep it; left empty, saving turns it off.") }</p> }
+    let toggle = |flip: fn(&mut PolicyForm)| {
+        let (form, error) = (form.clone(), error.clone());
+        Callback::from(move |_: MouseEvent| {
+            let mut next = (*form).clone();
+            flip(&mut next);
+            form.set(next);
+            error.set(None);
         })
     };
+    // Errors by field: the form's own checks, and the server's when it named a field.
+    let mut field_errors: FieldErrors = checked.clone().err().unwrap_or_default();
+    let server = (*error).clone();
+    let general = match &server {
+        Some(SaveError {
+            field: Some(f),
+            message,
+        }) => match client_core::policy::POLICY_FIELDS
+            .into_iter()
+            .find(|n| *n == f.as_str())
+        {
+            Some(name) => {
+                field_errors.entry(name).or_insert_with(|| message.clone());
+                None
+            }
+            None => Some(message.clone()),
+        },
+        Some(SaveError { message, .. }) => Some(message.clone()),
+        None => None,
+    };
+    let error_for = |field: &'static str| {
+        field_errors.get(field).map(|m| {
+            html! {
+                <p class="help bad" id={field_id(&format!("{field}-error"))} role="alert"
+                    data-testid={format!("policy-error-{field}")}>{ m.clone() }</p>
+            }
+        })
+    };
+    let described = |field: &'static str| {
+        field_errors
+            .contains_key(field)
+            .then(|| field_id(&format!("{field}-error")))
+    };
+    // A secret in force is never shown: say it is there, and how to keep it.
+    let secret_note = |on: bool, removing: bool, what: &str, testid: &str| {
+        (on && !removing).then(|| {
+            html! { <p class="help" data-testid={testid.to_owned()}>{ format!("{what} set — leave blank to keep it.") }</p> }
+        })
+    };
+    // The Remove button of a check in force, or, once pressed, what saving will do.
+    let remove_check = |on: bool,
+                        removing: bool,
+                        what: &str,
+                        testid: &str,
+                        flip: fn(&mut PolicyForm)| {
+        if !on {
+            return html! {};
+        }
+        if removing {
+            html! {
+                <p class="help warn">
+                    { format!("{what} will be removed when you save. ") }
+                    <button class="btn link" type="button" onclick={toggle(flip)}
+                        data-testid={format!("{testid}-undo")}>{ "Keep it" }</button>
+                </p>
+            }
+        } else {
+            html! {
+                <button class="btn small danger-outline" type="button" onclick={toggle(flip)}
+                    data-testid={testid.to_owned()}>{ format!("Remove {}", what.to_lowercase()) }</button>
+            }
+        }
+    };
+    let unchanged = matches!(&checked, Ok(p) if p.is_empty());
     let (help, invalid) = match &checked {
+        Ok(p) if p.is_empty() => ("No changes yet.".to_owned(), false),
         Ok(p) => (
-            format!("Saving allows: {}", summary_of(p.as_ref()).describe()),
+            format!(
+                "Saving allows: {}",
+                summary_after(&form.current, p).describe()
+            ),
             false,
         ),
-        Err(e) => (e.clone(), true),
+        Err(e) => (
+            format!(
+                "Fix the field{} marked below to save.",
+                if e.len() > 1 { "s" } else { "" }
+            ),
+            true,
+        ),
     };
+    let cur = form.current.clone();
     let heading = field_id("title");
     let help_id = field_id("help");
     html! {
         <form class="policy-form" {onsubmit} {onkeydown} novalidate=true
             aria-labelledby={heading.clone()} data-testid="policy-editor">
             <h2 id={heading}>{ format!("Access to {}", props.tunnel.domain) }</h2>
-            <p class="notice" data-testid="policy-replace-note">
-                { "Saving replaces the whole policy. Passwords, the share token and the webhook secret are never shown back: type them again to keep them. Empty fields turn their check off." }
+            <p class="notice" data-testid="policy-merge-note">
+                { "Saving changes only what you edit here. Passwords, the share token and the webhook secret are never shown back; left blank, they stay as they are. A check goes only with its Remove button." }
             </p>
 
             <fieldset>
@@ -162,15 +273,23 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                 <div class="row">
                     <label class="grow">{ "User" }
                         <input ref={first} type="text" autocomplete="off" spellcheck="false"
-                            autocapitalize="none" value={form.user.clone()}
+                            autocapitalize="none" value={form.user.clone()} disabled={form.remove_basic_auth}
+                            aria-invalid={field_errors.contains_key("basic_auth").to_string()}
+                            aria-describedby={described("basic_auth")}
                             oninput={update(|f, v| f.user = v, input)} data-testid="policy-user" />
                     </label>
                     <label class="grow">{ "Password" }
                         <input type="password" autocomplete="new-password" value={form.password.clone()}
+                            disabled={form.remove_basic_auth}
+                            placeholder={cur.basic_auth_user.is_some().then_some("unchanged")}
+                            aria-invalid={field_errors.contains_key("basic_auth").to_string()}
+                            aria-describedby={described("basic_auth")}
                             oninput={update(|f, v| f.password = v, input)} data-testid="policy-password" />
                     </label>
                 </div>
-                { for was_on(summary.basic_auth_user.is_some(), form.password.is_empty(), "the password") }
+                { for error_for("basic_auth") }
+                { for secret_note(cur.basic_auth_user.is_some(), form.remove_basic_auth, "Password", "policy-password-set") }
+                { remove_check(cur.basic_auth_user.is_some(), form.remove_basic_auth, "Basic auth", "policy-remove-basic-auth", |f| f.remove_basic_auth = !f.remove_basic_auth) }
             </fieldset>
 
             <fieldset>
@@ -181,10 +300,14 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                         <code>{ "X-Tunnel-Token" }</code>{ " header or " }<code>{ "?tunnel_token=" }</code>
                     </span>
                     <input class="mono" type="text" autocomplete="off" spellcheck="false"
-                        autocapitalize="none" value={form.share_token.clone()}
+                        autocapitalize="none" value={form.share_token.clone()} disabled={form.remove_share_token}
+                        aria-invalid={field_errors.contains_key("share_token").to_string()}
+                        aria-describedby={described("share_token")}
                         oninput={update(|f, v| f.share_token = v, input)} data-testid="policy-share-token" />
                 </label>
-                { for was_on(summary.share_token, form.share_token.is_empty(), "a token") }
+                { for error_for("share_token") }
+                { for secret_note(cur.share_token, form.remove_share_token, "Share token", "policy-share-token-set") }
+                { remove_check(cur.share_token, form.remove_share_token, "Share token", "policy-remove-share-token", |f| f.remove_share_token = !f.remove_share_token) }
             </fieldset>
 
             <fieldset>
@@ -192,8 +315,11 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                 <label>
                     <span class="hint">{ "One IP or CIDR a line (10.0.0.0/8, 2001:db8::/32); empty allows every address" }</span>
                     <textarea class="mono" rows="3" spellcheck="false" value={form.allow_ips.clone()}
+                        aria-invalid={field_errors.contains_key("allow_ips").to_string()}
+                        aria-describedby={described("allow_ips")}
                         oninput={update(|f, v| f.allow_ips = v, text)} data-testid="policy-allow-ips" />
                 </label>
+                { for error_for("allow_ips") }
             </fieldset>
 
             <fieldset>
@@ -208,6 +334,9 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                     </label>
                     <label class="grow">{ "Secret" }
                         <input type="password" autocomplete="off" value={form.webhook_secret.clone()}
+                            disabled={form.remove_webhook}
+                            aria-invalid={field_errors.contains_key("webhook").to_string()}
+                            aria-describedby={described("webhook")}
                             placeholder={(provider == WebhookProvider::Standard).then_some("whsec_...")}
                             oninput={update(|f, v| f.webhook_secret = v, input)} data-testid="policy-webhook-secret" />
                     </label>
@@ -231,7 +360,9 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                         </label>
                     }
                 </div>
-                { for was_on(summary.webhook.is_some(), form.webhook_secret.is_empty(), "the secret") }
+                { for error_for("webhook") }
+                { for secret_note(cur.webhook.is_some(), form.remove_webhook, "Secret", "policy-webhook-secret-set") }
+                { remove_check(cur.webhook.is_some(), form.remove_webhook, "Webhook check", "policy-remove-webhook", |f| f.remove_webhook = !f.remove_webhook) }
             </fieldset>
 
             <fieldset>
@@ -265,15 +396,16 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                             oninput={update(|f, v| f.inbox_body = v, text)} data-testid="policy-inbox-body" />
                     </label>
                 }
+                { for error_for("inbox") }
             </fieldset>
 
             <p id={help_id.clone()} class={classes!("help", invalid.then_some("bad"))}
                 aria-live="polite" data-testid="policy-help">{ help }</p>
-            if let Some(message) = (*error).clone() {
+            if let Some(message) = general {
                 <p class="help bad" role="alert" data-testid="policy-error">{ message }</p>
             }
             <div class="row">
-                <button class="btn primary" type="submit" disabled={invalid || *busy}
+                <button class="btn primary" type="submit" disabled={invalid || unchanged || *busy}
                     aria-describedby={help_id} data-testid="policy-save">
                     { if *busy { "Saving…" } else { "Save policy" } }
                 </button>

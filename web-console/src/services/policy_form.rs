@@ -1,26 +1,44 @@
-//! The access-policy form: what it starts with, and the [`Policy`] it saves.
-//! Pure, tested natively; the rules themselves are client-core's [`Policy::validate`],
-//! so the form says what the server would.
+//! The access-policy form: what it starts with, and the change it saves.
+//! Pure, tested natively; the rules themselves are client-core's
+//! [`PolicyPatch::validate`], so the form says what the server would, beside the field
+//! it is about.
+//!
+//! Saving sends only what changed ([`PolicyForm::to_patch`]): a secret left blank
+//! keeps the one in force, and a check goes only by its own Remove button (or the
+//! allow-list emptied, the inbox unticked), never because a field was not retyped.
+
+use std::collections::BTreeMap;
 
 use client_core::policy::{
-    DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, DEFAULT_WEBHOOK_TOLERANCE_SECS, Inbox, Policy,
-    PolicySummary, Webhook, WebhookProvider,
+    Cidr, DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX, DEFAULT_WEBHOOK_TOLERANCE_SECS, Inbox,
+    Patch, PolicyPatch, PolicySummary, Webhook, WebhookPatch, WebhookProvider,
 };
 
-/// The form's fields, as typed.
+/// Errors by policy field (`basic_auth`, `share_token`, `allow_ips`, `webhook`,
+/// `inbox`, as [`client_core::policy::PolicyError::field`] names them), each shown
+/// beside its inputs.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// The form's fields, as typed, and the policy in force they edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyForm {
-    /// Basic-auth user; empty with an empty password means no basic auth.
+    /// The policy in force, as the API shows it.
+    pub current: PolicySummary,
+    /// Basic-auth user.
     pub user: String,
-    /// Basic-auth password.
+    /// Basic-auth password; blank keeps the one in force.
     pub password: String,
-    /// Share token; empty means none.
+    /// Basic auth to be removed on save.
+    pub remove_basic_auth: bool,
+    /// Share token; blank keeps the one in force.
     pub share_token: String,
+    /// The share token to be removed on save.
+    pub remove_share_token: bool,
     /// Allow-list, one CIDR a line.
     pub allow_ips: String,
     /// Whose webhook signature scheme.
     pub webhook_provider: WebhookProvider,
-    /// Webhook secret.
+    /// Webhook secret; blank keeps the one in force (for the same sender).
     pub webhook_secret: String,
     /// Webhook signature header (generic scheme only).
     pub webhook_header: String,
@@ -29,6 +47,8 @@ pub struct PolicyForm {
     /// Seconds a signed timestamp may be off (timestamped schemes only); empty for
     /// the default.
     pub webhook_tolerance: String,
+    /// Webhook verification to be removed on save.
+    pub remove_webhook: bool,
     /// Whether the offline inbox is on.
     pub inbox: bool,
     /// The inbox's answer status; empty for the default.
@@ -61,9 +81,11 @@ impl PolicyForm {
             .as_ref()
             .filter(|w| w.provider == WebhookProvider::Hmac);
         Self {
-            user: s.basic_auth_user.unwrap_or_default(),
+            user: s.basic_auth_user.clone().unwrap_or_default(),
             password: String::new(),
+            remove_basic_auth: false,
             share_token: String::new(),
+            remove_share_token: false,
             allow_ips: s.allow_ips.join("\n"),
             webhook_provider: s.webhook.as_ref().map(|w| w.provider).unwrap_or_default(),
             webhook_secret: String::new(),
@@ -79,109 +101,281 @@ impl PolicyForm {
                 .and_then(|w| w.tolerance_secs)
                 .filter(|&t| t != DEFAULT_WEBHOOK_TOLERANCE_SECS)
                 .map(|t| t.to_string())),
+            remove_webhook: false,
             inbox: s.inbox.is_some(),
             inbox_status: num(inbox.status.map(|n| n.to_string())),
             inbox_body: inbox.body.unwrap_or_default(),
             inbox_max_requests: num(inbox.max_requests.map(|n| n.to_string())),
             inbox_ttl_secs: num(inbox.ttl_secs.map(|n| n.to_string())),
+            current: s,
         }
     }
 
-    /// The policy to save, checked by [`Policy::validate`]; `None` when no check is
-    /// set (saving then removes the policy). The error is a sentence for people.
-    pub fn to_policy(&self) -> Result<Option<Policy>, String> {
-        let basic_auth = if self.user.is_empty() && self.password.is_empty() {
-            None
-        } else if self.user.contains(':') {
+    /// What saving sends: each check kept, removed or set, every field checked by
+    /// client-core's rules. The errors are sentences for people, by field.
+    pub fn to_patch(&self) -> Result<PolicyPatch, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut take = |field: &'static str, r: Result<PolicyPatch, String>| match r {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.insert(field, e);
+                None
+            }
+        };
+        let basic = take(
+            "basic_auth",
+            checked(self.basic_auth().map(|basic_auth| PolicyPatch {
+                basic_auth,
+                ..PolicyPatch::default()
+            })),
+        );
+        let token = take(
+            "share_token",
+            checked(Ok(PolicyPatch {
+                share_token: self.share_token(),
+                ..PolicyPatch::default()
+            })),
+        );
+        let ips = take(
+            "allow_ips",
+            checked(self.allow_list().map(|allow_ips| PolicyPatch {
+                allow_ips,
+                ..PolicyPatch::default()
+            })),
+        );
+        let hook = take(
+            "webhook",
+            checked(self.webhook().map(|webhook| PolicyPatch {
+                webhook,
+                ..PolicyPatch::default()
+            })),
+        );
+        let inbox = take(
+            "inbox",
+            checked(self.inbox().map(|inbox| PolicyPatch {
+                inbox,
+                ..PolicyPatch::default()
+            })),
+        );
+        match (basic, token, ips, hook, inbox) {
+            (Some(b), Some(t), Some(i), Some(w), Some(x)) if errors.is_empty() => Ok(PolicyPatch {
+                basic_auth: b.basic_auth,
+                share_token: t.share_token,
+                allow_ips: i.allow_ips,
+                webhook: w.webhook,
+                inbox: x.inbox,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    fn basic_auth(&self) -> Result<Patch<String>, String> {
+        if self.remove_basic_auth {
+            return Ok(Patch::Remove);
+        }
+        if self.user.contains(':') {
             // Joined as USER:PASSWORD, a ':' in the user would move into the password.
             return Err("the basic auth user may not contain ':'".to_owned());
+        }
+        let in_force = self.current.basic_auth_user.as_deref();
+        if !self.password.is_empty() {
+            if self.user.is_empty() {
+                return Err("enter the user the password is for".to_owned());
+            }
+            return Ok(Patch::Set(format!("{}:{}", self.user, self.password)));
+        }
+        match in_force {
+            Some(u) if u == self.user => Ok(Patch::Keep),
+            Some(_) if self.user.is_empty() => Err(
+                "to turn basic auth off, use Remove basic auth; to keep it, put the user back"
+                    .to_owned(),
+            ),
+            Some(_) => Err("enter the password again to change the user".to_owned()),
+            None if self.user.is_empty() => Ok(Patch::Keep),
+            None => Err(format!("enter a password for {}", self.user)),
+        }
+    }
+
+    fn share_token(&self) -> Patch<String> {
+        if self.remove_share_token {
+            Patch::Remove
+        } else if self.share_token.is_empty() {
+            Patch::Keep
         } else {
-            Some(format!("{}:{}", self.user, self.password))
-        };
+            Patch::Set(self.share_token.clone())
+        }
+    }
+
+    fn allow_list(&self) -> Result<Patch<Vec<String>>, String> {
+        let typed: Vec<String> = self
+            .allow_ips
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let normal: Vec<String> = typed
+            .iter()
+            .map(|c| c.parse::<Cidr>().map(|c| c.to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(if normal == self.current.allow_ips {
+            Patch::Keep
+        } else if typed.is_empty() {
+            Patch::Remove
+        } else {
+            Patch::Set(typed)
+        })
+    }
+
+    fn webhook(&self) -> Result<Patch<WebhookPatch>, String> {
+        if self.remove_webhook {
+            return Ok(Patch::Remove);
+        }
         let provider = self.webhook_provider;
         let generic = provider == WebhookProvider::Hmac;
         let header = self.webhook_header.trim();
         let prefix = self.webhook_prefix.trim();
-        // A named scheme, or a header other than the default, is a webhook asked for:
-        // without a secret it is an error to show, not a setting to drop.
-        let asked = !self.webhook_secret.is_empty()
-            || !generic
-            || !(header.is_empty() || header.eq_ignore_ascii_case(DEFAULT_WEBHOOK_HEADER));
-        let webhook = if asked {
-            Some(Webhook {
-                header: (generic && !header.is_empty() && header != DEFAULT_WEBHOOK_HEADER)
-                    .then(|| header.to_owned()),
-                prefix: (generic && prefix != DEFAULT_WEBHOOK_PREFIX).then(|| prefix.to_owned()),
-                tolerance_secs: if provider.has_timestamp() {
-                    parse_number(
-                        &self.webhook_tolerance,
-                        "the webhook timestamp tolerance",
-                        u64::MAX,
-                    )?
-                } else {
-                    None
-                },
-                ..Webhook::of(provider, self.webhook_secret.clone())
-            })
-        } else {
-            None
-        };
-        let inbox = if self.inbox {
-            Some(Inbox {
-                status: parse_status(&self.inbox_status)?,
-                body: (!self.inbox_body.is_empty()).then(|| self.inbox_body.clone()),
-                max_requests: parse_number(
-                    &self.inbox_max_requests,
-                    "the inbox's request limit",
-                    u32::MAX,
-                )?,
-                ttl_secs: parse_number(
-                    &self.inbox_ttl_secs,
-                    "the time a held request waits",
+        let settings = WebhookPatch {
+            secret: (!self.webhook_secret.is_empty()).then(|| self.webhook_secret.clone()),
+            provider,
+            header: (generic && !header.is_empty() && header != DEFAULT_WEBHOOK_HEADER)
+                .then(|| header.to_owned()),
+            prefix: (generic && prefix != DEFAULT_WEBHOOK_PREFIX).then(|| prefix.to_owned()),
+            tolerance_secs: if provider.has_timestamp() {
+                parse_number(
+                    &self.webhook_tolerance,
+                    "the webhook timestamp tolerance",
                     u64::MAX,
-                )?,
-            })
+                )?
+            } else {
+                None
+            },
+        };
+        let shown = |w: &WebhookPatch| {
+            Webhook {
+                secret: String::new(),
+                provider: w.provider,
+                header: w.header.clone(),
+                prefix: w.prefix.clone(),
+                tolerance_secs: w.tolerance_secs,
+            }
+            .summary()
+        };
+        match &self.current.webhook {
+            Some(now) => {
+                if settings.secret.is_none() && shown(&settings) == *now {
+                    Ok(Patch::Keep)
+                } else if settings.secret.is_none() && provider != now.provider {
+                    Err(format!(
+                        "enter the {} secret: the one in force is for {}",
+                        provider.label(),
+                        now.provider.label()
+                    ))
+                } else {
+                    Ok(Patch::Set(settings))
+                }
+            }
+            None => {
+                // A named scheme, or a header other than the default, is a webhook
+                // asked for: without a secret it is an error to show, not a setting
+                // to drop.
+                let asked = settings.secret.is_some()
+                    || !generic
+                    || !(header.is_empty() || header.eq_ignore_ascii_case(DEFAULT_WEBHOOK_HEADER));
+                match (asked, &settings.secret) {
+                    (false, _) => Ok(Patch::Keep),
+                    (true, None) => {
+                        Err("enter the webhook secret the sender signs with".to_owned())
+                    }
+                    (true, Some(_)) => Ok(Patch::Set(settings)),
+                }
+            }
+        }
+    }
+
+    fn inbox(&self) -> Result<Patch<Inbox>, String> {
+        if !self.inbox {
+            return Ok(if self.current.inbox.is_some() {
+                Patch::Remove
+            } else {
+                Patch::Keep
+            });
+        }
+        let inbox = Inbox {
+            status: parse_status(&self.inbox_status)?,
+            body: (!self.inbox_body.is_empty()).then(|| self.inbox_body.clone()),
+            max_requests: parse_number(
+                &self.inbox_max_requests,
+                "the inbox's request limit",
+                u32::MAX,
+            )?,
+            ttl_secs: parse_number(
+                &self.inbox_ttl_secs,
+                "the time a held request waits",
+                u64::MAX,
+            )?,
+        };
+        Ok(if self.current.inbox.as_ref() == Some(&inbox) {
+            Patch::Keep
         } else {
-            None
-        };
-        let policy = Policy {
-            basic_auth,
-            share_token: (!self.share_token.is_empty()).then(|| self.share_token.clone()),
-            allow_ips: self
-                .allow_ips
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            webhook,
-            inbox,
-        };
-        policy.validate().map_err(|e| e.to_string())?;
-        Ok((!policy.is_empty()).then_some(policy))
+            Patch::Set(inbox)
+        })
     }
 }
 
-/// What the API will show of `policy` once saved, so the form can say it in the
-/// table's words before anything is sent.
-pub fn summary_of(policy: Option<&Policy>) -> PolicySummary {
-    let Some(p) = policy else {
-        return PolicySummary::default();
-    };
-    PolicySummary {
-        basic_auth_user: p
-            .basic_auth
-            .as_deref()
-            .and_then(|pair| pair.split_once(':'))
-            .map(|(user, _)| user.to_owned()),
-        share_token: p.share_token.is_some(),
-        allow_ips: p
-            .cidrs()
-            .map(|c| c.iter().map(ToString::to_string).collect())
-            .unwrap_or_else(|_| p.allow_ips.clone()),
-        webhook: p.webhook.as_ref().map(Webhook::summary),
-        inbox: p.inbox.clone(),
+/// `r`, with what it sets checked by client-core's rules.
+fn checked(r: Result<PolicyPatch, String>) -> Result<PolicyPatch, String> {
+    let p = r?;
+    p.validate().map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+/// What the API will show once `patch` is saved over `current`, so the form can say
+/// it in the table's words before anything is sent.
+pub fn summary_after(current: &PolicySummary, patch: &PolicyPatch) -> PolicySummary {
+    let mut s = current.clone();
+    match &patch.basic_auth {
+        Patch::Keep => {}
+        Patch::Remove => s.basic_auth_user = None,
+        Patch::Set(pair) => s.basic_auth_user = pair.split_once(':').map(|(u, _)| u.to_owned()),
     }
+    match &patch.share_token {
+        Patch::Keep => {}
+        Patch::Remove => s.share_token = false,
+        Patch::Set(_) => s.share_token = true,
+    }
+    match &patch.allow_ips {
+        Patch::Keep => {}
+        Patch::Remove => s.allow_ips.clear(),
+        Patch::Set(list) => {
+            s.allow_ips = list
+                .iter()
+                .map(|c| {
+                    c.parse::<Cidr>()
+                        .map_or_else(|_| c.clone(), |c| c.to_string())
+                })
+                .collect();
+        }
+    }
+    match &patch.webhook {
+        Patch::Keep => {}
+        Patch::Remove => s.webhook = None,
+        Patch::Set(w) => {
+            s.webhook = Some(
+                Webhook {
+                    secret: String::new(),
+                    provider: w.provider,
+                    header: w.header.clone(),
+                    prefix: w.prefix.clone(),
+                    tolerance_secs: w.tolerance_secs,
+                }
+                .summary(),
+            );
+        }
+    }
+    s.inbox = patch.inbox.clone().apply(s.inbox);
+    s
 }
 
 /// The provider select's wording of a scheme.
@@ -228,112 +422,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use client_core::policy::{DEFAULT_INBOX_STATUS, WebhookSummary};
+    use serde_json::json;
 
-    #[test]
-    fn an_empty_form_removes_the_policy() {
-        assert_eq!(PolicyForm::default().to_policy(), Ok(None));
+    fn sent(form: &PolicyForm) -> serde_json::Value {
+        serde_json::to_value(form.to_patch().unwrap()).unwrap()
     }
 
-    #[test]
-    fn everything_set() {
-        let form = PolicyForm {
-            user: "alice".into(),
-            password: "pw".into(),
-            share_token: "share-token-123".into(),
-            allow_ips: " 10.0.0.0/8 \n\n::1\n".into(),
-            webhook_secret: "whsec".into(),
-            inbox: true,
-            inbox_status: "503".into(),
-            inbox_body: "later".into(),
-            inbox_max_requests: "5".into(),
-            inbox_ttl_secs: "60".into(),
-            ..PolicyForm::default()
-        };
-        let p = form.to_policy().unwrap().unwrap();
-        assert_eq!(p.basic_auth.as_deref(), Some("alice:pw"));
-        assert_eq!(p.share_token.as_deref(), Some("share-token-123"));
-        assert_eq!(p.allow_ips, vec!["10.0.0.0/8".to_owned(), "::1".to_owned()]);
-        let w = p.webhook.unwrap();
-        assert_eq!(w.secret, "whsec");
-        assert_eq!((w.header, w.prefix), (None, None), "defaults are not sent");
-        let i = p.inbox.unwrap();
-        assert_eq!(i.status, Some(503));
-        assert_eq!(i.body.as_deref(), Some("later"));
-        assert_eq!((i.max_requests, i.ttl_secs), (Some(5), Some(60)));
+    fn errors(form: &PolicyForm) -> FieldErrors {
+        form.to_patch().unwrap_err()
     }
 
-    #[test]
-    fn an_inbox_with_defaults_is_an_empty_object() {
-        let form = PolicyForm {
-            inbox: true,
-            ..PolicyForm::default()
-        };
-        let p = form.to_policy().unwrap().unwrap();
-        assert_eq!(p.inbox, Some(Inbox::default()));
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"inbox":{}}"#);
-    }
-
-    #[test]
-    fn mistakes_get_the_rules_message() {
-        let with = |f: fn(&mut PolicyForm)| {
-            let mut form = PolicyForm::default();
-            f(&mut form);
-            form.to_policy().unwrap_err()
-        };
-        assert!(with(|f| f.share_token = "short".into()).contains("8 to 256 characters"));
-        assert!(with(|f| f.user = "alice".into()).contains("USER:PASSWORD"));
-        assert!(with(|f| f.password = "pw".into()).contains("USER:PASSWORD"));
-        assert!(with(|f| f.user = "a:b".into()).contains("':'"));
-        assert!(with(|f| f.allow_ips = "10.0.0.0/33".into()).contains("10.0.0.0/33"));
-        assert!(with(|f| f.webhook_header = "X-Sig".into()).contains("webhook secret"));
-        assert!(
-            with(|f| {
-                f.webhook_secret = "s".into();
-                f.webhook_header = "X Sig".into();
-            })
-            .contains("not an HTTP header name")
-        );
-        fn inbox(field: fn(&mut PolicyForm) -> &mut String, value: &str) -> String {
-            let mut form = PolicyForm {
-                inbox: true,
-                ..PolicyForm::default()
-            };
-            *field(&mut form) = value.into();
-            form.to_policy().unwrap_err()
-        }
-        assert!(inbox(|f| &mut f.inbox_status, "99").contains("200 to 599"));
-        assert!(inbox(|f| &mut f.inbox_status, "99999").contains("200 to 599"));
-        assert!(inbox(|f| &mut f.inbox_status, "abc").contains("200 to 599"));
-        assert!(inbox(|f| &mut f.inbox_max_requests, "0").contains("1 to 1000"));
-        assert!(inbox(|f| &mut f.inbox_max_requests, "99999999999").contains("1 to 1000"));
-        assert!(inbox(|f| &mut f.inbox_ttl_secs, "1.5").contains("whole number"));
-        // Inbox fields count only while the inbox is on.
-        let off = PolicyForm {
-            inbox_status: "99".into(),
-            ..PolicyForm::default()
-        };
-        assert_eq!(off.to_policy(), Ok(None));
-    }
-
-    #[test]
-    fn the_preview_reads_like_the_table() {
-        let form = PolicyForm {
-            share_token: "share-token-123".into(),
-            allow_ips: "10.1.2.3/8".into(),
-            inbox: true,
-            ..PolicyForm::default()
-        };
-        let p = form.to_policy().unwrap();
-        assert_eq!(
-            summary_of(p.as_ref()).describe(),
-            "share token; from 10.0.0.0/8; offline inbox (up to 100 requests for 86400 s, answered 202)"
-        );
-        assert_eq!(summary_of(None).describe(), "anyone");
-    }
-
-    #[test]
-    fn the_summary_prefills_all_but_secrets() {
-        let summary = PolicySummary {
+    /// What the API shows of a tunnel with every check on.
+    fn everything() -> PolicySummary {
+        PolicySummary {
             basic_auth_user: Some("alice".into()),
             share_token: true,
             allow_ips: vec!["10.0.0.0/8".into(), "::1/128".into()],
@@ -347,8 +448,178 @@ mod tests {
                 max_requests: Some(7),
                 ..Inbox::default()
             }),
+        }
+    }
+
+    #[test]
+    fn an_untouched_form_changes_nothing() {
+        assert_eq!(sent(&PolicyForm::default()), json!({}));
+        assert_eq!(sent(&PolicyForm::of(Some(&everything()))), json!({}));
+    }
+
+    #[test]
+    fn changing_the_ip_list_sends_only_the_list() {
+        let mut form = PolicyForm::of(Some(&everything()));
+        form.allow_ips = "10.0.0.0/8\n127.0.0.1".into();
+        assert_eq!(
+            sent(&form),
+            json!({"allow_ips": ["10.0.0.0/8", "127.0.0.1"]})
+        );
+        assert_eq!(
+            summary_after(&form.current, &form.to_patch().unwrap()).describe(),
+            "basic auth (user alice); share token; from 10.0.0.0/8, 127.0.0.1/32; webhook signature in X-Sig; offline inbox (up to 7 requests for 86400 s, answered 202)"
+        );
+        // The same list in another spelling is no change.
+        form.allow_ips = "10.1.2.3/8\n::1".into();
+        assert_eq!(sent(&form), json!({}));
+        // Emptied, the check goes.
+        form.allow_ips = "\n".into();
+        assert_eq!(sent(&form), json!({"allow_ips": null}));
+    }
+
+    #[test]
+    fn each_check_goes_only_by_its_own_remove() {
+        let cur = everything();
+        let removing = |f: fn(&mut PolicyForm)| {
+            let mut form = PolicyForm::of(Some(&cur));
+            f(&mut form);
+            sent(&form)
         };
-        let form = PolicyForm::of(Some(&summary));
+        assert_eq!(
+            removing(|f| f.remove_basic_auth = true),
+            json!({"basic_auth": null})
+        );
+        assert_eq!(
+            removing(|f| f.remove_share_token = true),
+            json!({"share_token": null})
+        );
+        assert_eq!(
+            removing(|f| f.remove_webhook = true),
+            json!({"webhook": null})
+        );
+        assert_eq!(removing(|f| f.inbox = false), json!({"inbox": null}));
+        // Clearing the user is not a way to remove basic auth by accident.
+        let mut form = PolicyForm::of(Some(&cur));
+        form.user.clear();
+        assert!(errors(&form)["basic_auth"].contains("Remove basic auth"));
+    }
+
+    #[test]
+    fn secrets_typed_are_set_and_blank_ones_kept() {
+        let mut form = PolicyForm::of(Some(&everything()));
+        form.password = "new-pw".into();
+        form.share_token = "share-token-123".into();
+        form.webhook_secret = "hook".into();
+        assert_eq!(
+            sent(&form),
+            json!({
+                "basic_auth": "alice:new-pw",
+                "share_token": "share-token-123",
+                "webhook": {"secret": "hook", "header": "X-Sig", "prefix": "v1="}
+            })
+        );
+        // Another user needs the password again.
+        let mut form = PolicyForm::of(Some(&everything()));
+        form.user = "bob".into();
+        assert!(errors(&form)["basic_auth"].contains("password again"));
+        // A webhook setting changed without the secret keeps the secret (same sender).
+        let mut form = PolicyForm::of(Some(&everything()));
+        form.webhook_header = "X-Other".into();
+        assert_eq!(
+            sent(&form),
+            json!({"webhook": {"header": "X-Other", "prefix": "v1="}})
+        );
+        form.webhook_provider = WebhookProvider::Slack;
+        assert!(errors(&form)["webhook"].contains("Slack secret"));
+    }
+
+    #[test]
+    fn a_new_policy_sets_what_is_typed() {
+        let form = PolicyForm {
+            user: "alice".into(),
+            password: "pw".into(),
+            share_token: "share-token-123".into(),
+            allow_ips: " 10.0.0.0/8 \n\n::1\n".into(),
+            webhook_secret: "whsec".into(),
+            inbox: true,
+            inbox_status: "503".into(),
+            inbox_body: "later".into(),
+            inbox_max_requests: "5".into(),
+            inbox_ttl_secs: "60".into(),
+            ..PolicyForm::default()
+        };
+        assert_eq!(
+            sent(&form),
+            json!({
+                "basic_auth": "alice:pw",
+                "share_token": "share-token-123",
+                "allow_ips": ["10.0.0.0/8", "::1"],
+                "webhook": {"secret": "whsec"},
+                "inbox": {"status": 503, "body": "later", "max_requests": 5, "ttl_secs": 60}
+            })
+        );
+        let inbox_only = PolicyForm {
+            inbox: true,
+            ..PolicyForm::default()
+        };
+        assert_eq!(sent(&inbox_only), json!({"inbox": {}}));
+    }
+
+    #[test]
+    fn mistakes_are_told_beside_their_field() {
+        let with = |f: fn(&mut PolicyForm)| {
+            let mut form = PolicyForm::default();
+            f(&mut form);
+            errors(&form)
+        };
+        assert!(
+            with(|f| f.share_token = "short".into())["share_token"].contains("8 to 256 characters")
+        );
+        assert!(with(|f| f.user = "alice".into())["basic_auth"].contains("enter a password"));
+        assert!(with(|f| f.password = "pw".into())["basic_auth"].contains("user"));
+        assert!(with(|f| f.user = "a:b".into())["basic_auth"].contains("':'"));
+        let ips = with(|f| f.allow_ips = "10.0.0.0/33".into());
+        assert_eq!(ips.keys().copied().collect::<Vec<_>>(), ["allow_ips"]);
+        assert!(ips["allow_ips"].contains("10.0.0.0/33"));
+        assert!(with(|f| f.webhook_header = "X-Sig".into())["webhook"].contains("webhook secret"));
+        assert!(
+            with(|f| {
+                f.webhook_secret = "s".into();
+                f.webhook_header = "X Sig".into();
+            })["webhook"]
+                .contains("not an HTTP header name")
+        );
+        // Two fields wrong: both are told.
+        let both = with(|f| {
+            f.share_token = "short".into();
+            f.allow_ips = "nope".into();
+        });
+        assert_eq!(both.len(), 2);
+        fn inbox(field: fn(&mut PolicyForm) -> &mut String, value: &str) -> String {
+            let mut form = PolicyForm {
+                inbox: true,
+                ..PolicyForm::default()
+            };
+            *field(&mut form) = value.into();
+            errors(&form)["inbox"].clone()
+        }
+        assert!(inbox(|f| &mut f.inbox_status, "99").contains("200 to 599"));
+        assert!(inbox(|f| &mut f.inbox_status, "99999").contains("200 to 599"));
+        assert!(inbox(|f| &mut f.inbox_status, "abc").contains("200 to 599"));
+        assert!(inbox(|f| &mut f.inbox_max_requests, "0").contains("1 to 1000"));
+        assert!(inbox(|f| &mut f.inbox_max_requests, "99999999999").contains("1 to 1000"));
+        assert!(inbox(|f| &mut f.inbox_ttl_secs, "1.5").contains("whole number"));
+        // Inbox fields count only while the inbox is on.
+        let off = PolicyForm {
+            inbox_status: "99".into(),
+            ..PolicyForm::default()
+        };
+        assert_eq!(sent(&off), json!({}));
+    }
+
+    #[test]
+    fn the_summary_prefills_all_but_secrets() {
+        let form = PolicyForm::of(Some(&everything()));
         assert_eq!(form.user, "alice");
         assert!(form.password.is_empty() && form.share_token.is_empty());
         assert!(form.webhook_secret.is_empty());
@@ -363,19 +634,6 @@ mod tests {
             form.inbox_status.is_empty(),
             "{DEFAULT_INBOX_STATUS} stays the default"
         );
-        // Saved as is, the secrets are missing: the form says so rather than drop them.
-        assert!(form.to_policy().unwrap_err().contains("USER:PASSWORD"));
-        let mut form = form;
-        form.user.clear();
-        assert!(form.to_policy().unwrap_err().contains("webhook secret"));
-        form.webhook_secret = "s".into();
-        let p = form.to_policy().unwrap().unwrap();
-        let w = p.webhook.unwrap();
-        assert_eq!(
-            (w.header.as_deref(), w.prefix.as_deref()),
-            (Some("X-Sig"), Some("v1="))
-        );
-        assert_eq!(p.inbox.unwrap().max_requests, Some(7));
     }
 
     #[test]
@@ -389,13 +647,12 @@ mod tests {
             webhook_prefix: "v9=".into(),
             ..PolicyForm::default()
         };
-        let p = form.to_policy().unwrap().unwrap();
         assert_eq!(
-            serde_json::to_value(&p).unwrap(),
-            serde_json::json!({"webhook": {"secret": "whsec_abc", "provider": "stripe", "tolerance_secs": 120}})
+            sent(&form),
+            json!({"webhook": {"secret": "whsec_abc", "provider": "stripe", "tolerance_secs": 120}})
         );
         assert_eq!(
-            summary_of(Some(&p)).describe(),
+            summary_after(&form.current, &form.to_patch().unwrap()).describe(),
             "Stripe webhook signature (timestamp within 120 s)"
         );
         // A scheme without a timestamp ignores the field rather than refuse it.
@@ -403,22 +660,21 @@ mod tests {
             webhook_provider: WebhookProvider::Shopify,
             ..form.clone()
         };
-        let w = shopify.to_policy().unwrap().unwrap().webhook.unwrap();
         assert_eq!(
-            (w.provider, w.tolerance_secs),
-            (WebhookProvider::Shopify, None)
+            sent(&shopify),
+            json!({"webhook": {"secret": "whsec_abc", "provider": "shopify"}})
         );
         // The tolerance's bounds are client-core's.
         let wide = PolicyForm {
             webhook_tolerance: "3601".into(),
             ..form.clone()
         };
-        assert!(wide.to_policy().unwrap_err().contains("1 to 3600 seconds"));
+        assert!(errors(&wide)["webhook"].contains("1 to 3600 seconds"));
         let words = PolicyForm {
             webhook_tolerance: "5m".into(),
             ..form
         };
-        assert!(words.to_policy().unwrap_err().contains("whole number"));
+        assert!(errors(&words)["webhook"].contains("whole number"));
     }
 
     #[test]
@@ -427,15 +683,14 @@ mod tests {
             webhook_provider: WebhookProvider::Slack,
             ..PolicyForm::default()
         };
-        assert!(form.to_policy().unwrap_err().contains("webhook secret"));
+        assert!(errors(&form)["webhook"].contains("webhook secret"));
         form.webhook_provider = WebhookProvider::Standard;
         form.webhook_secret = "not base64!".into();
-        assert!(form.to_policy().unwrap_err().contains("whsec_"));
+        assert!(errors(&form)["webhook"].contains("whsec_"));
         form.webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into();
-        assert!(form.to_policy().is_ok());
+        assert!(form.to_patch().is_ok());
         // Back to generic with nothing typed: no webhook.
-        let off = PolicyForm::default();
-        assert_eq!(off.to_policy(), Ok(None));
+        assert_eq!(sent(&PolicyForm::default()), json!({}));
     }
 
     #[test]
@@ -457,6 +712,13 @@ mod tests {
             (form.webhook_header.as_str(), form.webhook_prefix.as_str()),
             (DEFAULT_WEBHOOK_HEADER, DEFAULT_WEBHOOK_PREFIX),
             "Slack's own header is not the generic field's"
+        );
+        assert_eq!(sent(&form), json!({}), "as shown, nothing to save");
+        let mut wider = form.clone();
+        wider.webhook_tolerance = "120".into();
+        assert_eq!(
+            sent(&wider),
+            json!({"webhook": {"provider": "slack", "tolerance_secs": 120}})
         );
         let default = PolicySummary {
             webhook: Some(Webhook::of(WebhookProvider::Stripe, "s").summary()),

@@ -41,6 +41,8 @@ pub struct ApiFailure {
     pub retry_after: Option<u64>,
     /// The metrics scope of the rate limit that refused the call (a 429's).
     pub limit_scope: Option<&'static str>,
+    /// The request field at fault (an invalid policy's field).
+    pub field: Option<&'static str>,
 }
 
 impl ApiFailure {
@@ -52,6 +54,20 @@ impl ApiFailure {
             message: message.into(),
             retry_after: None,
             limit_scope: None,
+            field: None,
+        }
+    }
+
+    /// 400 `invalid_policy` for a policy setting that breaks its rules, naming the
+    /// field so a client can show the message beside it.
+    pub fn invalid_policy(e: &client_core::policy::PolicyError) -> Self {
+        Self {
+            field: Some(e.field()),
+            ..Self::new(
+                400,
+                ApiErrorCode::InvalidPolicy,
+                format!("invalid policy: {e}"),
+            )
         }
     }
 
@@ -103,6 +119,7 @@ impl ApiFailure {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message.clone(),
+                field: self.field.map(str::to_owned),
             },
         }
     }

@@ -17,6 +17,10 @@ use subtle::ConstantTimeEq;
 
 use crate::model::{SaltedHash, StoredBasicAuth, StoredPolicy};
 
+mod merge;
+
+pub use merge::merge;
+
 /// Largest body read whole to verify a webhook signature (413 above). Only tunnels
 /// with webhook verification buffer bodies; this keeps that buffer bounded, and sits
 /// under the AWS proxy's own 4.5 MB request limit so both backends agree.
@@ -87,8 +91,9 @@ pub fn to_stored(policy: &Policy) -> Result<Option<StoredPolicy>, PolicyError> {
 /// The policy a resumed tunnel gets: `requested`'s settings replace `stored`'s of the
 /// same kind, and the settings `requested` leaves out are kept. So `tunnel start
 /// --domain NAME` with no policy flags keeps the protection set earlier, and
-/// `--allow-ip` alone changes the allow-list and keeps basic auth.
-pub fn merge(
+/// `--allow-ip` alone changes the allow-list and keeps basic auth. (A `PATCH`, which
+/// can also remove a check, goes through [`merge`].)
+pub fn overlay(
     stored: Option<StoredPolicy>,
     requested: Option<StoredPolicy>,
 ) -> Option<StoredPolicy> {
@@ -369,15 +374,15 @@ mod tests {
             inbox: Some(client_core::policy::Inbox::default()),
             ..Default::default()
         });
-        assert_eq!(merge(Some(earlier.clone()), None), Some(earlier.clone()));
-        assert_eq!(merge(None, None), None);
+        assert_eq!(overlay(Some(earlier.clone()), None), Some(earlier.clone()));
+        assert_eq!(overlay(None, None), None);
         let asked = stored(Policy {
             allow_ips: vec!["::1".into()],
             share_token: Some("token-123".into()),
             ..Default::default()
         });
-        assert_eq!(merge(None, Some(asked.clone())), Some(asked.clone()));
-        let merged = merge(Some(earlier.clone()), Some(asked.clone())).unwrap();
+        assert_eq!(overlay(None, Some(asked.clone())), Some(asked.clone()));
+        let merged = overlay(Some(earlier.clone()), Some(asked.clone())).unwrap();
         assert_eq!(merged.basic_auth, earlier.basic_auth, "kept");
         assert_eq!(merged.inbox, earlier.inbox, "kept");
         assert_eq!(merged.allow_ips, ["::1/128"], "replaced");
@@ -386,7 +391,7 @@ mod tests {
             basic_auth: Some("v:q".into()),
             ..Default::default()
         });
-        let merged = merge(Some(earlier), Some(new_password.clone())).unwrap();
+        let merged = overlay(Some(earlier), Some(new_password.clone())).unwrap();
         assert_eq!(merged.basic_auth, new_password.basic_auth, "replaced");
         assert_eq!(merged.allow_ips, ["10.0.0.0/8"]);
     }

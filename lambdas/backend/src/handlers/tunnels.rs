@@ -43,8 +43,7 @@ pub fn view(b: &Backend, t: &TunnelRecord, request_count: u64) -> Tunnel {
 fn stored_policy(p: Option<&Policy>) -> Result<Option<StoredPolicy>, ApiFailure> {
     match p {
         None => Ok(None),
-        Some(p) => policy::to_stored(p)
-            .map_err(|e| ApiFailure::bad_request(format!("invalid policy: {e}"))),
+        Some(p) => policy::to_stored(p).map_err(|e| ApiFailure::invalid_policy(&e)),
     }
 }
 
@@ -68,7 +67,7 @@ pub enum Created {
 ///
 /// A domain held by one of the caller's own tunnels that no client serves is handed
 /// back, so `tunnel start --domain x` works again after the CLI stopped or was killed;
-/// the policy it asks for is merged into the stored one ([`policy::merge`]), so a
+/// the policy it asks for is merged into the stored one ([`policy::overlay`]), so a
 /// restart without flags keeps the protection set earlier. A new tunnel is inactive
 /// until a client attaches, so one created and never served expires too.
 pub async fn create_tunnel(
@@ -148,7 +147,7 @@ async fn resume_own(
             // console, by PATCH or by the last run's flags); flags replace only the
             // settings they name. Dropping a check is `tunnel policy`'s job, asked
             // for by name, never a side effect of a restart.
-            let merged = policy::merge(t.policy.clone(), policy);
+            let merged = policy::overlay(t.policy.clone(), policy);
             if t.policy != merged {
                 b.store.set_policy(&t.tunnel_id, merged.as_ref()).await?;
                 t.policy = merged;
@@ -194,9 +193,9 @@ pub async fn get_tunnel(
     }
 }
 
-/// Replaces the access policy of one of the caller's tunnels. It applies from the
-/// next public request on, on either backend (the ingress reads the tunnel record for
-/// every request).
+/// Changes the access policy of one of the caller's tunnels field by field
+/// ([`policy::merge`] over the stored one). It applies from the next public request
+/// on, on either backend (the ingress reads the tunnel record for every request).
 pub async fn update_tunnel(
     b: &Backend,
     caller: &Caller,
@@ -204,16 +203,23 @@ pub async fn update_tunnel(
     req: UpdateTunnel,
     now: u64,
 ) -> Result<Tunnel, ApiFailure> {
-    let stored = stored_policy(req.policy.as_ref())?;
     let mut t = get_tunnel(b, caller, tunnel_id, now).await?;
-    match b.store.set_policy(tunnel_id, stored.as_ref()).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(ApiFailure::not_found("tunnel", tunnel_id)),
-        Err(e) => return Err(e.into()),
+    let merged =
+        policy::merge(t.policy.as_ref(), req.policy).map_err(|e| ApiFailure::invalid_policy(&e))?;
+    // A read, a merge, a write: two owners patching one tunnel at the same instant
+    // may each undo the other's field (the last write wins, as before merging).
+    if merged != t.policy {
+        match b.store.set_policy(tunnel_id, merged.as_ref()).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiFailure::not_found("tunnel", tunnel_id));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Which checks are on is worth a log line; what they hold never is.
+        tracing::info!(client_id = %caller.client_id, tunnel_id, policy = merged.is_some(), "tunnel policy set");
     }
-    // Which checks are on is worth a log line; what they hold never is.
-    tracing::info!(client_id = %caller.client_id, tunnel_id, policy = stored.is_some(), "tunnel policy set");
-    t.policy = stored;
+    t.policy = merged;
     describe(b, &t).await
 }
 
