@@ -126,6 +126,12 @@ impl Rest {
                     ),
                 )
             }
+            ("GET", p) if p == format!("/v1/tunnels/{TUNNEL}") => (
+                200,
+                format!(
+                    r#"{{"tunnel_id":"{TUNNEL}","domain":"myapp","public_url":"http://myapp.localhost:8080","status":"offline","created_at":1,"expires_at":9999999999}}"#
+                ),
+            ),
             ("DELETE", _) => (204, String::new()),
             _ => (404, r#"{"error":{"code":"not_found","message":"no"}}"#.to_owned()),
         };
@@ -191,7 +197,7 @@ fn options() -> StartOptions {
 }
 
 #[tokio::test]
-async fn reconnects_with_a_fresh_token_and_deletes_on_stop() {
+async fn reconnects_with_a_fresh_token_and_keeps_a_named_tunnel_on_stop() {
     let mut backend = backend(201).await;
     let api = Api::new(&backend.api_url, Some("key-1".into())).unwrap();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -221,11 +227,17 @@ async fn reconnects_with_a_fresh_token_and_deletes_on_stop() {
         "the client closes the socket"
     );
     drop(second);
+    // A tunnel with a chosen name is kept inactive (its policy and log with it): the
+    // client reads it back to say until when, and deletes nothing.
     assert_eq!(
         backend.calls.recv().await.unwrap(),
-        format!("DELETE /v1/tunnels/{TUNNEL}")
+        format!("GET /v1/tunnels/{TUNNEL}")
     );
     running.await.unwrap().unwrap();
+    assert!(
+        backend.calls.try_recv().is_err(),
+        "no call after the read-back (no DELETE)"
+    );
 }
 
 async fn server_ping_is_answered(ws: &mut WebSocketStream<TcpStream>) {

@@ -70,7 +70,7 @@ impl Terminal {
     /// trimmed: a line longer than the width shows as one line here.
     pub fn logical_lines(&self) -> Vec<String> {
         let out = self
-            .tmux(&["capture-pane", "-p", "-J", "-t", "t"])
+            .tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout)

@@ -276,7 +276,7 @@ fn on_80_columns(user: &User, args: &[&str]) -> Vec<String> {
         "--api-url".as_ref(),
         user.api_url.as_ref(),
     ];
-    argv.extend(args.iter().map(|a| std::path::Path::new(a)));
+    argv.extend(args.iter().map(std::path::Path::new));
     let config = user.config.display().to_string();
     let term = Terminal::start(
         &argv,
@@ -380,7 +380,9 @@ async fn tables_fit_an_80_column_terminal_and_pipes_get_everything() {
     assert_fits(&lines, "tunnel requests");
     let text = lines.join("\n");
     assert!(
-        text.contains("/api/v2/webhooks/stripe/events/eee"),
+        // The id stays whole (`tunnel requests show ID` needs it); the path gets
+        // what is left of 80 columns, at least MIN_PATH_WIDTH characters.
+        text.contains("/api/v2/webhooks"),
         "{text}"
     );
     assert!(text.contains('…'), "the path is cut, visibly: {text}");
