@@ -457,6 +457,7 @@ mod tests {
             status: 503,
             code: ApiErrorCode::Internal,
             message: "m".into(),
+            field: None,
         });
         let (result, calls) = scripted(vec![Err(refusal), Ok(1)]).await;
         assert_eq!(calls, 1);

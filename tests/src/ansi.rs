@@ -132,7 +132,7 @@ pub fn to_html(ansi: &str, cols: usize) -> String {
     let mut body = String::new();
     let mut pen = Pen::default();
     let mut run = String::new();
-    let mut flush = |pen: &Pen, run: &mut String, body: &mut String| {
+    let flush = |pen: &Pen, run: &mut String, body: &mut String| {
         if !run.is_empty() {
             let _ = write!(body, "<span style=\"{}\">{run}</span>", pen.style());
             run.clear();

@@ -367,6 +367,7 @@ mod tests {
             connection_id: None,
             redact_secrets: redact,
             policy: None,
+            expires_at: None,
         }
     }
 

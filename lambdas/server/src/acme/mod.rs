@@ -462,7 +462,13 @@ pub async fn certifiable(state: &crate::State, host: &str) -> bool {
     let Some(name) = public.subdomain_of(host) else {
         return false;
     };
-    match tunnel_backend::handlers::proxy::resolve(&state.backend, &name).await {
+    match tunnel_backend::handlers::proxy::resolve(
+        &state.backend,
+        &name,
+        tunnel_backend::unix_now(),
+    )
+    .await
+    {
         Ok(_) | Err(tunnel_backend::handlers::proxy::ProxyError::Offline(_)) => true,
         Err(_) => false,
     }
