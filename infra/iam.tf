@@ -89,14 +89,17 @@ locals {
     # costs its source address a token of its failed-authentication bucket.
     "authorize-connection" = { rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"] }
     # CONNECT: get_tunnel, attach/detach_connection, put_connection.
-    # RELEASE: get_connection, detach_connection.
+    # RELEASE: get_connection, detach_connection. Attach clears, and detach sets, the
+    # domain claim's expiry (set_claim_expiry), so an inactive name frees itself.
     "tunnel-connect" = {
       tunnels     = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      domains     = ["dynamodb:UpdateItem"]
       connections = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # get_connection, detach_connection, delete_connection.
+    # get_connection, detach_connection (and the claim's expiry), delete_connection.
     "tunnel-disconnect" = {
       tunnels     = ["dynamodb:UpdateItem"]
+      domains     = ["dynamodb:UpdateItem"]
       connections = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
     }
     # Stateless: posts frames to reply_to.

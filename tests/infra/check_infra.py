@@ -366,8 +366,9 @@ EXPECTED_TABLE_ACCESS = {
     },
     # A forged token costs its address a token of its bucket (auth_limit::failed).
     "authorize-connection": {"rate_limits": {"GetItem", "PutItem"}},
-    "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "connections": {"GetItem", "PutItem"}},
-    "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
+    # attach/detach_connection also set the domain claim's expiry (set_claim_expiry).
+    "tunnel-connect": {"tunnels": {"GetItem", "UpdateItem"}, "domains": {"UpdateItem"}, "connections": {"GetItem", "PutItem"}},
+    "tunnel-disconnect": {"tunnels": {"UpdateItem"}, "domains": {"UpdateItem"}, "connections": {"GetItem", "DeleteItem"}},
     "tunnel-relay": {},
     "tunnel-proxy": {
         "domains": {"GetItem"},
