@@ -196,8 +196,11 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
         Some(SaveError { message, .. }) => Some(message.clone()),
         None => None,
     };
-    let error_for = |field: &'static str| {
-        field_errors.get(field).map(|m| {
+    // Always one node, shown or empty: `{ for option }` would splice in zero or one,
+    // and Yew's unkeyed diff, matching children from the end, would then rebuild the
+    // field before it (the textarea being typed in loses focus after one key).
+    let error_for = |field: &'static str| -> Html {
+        field_errors.get(field).map_or_else(Html::default, |m| {
             html! {
                 <p class="help bad" id={field_id(&format!("{field}-error"))} role="alert"
                     data-testid={format!("policy-error-{field}")}>{ m.clone() }</p>
@@ -210,10 +213,12 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
             .then(|| field_id(&format!("{field}-error")))
     };
     // A secret in force is never shown: say it is there, and how to keep it.
-    let secret_note = |on: bool, removing: bool, what: &str, testid: &str| {
-        (on && !removing).then(|| {
+    let secret_note = |on: bool, removing: bool, what: &str, testid: &str| -> Html {
+        if on && !removing {
             html! { <p class="help" data-testid={testid.to_owned()}>{ format!("{what} set — leave blank to keep it.") }</p> }
-        })
+        } else {
+            Html::default()
+        }
     };
     // The Remove button of a check in force, or, once pressed, what saving will do.
     let remove_check = |on: bool,
@@ -287,8 +292,8 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                             oninput={update(|f, v| f.password = v, input)} data-testid="policy-password" />
                     </label>
                 </div>
-                { for error_for("basic_auth") }
-                { for secret_note(cur.basic_auth_user.is_some(), form.remove_basic_auth, "Password", "policy-password-set") }
+                { error_for("basic_auth") }
+                { secret_note(cur.basic_auth_user.is_some(), form.remove_basic_auth, "Password", "policy-password-set") }
                 { remove_check(cur.basic_auth_user.is_some(), form.remove_basic_auth, "Basic auth", "policy-remove-basic-auth", |f| f.remove_basic_auth = !f.remove_basic_auth) }
             </fieldset>
 
@@ -305,8 +310,8 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                         aria-describedby={described("share_token")}
                         oninput={update(|f, v| f.share_token = v, input)} data-testid="policy-share-token" />
                 </label>
-                { for error_for("share_token") }
-                { for secret_note(cur.share_token, form.remove_share_token, "Share token", "policy-share-token-set") }
+                { error_for("share_token") }
+                { secret_note(cur.share_token, form.remove_share_token, "Share token", "policy-share-token-set") }
                 { remove_check(cur.share_token, form.remove_share_token, "Share token", "policy-remove-share-token", |f| f.remove_share_token = !f.remove_share_token) }
             </fieldset>
 
@@ -319,7 +324,7 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                         aria-describedby={described("allow_ips")}
                         oninput={update(|f, v| f.allow_ips = v, text)} data-testid="policy-allow-ips" />
                 </label>
-                { for error_for("allow_ips") }
+                { error_for("allow_ips") }
             </fieldset>
 
             <fieldset>
@@ -360,8 +365,8 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                         </label>
                     }
                 </div>
-                { for error_for("webhook") }
-                { for secret_note(cur.webhook.is_some(), form.remove_webhook, "Secret", "policy-webhook-secret-set") }
+                { error_for("webhook") }
+                { secret_note(cur.webhook.is_some(), form.remove_webhook, "Secret", "policy-webhook-secret-set") }
                 { remove_check(cur.webhook.is_some(), form.remove_webhook, "Webhook check", "policy-remove-webhook", |f| f.remove_webhook = !f.remove_webhook) }
             </fieldset>
 
@@ -396,7 +401,7 @@ pub fn PolicyEditor(props: &PolicyEditorProps) -> Html {
                             oninput={update(|f, v| f.inbox_body = v, text)} data-testid="policy-inbox-body" />
                     </label>
                 }
-                { for error_for("inbox") }
+                { error_for("inbox") }
             </fieldset>
 
             <p id={help_id.clone()} class={classes!("help", invalid.then_some("bad"))}
