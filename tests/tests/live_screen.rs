@@ -18,17 +18,27 @@ use e2e::{READY_TIMEOUT, Server, User, bin, public_client};
 
 const DOMAIN: &str = "screen-demo";
 
+/// Marks the line the shell prints with the program's exit status.
+const EXITED: &str = "[tunnel exited with ";
+
 /// `tunnel start ARGS...` in a `width` x `height` terminal, after a line from the
 /// shell that the screen must leave intact.
+///
+/// The shell outlives the program and prints its exit status: tmux (3.3) marks a
+/// dead pane by scrolling it a line and hiding its cursor, and at times misses the
+/// death altogether, so what the program left behind is read from a live pane. The
+/// shell waits out the Ctrl-C meant for the program (`trap :`, reset for the
+/// program itself).
 fn start_in_terminal(user: &User, args: &[&str], width: u16, height: u16) -> Terminal {
     let mut command = format!(
-        "printf 'before the screen\\n'; exec '{}' --api-url '{}' start",
+        "trap : INT; printf 'before the screen\\n'; '{}' --api-url '{}' start",
         bin("tunnel").display(),
         user.api_url
     );
     for a in args {
         command.push_str(&format!(" '{a}'"));
     }
+    command.push_str(&format!("; printf '{EXITED}%d]\\n' $?; exec sleep 600"));
     let config = user.config.display().to_string();
     let argv: [&Path; 3] = ["sh".as_ref(), "-c".as_ref(), command.as_ref()];
     Terminal::start(
@@ -43,13 +53,18 @@ fn start_in_terminal(user: &User, args: &[&str], width: u16, height: u16) -> Ter
 fn wait_exit(term: &Terminal) -> i32 {
     let start = Instant::now();
     loop {
-        if let Some(status) = term.exit_status() {
+        let screen = term.screen();
+        if let Some(status) = screen.lines().find_map(|l| {
+            l.trim_end()
+                .strip_prefix(EXITED)
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+        }) {
             return status;
         }
         assert!(
             start.elapsed() < READY_TIMEOUT,
-            "the program did not end; screen:\n{}",
-            term.screen()
+            "the program did not end; screen:\n{screen}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -180,12 +195,14 @@ async fn q_quits_and_a_fatal_error_is_printed_after_the_screen() {
     assert_eq!(term.pane("#{alternate_on} #{cursor_flag}"), "0 1");
     drop(term);
 
-    // Someone else's tunnel holds the name: the server refuses for good.
+    // Someone else's tunnel holds the name: the server refuses for good. (Another
+    // name: the one quit above stays this user's, kept inactive.)
+    let taken = "screen-taken";
     let other = User::new(&dir.path().join("other"), &server);
     std::fs::create_dir_all(dir.path().join("other")).unwrap();
     other.register().await;
-    let holder = other.start(&[&port, "--domain", DOMAIN]).await;
-    let term = start_in_terminal(&user, &[&port, "--domain", DOMAIN], 80, 24);
+    let holder = other.start(&[&port, "--domain", taken]).await;
+    let term = start_in_terminal(&user, &[&port, "--domain", taken], 80, 24);
     assert_eq!(wait_exit(&term), 1);
     let screen = term.screen();
     assert!(screen.contains("before the screen"), "{screen}");
