@@ -7,7 +7,8 @@
 //! in between, retrying a few times when somebody did. A refused take writes nothing.
 //! Each sandbox also keeps the last state it saw of each bucket: other sandboxes only
 //! ever take tokens, so a bucket this one saw empty is empty, and
-//! [`Limiter::known_refusal`] refuses from memory, with no store access.
+//! [`Limiter::known_refusal`] refuses from memory, with no store access; and
+//! [`Limiter::refusal`] reads the shared bucket when memory does not know.
 
 use async_trait::async_trait;
 use tunnel_backend::limits::{Bucket, Limited, Limiter, MemoryLimiter, Rate};
@@ -85,6 +86,29 @@ impl Limiter for DynamoLimiter {
 
     fn known_refusal(&self, key: &str, rate: Rate, now_ms: u64) -> Option<Limited> {
         self.seen.known_refusal(key, rate, now_ms)
+    }
+
+    /// One strongly consistent read when this sandbox has not seen the bucket empty:
+    /// the guesses may have gone to other sandboxes.
+    async fn refusal(&self, key: &str, rate: Rate, now_ms: u64) -> Option<Limited> {
+        if let Some(limited) = self.known_refusal(key, rate, now_ms) {
+            return Some(limited);
+        }
+        match self.store.get_bucket(key).await {
+            Ok(Some((bucket, _))) => {
+                let refused = bucket.peek(rate, now_ms).err();
+                if refused.is_some() {
+                    self.seen.remember(key, bucket, rate, now_ms);
+                }
+                refused
+            }
+            Ok(None) => None,
+            Err(e) => {
+                // As for a take: a limit that cannot be read must not lock anybody out.
+                tracing::error!(error = %e, "rate-limit bucket unreadable; admitting");
+                None
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Rate-limit buckets shared through DynamoDB (moto), as Lambda sandboxes share them:
 //! one sandbox's takes empty another's bucket, a sandbox refuses from memory what it
-//! has seen empty, and concurrent takes never spend a token twice.
+//! has seen empty and asks the table when it has not, and concurrent takes never spend a token twice.
 
 #![allow(clippy::unwrap_used)]
 
@@ -40,6 +40,11 @@ async fn sandboxes_share_one_bucket() {
     );
     assert!(b.known_refusal("k", rate, t).is_some(), "b was refused");
     assert_eq!(c.known_refusal("k", rate, t), None, "c has seen nothing");
+    // A right key from there asks the shared bucket, takes nothing, and waits.
+    assert!(
+        c.refusal("k", rate, t).await.is_some(),
+        "c reads the bucket"
+    );
     assert!(
         c.take("k", rate, t).await.is_err(),
         "c reads the shared bucket"
@@ -48,6 +53,8 @@ async fn sandboxes_share_one_bucket() {
 
     // A token back after a second, for whoever asks first; other keys untouched.
     assert!(a.known_refusal("k", rate, t + 1000).is_none());
+    assert_eq!(c.refusal("k", rate, t + 1000).await, None, "refilled");
+    assert_eq!(b.refusal("k", rate, t + 1000).await, None, "and b asks");
     c.take("k", rate, t + 1000).await.unwrap();
     assert!(a.take("k", rate, t + 1000).await.is_err());
     a.take("other", rate, t).await.unwrap();

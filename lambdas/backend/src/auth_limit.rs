@@ -75,6 +75,28 @@ pub fn admit(b: &Backend, source: Option<&str>, now_ms: u64) -> Result<(), ApiFa
     }
 }
 
+/// Refuses `source` if it is over its budget, asking the shared buckets when this
+/// process does not know: called once an API key has proved right, which counts no
+/// failure, so that a guess that happens to be right from a guessing address waits
+/// like the wrong ones (on AWS the guesses may have reached other sandboxes).
+pub async fn admit_right_key(
+    b: &Backend,
+    source: Option<&str>,
+    now_ms: u64,
+) -> Result<(), ApiFailure> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    match b
+        .failures
+        .refusal(&source_key(source), AUTH_FAILURE_RATE, now_ms)
+        .await
+    {
+        Some(limited) => Err(refusal(limited)),
+        None => Ok(()),
+    }
+}
+
 /// Counts a wrong credential from `source`: `failure` itself (the 401) while the
 /// address is within its budget, the 429 once this failure is one too many.
 pub async fn failed(

@@ -161,6 +161,15 @@ pub trait Limiter: Send + Sync + std::fmt::Debug {
     fn known_refusal(&self, _key: &str, _rate: Rate, _now_ms: u64) -> Option<Limited> {
         None
     }
+
+    /// The refusal a take from `key` would get at `now_ms`, asking the shared store
+    /// when this process does not know, without taking a token. For a caller that
+    /// must wait while its address is over budget even though its own call would
+    /// not count (a right key from a guessing address): another process may have
+    /// seen the guesses. The default is what this process knows.
+    async fn refusal(&self, key: &str, rate: Rate, now_ms: u64) -> Option<Limited> {
+        self.known_refusal(key, rate, now_ms)
+    }
 }
 
 /// Buckets in this process's memory, at most `max_buckets` of them.

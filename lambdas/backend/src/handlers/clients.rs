@@ -62,11 +62,14 @@ pub async fn authenticate(
         // only a failed one counts, and may answer 429.
         auth_limit::admit(b, source, now_ms(now))?;
         return match b.store.get_client(client_id).await? {
-            Some(r) if auth::secret_matches(secret, &r.key_hash) => Ok(Caller {
-                key_hash_prefix: Some(auth::key_hash_prefix(&r.key_hash)),
-                client_id: r.client_id,
-                session_until: None,
-            }),
+            Some(r) if auth::secret_matches(secret, &r.key_hash) => {
+                auth_limit::admit_right_key(b, source, now_ms(now)).await?;
+                Ok(Caller {
+                    key_hash_prefix: Some(auth::key_hash_prefix(&r.key_hash)),
+                    client_id: r.client_id,
+                    session_until: None,
+                })
+            }
             _ => Err(wrong(b, source, "unknown or revoked API key", now).await),
         };
     }
