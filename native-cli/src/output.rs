@@ -100,19 +100,12 @@ pub fn status_text(status: &Status) -> String {
         }
         if let Some(first) = status.stats.first() {
             out.push_str(&format!("traffic, last {} s:\n", first.window_secs));
-            for row in stats_table(&status.stats, crate::output::now_secs()).lines() {
+            for row in stats_table(&status.stats, client_core::clock::now_secs()).lines() {
                 out.push_str(&format!("  {row}\n"));
             }
         }
     }
     out
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Each tunnel's connection and traffic as an aligned table; `now` (Unix seconds)

@@ -306,13 +306,6 @@ impl Drop for Inner {
     }
 }
 
-/// Unix milliseconds, the inspector's clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use client_core::inspect::{CapturedBody, Message, Timings};

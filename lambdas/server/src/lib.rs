@@ -22,12 +22,15 @@
 //!   handlers of `tunnel-backend`.
 //! - [`console`]: the web console's static files and its runtime `/config.json`.
 //! - [`tls`]: `--tls-cert`/`--tls-key` for a self-hosted server.
-//! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
-//!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
+//! - [`startup`]: what `tunnel-server` and `tunnel-emulator` (the AWS deployment,
+//!   crate `tunnel-emulator`) share at start-up: log format, data dir and token key,
+//!   rates, shutdown signals.
+//!
+//! [`serve`] and [`Handler`] also carry `tunnel-emulator`, which answers the same
+//! port's requests with the real Lambda binaries; this crate links no AWS SDK.
 
 pub mod console;
 pub mod control;
-pub mod emulate;
 pub mod hub;
 pub mod ingress;
 pub mod inspector;
@@ -35,6 +38,7 @@ pub mod live;
 pub mod metrics;
 pub mod replay;
 pub mod socket;
+pub mod startup;
 pub mod tls;
 pub mod upload;
 
@@ -93,7 +97,7 @@ pub struct State {
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS
-/// emulator.
+/// emulator (`tunnel_emulator::deployment::Emulator`).
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from `remote`.
     fn handle(

@@ -207,7 +207,7 @@ pub async fn report(
     recorder: &dyn Replayer,
 ) -> Result<ExchangeSummary, ApiFailure> {
     let tunnel = tunnels::get_tunnel(b, caller, tunnel_id).await?;
-    check_report(&report, crate::unix_now_ms())?;
+    check_report(&report, client_core::clock::now_ms())?;
     // The held request as the log captured it (masked as the tunnel asks); a log
     // trimmed since still gets the delivery, with the method and path reported.
     let held: Option<Exchange> = b
