@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, ExchangeSummary, Outcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tunnel_backend::handlers::inspect::Recording;
