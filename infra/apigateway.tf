@@ -9,7 +9,7 @@
 #
 # Data plane: a WebSocket API routed on $request.body.action with the routes of
 # tunnel_aws::functions::WS_ROUTES. $connect runs only the REQUEST authorizer
-# (authorize-connection), as the emulator does (lambdas/server/src/emulate/
+# (authorize-connection), as the emulator does (lambdas/emulator/src/deployment/
 # websocket.rs): its integration is a MOCK answering 200, so a connection costs one
 # invocation and nothing is ever posted from $connect (410 Gone there).
 

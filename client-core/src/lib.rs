@@ -1,11 +1,12 @@
 //! The runtime-agnostic core shared by the `tunnel` CLI and the web console.
 //!
-//! Nothing here opens a socket, spawns a task or reads a clock: inputs come in as
-//! values, outputs go out as values, and the same code builds for native targets and
-//! for `wasm32-unknown-unknown`.
+//! Nothing here opens a socket or spawns a task, and nothing but [`clock`] reads a
+//! clock: inputs come in as values, outputs go out as values, and the same code builds
+//! for native targets and for `wasm32-unknown-unknown` ([`clock`] is native only).
 //!
 //! # Layout
 //!
+//! - [`clock`]: the one `now_ms`/`now_secs` of every native driver (CLI, backends).
 //! - [`protocol`]: the wire contract between client and server: frames, their JSON
 //!   encoding, body chunking, and every limit as a named constant.
 //! - [`session`]: the client side of a tunnel session as a sans-IO state machine
@@ -14,6 +15,7 @@
 //! - [`advice`]: what a person does about each API error code, in the CLI's and the
 //!   console's own words.
 //! - [`domain`]: subdomain rules and random names.
+//! - [`hop`]: the hop-by-hop headers every hop of the tunnel drops, one list.
 //! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
 //!   webhook signatures): its settings, their validation, and the redacted view.
 //! - [`inbox`]: the offline inbox's wire types (a held request, a delivery report).
@@ -25,7 +27,10 @@
 pub mod advice;
 pub mod api;
 mod b64;
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub mod clock;
 pub mod domain;
+pub mod hop;
 pub mod inbox;
 pub mod inspect;
 pub mod policy;

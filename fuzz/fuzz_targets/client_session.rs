@@ -23,21 +23,8 @@ use libfuzzer_sys::fuzz_target;
 
 const TUNNEL: &str = "t1";
 
-const CODES: [ErrorCode; 10] = [
-    ErrorCode::OriginRefused,
-    ErrorCode::OriginTimeout,
-    ErrorCode::OriginFailed,
-    ErrorCode::ProtocolViolation,
-    ErrorCode::UnsupportedVersion,
-    ErrorCode::UnknownTunnel,
-    ErrorCode::TunnelInUse,
-    ErrorCode::Unauthorized,
-    ErrorCode::BodyTooLarge,
-    ErrorCode::Internal,
-];
-
 fn code(i: u8) -> ErrorCode {
-    CODES[usize::from(i) % CODES.len()]
+    ErrorCode::ALL[usize::from(i) % ErrorCode::ALL.len()]
 }
 
 #[derive(Debug, Arbitrary)]

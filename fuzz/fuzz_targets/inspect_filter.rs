@@ -8,18 +8,6 @@ use arbitrary::{Arbitrary, Unstructured};
 use client_core::inspect::{ExchangeSummary, Filter, Outcome};
 use libfuzzer_sys::fuzz_target;
 
-const OUTCOMES: [Outcome; 9] = [
-    Outcome::Completed,
-    Outcome::OriginRefused,
-    Outcome::OriginTimeout,
-    Outcome::OriginFailed,
-    Outcome::ClientDisconnected,
-    Outcome::TunnelOffline,
-    Outcome::Timeout,
-    Outcome::TooLarge,
-    Outcome::Refused,
-];
-
 fn summary(u: &mut Unstructured<'_>) -> arbitrary::Result<ExchangeSummary> {
     Ok(ExchangeSummary {
         request_id: String::arbitrary(u)?,
@@ -29,7 +17,7 @@ fn summary(u: &mut Unstructured<'_>) -> arbitrary::Result<ExchangeSummary> {
         method: String::arbitrary(u)?,
         path: String::arbitrary(u)?,
         status: Option::arbitrary(u)?,
-        outcome: OUTCOMES[usize::from(u8::arbitrary(u)?) % OUTCOMES.len()],
+        outcome: Outcome::ALL[usize::from(u8::arbitrary(u)?) % Outcome::ALL.len()],
         received_ms: u64::arbitrary(u)?,
         duration_ms: Option::arbitrary(u)?,
         request_size: u64::arbitrary(u)?,

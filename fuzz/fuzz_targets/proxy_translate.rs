@@ -1,37 +1,28 @@
 //! The translation of a public HTTP request into a REQUEST frame, as the ingress does
 //! it: `for_origin` (hop-by-hop headers out, forwarding headers in), `check_head`, then
 //! the frame with a first body piece of up to the largest chunk. Properties: no
-//! hop-by-hop header and no header named in `Connection` survives, nor any forwarding
-//! header or request id the caller sent; the others keep their order, exactly the
+//! header the production rule calls hop-by-hop (`client_core::hop::HopByHop`: the
+//! list, and names in `Connection`) survives, nor any forwarding header or request id
+//! the caller sent (`stated_by_tunnel`); the others keep their order, exactly the
 //! tunnel's forwarding headers are added, once each, a head `check_head` accepts
 //! becomes a frame that fits one message, and the client session accepts that frame
-//! as is (the two ends judge a head alike).
+//! as is (the two ends judge a head alike). The rules are the production functions;
+//! what is checked here is that the translation applies them, and only them.
 
 #![no_main]
 
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
+use client_core::hop::HopByHop;
 use client_core::protocol::limits::{MAX_CHUNK_BYTES, PROTOCOL_VERSION};
 use client_core::protocol::{ServerFrame, check_head, decode, encode};
 use client_core::session::{ClientSession, Event, SessionConfig};
 use libfuzzer_sys::fuzz_target;
 use tunnel_backend::PublicUrls;
 use tunnel_backend::handlers::proxy::{
-    FORWARDED_FOR, REQUEST_ID_HEADER, STATED_BY_TUNNEL, end_to_end, for_origin,
+    FORWARDED_FOR, REQUEST_ID_HEADER, end_to_end, for_origin, same_header, stated_by_tunnel,
 };
-
-const HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -71,15 +62,9 @@ fuzz_target!(|input: Input| {
     }
 
     let kept = end_to_end(headers.clone());
-    let named: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| lower(n) == "connection")
-        .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
-        .collect();
+    let hop = HopByHop::of(&headers);
     for (n, _) in &kept {
-        let n = lower(n);
-        assert!(!HOP.contains(&n.as_str()), "hop-by-hop {n} kept");
-        assert!(!named.contains(&n), "{n}, named in Connection, kept");
+        assert!(!hop.contains(n), "hop-by-hop {n} kept");
     }
     // The kept lines are the input's, in order, and each dropped line had a reason.
     let mut rest = kept.iter().peekable();
@@ -87,11 +72,7 @@ fuzz_target!(|input: Input| {
         if rest.peek() == Some(&h) {
             rest.next();
         } else {
-            let n = lower(&h.0);
-            assert!(
-                HOP.contains(&n.as_str()) || named.contains(&n),
-                "{h:?} dropped"
-            );
+            assert!(hop.contains(&h.0), "{h:?} dropped");
         }
     }
     assert!(rest.next().is_none());
@@ -109,13 +90,11 @@ fuzz_target!(|input: Input| {
         input.remote_ip.as_deref(),
         &input.request_id,
     );
-    // Underscores count as dashes (CGI-style servers read them alike).
-    let dashed = |n: &str| lower(n).replace('_', "-");
-    let stated = |n: &str| {
-        let n = dashed(n);
-        n == FORWARDED_FOR || STATED_BY_TUNNEL.contains(&n.as_str())
-    };
-    let passed: Vec<_> = kept.iter().filter(|(n, _)| !stated(n)).cloned().collect();
+    let passed: Vec<_> = kept
+        .iter()
+        .filter(|(n, _)| !stated_by_tunnel(n))
+        .cloned()
+        .collect();
     assert_eq!(&out[..passed.len()], &passed[..]);
     let added: Vec<&str> = out[passed.len()..]
         .iter()
@@ -123,7 +102,7 @@ fuzz_target!(|input: Input| {
         .collect();
     let chain = kept
         .iter()
-        .any(|(n, v)| dashed(n) == FORWARDED_FOR && !v.trim().is_empty());
+        .any(|(n, v)| same_header(n, FORWARDED_FOR) && !v.trim().is_empty());
     let mut want = vec![];
     if chain || input.remote_ip.is_some() {
         want.push(FORWARDED_FOR);

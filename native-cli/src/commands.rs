@@ -259,7 +259,11 @@ pub async fn status(settings: &Settings, json: bool) -> Result<(), CommandError>
     let text = if json {
         output::json(&status)
     } else {
-        output::status_text(&status, output::now_secs(), crate::table::terminal_width())
+        output::status_text(
+            &status,
+            client_core::clock::now_secs(),
+            crate::table::terminal_width(),
+        )
     };
     output::print(&text)?;
     Ok(())

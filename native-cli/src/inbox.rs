@@ -6,9 +6,10 @@
 //! it is sent, so a client that dies mid-delivery loses that one delivery (the log
 //! still has the request, for a replay) rather than sending it twice.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
+use client_core::clock::now_ms;
 use client_core::inbox::{DeliveryReport, HeldRequest, MAX_REPORTED_BODY_BYTES};
 use client_core::inspect::Outcome;
 use client_core::protocol::ErrorCode;
@@ -22,12 +23,6 @@ use crate::origin::{ForwardBody, Origin, OriginReply, Reply};
 /// the server began to hold just before the connection was attached lands after the
 /// first look.
 pub const SETTLE: Duration = Duration::from_secs(2);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Takes, delivers and reports held requests until the inbox is empty; returns how
 /// many were delivered. A failed report is logged and the drain goes on: the request

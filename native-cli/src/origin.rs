@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use client_core::hop::HopByHop;
 use client_core::protocol::limits::UPGRADE_IDLE_TIMEOUT;
 use client_core::protocol::{ErrorCode, Headers, StreamId};
 use client_core::session::{RequestHead, SWITCHING_PROTOCOLS, is_upgrade_request};
@@ -45,16 +46,6 @@ const UPGRADE_READ_BYTES: usize = 16 * 1024;
 
 /// Pooled origin connections idle longer than this are closed.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Response headers that describe our hop to the origin, not the response: the body
-/// arrives here de-chunked, so passing these on would misdescribe it.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// What the origin answered, piece by piece, for the session driver to pass on.
 #[derive(Debug)]
@@ -438,10 +429,15 @@ fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::E
     None
 }
 
+/// The origin's response headers without those that describe our hop to it
+/// ([`HopByHop`]): the body arrives here de-chunked, so passing them on would
+/// misdescribe it.
 fn response_headers(headers: &HeaderMap) -> Headers {
+    let connection = headers.get_all(http::header::CONNECTION);
+    let hop = HopByHop::from_connection(connection.iter().filter_map(|v| v.to_str().ok()));
     headers
         .iter()
-        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
+        .filter(|(name, _)| !hop.contains(name.as_str()))
         .map(|(name, value)| {
             (
                 name.as_str().to_owned(),

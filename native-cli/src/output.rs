@@ -109,13 +109,6 @@ pub fn status_text(status: &Status, now: u64, width: Option<usize>) -> String {
 /// How far `tunnel status` indents its tables.
 const INDENT: &str = "  ";
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Each tunnel's connection and traffic as an aligned table; `now` (Unix seconds)
 /// turns "connected since" into an age. Fitted to `width` as [`table`] does: the URL
 /// gives way first (the tunnels table shows it), then the status (likewise), the

@@ -149,7 +149,7 @@ pub async fn matrix(kind: Kind, log: &Path) {
                 None,
             ),
             ("POST", "/v1/tunnels/{tunnel_id}/inbox/deliveries") => {
-                let now = tunnel_backend::unix_now_ms();
+                let now = client_core::clock::now_ms();
                 (
                     Some(Expect {
                         other: 404,

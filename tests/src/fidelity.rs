@@ -263,7 +263,7 @@ pub async fn function_concurrency_edge(n: usize) {
 /// and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html.
 pub async fn rest_api_edges(stack: &Stack) {
     /// API Gateway REST: "Payload size 10 MB", counted in binary megabytes as the
-    /// emulator does (`tunnel_server::emulate::MAX_API_PAYLOAD`).
+    /// emulator does (`tunnel_emulator::deployment::MAX_API_PAYLOAD`).
     const REST_PAYLOAD: usize = 10 * 1024 * 1024;
     assert_eq!(stack.kind, Kind::Aws);
     let http = reqwest::Client::new();

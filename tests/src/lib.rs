@@ -82,7 +82,13 @@ where
     }
 }
 
-/// A running `tunnel-server`.
+/// The local stack's binary.
+pub const SERVER: &str = "tunnel-server";
+/// The AWS deployment's binary (crate `tunnel-emulator`).
+pub const EMULATOR: &str = "tunnel-emulator";
+
+/// A running `tunnel-server`, or `tunnel-emulator` (the AWS deployment, which takes
+/// the same `--listen` and `--data-dir` and prints its URL the same way).
 #[derive(Debug)]
 pub struct Server {
     /// The process.
@@ -106,13 +112,13 @@ impl Server {
 
     /// Starts a server on `listen` (e.g. the port of a server that was killed).
     pub async fn start_on(listen: &str, data_dir: &Path, extra: &[&str]) -> Self {
-        Self::spawn(listen, data_dir, extra, None).await
+        Self::spawn(SERVER, listen, data_dir, extra, None).await
     }
 
-    /// Starts a server logging at debug level (its own and the emulated functions'
-    /// lines) into the file `log`, for tests that read the logs.
+    /// Starts a server logging at debug level into the file `log`, for tests that
+    /// read the logs.
     pub async fn start_logging(data_dir: &Path, extra: &[&str], log: &Path) -> Self {
-        Self::spawn("127.0.0.1:0", data_dir, extra, Some(log)).await
+        Self::spawn(SERVER, "127.0.0.1:0", data_dir, extra, Some(log)).await
     }
 
     /// [`Self::start_logging`] on `listen` (e.g. the port of a server that was killed).
@@ -122,11 +128,31 @@ impl Server {
         extra: &[&str],
         log: &Path,
     ) -> Self {
-        Self::spawn(listen, data_dir, extra, Some(log)).await
+        Self::spawn(SERVER, listen, data_dir, extra, Some(log)).await
     }
 
-    async fn spawn(listen: &str, data_dir: &Path, extra: &[&str], log: Option<&Path>) -> Self {
-        let mut command = Command::new(bin("tunnel-server"));
+    /// Starts `tunnel-emulator` over DynamoDB at `dynamodb` with extra arguments,
+    /// logging at debug level (its own and the emulated functions' lines) into `log`
+    /// when given.
+    pub async fn start_emulator(
+        dynamodb: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> Self {
+        let mut args = vec!["--dynamodb-endpoint", dynamodb];
+        args.extend_from_slice(extra);
+        Self::spawn(EMULATOR, "127.0.0.1:0", data_dir, &args, log).await
+    }
+
+    async fn spawn(
+        program: &str,
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> Self {
+        let mut command = Command::new(bin(program));
         command
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)

@@ -19,7 +19,7 @@ use crate::{Origin, Server, User, closed_port, public_client, random_bytes};
 pub enum Kind {
     /// `tunnel-server` on its embedded store.
     Local,
-    /// `tunnel-server --emulate-aws` over moto.
+    /// `tunnel-emulator` over moto.
     Aws,
 }
 
@@ -46,7 +46,8 @@ impl Stack {
         Self::start_logging_with(kind, log, &[]).await
     }
 
-    /// [`Stack::start_logging`] with extra `tunnel-server` arguments.
+    /// [`Stack::start_logging`] with extra arguments for the server (`tunnel-server` or
+    /// `tunnel-emulator`).
     pub async fn start_logging_with(kind: Kind, log: &std::path::Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -59,11 +60,9 @@ impl Stack {
             },
             Kind::Aws => {
                 let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-                let mut args = vec!["--emulate-aws", "--dynamodb-endpoint", &moto.endpoint];
-                args.extend_from_slice(extra);
                 Self {
                     kind,
-                    server: Server::start_logging(&data, &args, log).await,
+                    server: Server::start_emulator(&moto.endpoint, &data, extra, Some(log)).await,
                     dir,
                     moto: Some(moto),
                 }
@@ -71,7 +70,7 @@ impl Stack {
         }
     }
 
-    /// A stack with extra `tunnel-server` arguments.
+    /// A stack with extra arguments for its server.
     pub async fn start_with(kind: Kind, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -84,11 +83,9 @@ impl Stack {
             },
             Kind::Aws => {
                 let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-                let mut args = vec!["--emulate-aws", "--dynamodb-endpoint", &moto.endpoint];
-                args.extend_from_slice(extra);
                 Self {
                     kind,
-                    server: Server::start_with(&data, &args).await,
+                    server: Server::start_emulator(&moto.endpoint, &data, extra, None).await,
                     dir,
                     moto: Some(moto),
                 }

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use client_core::clock::now_secs as unix_now;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -97,13 +98,6 @@ pub async fn sign(provider: &str, secret: &str, timestamp: u64, id: &str, body: 
         headers: serde_json::from_value(out["headers"].clone()).unwrap(),
         body: out["body"].as_str().unwrap().to_owned(),
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// One provider's tunnel and what its sender would use.

@@ -1,4 +1,4 @@
-//! The same end-to-end suite against the AWS deployment: `tunnel-server --emulate-aws`
+//! The same end-to-end suite against the AWS deployment: `tunnel-emulator`
 //! runs the real Lambda bootstrap binaries behind emulated API Gateway (REST and
 //! WebSocket) and a Function URL, over moto's DynamoDB.
 

@@ -5,11 +5,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::http::{HOP_BY_HOP, header, reason_phrase};
+use super::http::{header, reason_phrase};
 use super::model::{CapturedBody, Exchange, Timings};
 use super::query;
 use super::redact::REDACTED;
 use crate::b64;
+use crate::hop::HopByHop;
 
 /// Bodies up to this size that are plain text go on the command line as one argument;
 /// larger ones are piped in, as Linux caps one argument at 128 KiB.
@@ -90,19 +91,12 @@ pub fn to_curl(exchange: &Exchange, public_base_url: &str) -> String {
         args.push("--path-as-is".to_owned());
     }
 
-    let connection_named: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+    // Hop-by-hop headers describe one connection, and curl makes a new one.
+    let hop = HopByHop::of(headers);
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if lower == "host"
-            || lower == "content-length"
-            || HOP_BY_HOP.contains(&lower.as_str())
-            || connection_named.contains(&lower)
+        if name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("content-length")
+            || hop.contains(name)
         {
             continue;
         }

@@ -158,6 +158,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in declaration order (for tests and fuzz targets that go through
+    /// them all).
+    pub const ALL: [Self; 10] = [
+        Self::Completed,
+        Self::OriginRefused,
+        Self::OriginTimeout,
+        Self::OriginFailed,
+        Self::ClientDisconnected,
+        Self::TunnelOffline,
+        Self::Timeout,
+        Self::TooLarge,
+        Self::Refused,
+        Self::Held,
+    ];
+
     /// The snake_case name, as in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -727,6 +742,24 @@ mod tests {
             (Outcome::Refused, "refused"),
             (Outcome::Held, "held"),
         ];
+        assert_eq!(all.map(|(o, _)| o), Outcome::ALL);
+        // Exhaustive: a new outcome does not build until it has a place here; ALL must
+        // hold it at that place.
+        let place = |o: Outcome| match o {
+            Outcome::Completed => 0,
+            Outcome::OriginRefused => 1,
+            Outcome::OriginTimeout => 2,
+            Outcome::OriginFailed => 3,
+            Outcome::ClientDisconnected => 4,
+            Outcome::TunnelOffline => 5,
+            Outcome::Timeout => 6,
+            Outcome::TooLarge => 7,
+            Outcome::Refused => 8,
+            Outcome::Held => 9,
+        };
+        for (i, o) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(place(o), i, "{o:?}");
+        }
         for (outcome, name) in all {
             assert_eq!(serde_json::to_value(outcome).unwrap(), name);
             assert_eq!(outcome.to_string(), name);

@@ -19,8 +19,6 @@
 //! in flight at that moment. The limit bounds storage, and that bound still holds
 //! within a few requests.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
@@ -84,9 +82,7 @@ pub type Clock = fn() -> u64;
 
 fn system_clock() -> u64 {
     // A clock before 1970 is broken beyond what this could fix; 0 keeps every record.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    client_core::clock::now_secs()
 }
 
 /// The DynamoDB [`Store`].

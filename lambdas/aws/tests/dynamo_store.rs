@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, TimeToLiveStatus};
+use client_core::clock::now_secs as now;
 use client_core::inbox::HeldRequest;
 use client_core::policy::MAX_INBOX_BODY_BYTES;
 use common::Moto;
@@ -21,13 +20,6 @@ async fn store_on(moto: &Moto, prefix: &str) -> DynamoStore {
         .await
         .expect("ensure_tables");
     store
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is past 1970")
-        .as_secs()
 }
 
 #[tokio::test]

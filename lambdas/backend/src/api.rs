@@ -236,7 +236,8 @@ async fn route(
         ("GET", ["v1", "tunnels", id, "stats"]) => {
             let caller = auth(b, req, now).await?;
             let stats =
-                crate::handlers::stats::tunnel_stats(b, &caller, id, crate::unix_now_ms()).await?;
+                crate::handlers::stats::tunnel_stats(b, &caller, id, client_core::clock::now_ms())
+                    .await?;
             Ok(ApiResponse::json(200, &stats))
         }
         ("GET", ["v1", "tunnels", id, "requests"]) => {
@@ -340,7 +341,7 @@ pub async fn limit(
 ) -> Result<(), ApiFailure> {
     let Some(rate) = rate else { return Ok(()) };
     b.limiter
-        .take(&format!("{kind}:{key}"), rate, crate::unix_now_ms())
+        .take(&format!("{kind}:{key}"), rate, client_core::clock::now_ms())
         .await
         .map_err(|l| ApiFailure::rate_limited(&format!("this {kind}"), l))
 }

@@ -54,17 +54,3 @@ pub struct Backend {
     /// the local stack, DynamoDB on AWS.
     pub failures: Arc<dyn limits::Limiter>,
 }
-
-/// Milliseconds since the Unix epoch, for rate limits and captures.
-pub fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Seconds since the Unix epoch, for records and tokens.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}

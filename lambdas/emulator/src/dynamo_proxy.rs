@@ -26,6 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use client_core::hop::HopByHop;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -45,17 +46,6 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// The prefix of every DynamoDB `X-Amz-Target`.
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
-
-/// Headers that belong to one hop and are not forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -198,17 +188,13 @@ async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody>
         return plain(StatusCode::BAD_REQUEST, "bad request path");
     };
     parts.uri = uri;
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    strip_hop_by_hop(&mut parts.headers);
     let upstream_req = Request::from_parts(parts, Full::new(body));
     match shared.client.request(upstream_req).await {
         Ok(response) => {
             count(shared, &operation, cost, response.status().as_u16() >= 400);
             let (mut parts, body) = response.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(name);
-            }
+            strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, body.boxed())
         }
         Err(e) => {
@@ -284,6 +270,21 @@ fn cost_of(operation: &str, body: &[u8]) -> Cost {
             writes: transact_items(),
         },
         _ => Cost::default(),
+    }
+}
+
+/// Drops the headers that belong to one hop ([`HopByHop`]): the proxy makes its own
+/// connection each way.
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let connection = headers.get_all(header::CONNECTION);
+    let hop = HopByHop::from_connection(connection.iter().filter_map(|v| v.to_str().ok()));
+    let names: Vec<_> = headers
+        .keys()
+        .filter(|n| hop.contains(n.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
     }
 }
 

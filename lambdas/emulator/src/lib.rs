@@ -1,9 +1,15 @@
-//! Building blocks of the AWS emulator behind `tunnel-server --emulate-aws`.
+//! The AWS emulator: `tunnel-emulator`, the AWS deployment on one port.
 //!
 //! AWS cannot be reached from where this project is built and tested, so the AWS path
 //! is proven by emulation that keeps to AWS's documented contracts and limits (see
-//! `docs/architecture.md`). This crate holds two of the pieces:
+//! `docs/aws-fidelity.md`). The binary takes `tunnel-server`'s interface (`/v1` REST,
+//! the WebSocket endpoint, public ingress by Host, on one port) and gives every call
+//! to the real Lambda binaries as API Gateway or a Function URL would. It lives apart
+//! from `tunnel-server` so that the local stack links no AWS SDK. Its pieces:
 //!
+//! - the **deployment**: API Gateway REST and WebSocket APIs, the `@connections`
+//!   endpoint and the Function URL (with CloudFront's headers), in front of the
+//!   functions;
 //! - a **Lambda Runtime API** emulator that runs the real bootstrap binaries (built
 //!   with `lambda_runtime`) as child processes and invokes them, with Lambda's
 //!   payload limits, timeouts, per-function concurrency and response streaming;
@@ -13,6 +19,13 @@
 //!
 //! # Layout
 //!
+//! - `main.rs`: the `tunnel-emulator` binary: flags, then [`deployment::Emulator`]
+//!   served with `tunnel_server::serve`.
+//! - [`deployment`]: [`deployment::Emulator`], the one-port front end.
+//!   - `deployment/events.rs`: the API Gateway and Function URL events, and reading
+//!     the functions' answers.
+//!   - `deployment/websocket.rs`: the WebSocket API: `$connect` with its authorizer,
+//!     routes by `action`, `@connections` posts, idle and age caps.
 //! - [`limits`]: every AWS figure the emulator enforces, named once, with its source.
 //! - [`runtime`]: [`Functions`], one pool of instances per function.
 //!   - `runtime/instance.rs`: one child process, its environment, its log forwarding
@@ -27,8 +40,10 @@
 //!   AWS documents it.
 //! - [`dynamo_proxy`]: [`DynamoProxy`], the counting reverse proxy.
 //!
-//! Everything binds `127.0.0.1:0`; nothing listens beyond loopback.
+//! Everything but the binary's own `--listen` binds `127.0.0.1:0`; nothing listens beyond
+//! loopback unless `--listen` says so.
 
+pub mod deployment;
 pub mod dynamo_proxy;
 pub mod function_url;
 pub mod limits;

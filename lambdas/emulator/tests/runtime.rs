@@ -72,10 +72,7 @@ async fn buffered_round_trip_with_the_lambda_context_and_environment() {
     eu.env.push(("AWS_REGION".into(), "eu-west-3".into()));
     let functions = start(vec![spec("echo"), eu]).await;
 
-    let before_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let before_ms = client_core::clock::now_ms();
     let answer = call(&functions, "echo", json!({"mode": "echo", "n": 1}))
         .await
         .unwrap();

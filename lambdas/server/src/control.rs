@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use client_core::clock::now_secs as unix_now;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -11,7 +12,6 @@ use tunnel_backend::api::{self, ApiRequest, ApiResponse, MAX_API_BODY_BYTES};
 use tunnel_backend::handlers::ApiFailure;
 use tunnel_backend::handlers::clients::WS_PATH;
 use tunnel_backend::handlers::connection::authorize_connection;
-use tunnel_backend::unix_now;
 
 use crate::replay::LocalReplayer;
 use crate::{Body, State, full, live, socket};

@@ -43,9 +43,10 @@ use tunnel_backend::handlers::inbox;
 use tunnel_backend::model::{StoredPolicy, TunnelRecord};
 
 use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
-use crate::inspector::{Capture, now_ms};
+use crate::inspector::Capture;
 use crate::upload::{Upload, UploadError, read_ready, read_up_to};
 use crate::{Body, State, full};
+use client_core::clock::now_ms;
 
 /// A request body the ingress can forward: a public client's, or a replay's.
 pub trait RequestBody:
@@ -400,7 +401,7 @@ async fn enforce(
             headers: &headers,
             remote_ip: Some(ip),
             body: &[],
-            now: tunnel_backend::unix_now(),
+            now: client_core::clock::now_secs(),
         },
     ) {
         Ok(a) => a,
@@ -418,7 +419,7 @@ async fn enforce(
                 ));
             }
         };
-        if let Err(refusal) = check_body(policy, &headers, &whole, tunnel_backend::unix_now()) {
+        if let Err(refusal) = check_body(policy, &headers, &whole, client_core::clock::now_secs()) {
             return Err(refuse(refusal, &whole));
         }
         Either::Right(Full::new(whole))

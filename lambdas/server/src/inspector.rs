@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, ExchangeSummary, Outcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tunnel_backend::handlers::inspect::Recording;
@@ -304,13 +305,6 @@ impl Drop for Inner {
             }
         }
     }
-}
-
-/// Unix milliseconds, the inspector's clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -26,13 +26,16 @@
 //!   the base domain and existing tunnels' hosts, kept in the data dir.
 //! - [`redirect`]: the plain-HTTP port (`--http-listen`) beside HTTPS: redirects to
 //!   HTTPS and answers ACME's HTTP-01 challenges.
-//! - [`emulate`]: `--emulate-aws`, the AWS deployment on one port running the real
-//!   Lambda binaries (API Gateway REST + WebSocket, Function URL, `@connections`).
+//! - [`startup`]: what `tunnel-server` and `tunnel-emulator` (the AWS deployment,
+//!   crate `tunnel-emulator`) share at start-up: log format, data dir and token key,
+//!   rates, shutdown signals.
+//!
+//! [`serve`] and [`Handler`] also carry `tunnel-emulator`, which answers the same
+//! port's requests with the real Lambda binaries; this crate links no AWS SDK.
 
 pub mod acme;
 pub mod console;
 pub mod control;
-pub mod emulate;
 pub mod hub;
 pub mod ingress;
 pub mod inspector;
@@ -41,6 +44,7 @@ pub mod metrics;
 pub mod redirect;
 pub mod replay;
 pub mod socket;
+pub mod startup;
 pub mod tls;
 pub mod upload;
 
@@ -99,7 +103,7 @@ pub struct State {
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS
-/// emulator.
+/// emulator (`tunnel_emulator::deployment::Emulator`).
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from `remote`.
     fn handle(

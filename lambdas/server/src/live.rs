@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use client_core::clock::now_secs as unix_now;
 use client_core::inspect::{ExchangeSummary, Filter};
 use http::{HeaderValue, Response, header};
 use http_body_util::BodyExt;
@@ -17,7 +18,6 @@ use tunnel_backend::api::{self, ApiRequest, ApiResponse, LIVE_RETRY_MS, live_eve
 use tunnel_backend::handlers::inspect::{self, MAX_PAGE};
 use tunnel_backend::handlers::{ApiFailure, tunnels};
 use tunnel_backend::store::LogQuery;
-use tunnel_backend::unix_now;
 
 use crate::{Body, State, control};
 

@@ -1,23 +1,23 @@
 //! `tunnel-server`: runs the local stack. See the crate docs of `tunnel_server`.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::time::Duration;
-use tunnel_backend::auth::{MIN_TOKEN_SECRET_BYTES, TokenSigner};
+use tunnel_backend::auth::TokenSigner;
 use tunnel_backend::store::EmbeddedStore;
 use tunnel_backend::{Backend, Config, PublicUrls};
 use tunnel_server::hub::Hub;
 use tunnel_server::ingress::DEFAULT_MAX_BODY_BYTES;
+use tunnel_server::startup::{
+    LogFormat, checked_rate, data_dir, init_logs, rate, shutdown_signal, token_key,
+};
 
-use tunnel_server::{State, emulate, serve};
-
-/// File in the data dir holding the session-token signing key.
-const TOKEN_KEY_FILE: &str = "token.key";
+use tunnel_server::{State, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,12 +71,7 @@ struct Args {
     log_format: LogFormat,
     /// PEM certificate chain: serve HTTPS (and wss) instead of HTTP. Use a certificate
     /// for both the base domain and `*.<base domain>`.
-    #[arg(
-        long,
-        value_name = "PEM",
-        requires = "tls_key",
-        conflicts_with = "emulate_aws"
-    )]
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
@@ -88,7 +83,7 @@ struct Args {
     #[arg(
         long,
         value_name = "EMAIL",
-        conflicts_with_all = ["tls_cert", "emulate_aws"],
+        conflicts_with = "tls_cert",
         requires = "http_listen"
     )]
     acme_email: Option<String>,
@@ -101,48 +96,16 @@ struct Args {
     acme_ca_root: Option<PathBuf>,
     /// With HTTPS (--tls-cert or --acme-email): also listen for plain HTTP here (e.g.
     /// 0.0.0.0:80), redirecting to HTTPS and answering ACME's challenges.
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
+    #[arg(long, value_name = "ADDR")]
     http_listen: Option<SocketAddr>,
-    /// Run the AWS deployment instead: the real Lambda binaries behind emulated API
-    /// Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint.
-    #[arg(long, requires = "dynamodb_endpoint")]
-    emulate_aws: bool,
-    /// DynamoDB endpoint for --emulate-aws (e.g. moto: http://127.0.0.1:5000).
-    #[arg(long)]
-    dynamodb_endpoint: Option<String>,
-    /// Folder with the Lambda binaries (default: this binary's folder).
-    #[arg(long)]
-    functions: Option<PathBuf>,
     /// A public WebSocket carried through a tunnel is closed after this many seconds
     /// with no byte either way.
     #[arg(long, value_name = "SECS", default_value_t = client_core::protocol::limits::UPGRADE_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     upgrade_idle_timeout: u64,
-    /// WebSocket idle cap in seconds, for --emulate-aws (AWS: 600).
-    #[arg(long, default_value_t = 600)]
-    ws_idle_timeout: u64,
-    /// WebSocket connection lifetime cap in seconds, for --emulate-aws (AWS: 7200).
-    #[arg(long, default_value_t = 7200)]
-    ws_max_age: u64,
-    /// For --emulate-aws: instances of each function (but the relay) at once, each a
-    /// process. AWS has no per-function cap below the account's concurrency unless
-    /// reserved concurrency is set; the default is kept low for one machine's sake.
-    #[arg(long, value_name = "N", default_value_t = emulate::DEFAULT_FUNCTION_CONCURRENCY as u32,
-          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
-    lambda_concurrency: u32,
-    /// For --emulate-aws: instances of tunnel-relay at once (AWS: its reserved
-    /// concurrency, `relay_reserved_concurrency` in infra/).
-    #[arg(long, value_name = "N", default_value_t = emulate::DEFAULT_RELAY_CONCURRENCY as u32,
-          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
-    relay_concurrency: u32,
-    /// For --emulate-aws: invocations at once across all functions, the account's
-    /// concurrency (AWS's default quota: 1,000 per Region).
-    #[arg(long, value_name = "N", default_value_t = tunnel_emulator::limits::ACCOUNT_CONCURRENCY as u32,
-          value_parser = clap::value_parser!(u32).range(1..), requires = "emulate_aws")]
-    account_concurrency: u32,
     /// Also serve /metrics and /healthz (only those) on this address, e.g. for a
     /// Prometheus scraper on another interface than the service's.
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulate_aws")]
+    #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
     /// Serve the web console built into DIR (scripts/console-build.sh DIR) at `/`,
     /// instead of the one built into a release binary.
@@ -152,60 +115,6 @@ struct Args {
     /// console calls the origin it was loaded from.
     #[arg(long, value_name = "URL", default_value = "")]
     console_api_url: String,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// Text on a terminal, JSON otherwise.
-    Auto,
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// A `--*-rate` value, checked and kept as written (the AWS emulator passes it on to
-/// the functions' environment as is).
-fn checked_rate(text: &str) -> Result<String, tunnel_backend::limits::BadRate> {
-    tunnel_backend::limits::Rate::parse(text).map(|_| text.to_owned())
-}
-
-/// The rate a checked `--*-rate` value names (`None`: off).
-fn rate(text: &str) -> Option<tunnel_backend::limits::Rate> {
-    tunnel_backend::limits::Rate::parse(text).ok().flatten()
-}
-
-/// Reads the signing key, making one on first run. Kept on disk so tokens issued
-/// before a restart stay valid.
-fn token_key(dir: &Path) -> Result<Vec<u8>> {
-    let path = dir.join(TOKEN_KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(key) if key.len() >= MIN_TOKEN_SECRET_BYTES => return Ok(key),
-        Ok(_) => bail!(
-            "{} is too short; delete it to make a new one",
-            path.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-    let key = tunnel_backend::auth::random_id(MIN_TOKEN_SECRET_BYTES).into_bytes();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(&key)?;
-    file.sync_all()?;
-    Ok(key)
-}
-
-fn default_data_dir() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .context("HOME is not set; pass --data-dir DIR to say where to keep the server's data")?;
-    Ok(PathBuf::from(home).join(".tunnel").join("server"))
 }
 
 /// Allocations from this size up get pages of their own, returned when freed.
@@ -241,31 +150,8 @@ fn main() -> Result<()> {
 
 async fn run() -> Result<()> {
     let args = Args::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let json = match args.log_format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        // The current span carries the request id of every line about a request.
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        logs.init();
-    }
-    let data_dir = match args.data_dir {
-        Some(d) => d,
-        None => default_data_dir()?,
-    };
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    init_logs(args.log_format);
+    let data_dir = data_dir(args.data_dir)?;
     let key = token_key(&data_dir)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -310,53 +196,11 @@ async fn run() -> Result<()> {
         // The scheme's own port goes unsaid: https://NAME.example.com, not ...:443.
         port: Some(public_port).filter(|p| *p != if https { 443 } else { 80 }),
     };
-    if args.emulate_aws {
-        let functions_dir = match args.functions {
-            Some(d) => d,
-            None => emulate::default_functions_dir()
-                .context("cannot tell this binary's folder; pass --functions DIR")?,
-        };
-        let emulator = emulate::Emulator::start(emulate::EmulatorConfig {
-            dynamodb_endpoint: args.dynamodb_endpoint.unwrap_or_default(),
-            functions_dir,
-            public,
-            base_url: format!("http://{local}"),
-            token_secret: String::from_utf8_lossy(&key).into_owned(),
-            idle_timeout: Duration::from_secs(args.ws_idle_timeout),
-            max_age: Duration::from_secs(args.ws_max_age),
-            rates: [
-                (tunnel_aws::functions::env::API_RATE, &args.api_rate),
-                (tunnel_aws::functions::env::PUBLIC_RATE, &args.public_rate),
-                (
-                    tunnel_aws::functions::env::REGISTER_RATE,
-                    &args.register_rate,
-                ),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.clone()?)))
-            .chain([(
-                tunnel_aws::functions::env::INACTIVE_TTL_SECS,
-                args.inactive_ttl.to_string(),
-            )])
-            .collect(),
-            concurrency: emulate::Concurrency {
-                function: args.lambda_concurrency as usize,
-                relay: args.relay_concurrency as usize,
-                account: args.account_concurrency as usize,
-            },
-        })
-        .await?;
-        tracing::info!("AWS emulator ready");
-        println!("http://{local}");
-        std::io::stdout().flush()?;
-        serve(listener, Arc::new(emulator), shutdown_signal()).await;
-        return Ok(());
-    }
     let store = Arc::new(
         EmbeddedStore::open(&data_dir)
             .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
     );
-    let now = tunnel_backend::unix_now();
+    let now = client_core::clock::now_secs();
     store.detach_all(now.saturating_add(args.inactive_ttl))?;
     store.sweep_expired(now)?;
     let signer = TokenSigner::new(key).context("token key too short")?;
@@ -456,31 +300,10 @@ async fn sweep_expired(store: Arc<EmbeddedStore>) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tick.tick().await;
-        match store.sweep_expired(tunnel_backend::unix_now()) {
+        match store.sweep_expired(client_core::clock::now_secs()) {
             Ok(0) => {}
             Ok(n) => tracing::info!(tunnels = n, "expired tunnels removed"),
             Err(e) => tracing::warn!(error = %e, "could not remove expired tunnels"),
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

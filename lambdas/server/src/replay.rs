@@ -18,7 +18,8 @@ use tunnel_backend::model::TunnelRecord;
 
 use crate::State;
 use crate::ingress::{relay, start_capture};
-use crate::inspector::{Capture, now_ms};
+use crate::inspector::Capture;
+use client_core::clock::now_ms;
 
 /// What a replay's captured remote address says, as it came from no public client.
 pub const REPLAY_REMOTE: &str = "replay";

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_core::clock::now_secs as unix_now;
 use client_core::protocol::limits::{IDLE_TIMEOUT, MAX_MESSAGE_BYTES};
 use client_core::protocol::{
     ClientFrame, ErrorCode, ErrorFrame, Message, ServerFrame, decode_binary_body, decode_text,
@@ -18,7 +19,6 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tunnel_backend::auth::random_id;
 use tunnel_backend::handlers::Caller;
 use tunnel_backend::handlers::connection::{tunnel_connect, tunnel_disconnect, tunnel_release};
-use tunnel_backend::unix_now;
 
 use crate::State;
 use crate::hub::{Conn, Outbound, ResponsePart};

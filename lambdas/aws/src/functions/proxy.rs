@@ -20,6 +20,7 @@ use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use client_core::clock::{now_ms, now_secs as unix_now};
 use client_core::inspect::{Exchange, Outcome as InspectOutcome};
 use client_core::protocol::ErrorCode;
 use client_core::protocol::limits::MAX_MESSAGE_BYTES;
@@ -49,7 +50,6 @@ use tunnel_backend::handlers::proxy::{
 use tunnel_backend::model::{StoredPolicy, TunnelRecord};
 use tunnel_backend::store::Store;
 use tunnel_backend::telemetry::{self, Emf};
-use tunnel_backend::unix_now;
 
 use super::relay::CHANNEL_ACTION;
 use super::reorder::{Ready, Reorder};
@@ -600,7 +600,7 @@ impl Proxy {
     ) -> Result<Target, Unavailable> {
         let mut pause = Duration::from_millis(50);
         loop {
-            match resolve(&self.backend, domain, tunnel_backend::unix_now()).await {
+            match resolve(&self.backend, domain, client_core::clock::now_secs()).await {
                 Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
                 Ok(_) => {}
                 Err(ProxyError::UnknownTunnel(d)) => {
@@ -1195,13 +1195,6 @@ async fn refused(
 async fn ended(capture: Option<Captured>, outcome: InspectOutcome, response: Outcome) -> Outcome {
     end(capture, outcome).await;
     response
-}
-
-/// Unix milliseconds, the inspector's clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Grants the client more room as chunks go out: every half window, room for a

@@ -68,7 +68,7 @@ impl Replayer for ProxyReplayer {
                     body: request.body,
                     remote_ip: None,
                     remote_addr: REPLAY_REMOTE.into(),
-                    received_ms: super::proxy::now_ms(),
+                    received_ms: client_core::clock::now_ms(),
                     deadline: Instant::now() + ONLINE_WAIT,
                     replay_of: Some(replay_of.to_owned()),
                     tally: None,

@@ -259,11 +259,11 @@ pub async fn handle(
         remote_ip: event.request_context.identity.source_ip.clone(),
         body,
     };
-    let answer = api::handle(b, req, tunnel_backend::unix_now(), replayer).await;
+    let answer = api::handle(b, req, client_core::clock::now_secs(), replayer).await;
     if answer.status == 429 {
         use tunnel_backend::telemetry;
         let scope = answer.limit_scope.unwrap_or(telemetry::SCOPE_API);
-        telemetry::Emf::new(tunnel_backend::unix_now_ms())
+        telemetry::Emf::new(client_core::clock::now_ms())
             .label(telemetry::SCOPE, scope)
             .value(telemetry::RATE_LIMITED, 1.0)
             .emit();

@@ -8,6 +8,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use client_core::clock::{now_ms as unix_now_ms, now_secs as unix_now};
 use client_core::protocol::{ClientFrame, decode_text};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::json;
@@ -17,7 +18,6 @@ use tunnel_backend::handlers::connection::{
     authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
 };
 use tunnel_backend::telemetry::{CONNECTIONS, DISCONNECTS, Emf, RECONNECTS};
-use tunnel_backend::{unix_now, unix_now_ms};
 
 /// Key of the authorizer context entry that carries the client id to the routes.
 pub const CONTEXT_CLIENT_ID: &str = "client_id";

@@ -206,7 +206,7 @@ pub async fn report(
     report: DeliveryReport,
     recorder: &dyn Replayer,
 ) -> Result<ExchangeSummary, ApiFailure> {
-    let now_ms = crate::unix_now_ms();
+    let now_ms = client_core::clock::now_ms();
     let tunnel = tunnels::get_tunnel(b, caller, tunnel_id, now_ms / 1000).await?;
     check_report(&report, now_ms)?;
     // The held request as the log captured it (masked as the tunnel asks); a log

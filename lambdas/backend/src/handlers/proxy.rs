@@ -54,36 +54,9 @@ pub async fn resolve(b: &Backend, domain: &str, now: u64) -> Result<Target, Prox
     }
 }
 
-/// Headers that describe one hop, not the message (RFC 9110 section 7.6.1), plus the
-/// ones the origin-side HTTP client sets itself.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// The headers worth carrying to the other side: hop-by-hop ones and any named in
-/// `Connection` are dropped; order and repeats are kept.
-pub fn end_to_end(headers: Headers) -> Headers {
-    let named: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
-        .collect();
-    headers
-        .into_iter()
-        .filter(|(n, _)| {
-            let n = n.to_ascii_lowercase();
-            !HOP_BY_HOP.contains(&n.as_str()) && !named.contains(&n)
-        })
-        .collect()
-}
+/// The headers worth carrying to the other side (client-core's one hop-by-hop rule,
+/// which the CLI applies to the origin's answer too).
+pub use client_core::hop::end_to_end;
 
 /// Status and explanation for the public when the client could not get an answer
 /// from its origin.
@@ -141,7 +114,7 @@ pub const STATED_BY_TUNNEL: &[&str] = &[
 /// with `_` for `-`: CGI-style servers (Rack, WSGI) map both to one variable, so
 /// `X_Forwarded_Host` would otherwise reach the app as `X-Forwarded-Host` (Puma's
 /// CVE-2024-45614).
-fn same_header(name: &str, canonical: &str) -> bool {
+pub fn same_header(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len()
         && name
             .bytes()
@@ -151,6 +124,13 @@ fn same_header(name: &str, canonical: &str) -> bool {
 
 /// The chain of client addresses proxies append to.
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// Whether the tunnel states header `name` itself, so a caller's never reaches the
+/// origin as sent: one of [`STATED_BY_TUNNEL`], or [`FORWARDED_FOR`] (which it
+/// extends), in any case and with `_` for `-` ([`same_header`]).
+pub fn stated_by_tunnel(name: &str) -> bool {
+    same_header(name, FORWARDED_FOR) || STATED_BY_TUNNEL.iter().any(|s| same_header(name, s))
+}
 
 /// Prepares a public request's headers for the trip to the origin, the same on both
 /// backends:
@@ -185,7 +165,7 @@ pub fn for_origin(
                 }
                 return false;
             }
-            !STATED_BY_TUNNEL.iter().any(|s| same_header(n, s))
+            !stated_by_tunnel(n)
         })
         .collect();
     chain.extend(peer.map(str::to_owned));
@@ -239,27 +219,6 @@ pub fn error_page(status: u16, title: &str, detail: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn drops_hop_by_hop_and_connection_named_headers() {
-        let h = vec![
-            ("Host".to_owned(), "a".to_owned()),
-            (
-                "Connection".to_owned(),
-                "keep-alive, X-Secret-Hop".to_owned(),
-            ),
-            ("Keep-Alive".to_owned(), "5".to_owned()),
-            ("x-secret-hop".to_owned(), "1".to_owned()),
-            ("Transfer-Encoding".to_owned(), "chunked".to_owned()),
-            ("X-A".to_owned(), "1".to_owned()),
-            ("X-A".to_owned(), "2".to_owned()),
-        ];
-        let kept: Vec<_> = end_to_end(h)
-            .into_iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
-        assert_eq!(kept, ["Host=a", "X-A=1", "X-A=2"]);
-    }
 
     fn public() -> PublicUrls {
         PublicUrls {

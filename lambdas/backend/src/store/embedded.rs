@@ -537,7 +537,7 @@ impl Store for EmbeddedStore {
         let mut tx = self.db.begin_write().map_err(backend)?;
         // The log may lose its last lines to a crash; it must not cost an fsync per
         // batch. Non-durable commits free no pages, so one in a while is durable.
-        let now = crate::unix_now_ms();
+        let now = client_core::clock::now_ms();
         let synced = &self.log_synced_ms;
         let due = now.saturating_sub(synced.load(std::sync::atomic::Ordering::Relaxed))
             >= LOG_SYNC_INTERVAL_MS;

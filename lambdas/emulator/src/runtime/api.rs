@@ -13,7 +13,7 @@
 //! an unknown request id, 403 for a call out of turn, 413 for a response over the limit.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -84,11 +84,8 @@ async fn next(instance: &Instance) -> Response<Full<Bytes>> {
             "the instance is shutting down",
         );
     };
-    let deadline_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .saturating_add(instance.ctx.spec.timeout)
-        .as_millis();
+    let timeout_ms = u64::try_from(instance.ctx.spec.timeout.as_millis()).unwrap_or(u64::MAX);
+    let deadline_ms = client_core::clock::now_ms().saturating_add(timeout_ms);
     *lock(&instance.current) = Some(Current {
         request_id: job.request_id.clone(),
         events: job.events.clone(),
@@ -255,9 +252,7 @@ pub(crate) async fn read_bounded(mut body: Incoming, limit: usize) -> Result<Bou
 
 /// An X-Ray trace header for the event, as Lambda sends one even when tracing is off.
 fn trace_id() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = client_core::clock::now_secs();
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let root: [u8; 12] = rand::random();
     let parent: [u8; 8] = rand::random();

@@ -465,7 +465,7 @@ pub async fn certifiable(state: &crate::State, host: &str) -> bool {
     match tunnel_backend::handlers::proxy::resolve(
         &state.backend,
         &name,
-        tunnel_backend::unix_now(),
+        client_core::clock::now_secs(),
     )
     .await
     {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use client_core::clock::now_ms;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
@@ -17,12 +18,6 @@ pub const STAGE: &str = "local";
 
 fn request_id() -> String {
     tunnel_backend::auth::random_id(16)
-}
-
-fn epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Single- and multi-value maps of headers, as REST API events carry them (last value
@@ -127,7 +122,7 @@ pub fn rest_event(
             "path": format!("/{STAGE}{path}"),
             "resourcePath": path,
             "protocol": "HTTP/1.1",
-            "requestTimeEpoch": epoch_ms(),
+            "requestTimeEpoch": now_ms(),
             "identity": { "sourceIp": source_ip },
         },
         "body": body,
@@ -194,7 +189,7 @@ pub fn function_url_event(
             "requestId": request_id(),
             "routeKey": "$default",
             "stage": "$default",
-            "timeEpoch": epoch_ms(),
+            "timeEpoch": now_ms(),
         },
         "body": url_body,
         "isBase64Encoded": base64,
@@ -255,8 +250,8 @@ pub fn authorizer_event(
             "requestTime": "",
             "messageDirection": "IN",
             "stage": STAGE,
-            "connectedAt": epoch_ms(),
-            "requestTimeEpoch": epoch_ms(),
+            "connectedAt": now_ms(),
+            "requestTimeEpoch": now_ms(),
             "identity": { "sourceIp": source_ip },
             "requestId": request_id(),
             "domainName": "127.0.0.1",
@@ -285,7 +280,7 @@ pub fn websocket_event(
             "messageDirection": "IN",
             "stage": STAGE,
             "connectedAt": connected_at,
-            "requestTimeEpoch": epoch_ms(),
+            "requestTimeEpoch": now_ms(),
             "requestId": request_id(),
             "domainName": "127.0.0.1",
             "connectionId": connection_id,

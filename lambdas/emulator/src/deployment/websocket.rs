@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::runtime::{Functions, Invocation};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -18,7 +19,6 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tunnel_aws::functions::WS_ROUTES;
-use tunnel_emulator::runtime::{Functions, Invocation};
 
 use super::events;
 
@@ -183,7 +183,7 @@ impl WsApi {
         self.lock()
             .insert(connection_id.clone(), Conn { tx: tx.clone() });
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        let connected_at = tunnel_backend::unix_now() * 1000;
+        let connected_at = client_core::clock::now_ms();
 
         let (activity_tx, mut activity) = mpsc::channel::<()>(1);
         let writer = tokio::spawn(async move {

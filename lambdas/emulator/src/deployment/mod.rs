@@ -1,5 +1,5 @@
-//! `tunnel-server --emulate-aws`: the AWS deployment on one port, running the real
-//! Lambda binaries.
+//! `tunnel-emulator`: the AWS deployment on one port, running the real Lambda
+//! binaries.
 //!
 //! Same interface as the local stack (`/v1` REST, the WebSocket endpoint at
 //! `/v1/connect`, public ingress by Host), but every request and WebSocket event
@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dynamo_proxy::DynamoProxy;
+use crate::runtime::{FunctionSpec, Functions, Invocation};
+use crate::{Buffered, Head, ResponseError};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -25,11 +28,8 @@ use tunnel_aws::functions::{FUNCTIONS, env as fenv};
 use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
 use tunnel_backend::PublicUrls;
 use tunnel_backend::handlers::clients::WS_PATH;
-use tunnel_emulator::dynamo_proxy::DynamoProxy;
-use tunnel_emulator::runtime::{FunctionSpec, Functions, Invocation};
-use tunnel_emulator::{Buffered, Head, ResponseError};
 
-use crate::{Body, Handler, full};
+use tunnel_server::{Body, Handler, full};
 use websocket::{PostOutcome, WsApi};
 
 /// REST and HTTP API payload limit.
@@ -39,7 +39,7 @@ pub const MANAGEMENT_PREFIX: &str = "/_aws/ws";
 /// Default of `--lambda-concurrency`: instances of each function but the relay that
 /// run at once. AWS sets no such cap: a function without reserved concurrency may use
 /// the whole account's (`--account-concurrency`, AWS's default 1,000, see
-/// [`tunnel_emulator::limits::ACCOUNT_CONCURRENCY`]). Each instance here is a process,
+/// [`crate::limits::ACCOUNT_CONCURRENCY`]). Each instance here is a process,
 /// so the default is what one test machine runs comfortably, and it is far lower than
 /// AWS's: 50 concurrent public connections through one tunnel see 429s here that AWS
 /// would not give. Raise it to see AWS's behaviour.
@@ -83,7 +83,7 @@ pub struct Concurrency {
     /// Instances of tunnel-relay ([`DEFAULT_RELAY_CONCURRENCY`]).
     pub relay: usize,
     /// Invocations across all functions: the account's concurrency
-    /// ([`tunnel_emulator::limits::ACCOUNT_CONCURRENCY`], AWS's default).
+    /// ([`crate::limits::ACCOUNT_CONCURRENCY`], AWS's default).
     pub account: usize,
 }
 
@@ -92,7 +92,7 @@ impl Default for Concurrency {
         Self {
             function: DEFAULT_FUNCTION_CONCURRENCY,
             relay: DEFAULT_RELAY_CONCURRENCY,
-            account: tunnel_emulator::limits::ACCOUNT_CONCURRENCY,
+            account: crate::limits::ACCOUNT_CONCURRENCY,
         }
     }
 }
@@ -241,9 +241,9 @@ impl Emulator {
             };
             specs.push(spec);
         }
-        let limits = tunnel_emulator::Limits {
+        let limits = crate::Limits {
             account_concurrency: config.concurrency.account,
-            ..tunnel_emulator::Limits::default()
+            ..crate::Limits::default()
         };
         let functions = Arc::new(
             Functions::start_with_limits(specs, limits)
@@ -390,7 +390,7 @@ impl Emulator {
                 .headers
                 .insert(HeaderName::from_static(ORIGIN_SECRET_HEADER), v);
         }
-        let Ok(body) = Limited::new(body, tunnel_emulator::limits::MAX_REQUEST_BYTES)
+        let Ok(body) = Limited::new(body, crate::limits::MAX_REQUEST_BYTES)
             .collect()
             .await
         else {
@@ -479,7 +479,7 @@ impl Emulator {
                 ws.run(upgraded, connection_id, context).await;
             }
         });
-        crate::control::switching_protocols(&key)
+        tunnel_server::control::switching_protocols(&key)
     }
 
     async fn management(&self, req: Request<Incoming>, id: &str) -> Response<Body> {
