@@ -1,5 +1,6 @@
 //! Where the DynamoDB adapter gets its settings: explicit values, or the environment
-//! of a Lambda function (which is what Terraform sets).
+//! of a Lambda function (which is what Terraform sets). The request log's bucket is
+//! part of it: only the functions that write or read captured exchanges get one.
 
 use std::env::VarError;
 
@@ -26,6 +27,12 @@ pub mod env {
     pub const RATE_LIMITS_TABLE: &str = "TUNNEL_RATE_LIMITS_TABLE";
     /// Optional endpoint override (the emulator's moto server); unset on AWS.
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
+    /// The S3 bucket holding captured exchanges too large for their DynamoDB item.
+    /// Set only on the functions that write or read the request log; a function
+    /// without it keeps no such exchange (see `tunnel_aws::log_bucket`).
+    pub const LOG_BUCKET: &str = "TUNNEL_LOG_BUCKET";
+    /// Optional S3 endpoint override (the emulator's moto server); unset on AWS.
+    pub const S3_ENDPOINT: &str = "S3_ENDPOINT";
     /// Region; the Lambda runtime sets it.
     pub const AWS_REGION: &str = "AWS_REGION";
     /// Access key id of the execution role; the Lambda runtime sets it.
@@ -99,6 +106,10 @@ pub struct DynamoConfig {
     pub tables: TableNames,
     /// Static credentials (their `Debug` redacts the secret).
     pub credentials: Credentials,
+    /// The request log's bucket, where this function has one.
+    pub log_bucket: Option<String>,
+    /// S3 endpoint override, e.g. moto; `None` on AWS.
+    pub s3_endpoint_url: Option<String>,
 }
 
 impl DynamoConfig {
@@ -136,31 +147,57 @@ impl DynamoConfig {
             None,
             "environment",
         );
-        let endpoint_url = optional(&lookup, env::DYNAMODB_ENDPOINT)?;
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ConfigError::Invalid {
-                var: env::DYNAMODB_ENDPOINT,
-                reason: format!("{url:?} is not an http(s) URL"),
-            });
-        }
+        let endpoint = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            let url = optional(&lookup, var)?;
+            if let Some(url) = &url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(ConfigError::Invalid {
+                    var,
+                    reason: format!("{url:?} is not an http(s) URL"),
+                });
+            }
+            Ok(url)
+        };
         Ok(Self {
-            endpoint_url,
+            endpoint_url: endpoint(env::DYNAMODB_ENDPOINT)?,
             region,
             tables,
             credentials,
+            log_bucket: optional(&lookup, env::LOG_BUCKET)?,
+            s3_endpoint_url: endpoint(env::S3_ENDPOINT)?,
         })
+    }
+
+    /// The S3 client for the request log's bucket; `None` without a bucket.
+    /// Synchronous and cheap, as [`Self::client`].
+    pub fn log_bucket(&self) -> Option<crate::log_bucket::LogBucket> {
+        use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+        let bucket = self.log_bucket.clone()?;
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone())
+            .http_client(http_client())
+            // Checksums only where S3 requires them: the default trailer checksums
+            // make every PUT a chunked upload, which buys nothing for objects this
+            // small and which S3 emulators read unevenly.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(url) = &self.s3_endpoint_url {
+            // An emulator on an address and port has no per-bucket host names.
+            builder = builder.endpoint_url(url).force_path_style(true);
+        }
+        Some(crate::log_bucket::LogBucket::new(
+            aws_sdk_s3::Client::from_conf(builder.build()),
+            bucket,
+        ))
     }
 
     /// Builds the SDK client. Synchronous and cheap: nothing is contacted until the
     /// first request.
     pub fn client(&self) -> Client {
-        // rustls with ring, over hyper 1. The connector speaks plain http too, which
-        // the emulator's endpoint needs.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = http_client();
         let mut builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -171,6 +208,14 @@ impl DynamoConfig {
         }
         Client::from_conf(builder.build())
     }
+}
+
+/// rustls with ring, over hyper 1. The connector speaks plain http too, which the
+/// emulator's endpoints need.
+fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// An empty value counts as unset: Terraform and shell scripts write `VAR=` for "none".
@@ -238,6 +283,17 @@ mod tests {
         );
         assert_eq!(c.credentials.access_key_id(), "id");
         assert_eq!(c.credentials.session_token(), None);
+        assert_eq!(c.log_bucket, None, "no bucket unless the function has one");
+        assert!(c.log_bucket().is_none());
+        vars.insert(env::LOG_BUCKET, "log-bucket".into());
+        vars.insert(env::S3_ENDPOINT, "http://127.0.0.1:9".into());
+        let c = read(&vars).unwrap();
+        assert_eq!(c.log_bucket.as_deref(), Some("log-bucket"));
+        assert_eq!(c.s3_endpoint_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            c.log_bucket().map(|b| b.name().to_owned()).as_deref(),
+            Some("log-bucket")
+        );
     }
 
     #[test]
@@ -275,5 +331,9 @@ mod tests {
         vars.insert(env::DYNAMODB_ENDPOINT, "127.0.0.1:9".into());
         let err = read(&vars).unwrap_err();
         assert!(err.to_string().contains(env::DYNAMODB_ENDPOINT), "{err}");
+        let mut vars = full();
+        vars.insert(env::S3_ENDPOINT, "127.0.0.1:9".into());
+        let err = read(&vars).unwrap_err();
+        assert!(err.to_string().contains(env::S3_ENDPOINT), "{err}");
     }
 }

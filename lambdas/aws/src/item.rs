@@ -41,12 +41,15 @@ pub mod attr {
     pub const REDACT_SECRETS: &str = "redact_secrets";
     /// A tunnel's access policy, JSON (absent: none, as on records from before).
     pub const POLICY: &str = "policy";
-    /// Request id; key of `requests`, range key of `tunnel_id-index`.
+    /// Request id; range key of `requests` (whose hash key is `tunnel_id`).
     pub const REQUEST_ID: &str = "request_id";
-    /// A captured exchange's list line, JSON.
+    /// A captured exchange's list line, JSON (on items whose exchange is in the log
+    /// bucket).
     pub const SUMMARY: &str = "summary";
-    /// A whole captured exchange, JSON.
+    /// A whole captured exchange, deflated JSON, binary (when it fits the item).
     pub const EXCHANGE: &str = "exchange";
+    /// The log bucket's object key holding the whole exchange (when it does not fit).
+    pub const OBJECT: &str = "object";
     /// A held request's arrival number; range key of `inbox` (0: the tunnel's
     /// counters).
     pub const SEQ: &str = "seq";

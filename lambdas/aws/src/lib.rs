@@ -17,6 +17,8 @@
 //!   emulators.
 //! - [`item`]: records to and from DynamoDB items, field by field.
 //! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation.
+//! - [`log_bucket`]: the request log's stored form (deflated JSON), and the S3 bucket
+//!   holding exchanges too large for their item ([`log_bucket::LogBucket`]).
 //! - [`limiter`]: rate-limit buckets shared by every sandbox (failed
 //!   authentications per address), in the `rate_limits` table.
 //! - [`connections`]: the `Connections` port over API Gateway's `@connections`.
@@ -28,11 +30,13 @@ pub mod connections;
 pub mod functions;
 pub mod item;
 pub mod limiter;
+pub mod log_bucket;
 pub mod store;
 pub mod tables;
 
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_dynamodb::config::Credentials;
+pub use aws_sdk_s3;
 pub use config::{ConfigError, DynamoConfig, TableNames, env};
 pub use store::DynamoStore;
 pub use tables::{TableSpec, TablesError, ensure_tables, table_definitions};

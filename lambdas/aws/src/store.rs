@@ -31,19 +31,14 @@ use aws_sdk_dynamodb::types::{
 use client_core::inbox::HeldRequest;
 use client_core::inspect::{Exchange, ExchangeSummary};
 use tunnel_backend::config::DEFAULT_LOG_TTL_SECS;
-use tunnel_backend::handlers::inspect::fit_bodies;
 use tunnel_backend::limits::Bucket;
 use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord, expired};
 use tunnel_backend::store::{LogPage, LogQuery, Store, StoreError};
 
 use crate::config::{ConfigError, DynamoConfig, TableNames};
 use crate::item::{FromItem, Item, ToItem, attr, n, peek_n, s};
-use crate::tables::{CLIENT_INDEX, TUNNEL_INDEX};
-
-/// Bytes of body (request and response together) a captured exchange keeps in
-/// DynamoDB: as base64 inside the item's JSON, with headers and the list line, this
-/// stays under the 400 KB item limit.
-pub const ITEM_BODY_BUDGET: usize = 200 * 1024;
+use crate::log_bucket::{self, LOG_ITEM_MAX_BYTES, LogBucket, object_key};
+use crate::tables::CLIENT_INDEX;
 
 /// Items read per Query while listing a log; filtered pages read on until full.
 const LOG_QUERY_PAGE: i32 = 100;
@@ -85,6 +80,36 @@ fn system_clock() -> u64 {
     client_core::clock::now_secs()
 }
 
+/// An item's size as DynamoDB bills it: attribute names plus values (strings and
+/// binaries by length, numbers at most 21 bytes; the few types the log writes).
+fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, v)| {
+            name.len()
+                + match v {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    AttributeValue::N(n) => n.len().min(21),
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
+/// A log item's list line: from the exchange when it is inline, else the item's own.
+fn summary_of(item: &Item) -> Result<ExchangeSummary, StoreError> {
+    match (item.get(attr::EXCHANGE), item.get(attr::SUMMARY)) {
+        (Some(AttributeValue::B(bytes)), _) => {
+            log_bucket::decode(bytes.as_ref()).map(|x| ExchangeSummary::from(&x))
+        }
+        (_, Some(AttributeValue::S(json))) => serde_json::from_str(json)
+            .map_err(|e| StoreError::Backend(format!("corrupt request item: {e}"))),
+        _ => Err(StoreError::Backend(
+            "corrupt request item: no exchange and no summary".into(),
+        )),
+    }
+}
+
 /// The DynamoDB [`Store`].
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -92,6 +117,7 @@ pub struct DynamoStore {
     tables: TableNames,
     clock: Clock,
     log_ttl_secs: u64,
+    log_bucket: Option<LogBucket>,
 }
 
 fn backend<E, R>(operation: &str, e: SdkError<E, R>) -> StoreError
@@ -132,7 +158,31 @@ impl DynamoStore {
             tables,
             clock: system_clock,
             log_ttl_secs: DEFAULT_LOG_TTL_SECS,
+            log_bucket: None,
         }
+    }
+
+    /// Keeps exchanges too large for their item in `bucket` (see [`log_bucket`]).
+    /// Without one, such an exchange cannot be stored (a function that writes the
+    /// log is given the bucket; the others never write one).
+    #[must_use]
+    pub fn with_log_bucket(mut self, bucket: LogBucket) -> Self {
+        self.log_bucket = Some(bucket);
+        self
+    }
+
+    /// The log bucket, if this store has one.
+    pub fn log_bucket(&self) -> Option<&LogBucket> {
+        self.log_bucket.as_ref()
+    }
+
+    fn bucket(&self) -> Result<&LogBucket, StoreError> {
+        self.log_bucket.as_ref().ok_or_else(|| {
+            StoreError::Backend(format!(
+                "this function has no log bucket ({} is not set)",
+                crate::config::env::LOG_BUCKET
+            ))
+        })
     }
 
     /// Sets how long captured exchanges live before DynamoDB's TTL removes them.
@@ -144,7 +194,11 @@ impl DynamoStore {
 
     /// A store built from explicit settings.
     pub fn from_config(config: &DynamoConfig) -> Self {
-        Self::new(config.client(), config.tables.clone())
+        let store = Self::new(config.client(), config.tables.clone());
+        match config.log_bucket() {
+            Some(bucket) => store.with_log_bucket(bucket),
+            None => store,
+        }
     }
 
     /// A store configured from the environment (see [`env`](mod@crate::env)); a
@@ -824,24 +878,32 @@ impl Store for DynamoStore {
     }
 
     /// Bounded by age, not count: each item expires [`Self::with_log_ttl`] after
-    /// capture, so `keep` is not applied here.
+    /// capture, so `keep` is not applied here. One item per exchange in its tunnel's
+    /// partition, holding the exchange itself when the item stays within
+    /// [`LOG_ITEM_MAX_BYTES`]; otherwise the exchange goes to the log bucket first
+    /// (so an item never names a missing object) and the item keeps the list line.
     async fn put_exchanges(&self, exchanges: &[Exchange], _keep: usize) -> Result<(), StoreError> {
         let expires_at = (self.clock)().saturating_add(self.log_ttl_secs);
         for x in exchanges {
-            let mut x = x.clone();
-            fit_bodies(&mut x, ITEM_BODY_BUDGET);
-            let summary = serde_json::to_string(&ExchangeSummary::from(&x))
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let whole =
-                serde_json::to_string(&x).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let mut item = Item::new();
+            item.insert(attr::TUNNEL_ID.into(), s(&x.tunnel_id));
+            item.insert(attr::REQUEST_ID.into(), s(&x.request_id));
+            item.insert(attr::EXPIRES_AT.into(), n(expires_at));
+            let stored = log_bucket::encode(x)?;
+            if item_size(&item) + attr::EXCHANGE.len() + stored.len() <= LOG_ITEM_MAX_BYTES {
+                item.insert(attr::EXCHANGE.into(), AttributeValue::B(stored.into()));
+            } else {
+                let key = object_key(&x.tunnel_id, &x.request_id);
+                self.bucket()?.put(&key, stored).await?;
+                let summary = serde_json::to_string(&ExchangeSummary::from(x))
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                item.insert(attr::SUMMARY.into(), s(&summary));
+                item.insert(attr::OBJECT.into(), s(&key));
+            }
             self.client
                 .put_item()
                 .table_name(&self.tables.requests)
-                .item(attr::REQUEST_ID, s(&x.request_id))
-                .item(attr::TUNNEL_ID, s(&x.tunnel_id))
-                .item(attr::SUMMARY, s(&summary))
-                .item(attr::EXCHANGE, s(&whole))
-                .item(attr::EXPIRES_AT, n(expires_at))
+                .set_item(Some(item))
                 .send()
                 .await
                 .map_err(|e| backend("PutItem", e))?;
@@ -849,20 +911,34 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError> {
-        let Some(mut item) = self
-            .get(&self.tables.requests, attr::REQUEST_ID, request_id)
-            .await?
-        else {
+    async fn get_exchange(
+        &self,
+        tunnel_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Exchange>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.requests)
+            .key(attr::TUNNEL_ID, s(tunnel_id))
+            .key(attr::REQUEST_ID, s(request_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        let Some(mut item) = out.item else {
             return Ok(None);
         };
         if peek_n(&item, attr::EXPIRES_AT).is_some_and(|t| t <= (self.clock)()) {
             return Ok(None);
         }
-        match item.remove(attr::EXCHANGE) {
-            Some(AttributeValue::S(json)) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| StoreError::Backend(format!("corrupt request item: {e}"))),
+        match (item.remove(attr::EXCHANGE), item.remove(attr::OBJECT)) {
+            (Some(AttributeValue::B(bytes)), _) => log_bucket::decode(bytes.as_ref()).map(Some),
+            (_, Some(AttributeValue::S(key))) => match self.bucket()?.get(&key).await? {
+                Some(bytes) => log_bucket::decode(&bytes).map(Some),
+                // The lifecycle rule removed it a little before TTL removed the item.
+                None => Ok(None),
+            },
             _ => Err(StoreError::Backend(
                 "corrupt request item: exchange is missing".into(),
             )),
@@ -878,10 +954,10 @@ impl Store for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.tables.requests)
-                .index_name(TUNNEL_INDEX)
                 .expression_attribute_values(":t", s(q.tunnel_id))
-                .projection_expression("#s, #e")
+                .projection_expression("#s, #x, #e")
                 .expression_attribute_names("#s", attr::SUMMARY)
+                .expression_attribute_names("#x", attr::EXCHANGE)
                 .expression_attribute_names("#e", attr::EXPIRES_AT)
                 .scan_index_forward(false)
                 .limit(LOG_QUERY_PAGE);
@@ -895,11 +971,7 @@ impl Store for DynamoStore {
             let items = out.items.unwrap_or_default();
             let exhausted = out.last_evaluated_key.is_none();
             for item in &items {
-                let Some(AttributeValue::S(json)) = item.get(attr::SUMMARY) else {
-                    continue;
-                };
-                let summary: ExchangeSummary = serde_json::from_str(json)
-                    .map_err(|e| StoreError::Backend(format!("corrupt request item: {e}")))?;
+                let summary = summary_of(item)?;
                 before = Some(summary.request_id.clone());
                 if peek_n(item, attr::EXPIRES_AT).is_some_and(|t| t <= now)
                     || !q.filter.matches_summary(&summary)
@@ -926,7 +998,6 @@ impl Store for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.tables.requests)
-                .index_name(TUNNEL_INDEX)
                 .key_condition_expression("tunnel_id = :t")
                 .expression_attribute_values(":t", s(tunnel_id))
                 .select(aws_sdk_dynamodb::types::Select::Count)
@@ -942,6 +1013,8 @@ impl Store for DynamoStore {
         }
     }
 
+    /// Item by item, each object with its item (the lifecycle rule would remove them
+    /// a day or two later; a cleared log's bodies go now).
     async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError> {
         let mut start = None;
         loop {
@@ -949,24 +1022,30 @@ impl Store for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.tables.requests)
-                .index_name(TUNNEL_INDEX)
                 .key_condition_expression("tunnel_id = :t")
                 .expression_attribute_values(":t", s(tunnel_id))
-                .projection_expression(attr::REQUEST_ID)
+                .projection_expression("#r, #o")
+                .expression_attribute_names("#r", attr::REQUEST_ID)
+                .expression_attribute_names("#o", attr::OBJECT)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| backend("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                if let Some(id) = item.get(attr::REQUEST_ID) {
-                    self.client
-                        .delete_item()
-                        .table_name(&self.tables.requests)
-                        .key(attr::REQUEST_ID, id.clone())
-                        .send()
-                        .await
-                        .map_err(|e| backend("DeleteItem", e))?;
+                let Some(id) = item.get(attr::REQUEST_ID) else {
+                    continue;
+                };
+                if let Some(AttributeValue::S(key)) = item.get(attr::OBJECT) {
+                    self.bucket()?.delete(key).await?;
                 }
+                self.client
+                    .delete_item()
+                    .table_name(&self.tables.requests)
+                    .key(attr::TUNNEL_ID, s(tunnel_id))
+                    .key(attr::REQUEST_ID, id.clone())
+                    .send()
+                    .await
+                    .map_err(|e| backend("DeleteItem", e))?;
             }
             match out.last_evaluated_key {
                 Some(k) => start = Some(k),

@@ -20,6 +20,12 @@ async fn store_on(moto: &Moto, prefix: &str) -> DynamoStore {
         .await
         .expect("ensure_tables");
     store
+        .log_bucket()
+        .expect("the tests' stores have a log bucket")
+        .ensure()
+        .await
+        .expect("create the log bucket");
+    store
 }
 
 #[tokio::test]
@@ -284,6 +290,7 @@ async fn captured_requests_expire_at_their_ttl() {
         .client()
         .get_item()
         .table_name(&store.tables().requests)
+        .key("tunnel_id", AttributeValue::S("t".into()))
         .key("request_id", AttributeValue::S(x.request_id.clone()))
         .send()
         .await
@@ -305,7 +312,7 @@ async fn captured_requests_expire_at_their_ttl() {
     // (like DynamoDB, for a while) still holds the item.
     let before = at(|| 1_000 + TTL - 1);
     assert_eq!(
-        before.get_exchange(&x.request_id).await.unwrap(),
+        before.get_exchange("t", &x.request_id).await.unwrap(),
         Some(x.clone())
     );
     assert_eq!(
@@ -313,7 +320,7 @@ async fn captured_requests_expire_at_their_ttl() {
         1
     );
     let after = at(|| 1_000 + TTL);
-    assert_eq!(after.get_exchange(&x.request_id).await.unwrap(), None);
+    assert_eq!(after.get_exchange("t", &x.request_id).await.unwrap(), None);
     assert!(
         after
             .list_exchanges(query)
@@ -324,28 +331,174 @@ async fn captured_requests_expire_at_their_ttl() {
     );
 }
 
+/// The item of `x` as stored, raw.
+async fn raw_item(
+    store: &DynamoStore,
+    x: &client_core::inspect::Exchange,
+) -> std::collections::HashMap<String, AttributeValue> {
+    store
+        .client()
+        .get_item()
+        .table_name(&store.tables().requests)
+        .key("tunnel_id", AttributeValue::S(x.tunnel_id.clone()))
+        .key("request_id", AttributeValue::S(x.request_id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the item")
+}
+
+/// DynamoDB's billed size of an item: names plus values.
+fn billed_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    other => panic!("unexpected attribute {other:?}"),
+                }
+        })
+        .sum()
+}
+
+/// An exchange whose stored form (deflated JSON) is about `size` bytes: a body of
+/// random hex does not compress below half.
+fn exchange_of(tunnel: &str, ms: u64, body_len: usize) -> client_core::inspect::Exchange {
+    use rand::RngCore as _;
+    let mut body = vec![0u8; body_len / 2];
+    rand::thread_rng().fill_bytes(&mut body);
+    let mut x = contract::exchange(tunnel, ms, "POST", "/up", 200);
+    x.request.body = client_core::inspect::CapturedBody::full(hex::encode(body).into_bytes());
+    x
+}
+
 #[tokio::test]
-async fn large_captures_are_cut_to_fit_an_item() {
-    use tunnel_aws::store::ITEM_BODY_BUDGET;
+async fn small_exchanges_stay_in_their_item_large_ones_go_to_the_bucket() {
+    use tunnel_aws::log_bucket::{LOG_ITEM_MAX_BYTES, encode, object_key};
     let moto = Moto::start();
-    let store = store_on(&moto, "logbig-").await;
-    let mut x = contract::exchange("t", 1_000_000, "POST", "/", 200);
-    x.request.body = client_core::inspect::CapturedBody::full(vec![b'a'; 1024 * 1024]);
-    if let Some(r) = &mut x.response {
+    let store = store_on(&moto, "logsplit-").await;
+    let bucket = store.log_bucket().unwrap().clone();
+    let objects = || async {
+        bucket
+            .client()
+            .list_objects_v2()
+            .bucket(common::LOG_BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+
+    // A small GET: one write unit (under 1 KB), no object.
+    let small = contract::exchange("t", 1_000_000, "GET", "/", 200);
+    store
+        .put_exchanges(std::slice::from_ref(&small), 1)
+        .await
+        .unwrap();
+    let item = raw_item(&store, &small).await;
+    assert!(billed_size(&item) < 1024, "{} bytes", billed_size(&item));
+    assert!(item.contains_key("exchange") && !item.contains_key("object"));
+    assert!(objects().await.is_empty());
+
+    // At the edge: growing the body 8 bytes at a time, the last exchange whose item
+    // fits LOG_ITEM_MAX_BYTES stays inline at that size or less, the first that does
+    // not goes to the bucket. Names and key values: tunnel_id, request_id,
+    // expires_at (10 digits until 2286), exchange.
+    let fixed = |x: &client_core::inspect::Exchange| 9 + 1 + 10 + x.request_id.len() + 10 + 10 + 8;
+    let mut len = 3000;
+    let mut x = exchange_of("t", 1_000_001, len);
+    let over = loop {
+        let next = exchange_of("t", 1_000_001, len + 8);
+        if fixed(&next) + encode(&next).unwrap().len() > LOG_ITEM_MAX_BYTES {
+            break next;
+        }
+        (x, len) = (next, len + 8);
+    };
+    store
+        .put_exchanges(&[x.clone(), over.clone()], 1)
+        .await
+        .unwrap();
+    let item = raw_item(&store, &x).await;
+    assert!(item.contains_key("exchange"), "at the limit: inline");
+    let size = billed_size(&item);
+    assert!(
+        (LOG_ITEM_MAX_BYTES - 64..=LOG_ITEM_MAX_BYTES).contains(&size),
+        "{size}"
+    );
+    let item = raw_item(&store, &over).await;
+    assert!(item.contains_key("object"), "over the limit: in the bucket");
+    for x in [&x, &over] {
+        assert_eq!(
+            store
+                .get_exchange("t", &x.request_id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(x),
+            "read back whole"
+        );
+    }
+
+    // Two 1 MiB bodies: the whole capture is kept (no cut), in one object, and the
+    // item keeps only the list line.
+    let mut big = contract::exchange("t", 1_000_002, "POST", "/big", 200);
+    big.request.body = client_core::inspect::CapturedBody::full(vec![b'a'; 1024 * 1024]);
+    if let Some(r) = &mut big.response {
         r.body = client_core::inspect::CapturedBody::full(vec![b'b'; 1024 * 1024]);
     }
     store
-        .put_exchanges(std::slice::from_ref(&x), 1)
+        .put_exchanges(std::slice::from_ref(&big), 1)
         .await
-        .expect("an exchange with two 1 MiB bodies is stored, cut");
-    let got = store.get_exchange(&x.request_id).await.unwrap().unwrap();
-    let response = got.response.unwrap();
+        .unwrap();
+    let item = raw_item(&store, &big).await;
+    let key = object_key("t", &big.request_id);
+    assert_eq!(item.get("object"), Some(&AttributeValue::S(key.clone())));
+    assert!(!item.contains_key("exchange"));
+    assert!(billed_size(&item) < 1024, "{} bytes", billed_size(&item));
+    assert!(objects().await.contains(&key));
+    let got = store
+        .get_exchange("t", &big.request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, big, "both bodies whole, byte for byte");
+
+    // Listing reads the list lines of both kinds; another tunnel finds nothing.
+    let all = client_core::inspect::Filter::default();
+    let page = store
+        .list_exchanges(tunnel_backend::store::LogQuery {
+            tunnel_id: "t",
+            before: None,
+            filter: &all,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.exchanges.len(), 4);
+    assert_eq!(page.exchanges[0].request_id, big.request_id);
+    assert_eq!(page.exchanges[0].request_size, 1024 * 1024);
     assert_eq!(
-        got.request.body.bytes.len() + response.body.bytes.len(),
-        ITEM_BODY_BUDGET
+        store.get_exchange("u", &big.request_id).await.unwrap(),
+        None
     );
-    assert!(got.request.body.truncated && response.body.truncated);
-    assert_eq!(got.request.body.size, 1024 * 1024, "the full size is kept");
+
+    // A store without the bucket cannot keep a large exchange, and says why.
+    let bare = DynamoStore::new(store.client().clone(), store.tables().clone());
+    let err = bare
+        .put_exchanges(std::slice::from_ref(&big), 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TUNNEL_LOG_BUCKET"), "{err}");
+
+    // Clearing the log removes the objects with the items.
+    store.clear_exchanges("t").await.unwrap();
+    assert_eq!(store.count_exchanges("t").await.unwrap(), 0);
+    assert!(objects().await.is_empty(), "{:?}", objects().await);
 }
 
 fn held(tunnel_id: &str, n: u64, expires_at: u64) -> HeldRequest {

@@ -275,7 +275,7 @@ fn cost_of(operation: &str, body: &[u8]) -> Cost {
 
 /// Drops the headers that belong to one hop ([`HopByHop`]): the proxy makes its own
 /// connection each way.
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     let connection = headers.get_all(header::CONNECTION);
     let hop = HopByHop::from_connection(connection.iter().filter_map(|v| v.to_str().ok()));
     let names: Vec<_> = headers
@@ -288,7 +288,7 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     }
 }
 
-fn plain(status: StatusCode, message: &str) -> Response<ProxyBody> {
+pub(crate) fn plain(status: StatusCode, message: &str) -> Response<ProxyBody> {
     let body = Full::new(Bytes::from(message.to_owned()))
         .map_err(|never| match never {})
         .boxed();

@@ -15,7 +15,8 @@
 //!   payload limits, timeouts, per-function concurrency and response streaming;
 //! - a **counting DynamoDB pass-through** that sits in front of a real DynamoDB
 //!   endpoint (moto in tests) and counts reads and writes per operation, so a test can
-//!   say what one proxied request costs.
+//!   say what one proxied request costs; and one for S3 (the request log's bucket),
+//!   counting requests per operation and object bytes.
 //!
 //! # Layout
 //!
@@ -39,6 +40,7 @@
 //!   (payload format 2.0, buffered or as a stream's prelude), read as strictly as
 //!   AWS documents it.
 //! - [`dynamo_proxy`]: [`DynamoProxy`], the counting reverse proxy.
+//! - [`s3_proxy`]: [`S3Proxy`], the same for S3.
 //!
 //! Everything but the binary's own `--listen` binds `127.0.0.1:0`; nothing listens beyond
 //! loopback unless `--listen` says so.
@@ -48,6 +50,7 @@ pub mod dynamo_proxy;
 pub mod function_url;
 pub mod limits;
 pub mod runtime;
+pub mod s3_proxy;
 mod serve;
 
 pub use dynamo_proxy::{DynamoProxy, DynamoStats, ProxyError};
@@ -57,3 +60,4 @@ pub use runtime::{
     EmulatorError, FunctionSpec, FunctionStats, Functions, Invocation, InvokeError, StreamError,
     ThrottleReason,
 };
+pub use s3_proxy::{S3Proxy, S3Stats};

@@ -1,5 +1,5 @@
 //! The accept loop both of the emulator's HTTP servers (the Runtime API and the
-//! DynamoDB pass-through) run.
+//! DynamoDB and S3 pass-throughs) run.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -358,9 +358,9 @@ mod tests {
         for _ in 0..3 {
             feed.recv().await.unwrap();
         }
-        let kept = store.get_exchange("req-2").await.unwrap().unwrap();
+        let kept = store.get_exchange("tun-1", "req-2").await.unwrap().unwrap();
         assert_eq!(kept.request.body.bytes.len(), QUEUE_BYTES - half);
-        let stripped = store.get_exchange("req-3").await.unwrap().unwrap();
+        let stripped = store.get_exchange("tun-1", "req-3").await.unwrap().unwrap();
         assert!(stripped.request.body.bytes.is_empty());
         assert_eq!(stripped.request.body.size, 1);
         assert!(stripped.request.body.truncated);

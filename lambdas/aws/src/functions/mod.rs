@@ -38,6 +38,24 @@ pub const FUNCTIONS: &[&str] = &[
     "tunnel-proxy",
 ];
 
+/// The functions that use the request log's bucket, and the S3 actions each needs
+/// (from the `Store` methods their handlers call: `put_exchanges` puts an exchange
+/// too large for its item, `get_exchange` reads one, `clear_exchanges` deletes them).
+/// Only these get `TUNNEL_LOG_BUCKET` and a grant on the bucket's `log/` prefix;
+/// Terraform and the emulator follow this list, and the infra check compares.
+pub const LOG_BUCKET_ACCESS: &[(&str, &[&str])] = &[
+    ("tunnel-proxy", &["PutObject"]),
+    // the original's capture; the replay's
+    ("replay-request", &["GetObject", "PutObject"]),
+    // show; an inbox delivery report's capture; clear
+    (
+        "inspect-requests",
+        &["GetObject", "PutObject", "DeleteObject"],
+    ),
+    // deleting a tunnel clears its log
+    ("delete-tunnel", &["DeleteObject"]),
+];
+
 /// The WebSocket API's routes (route key, function). Client frames are routed on their
 /// `action` field; anything else goes to `$default`.
 pub const WS_ROUTES: &[(&str, &str)] = &[

@@ -213,9 +213,8 @@ pub async fn report(
     // trimmed since still gets the delivery, with the method and path reported.
     let held: Option<Exchange> = b
         .store
-        .get_exchange(&report.request_id)
-        .await?
-        .filter(|x| x.tunnel_id == tunnel.tunnel_id);
+        .get_exchange(&tunnel.tunnel_id, &report.request_id)
+        .await?;
     let request_id = new_request_id(report.started_ms);
     let headers = held
         .as_ref()

@@ -285,6 +285,11 @@ pub async fn list_requests(
 
 /// `GET /v1/requests/{id}`: one whole exchange of one of the caller's tunnels (an
 /// expired tunnel's log is gone with it).
+///
+/// The exchange is looked up in the caller's own tunnels' logs only, newest tunnel
+/// first: a request id of another client's tunnel is never read, and a store may key
+/// its log on (tunnel, request) with no index by request id (the DynamoDB one does:
+/// an index would double every log write).
 pub async fn get_request(
     b: &Backend,
     caller: &Caller,
@@ -295,15 +300,18 @@ pub async fn get_request(
     if !is_request_id(request_id) {
         return Err(not_found());
     }
-    let x = b
+    for tunnel in b
         .store
-        .get_exchange(request_id)
+        .list_tunnels(&caller.client_id, now)
         .await?
-        .ok_or_else(not_found)?;
-    match b.store.get_tunnel(&x.tunnel_id, now).await? {
-        Some(t) if t.client_id == caller.client_id => Ok(x),
-        _ => Err(not_found()),
+        .iter()
+        .rev()
+    {
+        if let Some(x) = b.store.get_exchange(&tunnel.tunnel_id, request_id).await? {
+            return Ok(x);
+        }
     }
+    Err(not_found())
 }
 
 /// `DELETE /v1/tunnels/{id}/requests`: empties the tunnel's log.

@@ -234,12 +234,17 @@ async fn request_log(store: &dyn Store, p: &str) {
     assert_eq!(got.next, None);
     assert_eq!(
         store
-            .get_exchange(&xs[0].request_id)
+            .get_exchange(&t1, &xs[0].request_id)
             .await
             .unwrap()
             .as_ref(),
         Some(&xs[0]),
         "an exchange reads back whole"
+    );
+    assert_eq!(
+        store.get_exchange(&t2, &xs[0].request_id).await.unwrap(),
+        None,
+        "an exchange is found only in its own tunnel's log"
     );
 
     // Cursor paging: pages of 2 cover the log once, in order.
@@ -288,7 +293,10 @@ async fn request_log(store: &dyn Store, p: &str) {
                 .iter()
                 .all(|s| s.request_id != xs[0].request_id)
         );
-        assert_eq!(store.get_exchange(&xs[0].request_id).await.unwrap(), None);
+        assert_eq!(
+            store.get_exchange(&t1, &xs[0].request_id).await.unwrap(),
+            None
+        );
         assert_eq!(count, SUITE_KEEP as u64);
     } else {
         assert_eq!(got.exchanges.len(), SUITE_KEEP + 1);
@@ -299,7 +307,10 @@ async fn request_log(store: &dyn Store, p: &str) {
     store.clear_exchanges(&t1).await.expect("clear");
     assert!(page(store, &t1, None, &all, 10).await.exchanges.is_empty());
     assert_eq!(store.count_exchanges(&t1).await.unwrap(), 0);
-    assert_eq!(store.get_exchange(&newest.request_id).await.unwrap(), None);
+    assert_eq!(
+        store.get_exchange(&t1, &newest.request_id).await.unwrap(),
+        None
+    );
     assert_eq!(page(store, &t2, None, &all, 10).await.exchanges.len(), 1);
 }
 

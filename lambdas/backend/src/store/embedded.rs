@@ -590,8 +590,13 @@ impl Store for EmbeddedStore {
         tx.commit().map_err(backend)
     }
 
-    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError> {
-        self.read(EXCHANGES, request_id)
+    async fn get_exchange(
+        &self,
+        tunnel_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Exchange>, StoreError> {
+        let x: Option<Exchange> = self.read(EXCHANGES, request_id)?;
+        Ok(x.filter(|x| x.tunnel_id == tunnel_id))
     }
 
     async fn list_exchanges(&self, q: LogQuery<'_>) -> Result<LogPage, StoreError> {

@@ -151,8 +151,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         true
     }
 
-    /// Reads one exchange by its request id.
-    async fn get_exchange(&self, request_id: &str) -> Result<Option<Exchange>, StoreError>;
+    /// Reads one exchange of `tunnel_id`'s log by its request id; an exchange of
+    /// another tunnel reads as absent. The tunnel is part of the lookup so that a
+    /// store may key its log on (tunnel, request) and need no index by request id.
+    async fn get_exchange(
+        &self,
+        tunnel_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Exchange>, StoreError>;
 
     /// Reads a page of a tunnel's log, newest first.
     async fn list_exchanges(&self, query: LogQuery<'_>) -> Result<LogPage, StoreError>;

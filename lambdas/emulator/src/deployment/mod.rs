@@ -5,7 +5,8 @@
 //! `/v1/connect`, public ingress by Host), but every request and WebSocket event
 //! becomes the event API Gateway or a Function URL would send, given to the function's
 //! bootstrap binary through the Lambda Runtime API emulator; the functions reach
-//! DynamoDB (moto) through a counting pass-through and post to connections through the
+//! DynamoDB and the request log's S3 bucket (both moto) through counting pass-throughs,
+//! and post to connections through the
 //! emulated `@connections` endpoint. `GET /_emulator/stats` shows the counters.
 
 pub mod events;
@@ -18,13 +19,14 @@ use std::time::Duration;
 
 use crate::dynamo_proxy::DynamoProxy;
 use crate::runtime::{FunctionSpec, Functions, Invocation};
+use crate::s3_proxy::S3Proxy;
 use crate::{Buffered, Head, ResponseError};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming};
 use tunnel_aws::functions::rest::ROUTES;
-use tunnel_aws::functions::{FUNCTIONS, env as fenv};
+use tunnel_aws::functions::{FUNCTIONS, LOG_BUCKET_ACCESS, env as fenv};
 use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
 use tunnel_backend::PublicUrls;
 use tunnel_backend::handlers::clients::WS_PATH;
@@ -50,6 +52,8 @@ pub const DEFAULT_FUNCTION_CONCURRENCY: usize = 32;
 pub const DEFAULT_RELAY_CONCURRENCY: usize = 64;
 /// Table name prefix in the emulated DynamoDB.
 pub const TABLE_PREFIX: &str = "tunnel-";
+/// The request log's bucket in the emulated S3.
+pub const LOG_BUCKET: &str = "tunnel-log";
 
 /// How to start the emulator.
 #[derive(Debug, Clone)]
@@ -102,6 +106,7 @@ impl Default for Concurrency {
 pub struct Emulator {
     functions: Arc<Functions>,
     dynamo: DynamoProxy,
+    s3: S3Proxy,
     ws: Arc<WsApi>,
     public: PublicUrls,
     /// The secret CloudFront adds for tunnel-proxy (`x-origin-verify`), random per run.
@@ -149,11 +154,23 @@ impl Emulator {
             region: "us-east-1".into(),
             tables: tables.clone(),
             credentials,
+            // moto serves S3 on the same port as DynamoDB.
+            log_bucket: Some(LOG_BUCKET.into()),
+            s3_endpoint_url: Some(config.dynamodb_endpoint.clone()),
         };
         ensure_tables(&direct.client(), &tables)
             .await
             .map_err(|e| dynamo_error(e.to_string()))?;
+        if let Some(bucket) = direct.log_bucket() {
+            bucket
+                .ensure()
+                .await
+                .map_err(|e| dynamo_error(e.to_string()))?;
+        }
         let dynamo = DynamoProxy::start(&config.dynamodb_endpoint)
+            .await
+            .map_err(|e| dynamo_error(e.to_string()))?;
+        let s3 = S3Proxy::start(&config.dynamodb_endpoint)
             .await
             .map_err(|e| dynamo_error(e.to_string()))?;
 
@@ -225,6 +242,12 @@ impl Emulator {
             }
             let mut spec = FunctionSpec::new(*name, binary);
             spec.env = env.clone();
+            // As infra/ does: the bucket only where the function uses it.
+            if LOG_BUCKET_ACCESS.iter().any(|(f, _)| f == name) {
+                spec.env
+                    .push((denv::LOG_BUCKET.to_owned(), LOG_BUCKET.to_owned()));
+                spec.env.push((denv::S3_ENDPOINT.to_owned(), s3.url()));
+            }
             // The two that hold a return channel and wait for a client's answer.
             spec.timeout = if matches!(*name, "tunnel-proxy" | "replay-request") {
                 Duration::from_secs(60)
@@ -258,6 +281,7 @@ impl Emulator {
         Ok(Self {
             functions,
             dynamo,
+            s3,
             ws,
             public: config.public,
             origin_secret,
@@ -299,6 +323,7 @@ impl Emulator {
         let body = serde_json::json!({
             "functions": self.functions.stats(),
             "dynamodb": self.dynamo.stats(),
+            "s3": self.s3.stats(),
             "websocket": self.ws.stats(),
         });
         json_response(200, body.to_string().into_bytes())
