@@ -142,42 +142,29 @@ resource "aws_dynamodb_table" "connections" {
 }
 
 # The request log (the inspector): one item per proxied or replayed exchange, written
-# by tunnel-proxy and replay-request (one PutItem each: the list line `summary` and
-# the whole `exchange` as JSON, bodies cut to fit the 400 KB item limit), read and
-# cleared through the REST API. Bounded by age: `expires_at` is 24 h after capture.
+# by tunnel-proxy and replay-request (one PutItem each: the whole exchange deflated,
+# `exchange`, when the item stays within 4 KB; else the list line `summary` and the
+# `object` key of the exchange in the log bucket, logbucket.tf), read and cleared
+# through the REST API. Keyed by tunnel, then request id (which starts with the
+# capture time in milliseconds): a tunnel's log is its partition, newest last, so
+# list, count and clear are Queries of the table and no index copies each write.
+# Bounded by age: `expires_at` is 24 h after capture.
 resource "aws_dynamodb_table" "requests" {
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key (aws/dynamodb); a customer managed CMK adds cost and key administration and no control this service needs.
   name                        = "${local.prefix}requests"
   billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "request_id"
+  hash_key                    = "tunnel_id"
+  range_key                   = "request_id"
   deletion_protection_enabled = var.deletion_protection
-
-  attribute {
-    name = "request_id"
-    type = "S"
-  }
 
   attribute {
     name = "tunnel_id"
     type = "S"
   }
 
-  # A tunnel's exchanges, newest first (request ids start with the capture time in
-  # milliseconds): list, count and clear. Projection ALL as in tables.rs, so every
-  # write and byte stored counts twice (docs/cost.md).
-  global_secondary_index {
-    name            = "tunnel_id-index"
-    projection_type = "ALL"
-
-    key_schema {
-      attribute_name = "tunnel_id"
-      key_type       = "HASH"
-    }
-
-    key_schema {
-      attribute_name = "request_id"
-      key_type       = "RANGE"
-    }
+  attribute {
+    name = "request_id"
+    type = "S"
   }
 
   # TTL deletes lazily (typically within two days) and without write cost; the store
@@ -280,10 +267,9 @@ locals {
     rate_limits = aws_dynamodb_table.rate_limits
   }
 
-  # Short name => the table's one GSI (tables.rs CLIENT_INDEX, TUNNEL_INDEX), the
-  # resource of the Query grants in iam.tf.
+  # Short name => the table's one GSI (tables.rs CLIENT_INDEX), the resource of the
+  # Query grants in iam.tf.
   table_index = {
-    tunnels  = "client_id-index"
-    requests = "tunnel_id-index"
+    tunnels = "client_id-index"
   }
 }

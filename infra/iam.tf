@@ -8,10 +8,11 @@
 #   UpdateItem  attach_connection, detach_connection, set_policy
 #   DeleteItem  delete_connection, delete_tunnel_item, clear_exchanges (item by item);
 #               delete_tunnel's transaction
-#   Query       on the GSIs: list_tunnels (tunnels' client_id-index);
-#               list_exchanges, count_exchanges, clear_exchanges (requests'
-#               tunnel_id-index); on the inbox table itself (a tunnel's partition):
-#               count_held, take_held, and hold_request's recount when full
+#   Query       on the GSI: list_tunnels (tunnels' client_id-index; get_request
+#               looks for a request id in the caller's tunnels); on the tables
+#               themselves (a tunnel's partition): list_exchanges,
+#               count_exchanges, clear_exchanges (requests), count_held,
+#               take_held, and hold_request's recount when full (inbox)
 # The inbox: hold_request is UpdateItem (the tunnel's counters) then PutItem;
 # take_held is Query, DeleteItem, then UpdateItem (the count).
 # TransactWriteItems has no IAM action of its own: each item is authorised as the
@@ -21,6 +22,10 @@
 # a token of its bucket in rate_limits (auth_limit::failed): get_bucket (GetItem), then
 # put_bucket (a conditional PutItem). tests/infra/check_infra.py holds these maps against the handlers
 # (reviewed by hand) and against the DynamoDB calls of lambdas/aws/src/store.rs.
+# The request log's bucket (logbucket.tf): put_exchanges puts an exchange too large
+# for its item (s3:PutObject), get_exchange reads it (s3:GetObject),
+# clear_exchanges deletes it (s3:DeleteObject), each on the log/ prefix only;
+# local.log_bucket_access follows tunnel_aws::functions::LOG_BUCKET_ACCESS.
 
 locals {
   # function => table (short name) => actions on the table itself.
@@ -40,42 +45,46 @@ locals {
     }
     # authenticate; create_tunnel (transaction: put claim + put tunnel); resume_own
     # reads the claim and the tunnel, sets the policy asked for (set_policy), and
-    # counts its log (the GSI, below). PATCH /v1/tunnels/{id}: get_tunnel, set_policy.
+    # counts its log (a Query). PATCH /v1/tunnels/{id}: get_tunnel, set_policy.
     "create-tunnel" = {
       clients     = ["dynamodb:GetItem"]
       tunnels     = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
       domains     = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      requests    = ["dynamodb:Query"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI and each
-    # tunnel's request_count via the log's GSI (below).
+    # authenticate; get_tunnel (GET /v1/tunnels/{id}); list via the GSI (below) and
+    # each tunnel's request_count, a Query of its log's partition.
     "list-tunnels" = {
       clients     = ["dynamodb:GetItem"]
       tunnels     = ["dynamodb:GetItem"]
+      requests    = ["dynamodb:Query"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
     # authenticate; get_tunnel; delete_tunnel (transaction: delete tunnel + claim,
     # or the tunnel alone when the claim is not its own); clear_exchanges (the log's
-    # ids from its GSI, below, then one DeleteItem each).
+    # ids by a Query of its partition, then one DeleteItem each).
     "delete-tunnel" = {
       clients     = ["dynamodb:GetItem"]
       tunnels     = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
       domains     = ["dynamodb:DeleteItem"]
-      requests    = ["dynamodb:DeleteItem"]
+      requests    = ["dynamodb:Query", "dynamodb:DeleteItem"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # authenticate; get_tunnel (ownership); get_exchange (GET /v1/requests/{id});
-    # list_exchanges (the list and the live feed) and clear_exchanges through the
-    # log's GSI (below), clear then deleting item by item.
+    # authenticate; get_tunnel (ownership); get_exchange (GET /v1/requests/{id}, in
+    # each of the caller's tunnels, listed through the GSI, below); list_exchanges
+    # (the list and the live feed) and clear_exchanges, Queries of the log's
+    # partition, clear then deleting item by item.
     # ... and take_held, for the inbox take route this function is to serve.
     "inspect-requests" = {
       clients     = ["dynamodb:GetItem"]
       tunnels     = ["dynamodb:GetItem"]
-      requests    = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      requests    = ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"]
       inbox       = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]
       rate_limits = ["dynamodb:GetItem", "dynamodb:PutItem"]
     }
-    # authenticate; get_exchange and get_tunnel (the original and its owner); then
+    # authenticate; get_exchange in the caller's tunnels (listed through the GSI,
+    # below) and get_tunnel; then
     # as tunnel-proxy: resolve (get_domain, get_tunnel) and put_exchanges (the replay,
     # linked to the original).
     "replay-request" = {
@@ -116,10 +125,19 @@ locals {
 
   # function => table => actions on the table's GSI (local.table_index).
   index_access = {
-    "create-tunnel"    = { requests = ["dynamodb:Query"] }
-    "list-tunnels"     = { tunnels = ["dynamodb:Query"], requests = ["dynamodb:Query"] }
-    "delete-tunnel"    = { requests = ["dynamodb:Query"] }
-    "inspect-requests" = { requests = ["dynamodb:Query"] }
+    "list-tunnels"     = { tunnels = ["dynamodb:Query"] }
+    "inspect-requests" = { tunnels = ["dynamodb:Query"] }
+    "replay-request"   = { tunnels = ["dynamodb:Query"] }
+  }
+
+  # function => S3 actions on the request log's objects (log/ in aws_s3_bucket.log),
+  # as tunnel_aws::functions::LOG_BUCKET_ACCESS; these functions alone get
+  # TUNNEL_LOG_BUCKET (lambda.tf).
+  log_bucket_access = {
+    "tunnel-proxy"     = ["s3:PutObject"]
+    "replay-request"   = ["s3:GetObject", "s3:PutObject"]
+    "inspect-requests" = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    "delete-tunnel"    = ["s3:DeleteObject"]
   }
 
   # function => @connections methods it calls (execute-api:ManageConnections).
@@ -188,6 +206,15 @@ data "aws_iam_policy_document" "fn" {
       sid       = "Index${replace(title(statement.key), "_", "")}"
       actions   = statement.value
       resources = ["${local.tables[statement.key].arn}/index/${local.table_index[statement.key]}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.log_bucket_access), each.key) ? [local.log_bucket_access[each.key]] : []
+    content {
+      sid       = "RequestLogObjects"
+      actions   = statement.value
+      resources = ["${aws_s3_bucket.log.arn}/log/*"]
     }
   }
 

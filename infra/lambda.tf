@@ -56,8 +56,11 @@ locals {
   # Read through Proxy::from_env (lambdas/aws/src/functions/proxy.rs, mod env) by the
   # two functions that keep a return channel: tunnel-proxy, and replay-request (the
   # function serving rest::REPLAY_ROUTE). The channel limits are the same for both.
+  # TUNNEL_LOG_BUCKET only where the function uses the request log's bucket
+  # (local.log_bucket_access in iam.tf).
   function_env = {
     "tunnel-proxy" = {
+      TUNNEL_LOG_BUCKET = aws_s3_bucket.log.bucket
       # Unset would disable the check: the Function URL would serve anyone.
       TUNNEL_ORIGIN_SECRET = random_password.origin_secret.result
       # Well under the WebSocket API's 10 min idle and 2 h age caps, so a request
@@ -72,6 +75,13 @@ locals {
     "replay-request" = {
       TUNNEL_CHANNEL_MAX_IDLE_SECS = "150"
       TUNNEL_CHANNEL_MAX_AGE_SECS  = "7000"
+      TUNNEL_LOG_BUCKET            = aws_s3_bucket.log.bucket
+    }
+    "inspect-requests" = {
+      TUNNEL_LOG_BUCKET = aws_s3_bucket.log.bucket
+    }
+    "delete-tunnel" = {
+      TUNNEL_LOG_BUCKET = aws_s3_bucket.log.bucket
     }
   }
 }

@@ -13,6 +13,9 @@ sources that define them:
   tables      tunnel_aws::table_definitions (lambdas/aws/src/tables.rs, attr names
               from item.rs)
   store calls the DynamoDB calls of lambdas/aws/src/store.rs, per table and index
+  log bucket  functions::LOG_BUCKET_ACCESS (who uses the request log's bucket, and
+              how), the S3 calls of lambdas/aws/src/log_bucket.rs and its LOG_PREFIX,
+              and the log's retention (tunnel_backend::config::DEFAULT_LOG_TTL_SECS)
   routes      functions::rest::ROUTES, functions::WS_ROUTES
   ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
               client-core RESERVED_SUBDOMAINS
@@ -112,6 +115,18 @@ def store_calls(src: str, consts: dict[str, str]) -> tuple[dict, dict]:
     return tables, indexes
 
 
+# S3 SDK calls (fluent client methods) of log_bucket.rs -> IAM action.
+S3_CALLS = {"put_object": "PutObject", "get_object": "GetObject", "delete_object": "DeleteObject"}
+
+
+def _secs(expr: str) -> int:
+    """A Rust constant expression of whole numbers and `*` (e.g. `24 * 3600`)."""
+    total = 1
+    for factor in expr.split("*"):
+        total *= int(factor.strip().replace("_", ""))
+    return total
+
+
 def read_facts(root: Path) -> dict:
     aws = root / "lambdas/aws/src"
     mod_rs = (aws / "functions/mod.rs").read_text()
@@ -121,6 +136,8 @@ def read_facts(root: Path) -> dict:
     tables_rs = (aws / "tables.rs").read_text()
     item_rs = (aws / "item.rs").read_text()
     store_rs = (aws / "store.rs").read_text()
+    log_bucket_rs = (aws / "log_bucket.rs").read_text()
+    backend_config_rs = (root / "lambdas/backend/src/config.rs").read_text()
     domain_rs = (root / "client-core/src/domain.rs").read_text()
     console_config_rs = (root / "web-console/src/services/config.rs").read_text()
 
@@ -206,6 +223,14 @@ def read_facts(root: Path) -> dict:
             "ttl": attrs[m.group(1)] if m else None,
         }
 
+    log_access = {
+        fn: set(re.findall(r'"(\w+)"', acts))
+        for fn, acts in re.findall(r'\(\s*"([^"]+)",\s*&\[([^\]]*)\],?\s*\)', _const_block(mod_rs, "pub const LOG_BUCKET_ACCESS"))
+    }
+    s3_calls = {S3_CALLS[m] for m in re.findall(r"\.(put_object|get_object|delete_object)\(\)", log_bucket_rs)}
+    log_prefix = re.search(r'pub const LOG_PREFIX: &str = "([^"]+)";', log_bucket_rs).group(1)
+    log_ttl = _secs(re.search(r"pub const DEFAULT_LOG_TTL_SECS: u64 = ([^;]+);", backend_config_rs).group(1))
+
     reserved = re.findall(r'"([a-z0-9-]+)"', _const_block(domain_rs, "pub const RESERVED_SUBDOMAINS"))
     headers = dict(re.findall(r'pub const (\w+_HEADER): &str = "([^"]+)";', proxy_rs))
     config_struct = re.search(r"pub struct Config \{(.*?)\n\}", console_config_rs, re.S)
@@ -230,6 +255,11 @@ def read_facts(root: Path) -> dict:
         "origin_header": headers["ORIGIN_SECRET_HEADER"],
         "console_config": console_config,
         "public_rate_env": public_rate_env,
+        "log_access": log_access,
+        "s3_calls": s3_calls,
+        "log_prefix": log_prefix,
+        "log_ttl_secs": log_ttl,
+        "log_bucket_env": store_env["LOG_BUCKET"],
     }
 
 
@@ -323,8 +353,10 @@ EXPECTED_WS_MANAGE = {
 # token) is a get_client; a wrong credential (and a forged token on $connect) is a
 # get_bucket and put_bucket on rate_limits.
 #   set_client_key: clients UpdateItem
-#   get_exchange: requests GetItem      put_exchanges: requests PutItem
-#   list_exchanges, count_exchanges: Query on requests' tunnel_id-index
+#   get_exchange: requests GetItem, in each of the caller's tunnels (get_request
+#     lists them: Query on tunnels' client_id-index)
+#   put_exchanges: requests PutItem
+#   list_exchanges, count_exchanges: Query on requests (a tunnel's partition)
 #   clear_exchanges: that Query, then requests DeleteItem per item
 #   hold_request: inbox UpdateItem (counters), PutItem; when full, Query (recount)
 #   take_held: inbox Query, DeleteItem, UpdateItem (count)
@@ -340,20 +372,22 @@ EXPECTED_TABLE_ACCESS = {
         "clients": {"GetItem"},
         "tunnels": {"GetItem", "PutItem", "UpdateItem"},
         "domains": {"GetItem", "PutItem"},
+        "requests": {"Query"},  # resume_own -> describe -> count_exchanges
         "rate_limits": {"GetItem", "PutItem"},
     },
-    "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}, "rate_limits": {"GetItem", "PutItem"}},
+    # list_tunnels (the index, below); request_count
+    "list-tunnels": {"clients": {"GetItem"}, "tunnels": {"GetItem"}, "requests": {"Query"}, "rate_limits": {"GetItem", "PutItem"}},
     "delete-tunnel": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem", "DeleteItem"},
         "domains": {"DeleteItem"},
-        "requests": {"DeleteItem"},  # clear_exchanges
+        "requests": {"Query", "DeleteItem"},  # clear_exchanges
         "rate_limits": {"GetItem", "PutItem"},
     },
     "inspect-requests": {
         "clients": {"GetItem"},
         "tunnels": {"GetItem"},
-        "requests": {"GetItem", "DeleteItem"},
+        "requests": {"GetItem", "DeleteItem", "Query"},  # show; clear; list and live
         "inbox": {"Query", "DeleteItem", "UpdateItem"},  # take_held
         "rate_limits": {"GetItem", "PutItem"},
     },
@@ -378,10 +412,9 @@ EXPECTED_TABLE_ACCESS = {
     },
 }
 EXPECTED_INDEX_ACCESS = {
-    "create-tunnel": {"requests": {"Query"}},  # resume_own -> describe -> count_exchanges
-    "list-tunnels": {"tunnels": {"Query"}, "requests": {"Query"}},  # list_tunnels; request_count
-    "delete-tunnel": {"requests": {"Query"}},  # clear_exchanges
-    "inspect-requests": {"requests": {"Query"}},  # list (and live), clear
+    "list-tunnels": {"tunnels": {"Query"}},  # list_tunnels
+    "inspect-requests": {"tunnels": {"Query"}},  # get_request: the caller's tunnels
+    "replay-request": {"tunnels": {"Query"}},  # the original, as get_request finds it
 }
 STORE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query"}
 
@@ -436,7 +469,7 @@ def check_env(r: Report, facts: dict, tf: dict) -> None:
         squash("${merge(local.common_env,lookup(local.function_env,each.key,{}))}"),
     )
     known = facts["store_env"] | facts["fn_env"] | facts["proxy_env"] | {"RUST_LOG"}
-    forbidden = {v for v in facts["store_env"] if v.startswith("AWS_") or v == "DYNAMODB_ENDPOINT"}
+    forbidden = {v for v in facts["store_env"] if v.startswith("AWS_") or v.endswith("_ENDPOINT") and v != "TUNNEL_WS_MANAGEMENT_ENDPOINT"}
     required = facts["required_env"] - forbidden
     envs = function_env(tf)
     r.check("some required variables found in the code", len(required) >= 8, str(sorted(required)))
@@ -839,7 +872,66 @@ def check_iam(r: Report, facts: dict, tf: dict) -> None:
                 )
 
 
-CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_console, check_iam)
+def check_log_bucket(r: Report, facts: dict, tf: dict) -> None:
+    r.section("request log bucket")
+    res = tf["resource"]
+    name = "log"
+    r.check("aws_s3_bucket.log defined", name in res.get("aws_s3_bucket", {}), "missing")
+    on_bucket = lambda rtype: res.get(rtype, {}).get(name, {})  # noqa: E731
+    for rtype in (
+        "aws_s3_bucket_public_access_block",
+        "aws_s3_bucket_ownership_controls",
+        "aws_s3_bucket_server_side_encryption_configuration",
+        "aws_s3_bucket_lifecycle_configuration",
+        "aws_s3_bucket_policy",
+    ):
+        r.same(f"{rtype}.log is on the log bucket", attr(on_bucket(rtype), "bucket"), "${aws_s3_bucket.log.id}")
+    pab = on_bucket("aws_s3_bucket_public_access_block")
+    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    r.check("log bucket: public access blocked", all(attr(pab, f) is True for f in flags), str({f: attr(pab, f) for f in flags}))
+    oc = (blocks(on_bucket("aws_s3_bucket_ownership_controls"), "rule") or [{}])[0]
+    r.same("log bucket: ACLs off (BucketOwnerEnforced)", attr(oc, "object_ownership"), "BucketOwnerEnforced")
+    sse = [
+        attr(d, "sse_algorithm")
+        for rule in blocks(on_bucket("aws_s3_bucket_server_side_encryption_configuration"), "rule")
+        for d in blocks(rule, "apply_server_side_encryption_by_default")
+    ]
+    r.check("log bucket: encrypted at rest", bool(sse) and all(a in ("AES256", "aws:kms") for a in sse), str(sse))
+    days = -(-facts["log_ttl_secs"] // 86400)
+    rules = [
+        rule
+        for rule in blocks(on_bucket("aws_s3_bucket_lifecycle_configuration"), "rule")
+        if attr(rule, "status") == "Enabled" and any(attr(f, "prefix") == facts["log_prefix"] for f in blocks(rule, "filter"))
+    ]
+    expiry = [attr(e, "days") for rule in rules for e in blocks(rule, "expiration")]
+    r.same(f"log bucket: {facts['log_prefix']} objects expire with the log ({days} day)", expiry, [days])
+
+    # Who may do what: the code's map, the Terraform's, and log_bucket.rs's calls.
+    loc = tf["locals"].get("log_bucket_access", {})
+    got = {fn: {a.split(":", 1)[1] if a.startswith("s3:") else a for a in acts} for fn, acts in loc.items()}
+    r.same("log_bucket_access == functions::LOG_BUCKET_ACCESS", got, facts["log_access"])
+    every = [a for acts in loc.values() for a in acts]
+    bad = sorted({a for a in every if not a.startswith("s3:") or "*" in a})
+    r.check("log bucket: only s3: object actions, no wildcards", not bad, str(bad))
+    granted = set().union(*facts["log_access"].values()) if facts["log_access"] else set()
+    r.check("S3 calls found in log_bucket.rs", bool(facts["s3_calls"]), str(facts["s3_calls"]))
+    r.check("log bucket: every S3 action granted is one log_bucket.rs performs", granted <= facts["s3_calls"], f"granted {sorted(granted - facts['s3_calls'])}")
+    r.check("log bucket: every log_bucket.rs call is granted to some function", facts["s3_calls"] <= granted, f"{sorted(facts['s3_calls'] - granted)} granted to none")
+    fn_doc = tf["data"].get("aws_iam_policy_document", {}).get("fn", {})
+    stmts = [d["statement"] for d in blocks(fn_doc, "dynamic") if "statement" in d and "local.log_bucket_access" in str(attr(d["statement"], "for_each"))]
+    got_res = [attr(c, "resources") for s in stmts for c in blocks(s, "content")]
+    r.same("log bucket grants name the log prefix only", got_res, [["${aws_s3_bucket.log.arn}/" + facts["log_prefix"] + "*"]])
+
+    # The bucket's name reaches exactly the functions that use it.
+    var = facts["log_bucket_env"]
+    envs = function_env(tf)
+    with_var = {fn for fn, env in envs.items() if var in env}
+    r.same(f"{var} set on exactly the functions that use the bucket", sorted(with_var), sorted(facts["log_access"]))
+    values = {str(env[var]) for env in envs.values() if var in env}
+    r.check(f"{var} names aws_s3_bucket.log", values <= {"${aws_s3_bucket.log.bucket}", "${aws_s3_bucket.log.id}"} and bool(values), str(values))
+
+
+CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_console, check_iam, check_log_bucket)
 
 
 def run(facts: dict, tf: dict, quiet: bool = False) -> Report:
@@ -906,7 +998,7 @@ def mutations():
         ("terraform lets public traffic take the whole account", terraform(lambda tf: tf["locals"]["functions"]["tunnel-proxy"].update(reserved_concurrency=-1)), "tunnel-proxy reserved concurrency"),
         ("terraform forgets the per-tunnel public rate", terraform(lambda tf: tf["locals"]["function_env"]["tunnel-proxy"].pop("TUNNEL_PUBLIC_RATE")), "TUNNEL_PUBLIC_RATE from var.public_rate"),
         ("terraform names another attribute as an index's RANGE key", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["tunnels"]["global_secondary_index"][0]["key_schema"][1].update(attribute_name=["updated_at"])), "tunnels: GSIs"),
-        ("terraform swaps an index's HASH and RANGE", terraform(lambda tf: [k.update(key_type=[{"HASH": "RANGE", "RANGE": "HASH"}[k["key_type"][0]]]) for k in tf["resource"]["aws_dynamodb_table"]["requests"]["global_secondary_index"][0]["key_schema"]]), "requests: GSIs"),
+        ("terraform swaps an index's HASH and RANGE", terraform(lambda tf: [k.update(key_type=[{"HASH": "RANGE", "RANGE": "HASH"}[k["key_type"][0]]]) for k in tf["resource"]["aws_dynamodb_table"]["tunnels"]["global_secondary_index"][0]["key_schema"]]), "tunnels: GSIs"),
         (
             "terraform grants kms:* to a service in the alarm key's policy",
             terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["alarms_key"]["statement"][1].update(actions=[["kms:*"]])),
@@ -914,13 +1006,17 @@ def mutations():
         ),
         ("terraform renames the origin header", terraform(lambda tf: tf["resource"]["aws_cloudfront_distribution"]["tunnels"]["origin"][0]["custom_header"][0].update(name=["x-secret"])), "CloudFront sends"),
         # The request log: table, routes, functions, grants.
-        ("terraform drops the request log's GSI", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=[])), "requests: GSIs"),
+        (
+            "terraform gives the request log its GSI back",
+            terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(global_secondary_index=copy.deepcopy(tf["resource"]["aws_dynamodb_table"]["tunnels"]["global_secondary_index"]))),
+            "requests: GSIs",
+        ),
         ("terraform drops the request log's TTL", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].pop("ttl")), "requests: TTL"),
-        ("code changes the log index's range key", code(lambda f: f["tables"]["requests"]["gsis"]["tunnel_id-index"].update(range_key="received_at")), "requests: GSIs"),
+        ("code drops the log's sort key", code(lambda f: f["tables"]["requests"].update(range_key=None)), "requests: range key"),
+        ("terraform keys the log by request id", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["requests"].update(hash_key=["request_id"], range_key=["tunnel_id"])), "requests: hash key"),
         # The offline inbox: a sort key, TTL, and two functions' grants.
         ("terraform drops the inbox's sort key", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["inbox"].pop("range_key")), "inbox: range key"),
         ("code makes the inbox's sort key a string", code(lambda f: f["tables"]["inbox"]["attributes"].update(seq="S")), "inbox: attributes"),
-        ("code gives the requests table a sort key", code(lambda f: f["tables"]["requests"].update(range_key="tunnel_id")), "requests: range key"),
         ("terraform drops the inbox's TTL", terraform(lambda tf: tf["resource"]["aws_dynamodb_table"]["inbox"].pop("ttl")), "inbox: TTL"),
         ("terraform forgets TUNNEL_INBOX_TABLE", terraform(lambda tf: tf["locals"]["common_env"].pop("TUNNEL_INBOX_TABLE")), "TUNNEL_INBOX_TABLE names table inbox"),
         ("terraform lets the proxy delete held requests", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-proxy"]["inbox"].append("dynamodb:DeleteItem")), "tunnel-proxy: table actions"),
@@ -946,7 +1042,8 @@ def mutations():
         ("terraform gives a REST function channel limits", terraform(lambda tf: tf["locals"]["function_env"].update({"inspect-requests": {"TUNNEL_CHANNEL_MAX_AGE_SECS": "7000"}})), "inspect-requests: only the proxy variables"),
         ("terraform forgets TUNNEL_REQUESTS_TABLE", terraform(lambda tf: tf["locals"]["common_env"].pop("TUNNEL_REQUESTS_TABLE")), "TUNNEL_REQUESTS_TABLE names table requests"),
         ("terraform lets the proxy skip the request log", terraform(lambda tf: tf["locals"]["table_access"]["tunnel-proxy"].pop("requests")), "tunnel-proxy: table actions"),
-        ("terraform lets delete-tunnel skip the log's index", terraform(lambda tf: tf["locals"]["index_access"].pop("delete-tunnel")), "delete-tunnel: index actions"),
+        ("terraform lets delete-tunnel skip querying the log", terraform(lambda tf: tf["locals"]["table_access"]["delete-tunnel"]["requests"].remove("dynamodb:Query")), "delete-tunnel: table actions"),
+        ("terraform leaves show without the caller's tunnels", terraform(lambda tf: tf["locals"]["index_access"].pop("inspect-requests")), "inspect-requests: index actions"),
         ("terraform leaves replay-request without @connections", terraform(lambda tf: tf["locals"]["ws_manage"].pop("replay-request")), "replay-request: @connections"),
         (
             "terraform grants an action store.rs never performs on the log",
@@ -962,6 +1059,27 @@ def mutations():
             terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][1]["statement"]["content"][0].update(resources=[["${local.tables[statement.key].arn}/index/*"]])),
             "index grants name each table's own GSI",
         ),
+        # The request log's bucket.
+        ("terraform lets list-tunnels read the log bucket", terraform(lambda tf: tf["locals"]["log_bucket_access"].update({"list-tunnels": ["s3:GetObject"]})), "log_bucket_access == functions::LOG_BUCKET_ACCESS"),
+        ("terraform lets the proxy read captured bodies", terraform(lambda tf: tf["locals"]["log_bucket_access"]["tunnel-proxy"].append("s3:GetObject")), "log_bucket_access == functions::LOG_BUCKET_ACCESS"),
+        ("terraform grants s3:*", terraform(lambda tf: tf["locals"]["log_bucket_access"]["delete-tunnel"].append("s3:*")), "no wildcards"),
+        ("code stops deleting objects", code(lambda f: f["s3_calls"].discard("DeleteObject")), "every S3 action granted is one log_bucket.rs performs"),
+        ("code reads objects nobody may read", code(lambda f: (f["s3_calls"].add("GetObject"), [a.discard("GetObject") for a in f["log_access"].values()])), "every log_bucket.rs call is granted"),
+        (
+            "terraform grants the whole bucket",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][2]["statement"]["content"][0].update(resources=[["${aws_s3_bucket.log.arn}/*"]])),
+            "log bucket grants name the log prefix only",
+        ),
+        ("terraform lets the public in", terraform(lambda tf: tf["resource"]["aws_s3_bucket_public_access_block"]["log"].update(restrict_public_buckets=[False])), "log bucket: public access blocked"),
+        ("terraform turns ACLs back on", terraform(lambda tf: tf["resource"]["aws_s3_bucket_ownership_controls"]["log"]["rule"][0].update(object_ownership=["ObjectWriter"])), "BucketOwnerEnforced"),
+        ("terraform drops the bucket's encryption", terraform(lambda tf: tf["resource"]["aws_s3_bucket_server_side_encryption_configuration"].pop("log")), "log bucket: encrypted at rest"),
+        ("terraform keeps captured bodies a year", terraform(lambda tf: tf["resource"]["aws_s3_bucket_lifecycle_configuration"]["log"]["rule"][0]["expiration"][0].update(days=[365])), "expire with the log"),
+        ("terraform expires another prefix", terraform(lambda tf: tf["resource"]["aws_s3_bucket_lifecycle_configuration"]["log"]["rule"][0]["filter"][0].update(prefix=["logs/"])), "expire with the log"),
+        ("code keeps the log a week", code(lambda f: f.update(log_ttl_secs=7 * 86400)), "expire with the log (7 day)"),
+        ("terraform names the bucket on the relay", terraform(lambda tf: tf["locals"]["function_env"].update({"tunnel-relay": {"TUNNEL_LOG_BUCKET": "${aws_s3_bucket.log.bucket}"}})), "set on exactly the functions that use the bucket"),
+        ("terraform forgets the bucket on the proxy", terraform(lambda tf: tf["locals"]["function_env"]["tunnel-proxy"].pop("TUNNEL_LOG_BUCKET")), "set on exactly the functions that use the bucket"),
+        ("terraform names another bucket", terraform(lambda tf: tf["locals"]["function_env"]["delete-tunnel"].update(TUNNEL_LOG_BUCKET="${aws_s3_bucket.console.bucket}")), "TUNNEL_LOG_BUCKET names aws_s3_bucket.log"),
+        ("terraform sets S3_ENDPOINT", terraform(lambda tf: tf["locals"]["common_env"].update(S3_ENDPOINT="http://x")), "no emulator/runtime-owned"),
         # The console's same-origin API.
         ("terraform drops the console's /v1/* behaviour", terraform(lambda tf: console(tf).pop("ordered_cache_behavior")), "has a /v1/* behaviour"),
         ("terraform sends /v1/* to the bucket", terraform(lambda tf: api_behaviour(tf).update(target_origin_id=["console-bucket"])), "/v1/* origin is the REST API"),
@@ -1007,7 +1125,7 @@ def self_test(facts: dict, tf: dict) -> Report:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for rel in ("lambdas/aws/src", "client-core/src", "web-console/src"):
+        for rel in ("lambdas/aws/src", "lambdas/backend/src", "client-core/src", "web-console/src"):
             shutil.copytree(ROOT / rel, root / rel)
         tables_rs = root / "lambdas/aws/src/tables.rs"
         text = tables_rs.read_text()

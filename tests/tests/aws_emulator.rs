@@ -99,6 +99,14 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
         before["dynamodb"]["writes"].as_u64().unwrap(),
         after["dynamodb"]["writes"].as_u64().unwrap(),
     );
+    let write_units = per(
+        before["dynamodb"]["write_units"].as_u64().unwrap(),
+        after["dynamodb"]["write_units"].as_u64().unwrap(),
+    );
+    let s3_requests = per(
+        before["s3"]["requests"].as_u64().unwrap(),
+        after["s3"]["requests"].as_u64().unwrap(),
+    );
     let messages = per(
         before["websocket"]["messages_in"].as_u64().unwrap()
             + before["websocket"]["messages_out"].as_u64().unwrap(),
@@ -123,7 +131,8 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
         .collect();
     eprintln!(
         "per small GET: {invocations} invocations ({steady} without {channel_opens} return-channel \
-         opens; {by_function:?}), {reads} reads, {writes} writes, {messages} WebSocket messages"
+         opens; {by_function:?}), {reads} reads, {writes} writes ({write_units} write units), \
+         {s3_requests} S3 requests, {messages} WebSocket messages"
     );
     assert!(
         steady <= 2.0,
@@ -135,11 +144,104 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
     );
     assert!(reads <= 2.0, "{reads} DynamoDB reads per request");
     assert!(writes <= 1.0, "{writes} DynamoDB writes per request");
+    // The request log's item, the one write: under 1 KB, with no index to copy it.
+    assert!(
+        write_units <= 1.0,
+        "{write_units} write units per request: the log item is over 1 KB"
+    );
+    assert_eq!(s3_requests, 0.0, "a small exchange stays in its item");
     assert!(stack.has_moto());
     tunnel.interrupt().await;
 }
 
 /// Bodies over what a Lambda invocation accepts are refused with 413, not a hang.
+/// An exchange too large for its log item goes to the log bucket whole (two 300 KiB
+/// bodies: the DynamoDB item alone cut them to 200 KiB together), one PUT, and comes
+/// back through the REST route, the CLI and a replay; clearing the log removes the
+/// objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_captures_go_to_the_log_bucket_whole() {
+    let stack = Stack::start(Kind::Aws).await;
+    let served = stack.serve("bulky", &[]).await;
+    let rest = e2e::inspection::Rest::new(&stack, Some(&served.user.api_key()));
+    let tunnel_id = rest.tunnel_id("bulky").await;
+    let body = random_bytes(300 * 1024);
+    let s3 = |s: &serde_json::Value, op: &str| s["s3"]["operations"][op].as_u64().unwrap_or(0);
+
+    let before = stack.stats().await;
+    let r = served
+        .http
+        .post(format!("{}/up", served.tunnel.url))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), body, "echoed");
+    let page = rest.wait_for(&tunnel_id, 1).await;
+    let id = page.requests[0].request_id.clone();
+    assert_eq!(page.requests[0].request_size, body.len() as u64);
+    let stored = stack.stats().await;
+    assert_eq!(s3(&stored, "PutObject") - s3(&before, "PutObject"), 1);
+    let put_bytes =
+        stored["s3"]["bytes_in"].as_u64().unwrap() - before["s3"]["bytes_in"].as_u64().unwrap();
+    assert!(
+        put_bytes > 600 * 1024,
+        "both bodies stored: {put_bytes} bytes"
+    );
+    let units = stored["dynamodb"]["write_units"].as_u64().unwrap()
+        - before["dynamodb"]["write_units"].as_u64().unwrap();
+    assert_eq!(units, 1, "the item keeps only the list line");
+
+    let x = rest.exchange(&id).await;
+    assert_eq!(x.request.body.bytes, body);
+    assert!(!x.request.body.truncated);
+    let response = x.response.expect("answered");
+    assert_eq!(response.body.bytes, body);
+    assert!(!response.body.truncated);
+    assert_eq!(
+        s3(&stack.stats().await, "GetObject") - s3(&stored, "GetObject"),
+        1
+    );
+
+    // The CLI's export reads the same exchange; a replay sends the whole body again.
+    let har: serde_json::Value =
+        serde_json::from_str(&served.user.ok(&["requests", "export", &id, "--har"]).await).unwrap();
+    assert_eq!(
+        har["log"]["entries"][0]["request"]["bodySize"],
+        body.len() as u64
+    );
+    let (status, replay) = rest
+        .call("POST", &format!("/v1/requests/{id}/replay"), None)
+        .await;
+    assert_eq!(status, 201, "{replay}");
+    let replay: client_core::inspect::Exchange = serde_json::from_value(replay).unwrap();
+    assert_eq!(replay.response.expect("answered").body.bytes, body);
+
+    // Another client cannot read it.
+    let other = stack.user("other");
+    other.register().await;
+    let stranger = e2e::inspection::Rest::new(&stack, Some(&other.api_key()));
+    let (status, _) = stranger
+        .call("GET", &format!("/v1/requests/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    let before_clear = stack.stats().await;
+    let (status, body) = rest
+        .call("DELETE", &format!("/v1/tunnels/{tunnel_id}/requests"), None)
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    assert_eq!(
+        s3(&stack.stats().await, "DeleteObject") - s3(&before_clear, "DeleteObject"),
+        2,
+        "the exchange's object and its replay's"
+    );
+    let (status, _) = rest.call("GET", &format!("/v1/requests/{id}"), None).await;
+    assert_eq!(status, 404);
+    served.tunnel.interrupt().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_invocation_limit_get_413() {
     let stack = Stack::start(Kind::Aws).await;

@@ -14,7 +14,13 @@
 //! | `TransactWriteItems` | | one per item (a `ConditionCheck` too) |
 //!
 //! Everything else (`CreateTable`, `DescribeTable`, ...) counts only as a request of
-//! its operation. A request the upstream refuses (a failed condition, say) still
+//! its operation.
+//!
+//! Write units are what on-demand DynamoDB bills for those writes: an item put
+//! (`PutItem`, a batch's `PutRequest`, a transaction's `Put`) costs one per KB of the
+//! item, rounded up, its size counted as DynamoDB does ([`item_size`]); any other
+//! write one (an update or delete is billed on the stored item, which the proxy does
+//! not see: small items here). Every item of a transaction costs twice. A request the upstream refuses (a failed condition, say) still
 //! counts: it reached the table. Requests are counted, not capacity units: a `Query`
 //! returning a hundred items is one read.
 //!
@@ -67,6 +73,8 @@ pub struct DynamoStats {
     pub reads: u64,
     /// Items written (see the module table).
     pub writes: u64,
+    /// Write request units those writes bill (see the module docs).
+    pub write_units: u64,
     /// Requests answered with a status of 400 or more (upstream or proxy).
     pub errors: u64,
     /// Requests per operation (`GetItem`, ...; `unknown` without a DynamoDB target).
@@ -209,6 +217,7 @@ async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody>
 struct Cost {
     reads: u64,
     writes: u64,
+    write_units: u64,
 }
 
 fn count(shared: &Shared, operation: &str, cost: Cost, failed: bool) {
@@ -216,58 +225,136 @@ fn count(shared: &Shared, operation: &str, cost: Cost, failed: bool) {
     stats.requests += 1;
     stats.reads += cost.reads;
     stats.writes += cost.writes;
+    stats.write_units += cost.write_units;
     if failed {
         stats.errors += 1;
     }
     *stats.operations.entry(operation.to_owned()).or_default() += 1;
 }
 
+/// An attribute value's size as DynamoDB bills it (its developer guide, "Item
+/// sizes"): strings and binaries by length, numbers by significant digits (one byte
+/// per two, plus one), booleans and nulls one byte, lists and maps three bytes plus
+/// their elements (and a map's names, each by length).
+pub fn value_size(v: &serde_json::Value) -> u64 {
+    use base64::Engine as _;
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    let text = |s: &serde_json::Value| s.as_str().map_or(0, |s| s.len() as u64);
+    let binary = |s: &serde_json::Value| {
+        s.as_str().map_or(0, |s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_or(s.len(), |b| b.len()) as u64
+        })
+    };
+    let number = |s: &serde_json::Value| {
+        let digits = s.as_str().map_or(0, |s| {
+            s.trim_start_matches('-')
+                .replace('.', "")
+                .trim_start_matches('0')
+                .trim_end_matches('0')
+                .len() as u64
+        });
+        digits.div_ceil(2) + 1
+    };
+    let each = |f: &dyn Fn(&serde_json::Value) -> u64| {
+        inner.as_array().map_or(0, |a| a.iter().map(f).sum::<u64>())
+    };
+    match kind.as_str() {
+        "S" => text(inner),
+        "B" => binary(inner),
+        "N" => number(inner),
+        "BOOL" | "NULL" => 1,
+        "SS" => each(&text),
+        "BS" => each(&binary),
+        "NS" => each(&number),
+        "L" => 3 + each(&value_size),
+        "M" => 3 + inner.as_object().map_or(0, item_size),
+        _ => 0,
+    }
+}
+
+/// An item's size: its attribute names plus their values ([`value_size`]).
+pub fn item_size(item: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    item.iter()
+        .map(|(name, v)| name.len() as u64 + value_size(v))
+        .sum()
+}
+
+/// Write units of putting `item`: one per KB, rounded up, at least one.
+fn put_units(item: Option<&serde_json::Value>) -> u64 {
+    item.and_then(serde_json::Value::as_object)
+        .map_or(0, item_size)
+        .div_ceil(1024)
+        .max(1)
+}
+
 /// What one request of `operation` with this JSON `body` reads and writes.
 fn cost_of(operation: &str, body: &[u8]) -> Cost {
-    let doc = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
-    // Items of every table in `RequestItems`, with `per_table` picking a table's list.
-    let request_items = |per_table: fn(&serde_json::Value) -> Option<&Vec<serde_json::Value>>| {
-        doc()
-            .get("RequestItems")
+    let doc = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let tables = || {
+        doc.get("RequestItems")
             .and_then(serde_json::Value::as_object)
-            .map_or(0, |tables| {
-                tables
-                    .values()
-                    .filter_map(per_table)
-                    .map(|items| items.len() as u64)
-                    .sum()
-            })
+            .into_iter()
+            .flat_map(|tables| tables.values())
     };
-    let transact_items = || {
-        doc()
-            .get("TransactItems")
+    let transact = || {
+        doc.get("TransactItems")
             .and_then(serde_json::Value::as_array)
-            .map_or(0, |items| items.len() as u64)
+            .into_iter()
+            .flatten()
+    };
+    let reads = |reads| Cost {
+        reads,
+        ..Cost::default()
     };
     match operation {
-        "GetItem" | "Query" | "Scan" => Cost {
-            reads: 1,
-            writes: 0,
-        },
-        "BatchGetItem" => Cost {
-            reads: request_items(|t| t.get("Keys").and_then(serde_json::Value::as_array)),
-            writes: 0,
-        },
-        "TransactGetItems" => Cost {
-            reads: transact_items(),
-            writes: 0,
-        },
-        "PutItem" | "UpdateItem" | "DeleteItem" => Cost {
+        "GetItem" | "Query" | "Scan" => reads(1),
+        "BatchGetItem" => reads(
+            tables()
+                .filter_map(|t| t.get("Keys").and_then(serde_json::Value::as_array))
+                .map(|keys| keys.len() as u64)
+                .sum(),
+        ),
+        "TransactGetItems" => reads(transact().count() as u64),
+        "PutItem" => Cost {
             reads: 0,
             writes: 1,
+            write_units: put_units(doc.get("Item")),
         },
-        "BatchWriteItem" => Cost {
+        "UpdateItem" | "DeleteItem" => Cost {
             reads: 0,
-            writes: request_items(serde_json::Value::as_array),
+            writes: 1,
+            write_units: 1,
         },
+        "BatchWriteItem" => {
+            let requests: Vec<_> = tables()
+                .filter_map(serde_json::Value::as_array)
+                .flatten()
+                .collect();
+            Cost {
+                reads: 0,
+                writes: requests.len() as u64,
+                write_units: requests
+                    .iter()
+                    .map(|r| match r.get("PutRequest") {
+                        Some(put) => put_units(put.get("Item")),
+                        None => 1,
+                    })
+                    .sum(),
+            }
+        }
         "TransactWriteItems" => Cost {
             reads: 0,
-            writes: transact_items(),
+            writes: transact().count() as u64,
+            write_units: transact()
+                .map(|t| match t.get("Put") {
+                    Some(put) => 2 * put_units(put.get("Item")),
+                    None => 2,
+                })
+                .sum(),
         },
         _ => Cost::default(),
     }
@@ -307,53 +394,56 @@ mod tests {
 
     #[test]
     fn costs_from_bodies() {
+        let c = |reads, writes, write_units| Cost {
+            reads,
+            writes,
+            write_units,
+        };
         let batch_get = br#"{"RequestItems":{"a":{"Keys":[{},{}]},"b":{"Keys":[{}]}}}"#;
-        assert_eq!(
-            cost_of("BatchGetItem", batch_get),
-            Cost {
-                reads: 3,
-                writes: 0
-            }
-        );
+        assert_eq!(cost_of("BatchGetItem", batch_get), c(3, 0, 0));
         let batch_write = br#"{"RequestItems":{"a":[{"PutRequest":{}},{"DeleteRequest":{}}],"b":[{"PutRequest":{}}]}}"#;
-        assert_eq!(
-            cost_of("BatchWriteItem", batch_write),
-            Cost {
-                reads: 0,
-                writes: 3
-            }
-        );
+        assert_eq!(cost_of("BatchWriteItem", batch_write), c(0, 3, 3));
         let transact = br#"{"TransactItems":[{"Put":{}},{"Update":{}},{"ConditionCheck":{}}]}"#;
-        assert_eq!(
-            cost_of("TransactWriteItems", transact),
-            Cost {
-                reads: 0,
-                writes: 3
-            }
-        );
+        assert_eq!(cost_of("TransactWriteItems", transact), c(0, 3, 6));
         assert_eq!(
             cost_of("TransactGetItems", br#"{"TransactItems":[{"Get":{}}]}"#),
-            Cost {
-                reads: 1,
-                writes: 0
-            }
+            c(1, 0, 0)
         );
-        assert_eq!(
-            cost_of("Query", b"{}"),
-            Cost {
-                reads: 1,
-                writes: 0
-            }
-        );
-        assert_eq!(
-            cost_of("UpdateItem", b"{}"),
-            Cost {
-                reads: 0,
-                writes: 1
-            }
-        );
+        assert_eq!(cost_of("Query", b"{}"), c(1, 0, 0));
+        assert_eq!(cost_of("UpdateItem", b"{}"), c(0, 1, 1));
         assert_eq!(cost_of("CreateTable", b"{}"), Cost::default());
         assert_eq!(cost_of("BatchWriteItem", b"not json"), Cost::default());
+    }
+
+    #[test]
+    fn put_items_cost_a_unit_per_started_kb() {
+        let put = |attrs: &str| cost_of("PutItem", format!(r#"{{"Item":{{{attrs}}}}}"#).as_bytes());
+        // "k" (1) + 1,023 bytes of string: exactly 1 KB.
+        let at = format!(r#""k":{{"S":"{}"}}"#, "a".repeat(1023));
+        assert_eq!(put(&at), c_w(1));
+        let over = format!(r#""k":{{"S":"{}"}}"#, "a".repeat(1024));
+        assert_eq!(put(&over), c_w(2));
+        // Binary by its decoded length: 1,023 bytes as base64 is 1,364 characters.
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 1023]);
+        assert_eq!(put(&format!(r#""k":{{"B":"{b}"}}"#)), c_w(1));
+        // Numbers by significant digits; maps and lists with their overhead.
+        let item: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"n":{"N":"12300"},"m":{"M":{"ab":{"BOOL":true}}},"l":{"L":[{"S":"xy"},{"NULL":true}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            item_size(&item),
+            (1 + 3) + (1 + 3 + 2 + 1) + (1 + 3 + 2 + 1)
+        );
+    }
+
+    fn c_w(write_units: u64) -> Cost {
+        Cost {
+            reads: 0,
+            writes: 1,
+            write_units,
+        }
     }
 
     #[tokio::test]
