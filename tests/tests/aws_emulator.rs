@@ -523,3 +523,118 @@ async fn random_names_keep_only_a_policy() {
 async fn expired_names_are_free() {
     e2e::keep::expired_names_are_free(Kind::Aws).await;
 }
+
+/// The measurement of docs/cost.md, repeatable: one tunnel, 20 warm-up requests, then
+/// the counters before and after 100 small GETs and 10 POSTs of 1 MiB echoed back.
+/// Prints, per request, what each workload used and what that costs per million at
+/// list prices (the prices and memory sizes of docs/cost.md). Ignored by default (a
+/// minute of traffic); run with
+/// `cargo test --workspace --test aws_emulator cost_figures -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run it to update docs/cost.md"]
+async fn cost_figures() {
+    let stack = Stack::start(Kind::Aws).await;
+    let Served {
+        tunnel,
+        http,
+        origin: _origin,
+        ..
+    } = stack.serve("costs", &[]).await;
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{}/warm", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let before = stack.stats().await;
+    for i in 0..100 {
+        let r = http
+            .get(format!("{}/{i}", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let small = stack.stats().await;
+    let body = random_bytes(1024 * 1024);
+    for _ in 0..10 {
+        let r = http
+            .post(format!("{}/up", tunnel.url))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().len(), body.len());
+    }
+    let large = stack.stats().await;
+    report("small GET", &before, &small, 100);
+    report("1 MiB POST echoed", &small, &large, 10);
+    tunnel.interrupt().await;
+}
+
+/// Prints the per-request figures between two snapshots of `/_emulator/stats`.
+fn report(what: &str, a: &serde_json::Value, b: &serde_json::Value, n: u64) {
+    // us-east-1 list prices (docs/cost.md): Lambda per request and per GB-second,
+    // WebSocket messages, DynamoDB on-demand units, S3 Standard requests.
+    const LAMBDA_REQUEST: f64 = 0.20e-6;
+    const LAMBDA_GB_SECOND: f64 = 0.000_016_666_7;
+    const WS_MESSAGE: f64 = 1.00e-6;
+    const READ_UNIT: f64 = 0.125e-6;
+    const WRITE_UNIT: f64 = 0.625e-6;
+    const S3_PUT: f64 = 0.005e-3;
+    const S3_GET: f64 = 0.0004e-3;
+    let d = |path: &[&str]| {
+        let get = |v: &serde_json::Value| path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0);
+        (get(b) - get(a)) as f64 / n as f64
+    };
+    let mut invocations = 0.0;
+    let mut gb_seconds = 0.0;
+    let mut per_function = Vec::new();
+    for f in b["functions"].as_object().unwrap().keys() {
+        let count = d(&["functions", f, "invocations"]);
+        if count == 0.0 {
+            continue;
+        }
+        let ms = d(&["functions", f, "total_duration_ms"]);
+        let memory_gb = if matches!(f.as_str(), "tunnel-proxy" | "replay-request") {
+            0.25
+        } else {
+            0.125
+        };
+        invocations += count;
+        gb_seconds += ms / 1000.0 * memory_gb;
+        per_function.push(format!("{f} {count:.2} ({:.1} ms each)", ms / count));
+    }
+    let messages = d(&["websocket", "messages_in"]) + d(&["websocket", "messages_out"]);
+    let reads = d(&["dynamodb", "reads"]);
+    let write_units = d(&["dynamodb", "write_units"]);
+    let puts = d(&["s3", "operations", "PutObject"]);
+    let gets = d(&["s3", "operations", "GetObject"]);
+    let million = 1e6;
+    let lines = [
+        ("Lambda requests", invocations * LAMBDA_REQUEST),
+        ("Lambda duration", gb_seconds * LAMBDA_GB_SECOND),
+        ("WebSocket messages", messages * WS_MESSAGE),
+        ("DynamoDB reads", reads * READ_UNIT),
+        ("DynamoDB writes", write_units * WRITE_UNIT),
+        ("S3 requests", puts * S3_PUT + gets * S3_GET),
+    ];
+    let total: f64 = lines.iter().map(|(_, usd)| usd).sum();
+    eprintln!(
+        "{what}, per request: invocations {invocations:.2} [{}]; {gb_seconds:.4} GB-s; \
+         WebSocket messages {messages:.1} (in {:.1}, out {:.1}); DynamoDB reads {reads:.2}, \
+         writes {:.2} ({write_units:.2} units); S3 PUT {puts:.2}, GET {gets:.2}, {:.0} bytes in",
+        per_function.join(", "),
+        d(&["websocket", "messages_in"]),
+        d(&["websocket", "messages_out"]),
+        d(&["dynamodb", "writes"]),
+        d(&["s3", "bytes_in"]),
+    );
+    for (line, usd) in lines {
+        eprintln!("  {line}: ${:.2} per million", usd * million);
+    }
+    eprintln!("  total (no storage): ${:.2} per million", total * million);
+}

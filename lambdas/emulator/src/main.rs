@@ -26,7 +26,8 @@ use tunnel_server::startup::{
              Gateway, Function URL and Lambda runtime, over DynamoDB at --dynamodb-endpoint"
 )]
 struct Args {
-    /// DynamoDB endpoint (e.g. moto: http://127.0.0.1:5000).
+    /// DynamoDB endpoint (e.g. moto: http://127.0.0.1:5000). It serves S3 too (as moto
+    /// does): the request log's bucket is made there.
     #[arg(long, value_name = "URL")]
     dynamodb_endpoint: String,
     /// Address to listen on.

@@ -189,7 +189,8 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
                 })?;
         }
     }
-    let store = DynamoStore::new(dynamo.client(), dynamo.tables.clone());
+    // With the request log's bucket where this function has one (TUNNEL_LOG_BUCKET).
+    let store = DynamoStore::from_config(&dynamo);
     Ok(Backend {
         store: Arc::new(store.clone()),
         connections: Arc::new(connections),

@@ -58,7 +58,7 @@ pub const LOG_BUCKET: &str = "tunnel-log";
 /// How to start the emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// Upstream DynamoDB endpoint (moto).
+    /// Upstream DynamoDB endpoint (moto), which serves the request log's S3 bucket too.
     pub dynamodb_endpoint: String,
     /// Folder holding the Lambda binaries, each named after its function.
     pub functions_dir: PathBuf,
