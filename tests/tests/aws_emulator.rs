@@ -557,7 +557,7 @@ async fn cost_figures() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let small = stack.stats().await;
+    let small = settled(&stack, &before, 100).await;
     let body = random_bytes(1024 * 1024);
     for _ in 0..10 {
         let r = http
@@ -569,10 +569,25 @@ async fn cost_figures() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().await.unwrap().len(), body.len());
     }
-    let large = stack.stats().await;
+    let large = settled(&stack, &small, 10).await;
     report("small GET", &before, &small, 100);
     report("1 MiB POST echoed", &small, &large, 10);
     tunnel.interrupt().await;
+}
+
+/// The stats once the `n` exchanges since `since` are all in the request log: the
+/// proxy may store a streamed answer's capture just after its last byte went out.
+async fn settled(stack: &Stack, since: &serde_json::Value, n: u64) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = stack.stats().await;
+        let writes = now["dynamodb"]["writes"].as_u64().unwrap()
+            - since["dynamodb"]["writes"].as_u64().unwrap();
+        if writes >= n || tokio::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Prints the per-request figures between two snapshots of `/_emulator/stats`.
