@@ -344,7 +344,7 @@ async fn raw_item(
         .key("request_id", AttributeValue::S(x.request_id.clone()))
         .send()
         .await
-        .unwrap()
+        .expect("GetItem")
         .item
         .expect("the item")
 }
