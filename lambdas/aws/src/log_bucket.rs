@@ -20,6 +20,7 @@ use client_core::inspect::Exchange;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
+use tunnel_backend::config::DEFAULT_CAPTURE_BYTES;
 use tunnel_backend::store::StoreError;
 
 /// Largest request-log item (bytes, as DynamoDB counts them: names plus values) that
@@ -30,9 +31,11 @@ pub const LOG_ITEM_MAX_BYTES: usize = 4 * 1024;
 /// The key prefix of every log object; the lifecycle rule and the grants name it.
 pub const LOG_PREFIX: &str = "log/";
 
-/// Largest stored exchange [`decode`] inflates: twice the capture cap's bodies as
-/// base64, with room for heads. A corrupt or hostile object cannot exhaust memory.
-pub const MAX_DECODED_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest stored exchange [`decode`] inflates, as JSON: the capture keeps up to
+/// [`DEFAULT_CAPTURE_BYTES`] of each body, which as base64 is 2.7 times that for the
+/// pair, and the heads are bounded well below the rest. A corrupt object cannot
+/// exhaust a function's memory.
+pub const MAX_DECODED_BYTES: u64 = 4 * DEFAULT_CAPTURE_BYTES as u64;
 
 /// The object key of an exchange of `tunnel_id`.
 pub fn object_key(tunnel_id: &str, request_id: &str) -> String {
@@ -195,6 +198,23 @@ mod tests {
             json.len()
         );
         assert!(decode(b"not deflate").is_err());
+    }
+
+    #[test]
+    fn decoding_stops_at_the_size_limit() {
+        let deflate = |json: &[u8]| {
+            let mut z = DeflateEncoder::new(Vec::new(), Compression::fast());
+            z.write_all(json).unwrap();
+            z.finish().unwrap()
+        };
+        let x = tunnel_backend::store::contract::exchange("t1", 1_000, "GET", "/a", 200);
+        // JSON allows trailing whitespace: pad the exchange to the limit exactly.
+        let mut json = serde_json::to_vec(&x).unwrap();
+        json.resize(usize::try_from(MAX_DECODED_BYTES).unwrap(), b' ');
+        assert_eq!(decode(&deflate(&json)).unwrap(), x, "at the limit");
+        json.push(b' ');
+        let err = decode(&deflate(&json)).unwrap_err();
+        assert!(err.to_string().contains("over the size limit"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! embedded store gets from redb's serialised transactions hold here by DynamoDB's
 //! conditions: two tunnels never hold one domain, two connections never serve one
 //! tunnel. Reads of tables are strongly consistent; the one read through an index
-//! ([`Store::list_tunnels`]) cannot be, and is used only for listings.
+//! ([`Store::list_tunnels`]) cannot be, and is used for listings and to find which of
+//! a client's tunnels holds a request (a tunnel has carried traffic before anyone asks
+//! for its requests, so the index has long caught up).
+//!
+//! The request log is one partition per tunnel; each item holds its exchange, or names
+//! its object in the log bucket when the exchange is too large ([`log_bucket`]).
 //!
 //! The offline inbox is the exception: holding a request is a conditional counter
 //! update then a put, and taking one a conditional delete then a counter update. The

@@ -343,25 +343,6 @@ pub async fn replay_request(
     replayer.replay(&tunnel, request, request_id).await
 }
 
-/// Shrinks the captured bodies so the two together hold at most `budget` bytes (the
-/// request keeps up to half, the response the rest), marking what was cut as
-/// truncated. For stores with an item size limit.
-pub fn fit_bodies(x: &mut Exchange, budget: usize) {
-    fn cut(body: &mut CapturedBody, max: usize) {
-        if body.bytes.len() > max {
-            body.bytes.truncate(max);
-            body.truncated = true;
-        }
-    }
-    let response_len = x.response.as_ref().map_or(0, |r| r.body.bytes.len());
-    let request_max = (budget / 2).max(budget.saturating_sub(response_len));
-    cut(&mut x.request.body, request_max);
-    let left = budget.saturating_sub(x.request.body.bytes.len());
-    if let Some(r) = &mut x.response {
-        cut(&mut r.body, left);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,29 +435,6 @@ mod tests {
             assert_eq!(x.path, logged, "{path}");
             assert_eq!(x.request.headers[0].1, REDACTED);
         }
-    }
-
-    #[test]
-    fn fit_bodies_keeps_the_pair_within_the_budget() {
-        let mut r = Recording::start(&tunnel(true), "id", "POST", "/", "", &vec![], 0, 1000);
-        r.request_body(&[1; 700]);
-        r.response_head(200, &vec![], 1);
-        r.response_body(&[2; 700]);
-        let mut x = r.finish(Outcome::Completed, 2);
-        fit_bodies(&mut x, 1000);
-        let resp = x.response.as_ref().expect("response");
-        assert_eq!(x.request.body.bytes.len() + resp.body.bytes.len(), 1000);
-        assert!(x.request.body.truncated && resp.body.truncated);
-
-        // A small response leaves the rest of the budget to the request.
-        let mut r = Recording::start(&tunnel(true), "id", "POST", "/", "", &vec![], 0, 1000);
-        r.request_body(&[1; 900]);
-        r.response_head(200, &vec![], 1);
-        r.response_body(&[2; 100]);
-        let mut x = r.finish(Outcome::Completed, 2);
-        fit_bodies(&mut x, 1000);
-        assert_eq!(x.request.body.bytes.len(), 900);
-        assert!(!x.request.body.truncated);
     }
 
     #[test]
