@@ -10,8 +10,9 @@
 //! - [`handlers`]: one module per planned function (clients, tunnels, the WebSocket
 //!   connection lifecycle, the public proxy's lookups and pages).
 //! - [`api`]: the REST control plane as one router over the handlers.
-//! - [`store`]: the `Store` port, the embedded (redb) adapter and the contract suite
-//!   every adapter must pass.
+//! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
+//!   routing table of tunnels and domain claims, and the contract suite every adapter
+//!   must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and
