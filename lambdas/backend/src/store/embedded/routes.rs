@@ -26,14 +26,16 @@ const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
 /// The tunnels and domain claims of the file, by key.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
-    tunnels: HashMap<String, TunnelRecord>,
+    // Boxed: a tunnel record with its policy is ~450 bytes, and a map keeps room
+    // for up to twice its entries.
+    tunnels: HashMap<String, Box<TunnelRecord>>,
     domains: HashMap<String, DomainRecord>,
 }
 
 /// One row written by a transaction: its key and its new value (`None`: removed).
 #[derive(Debug)]
 enum Change {
-    Tunnel(String, Option<TunnelRecord>),
+    Tunnel(String, Option<Box<TunnelRecord>>),
     Domain(String, Option<DomainRecord>),
 }
 
@@ -58,7 +60,7 @@ impl Routes {
             let (key, value) = row.map_err(backend)?;
             routes
                 .tunnels
-                .insert(key.value().to_owned(), decode(value.value())?);
+                .insert(key.value().to_owned(), Box::new(decode(value.value())?));
         }
         for row in tx
             .open_table(DOMAINS)
@@ -79,7 +81,7 @@ impl Routes {
         self.tunnels
             .get(tunnel_id)
             .filter(|t| !expired(t.expires_at, now))
-            .cloned()
+            .map(|t| TunnelRecord::clone(t))
     }
 
     /// The domain claim, unless it has expired at `now`.
@@ -210,7 +212,7 @@ impl Tx {
             .map_err(backend)?;
         self.record(Change::Tunnel(
             tunnel.tunnel_id.clone(),
-            Some(tunnel.clone()),
+            Some(Box::new(tunnel.clone())),
         ));
         Ok(())
     }
