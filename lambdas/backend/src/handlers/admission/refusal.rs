@@ -287,3 +287,227 @@ fn title(status: u16) -> &'static str {
         _ => "Error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d() -> String {
+        "app".into()
+    }
+
+    #[test]
+    fn every_refusal_has_its_status_outcome_and_one_text() {
+        let policy = policy::Refusal {
+            status: 403,
+            reason: "forbidden: your address is not on this tunnel's allow-list".into(),
+            www_authenticate: None,
+        };
+        let head = HeadError::PathTooLong {
+            size: 9000,
+            max: 8192,
+        };
+        let cases: Vec<(Refusal, u16, Outcome, &str)> = vec![
+            (
+                Refusal::NotATunnelAddress {
+                    host: "x.example".into(),
+                },
+                404,
+                Outcome::Refused,
+                "x.example is not a tunnel address.",
+            ),
+            (
+                Refusal::UnknownTunnel { domain: d() },
+                404,
+                Outcome::Refused,
+                "No tunnel is registered for app. Check the address",
+            ),
+            (
+                Refusal::Offline { domain: d() },
+                502,
+                Outcome::TunnelOffline,
+                "The tunnel app exists but no client is connected to it.",
+            ),
+            (
+                Refusal::StoreUnavailable,
+                503,
+                Outcome::Refused,
+                "could not reach its store. Try again shortly.",
+            ),
+            (
+                Refusal::RateLimited {
+                    domain: d(),
+                    retry_after: 3,
+                },
+                429,
+                Outcome::Refused,
+                "Retry in 3 s.",
+            ),
+            (
+                Refusal::Policy(policy),
+                403,
+                Outcome::Refused,
+                "forbidden: your address",
+            ),
+            (
+                Refusal::TooLarge { max: 5 },
+                413,
+                Outcome::TooLarge,
+                "this service's limit of 5 bytes",
+            ),
+            (
+                Refusal::BodyUnreadable,
+                400,
+                Outcome::ClientDisconnected,
+                "The request body could not be read.",
+            ),
+            (
+                Refusal::BadHeaderValue { name: "x-a".into() },
+                400,
+                Outcome::Refused,
+                "The value of header x-a is not plain text",
+            ),
+            (
+                Refusal::BadTarget,
+                400,
+                Outcome::Refused,
+                "The request target is invalid.",
+            ),
+            (
+                Refusal::Head(head),
+                414,
+                Outcome::Refused,
+                "exceeds the limit of 8192",
+            ),
+            (
+                Refusal::Head(HeadError::HeadersTooLarge {
+                    size: 20_000,
+                    max: 16_384,
+                }),
+                431,
+                Outcome::Refused,
+                "exceed the limit of 16384",
+            ),
+            (
+                Refusal::HeadTooLarge {
+                    why: "too big".into(),
+                },
+                431,
+                Outcome::Refused,
+                "too large to carry through the tunnel: too big.",
+            ),
+            (
+                Refusal::NotThroughPublicAddress,
+                403,
+                Outcome::Refused,
+                "must come through the tunnel's public address",
+            ),
+            (
+                Refusal::UpgradeUnsupported,
+                501,
+                Outcome::Refused,
+                "not carried by this deployment",
+            ),
+            (
+                Refusal::TooManyWebSockets {
+                    domain: d(),
+                    max: 4,
+                },
+                503,
+                Outcome::Refused,
+                "already carries 4 WebSocket connections",
+            ),
+            (
+                Refusal::ClientUnreachable { domain: d() },
+                502,
+                Outcome::TunnelOffline,
+                "could not reach the client of app",
+            ),
+            (
+                Refusal::Disconnected { domain: d() },
+                502,
+                Outcome::TunnelOffline,
+                "for app disconnected before answering",
+            ),
+            (
+                Refusal::Timeout {
+                    domain: d(),
+                    secs: 25,
+                },
+                504,
+                Outcome::Timeout,
+                "did not answer within 25s",
+            ),
+            (
+                Refusal::Origin {
+                    code: ErrorCode::OriginRefused,
+                    message: "ECONNREFUSED".into(),
+                },
+                502,
+                Outcome::OriginRefused,
+                "the local port refused the connection (ECONNREFUSED)",
+            ),
+            (
+                Refusal::Origin {
+                    code: ErrorCode::OriginTimeout,
+                    message: "30s".into(),
+                },
+                504,
+                Outcome::OriginTimeout,
+                "did not answer in time (30s)",
+            ),
+            (
+                Refusal::BrokenAnswer {
+                    why: "no head".into(),
+                },
+                502,
+                Outcome::OriginFailed,
+                "a broken answer: no head.",
+            ),
+        ];
+        for (r, status, outcome, words) in cases {
+            assert_eq!(r.status(), status, "{r:?}");
+            assert_eq!(r.outcome(), outcome, "{r:?}");
+            assert!(r.text().contains(words), "{r:?}: {}", r.text());
+            let page = r.page();
+            assert_eq!(page.status, status);
+            assert_eq!(page.headers, r.headers());
+            let body = String::from_utf8(page.body).unwrap();
+            if let Refusal::Policy(p) = &r {
+                assert_eq!(body, format!("{}\n", p.reason));
+                assert_eq!(page.headers[0].1, "text/plain; charset=utf-8");
+            } else {
+                assert_eq!(page.headers[0].1, HTML);
+                assert!(
+                    body.contains(&format!("<h1>{status} {}</h1>", title(status))),
+                    "{body}"
+                );
+                assert_ne!(title(status), "Error", "{status} has a reason phrase");
+            }
+        }
+    }
+
+    #[test]
+    fn pages_escape_what_the_caller_chose() {
+        let r = Refusal::NotATunnelAddress {
+            host: "<script>".into(),
+        };
+        let body = String::from_utf8(r.body()).unwrap();
+        assert!(body.contains("&lt;script&gt;") && !body.contains("<script>"));
+    }
+
+    #[test]
+    fn names_and_kinds_for_metrics() {
+        assert!(!Refusal::UnknownTunnel { domain: d() }.names_a_tunnel());
+        assert!(!Refusal::StoreUnavailable.names_a_tunnel());
+        assert!(Refusal::Offline { domain: d() }.names_a_tunnel());
+        assert_eq!(
+            Refusal::StoreUnavailable.error_kind(),
+            Some(telemetry::KIND_STORE)
+        );
+        assert_eq!(
+            Refusal::Offline { domain: d() }.error_kind(),
+            Some(Outcome::TunnelOffline.as_str())
+        );
+    }
+}
