@@ -2,6 +2,8 @@
 //! embedded store: each outcome, each refusal's status and text, the rate limit
 //! refilling as time passes, and an expired tunnel reading as no tunnel.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::IpAddr;
@@ -13,7 +15,7 @@ use client_core::policy::{Inbox, Policy, Webhook};
 use client_core::protocol::Headers;
 use tunnel_backend::Backend;
 use tunnel_backend::handlers::admission::{
-    Admission, Admitted, Head, Refusal, Refused, Rules, Source, admit, check_body,
+    Admission, Admitted, Head, Refusal, Refused, Rules, Source, admit, check_body, reroute,
 };
 use tunnel_backend::handlers::policy::{MAX_VERIFIED_BODY_BYTES, sign_webhook, to_stored};
 use tunnel_backend::limits::{MemoryLimiter, Rate};
@@ -454,4 +456,41 @@ async fn a_webhook_policy_admits_the_head_then_checks_the_whole_body() {
     let replay = forwarded(w.admit(&Req::to("hooks"), Source::Replay, T0).await);
     assert!(!replay.needs_body_check);
     assert_eq!(check_body(&replay, &req.headers, b"{}", T0), Ok(()));
+}
+
+#[tokio::test]
+async fn a_reroute_finds_the_new_connection_or_the_inbox_and_waits_otherwise() {
+    let w = World::new();
+    let inbox = Policy {
+        inbox: Some(Inbox::default()),
+        ..Policy::default()
+    };
+    let t = w.tunnel("moving", inbox, true).await;
+    let a = forwarded(w.admit(&Req::to("moving"), Source::Public, T0).await);
+    // The store still names the closed connection: nothing yet.
+    assert!(reroute(&w.b, &a, CONN, Source::Public, T0).await.is_none());
+    // The client came back on a new connection.
+    w.b.store
+        .detach_connection(&t.tunnel_id, CONN, EXPIRES)
+        .await
+        .unwrap();
+    w.b.store
+        .attach_connection(&t.tunnel_id, "conn-2", T0 / 1000)
+        .await
+        .unwrap();
+    match reroute(&w.b, &a, CONN, Source::Public, T0).await {
+        Some(Admission::Forward(b)) => assert_eq!(b.connection_id.as_deref(), Some("conn-2")),
+        other => panic!("not rerouted: {other:?}"),
+    }
+    // Offline: the inbox holds a public request; a replay waits.
+    w.b.store
+        .detach_connection(&t.tunnel_id, "conn-2", EXPIRES)
+        .await
+        .unwrap();
+    let held = reroute(&w.b, &a, CONN, Source::Public, T0).await;
+    assert!(matches!(held, Some(Admission::Hold(h)) if h.connection_id.is_none()));
+    assert!(reroute(&w.b, &a, CONN, Source::Replay, T0).await.is_none());
+    // Expired meanwhile: no tunnel.
+    let gone = reroute(&w.b, &a, CONN, Source::Public, EXPIRES * 1000).await;
+    assert!(matches!(gone, Some(Admission::Refuse(r)) if r.refusal.status() == 404));
 }

@@ -256,6 +256,56 @@ pub async fn admit(
     }
 }
 
+/// A new route for `admitted` after its connection `gone` turned out closed before
+/// anything of the request reached it (a client reconnecting: the store may still
+/// name `gone` until its disconnect has run), read at `now_ms`: the connection now
+/// serving the tunnel, its inbox when it has gone offline and the request is
+/// holdable, or a refusal when the tunnel is gone. `None` while no other client serves
+/// it: the driver waits and asks again, or gives up with
+/// [`Admitted::connection_gone`]. Takes no rate-limit token and checks no policy:
+/// the request was admitted already.
+pub async fn reroute(
+    b: &Backend,
+    admitted: &Admitted,
+    gone: &str,
+    source: Source,
+    now_ms: u64,
+) -> Option<Admission> {
+    let refuse = |refusal| {
+        Some(Admission::Refuse(Refused {
+            refusal,
+            logged: Some(Box::new(admitted.tunnel.clone())),
+            capture: admitted.capture,
+        }))
+    };
+    let domain = &admitted.tunnel.domain;
+    match resolve(b, domain, now_ms / 1000).await {
+        Ok(t) if t.connection_id != gone => Some(Admission::Forward(Admitted {
+            tunnel: t.tunnel,
+            connection_id: Some(t.connection_id),
+            ..admitted.clone()
+        })),
+        Ok(_) => None,
+        Err(ProxyError::Offline(t)) => {
+            let holdable = source == Source::Public && inbox::settings(&t).is_some();
+            holdable.then(|| {
+                Admission::Hold(Admitted {
+                    tunnel: *t,
+                    connection_id: None,
+                    ..admitted.clone()
+                })
+            })
+        }
+        Err(ProxyError::UnknownTunnel(_)) => refuse(Refusal::UnknownTunnel {
+            domain: domain.clone(),
+        }),
+        Err(ProxyError::Store(e)) => {
+            tracing::error!(error = %e, "store failure on reroute");
+            refuse(Refusal::StoreUnavailable)
+        }
+    }
+}
+
 /// The second step for an admitted request with `needs_body_check`: the whole `body`
 /// against the policy's webhook signature, at `now_ms`. `headers` as received.
 pub fn check_body(
