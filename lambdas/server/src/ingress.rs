@@ -300,10 +300,7 @@ async fn hold(
     } else {
         inbox::too_large(tunnel)
     };
-    let mut headers: Headers = vec![("content-type".into(), answer.content_type.into())];
-    if let Some(secs) = answer.retry_after {
-        headers.push(("retry-after".into(), secs.to_string()));
-    }
+    let headers = answer.headers();
     capture.response_head(answer.status, &headers);
     capture.response_body(&answer.body);
     capture.outcome(answer.outcome);

@@ -393,7 +393,9 @@ impl Proxy {
                         t.rate_limited
                             .store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    note(tally.as_ref(), r.refusal.error_kind().unwrap_or_default());
+                    if let Some(kind) = r.refusal.error_kind() {
+                        note(tally.as_ref(), kind);
+                    }
                     return answer(&r.refusal);
                 };
                 let mut recording = record(tunnel);
@@ -593,10 +595,7 @@ impl Proxy {
             },
         )
         .await;
-        let mut lines: Headers = vec![("content-type".into(), answer.content_type.into())];
-        if let Some(secs) = answer.retry_after {
-            lines.push(("retry-after".into(), secs.to_string()));
-        }
+        let lines = answer.headers();
         let mut capture = capture;
         if let Some(c) = &mut capture {
             c.recording.response_head(answer.status, &lines, now_ms());
