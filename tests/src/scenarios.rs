@@ -629,5 +629,24 @@ pub async fn cli_killed_mid_request(stack: &Stack) {
         )
         .await;
     assert_eq!(t["status"], "offline", "the server freed the tunnel: {t}");
+    // Offline: the same page on both backends, saying how to bring it back (AWS
+    // answers it after waiting `ONLINE_WAIT` for a client reconnecting).
+    let r = public_client(&stack.server, &["killed"])
+        .get(format!("{}/again", tunnel.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let page = r.text().await.unwrap();
+    let offline = tunnel_backend::handlers::admission::Refusal::Offline {
+        domain: "killed".into(),
+    };
+    assert_eq!(page.as_bytes(), offline.body(), "{page}");
+    assert!(
+        page.contains(
+            "Run `tunnel start &lt;port&gt; --domain killed` on the machine that serves it."
+        ),
+        "{page}"
+    );
     holder.abort();
 }
