@@ -1,6 +1,11 @@
 //! tunnel-proxy: public HTTP requests in through a Lambda Function URL (streamed
 //! response), out to the tunnel's client over the WebSocket API, and back.
 //!
+//! What becomes of a request (forward, hold in the inbox, or a refusal's page) is the
+//! admission pipeline's call (`tunnel_backend::handlers::admission`), the one the
+//! local stack's ingress makes too; this driver waits for a reconnecting client
+//! around it and carries the admitted request.
+//!
 //! The rendezvous needs no polling: the function keeps its own WebSocket connection to
 //! the WebSocket API (the return channel), reused while the sandbox is warm. Each
 //! REQUEST names that connection in `reply_to` with a fresh secret; the client echoes
@@ -439,7 +444,7 @@ impl Proxy {
                 done: done.take(),
                 ..captured(recording)
             };
-            return ended(Some(capture), refusal.outcome(), answer(&refusal)).await;
+            return refuse(Some(capture), refusal).await;
         }
         let mut capture = Some(Captured {
             done: done.take(),
