@@ -13,7 +13,7 @@ use tunnel_aws::functions::env as fenv;
 use tunnel_backend::PublicUrls;
 use tunnel_emulator::deployment::{self, Concurrency, Emulator, EmulatorConfig};
 use tunnel_server::startup::{
-    LogFormat, checked_rate, data_dir, init_logs, shutdown_signal, token_key,
+    LogFormat, checked_rate, data_dir, init_logs, listen, shutdown_signal, token_key,
 };
 
 /// The flags `tunnel-server` takes where they mean the same here (listen, data dir,
@@ -98,14 +98,7 @@ async fn main() -> Result<()> {
     init_logs(args.log_format);
     let data_dir = data_dir(args.data_dir)?;
     let key = token_key(&data_dir)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pick another with --listen",
-                args.listen
-            )
-        })?;
+    let listener = listen(args.listen).await?;
     let local = listener.local_addr()?;
     let public = PublicUrls {
         scheme: "http".into(),

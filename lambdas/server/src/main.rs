@@ -14,7 +14,7 @@ use tunnel_backend::{Backend, Config, PublicUrls};
 use tunnel_server::hub::Hub;
 use tunnel_server::ingress::DEFAULT_MAX_BODY_BYTES;
 use tunnel_server::startup::{
-    LogFormat, checked_rate, data_dir, init_logs, rate, shutdown_signal, token_key,
+    LogFormat, checked_rate, data_dir, init_logs, listen, rate, shutdown_signal, token_key,
 };
 
 use tunnel_server::{State, serve};
@@ -153,14 +153,7 @@ async fn run() -> Result<()> {
     init_logs(args.log_format);
     let data_dir = data_dir(args.data_dir)?;
     let key = token_key(&data_dir)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pick another with --listen",
-                args.listen
-            )
-        })?;
+    let listener = listen(args.listen).await?;
     let local = listener.local_addr()?;
     if args.http_listen.is_some() && args.tls_cert.is_none() && args.acme_email.is_none() {
         bail!(

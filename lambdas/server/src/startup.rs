@@ -136,6 +136,23 @@ pub fn token_key(dir: &Path) -> Result<Vec<u8>, DataDirError> {
     Ok(key)
 }
 
+/// The `--listen` address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}; pick another with --listen")]
+pub struct ListenError {
+    /// The address asked for.
+    pub addr: std::net::SocketAddr,
+    /// Why (most often: in use, or a port below 1024 without the right).
+    pub source: std::io::Error,
+}
+
+/// Binds the `--listen` address.
+pub async fn listen(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ListenError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError { addr, source })
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -183,5 +200,18 @@ mod tests {
             e.to_string()
                 .ends_with("is too short; delete it to make a new one")
         );
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_is_refused_saying_which_flag_to_change() {
+        let taken = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let e = listen(addr).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("cannot listen on {addr}: ")),
+            "{text}"
+        );
+        assert!(text.ends_with("; pick another with --listen"), "{text}");
     }
 }
