@@ -1,6 +1,11 @@
 //! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
 //! WebSocket to the client and its answer comes back, streamed both ways.
 //!
+//! Whether it goes at all is the admission pipeline's call
+//! (`tunnel_backend::handlers::admission`, which tunnel-proxy calls too): this driver
+//! reads the head, acts on the `Admission` (forward, hold in the inbox, or answer the
+//! `Refusal`'s page), and reads the whole body first when the policy must verify it.
+//!
 //! The request head travels at once, with what body is already at hand; the rest
 //! follows as BODY chunks as it arrives (`upload`), while this task waits for the
 //! answer, so an origin sees a slow upload as it comes and may answer before it ends.
@@ -8,7 +13,7 @@
 //! answer early (the public client went away) sends CANCEL so the client stops
 //! working on it; an answer complete before the upload ends stops the upload.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +21,7 @@ use bytes::Bytes;
 use client_core::inspect::Outcome;
 use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
 use client_core::protocol::{
-    ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
-    encode,
+    ChunkReader, ChunkWriter, Headers, ServerFrame, StreamId, check_head, encode,
 };
 use client_core::session::{SWITCHING_PROTOCOLS, is_upgrade_request};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -28,19 +32,16 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
+use tunnel_backend::handlers::admission::{
+    self, Admission, Admitted, Head, Refusal, Rules, Source, admit,
+};
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::policy::{
-    MAX_VERIFIED_BODY_BYTES, PublicRequest, Refusal, check_body, check_credentials,
-};
-use tunnel_backend::handlers::proxy::{
-    ProxyError, REQUEST_ID_HEADER, Target, end_to_end, error_page, for_origin, origin_failure,
-    resolve,
-};
+use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, Target, end_to_end, for_origin};
 use tunnel_backend::telemetry;
 
 use client_core::policy::MAX_INBOX_BODY_BYTES;
 use tunnel_backend::handlers::inbox;
-use tunnel_backend::model::{StoredPolicy, TunnelRecord};
+use tunnel_backend::model::TunnelRecord;
 
 use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::Capture;
@@ -64,17 +65,6 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Public request body limit of the local stack, unless configured otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
-
-fn page(status: StatusCode, detail: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let mut r = Response::new(full(error_page(status.as_u16(), title, detail)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
-}
 
 /// Metrics label for requests to names no tunnel holds.
 pub const UNKNOWN_TUNNEL_LABEL: &str = telemetry::UNKNOWN_TUNNEL;
@@ -141,80 +131,73 @@ async fn forward(
     request_id: &str,
     received: u64,
 ) -> (Response<Body>, bool) {
-    let (tunnel, connection_id) = match resolve(&state.backend, domain, received / 1000).await {
-        // The store may still name a connection that just closed (its detach is
-        // under way): an inbox takes the request rather than it failing as offline.
-        // The settings are read first, so tunnels without an inbox skip the hub's lock.
-        Ok(t)
-            if inbox::settings(&t.tunnel).is_some()
-                && state.hub.get(&t.connection_id).is_none() =>
-        {
-            (t.tunnel, None)
-        }
-        Ok(t) => (t.tunnel, Some(t.connection_id)),
-        // An inbox takes what the tunnel's policy admits, so the checks still run.
-        Err(ProxyError::Offline(t)) if inbox::settings(&t).is_some() => (*t, None),
-        Err(ProxyError::UnknownTunnel(d)) => {
-            state.metrics.error(telemetry::KIND_UNKNOWN_TUNNEL);
-            return (
-                page(
-                    StatusCode::NOT_FOUND,
-                    &format!(
-                        "No tunnel is registered for {d}. Check the address, or start one with `tunnel start <port> --domain {d}`."
-                    ),
-                ),
-                false,
-            );
-        }
-        Err(ProxyError::Offline(t)) => {
-            state.metrics.error(Outcome::TunnelOffline.as_str());
-            return (offline(&t.domain), true);
-        }
-        Err(ProxyError::Store(e)) => {
-            state.metrics.error(telemetry::KIND_STORE);
-            tracing::error!(error = %e, "store failure on ingress");
-            return (
-                page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The tunnel server could not reach its store. Try again shortly.",
-                ),
-                false,
-            );
+    let headers = lossy_headers(req.headers());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let websocket = wants_websocket(req.headers());
+    let head = Head {
+        domain,
+        path: &path,
+        headers: &headers,
+        peer: Some(remote.ip()),
+        body_len: declared_length(req.headers()),
+        websocket,
+    };
+    let rules = Rules {
+        max_body: state.max_body,
+    };
+    let mut admission = admit(&state.backend, &head, Source::Public, rules, received).await;
+    // The store may still name a connection that just closed (its detach is under
+    // way): an inbox takes the request rather than it failing as offline. Only
+    // tunnels with an inbox take the hub's lock for it here.
+    if let Admission::Forward(a) = &admission
+        && inbox::settings(&a.tunnel).is_some()
+        && a.connection_id
+            .as_deref()
+            .is_some_and(|c| state.hub.get(c).is_none())
+        && let Admission::Forward(a) = admission
+    {
+        admission = a.connection_gone(Source::Public, websocket);
+    }
+    let admitted = match admission {
+        Admission::Forward(a) | Admission::Hold(a) => a,
+        Admission::Refuse(refused) => {
+            let known = refused.refusal.names_a_tunnel();
+            let Some(tunnel) = &refused.logged else {
+                match refused.refusal.error_kind() {
+                    Some(kind) => state.metrics.error(kind),
+                    None => state.metrics.rate_limited(telemetry::SCOPE_TUNNEL),
+                }
+                return (answer_for(&refused.refusal), known);
+            };
+            let recording = start_capture(&state, tunnel, request_id, &req, remote, received);
+            let capture =
+                Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
+            if refused.capture.hide_share_token {
+                capture.hide_share_token(None);
+            }
+            return (logged_refusal(&refused.refusal, &capture), known);
         }
     };
-    let b = &state.backend;
-    if let Err(f) =
-        tunnel_backend::api::limit(b, "tunnel", &tunnel.tunnel_id, b.config.public_rate).await
-    {
-        state.metrics.rate_limited(telemetry::SCOPE_TUNNEL);
-        return (too_many(domain, f.retry_after.unwrap_or(1)), true);
-    }
-    let recording = start_capture(
-        &state,
-        &tunnel,
-        request_id,
-        &req,
-        &remote.to_string(),
-        received,
-    );
+    let recording = start_capture(&state, &admitted.tunnel, request_id, &req, remote, received);
     let capture = Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
-    // Taken before the policy check, which rebuilds the request: hyper keeps the
-    // hook to the connection's upgraded IO in the request's extensions.
-    let on_upgrade = wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let req = match &tunnel.policy {
-        None => req.map(Either::Left),
-        Some(policy) => match enforce(policy, req, remote.ip(), &capture).await {
-            Ok(req) => req,
-            Err(refused) => return (refused, true),
-        },
+    // Taken before the request is rebuilt: hyper keeps the hook to the connection's
+    // upgraded IO in the request's extensions.
+    let on_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let req = match apply(&admitted, req, &headers, received, &capture).await {
+        Ok(req) => req,
+        Err(refused) => return (refused, true),
     };
     let remote_ip = remote.ip().to_string();
+    let Admitted {
+        tunnel,
+        connection_id,
+        ..
+    } = admitted;
     let Some(connection_id) = connection_id else {
-        // A WebSocket is a conversation: there is nothing to hold.
-        if on_upgrade.is_some() {
-            capture.outcome(Outcome::TunnelOffline);
-            return (offline(domain), true);
-        }
         return (
             hold(
                 &state, &tunnel, req, &remote_ip, request_id, received, &capture,
@@ -243,6 +226,28 @@ async fn forward(
     )
 }
 
+/// Headers as text, for admission and capture (a value that is not text is kept,
+/// lossily: the check only compares, the record only shows).
+fn lossy_headers(headers: &http::HeaderMap) -> Headers {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The body length a request declares with `Content-Length`.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Holds an admitted request in the offline tunnel's inbox and answers for it.
 async fn hold(
     state: &State,
@@ -254,18 +259,19 @@ async fn hold(
     capture: &Capture,
 ) -> Response<Body> {
     let Some(settings) = inbox::settings(tunnel) else {
-        return offline(&tunnel.domain);
+        return fail(
+            Some(capture),
+            &Refusal::Offline {
+                domain: tunnel.domain.clone(),
+            },
+        );
     };
     let (parts, mut body) = req.into_parts();
     let (whole, rest, fin) = match read_up_to(&mut body, MAX_INBOX_BODY_BYTES).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");
-            capture.outcome(Outcome::ClientDisconnected);
-            return page(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read.",
-            );
+            return fail(Some(capture), &Refusal::BodyUnreadable);
         }
     };
     capture.request_body(&whole);
@@ -278,10 +284,7 @@ async fn hold(
         request_id,
     ) {
         Ok(h) => h,
-        Err(why) => {
-            capture.outcome(Outcome::Refused);
-            return page(StatusCode::BAD_REQUEST, &why);
-        }
+        Err(refusal) => return fail(Some(capture), &refusal),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = if fin && rest.is_empty() {
@@ -302,10 +305,7 @@ async fn hold(
     } else {
         inbox::too_large(tunnel)
     };
-    let mut headers: Headers = vec![("content-type".into(), answer.content_type.into())];
-    if let Some(secs) = answer.retry_after {
-        headers.push(("retry-after".into(), secs.to_string()));
-    }
+    let headers = answer.headers();
     capture.response_head(answer.status, &headers);
     capture.response_body(&answer.body);
     capture.outcome(answer.outcome);
@@ -323,15 +323,13 @@ fn origin_headers(
     headers: &http::HeaderMap,
     remote_ip: Option<&str>,
     request_id: &str,
-) -> Result<Headers, String> {
+) -> Result<Headers, Refusal> {
     let mut lines = Headers::with_capacity(headers.len() + 6);
     for (name, value) in headers {
-        // `to_str` takes printable ASCII and tabs only; the message used to promise
-        // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
         let Ok(v) = value.to_str() else {
-            return Err(format!(
-                "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
-            ));
+            return Err(Refusal::BadHeaderValue {
+                name: name.as_str().to_owned(),
+            });
         };
         lines.push((name.as_str().to_owned(), v.to_owned()));
     }
@@ -356,122 +354,83 @@ fn wants_websocket(headers: &http::HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
 }
 
-/// A public request's body after the policy check: as it streams in, or read whole
+/// A public request's body after admission: as it streams in, or read whole
 /// (webhook verification needs all of it before anything is forwarded).
 pub type CheckedBody = Either<Incoming, Full<Bytes>>;
 
-/// Applies the tunnel's access policy to a public request before anything of it
-/// reaches the client: an admitted request comes back without the credentials meant
-/// for the tunnel; a refused one is answered here and recorded as refused.
-async fn enforce(
-    policy: &StoredPolicy,
+/// Makes an admitted request what the origin is to get: the whole body checked when
+/// the policy needs it ([`admission::check_body`]), the credentials meant for the
+/// tunnel taken out, the path as admitted; the share token hidden from the record.
+/// A refusal is answered here and recorded.
+async fn apply(
+    admitted: &Admitted,
     req: Request<Incoming>,
-    ip: IpAddr,
+    headers: &Headers,
+    received: u64,
     capture: &Capture,
 ) -> Result<Request<CheckedBody>, Response<Body>> {
     let (mut parts, body) = req.into_parts();
-    let headers: Headers = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let has_token = policy.share_token.is_some();
-    let refuse = |refusal: Refusal, body: &[u8]| {
-        if has_token {
-            capture.hide_share_token(None);
-        }
-        capture.request_body(body);
-        refused(&refusal, capture)
-    };
-    // The head first: a caller refused anyway never gets a body buffered.
-    let admit = match check_credentials(
-        policy,
-        &PublicRequest {
-            path: &path,
-            headers: &headers,
-            remote_ip: Some(ip),
-            body: &[],
-            now: client_core::clock::now_secs(),
-        },
-    ) {
-        Ok(a) => a,
-        Err(refusal) => return Err(refuse(refusal, &[])),
-    };
-    let body = if policy.needs_body() {
-        let whole = match read_at_most(body, MAX_VERIFIED_BODY_BYTES + 1).await {
+    let body = if admitted.needs_body_check {
+        let whole = match read_at_most(body, admission::BODY_CHECK_READ_BYTES).await {
             Ok(whole) => whole,
             Err(e) => {
                 tracing::debug!(error = %e, "public client broke off the upload");
-                capture.outcome(Outcome::ClientDisconnected);
-                return Err(page(
-                    StatusCode::BAD_REQUEST,
-                    "The request body could not be read.",
-                ));
+                return Err(fail(Some(capture), &Refusal::BodyUnreadable));
             }
         };
-        if let Err(refusal) = check_body(policy, &headers, &whole, client_core::clock::now_secs()) {
-            return Err(refuse(refusal, &whole));
+        if let Err(refusal) = admission::check_body(admitted, headers, &whole, received) {
+            if admitted.capture.hide_share_token {
+                capture.hide_share_token(None);
+            }
+            capture.request_body(&whole);
+            return Err(logged_refusal(&refusal, capture));
         }
         Either::Right(Full::new(whole))
     } else {
         Either::Left(body)
     };
-    for name in &admit.strip_headers {
+    for name in &admitted.strip_headers {
         parts.headers.remove(*name);
     }
-    if let Some(p) = &admit.path {
+    if let Some(p) = &admitted.path {
         let mut uri = parts.uri.into_parts();
         uri.path_and_query = p.parse().ok();
         match http::Uri::from_parts(uri) {
             Ok(u) => parts.uri = u,
-            Err(_) => {
-                capture.outcome(Outcome::Refused);
-                return Err(page(
-                    StatusCode::BAD_REQUEST,
-                    "The request target is invalid.",
-                ));
-            }
+            Err(_) => return Err(fail(Some(capture), &Refusal::BadTarget)),
         }
     }
-    if has_token {
-        capture.hide_share_token(admit.path.as_deref());
+    if admitted.capture.hide_share_token {
+        capture.hide_share_token(admitted.path.as_deref());
     }
     Ok(Request::from_parts(parts, body))
 }
 
-/// The answer to a refused request, recorded as such.
-fn refused(refusal: &Refusal, capture: &Capture) -> Response<Body> {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
-    let headers = refusal.headers();
-    let body = refusal.body();
-    capture.response_head(status.as_u16(), &headers);
-    capture.response_body(&body);
-    capture.outcome(if refusal.status == 413 {
-        Outcome::TooLarge
-    } else {
-        Outcome::Refused
-    });
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    for (n, v) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            r.headers_mut().insert(n, v);
-        }
-    }
+/// The answer to `refusal`.
+fn answer_for(refusal: &Refusal) -> Response<Body> {
+    let page = refusal.page();
+    let mut r = Response::new(full(page.body));
+    *r.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    copy_headers(r.headers_mut(), page.headers);
     r
+}
+
+/// The answer to `refusal`, its outcome noted in `capture`.
+fn fail(capture: Option<&Capture>, refusal: &Refusal) -> Response<Body> {
+    if let Some(c) = capture {
+        c.outcome(refusal.outcome());
+    }
+    answer_for(refusal)
+}
+
+/// The answer to a request refused before anything of it was forwarded, recorded
+/// whole: the caller's request and the refusal it got.
+fn logged_refusal(refusal: &Refusal, capture: &Capture) -> Response<Body> {
+    let page = refusal.page();
+    capture.response_head(page.status, &page.headers);
+    capture.response_body(&page.body);
+    capture.outcome(refusal.outcome());
+    answer_for(refusal)
 }
 
 /// Reads up to `max` bytes of `body`; a longer body is cut there, which is enough for
@@ -498,27 +457,17 @@ pub fn start_capture<B>(
     tunnel: &TunnelRecord,
     request_id: &str,
     req: &Request<B>,
-    remote: &str,
+    remote: impl std::fmt::Display,
     received: u64,
 ) -> Recording {
-    let headers: Headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     Recording::start(
         tunnel,
         request_id,
         req.method().as_str(),
         path,
-        remote,
-        &headers,
+        &remote.to_string(),
+        &lossy_headers(req.headers()),
         received,
         state.backend.config.capture_bytes,
     )
@@ -554,19 +503,16 @@ async fn relay_with_upgrade<B: RequestBody>(
     capture: Option<Capture>,
     on_upgrade: Option<OnUpgrade>,
 ) -> Response<Body> {
-    let fail = |outcome: Outcome, response: Response<Body>| {
-        if let Some(c) = &capture {
-            c.outcome(outcome);
-        }
-        response
-    };
+    let fail = |refusal: Refusal| fail(capture.as_ref(), &refusal);
     let Some(conn) = state.hub.get(&target.connection_id) else {
-        return fail(Outcome::TunnelOffline, offline(domain));
+        return fail(Refusal::Offline {
+            domain: domain.to_owned(),
+        });
     };
     let (parts, body) = req.into_parts();
     let headers = match origin_headers(&state, domain, &parts.headers, remote_ip, request_id) {
         Ok(h) => h,
-        Err(why) => return fail(Outcome::Refused, page(StatusCode::BAD_REQUEST, &why)),
+        Err(refusal) => return fail(refusal),
     };
     let upgrade_value = parts
         .headers
@@ -586,15 +532,10 @@ async fn relay_with_upgrade<B: RequestBody>(
                 Some((on_upgrade, slot))
             }
             None => {
-                return fail(
-                    Outcome::Refused,
-                    page(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &format!(
-                            "The tunnel {domain} already carries {MAX_UPGRADED_STREAMS} WebSocket connections, its limit. Try again when one closes."
-                        ),
-                    ),
-                );
+                return fail(Refusal::TooManyWebSockets {
+                    domain: domain.to_owned(),
+                    max: MAX_UPGRADED_STREAMS,
+                });
             }
         },
     };
@@ -606,13 +547,9 @@ async fn relay_with_upgrade<B: RequestBody>(
         .to_owned();
 
     let max_body = state.max_body;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body) {
-        return fail(Outcome::TooLarge, too_large(max_body));
+    // Admission checked a public request's; a replay's is checked here.
+    if declared_length(&parts.headers).is_some_and(|n| n > max_body) {
+        return fail(Refusal::TooLarge { max: max_body });
     }
 
     let (id, responses) = conn.open_stream();
@@ -623,14 +560,7 @@ async fn relay_with_upgrade<B: RequestBody>(
         upload: Upload::none(),
     };
     if let Err(e) = check_head(id, &path, &headers) {
-        if let Some(c) = &capture {
-            c.outcome(Outcome::Refused);
-        }
-        return match e {
-            HeadError::PathTooLong { .. } => page(StatusCode::URI_TOO_LONG, &e.to_string()),
-            HeadError::ControlCharacter { .. } => page(StatusCode::BAD_REQUEST, &e.to_string()),
-            _ => page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &e.to_string()),
-        };
+        return fail(Refusal::Head(e));
     }
     let mut body = body;
     let max_chunk = state.backend.config.max_chunk;
@@ -640,14 +570,11 @@ async fn relay_with_upgrade<B: RequestBody>(
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");
-            return page(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read.",
-            );
+            return answer_for(&Refusal::BodyUnreadable);
         }
     };
     if (first.len() + rest.len()) as u64 > max_body {
-        return fail(Outcome::TooLarge, too_large(max_body));
+        return fail(Refusal::TooLarge { max: max_body });
     }
     if let Some(c) = &capture {
         c.request_body(&first);
@@ -672,20 +599,12 @@ async fn relay_with_upgrade<B: RequestBody>(
     // (a 140 KB one came back as a 502 saying no client was connected).
     let message = match encode(&head) {
         Ok(m) => m,
-        Err(e) => {
-            return fail(
-                Outcome::Refused,
-                page(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    &format!(
-                        "The request head (method, target and headers) is too large to carry through the tunnel: {e}."
-                    ),
-                ),
-            );
-        }
+        Err(e) => return fail(Refusal::HeadTooLarge { why: e.to_string() }),
     };
     if conn.send(message).await.is_err() {
-        return fail(Outcome::TunnelOffline, offline(domain));
+        return fail(Refusal::Offline {
+            domain: domain.to_owned(),
+        });
     }
     if let Some(c) = &capture {
         c.forwarded();
@@ -724,12 +643,7 @@ async fn answer(
     capture: Option<Capture>,
     upgrade: Option<(OnUpgrade, UpgradeSlot)>,
 ) -> Response<Body> {
-    let fail = |outcome: Outcome, response: Response<Body>| {
-        if let Some(c) = &capture {
-            c.outcome(outcome);
-        }
-        response
-    };
+    let fail = |refusal: Refusal| fail(capture.as_ref(), &refusal);
     let max_body = state.max_body;
     let upgrade_value = upgrade.is_some();
     let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
@@ -737,16 +651,15 @@ async fn answer(
     let first = tokio::select! {
         part = responses.recv() => part,
         () = &mut deadline => {
-            return fail(Outcome::Timeout, page(StatusCode::GATEWAY_TIMEOUT, &format!(
-                "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs())));
+            return fail(Refusal::Timeout { domain: domain.to_owned(), secs: RESPONSE_TIMEOUT.as_secs() });
         }
         e = guard.upload.failed() => match e {
-            UploadError::TooLarge => return fail(Outcome::TooLarge, too_large(max_body)),
+            UploadError::TooLarge => return fail(Refusal::TooLarge { max: max_body }),
             UploadError::Client(e) => {
                 tracing::debug!(error = %e, "public client broke off the upload");
-                return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
+                return answer_for(&Refusal::BodyUnreadable);
             }
-            UploadError::Tunnel => return fail(Outcome::TunnelOffline, offline(domain)),
+            UploadError::Tunnel => return fail(Refusal::Offline { domain: domain.to_owned() }),
         },
     };
     let (status, headers, body, fin) = match first {
@@ -758,57 +671,41 @@ async fn answer(
         }) => (status, headers, body, fin),
         Some(ResponsePart::Error(e)) => {
             guard.finish();
-            let outcome = match e.code {
-                ErrorCode::OriginRefused => Outcome::OriginRefused,
-                ErrorCode::OriginTimeout => Outcome::OriginTimeout,
-                _ => Outcome::OriginFailed,
-            };
-            return fail(outcome, origin_error(e.code, &e.message));
+            return fail(Refusal::Origin {
+                code: e.code,
+                message: e.message,
+            });
         }
         Some(ResponsePart::Body(_)) => {
-            return fail(
-                Outcome::OriginFailed,
-                page(
-                    StatusCode::BAD_GATEWAY,
-                    "The tunnel client sent a body before its response head.",
-                ),
-            );
+            return fail(Refusal::BrokenAnswer {
+                why: "a body before its response head".into(),
+            });
         }
         None => {
-            return fail(
-                Outcome::TunnelOffline,
-                page(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("The tunnel client for {domain} disconnected before answering."),
-                ),
-            );
+            return fail(Refusal::Disconnected {
+                domain: domain.to_owned(),
+            });
         }
     };
     let Ok(status) = StatusCode::from_u16(status) else {
-        return fail(
-            Outcome::OriginFailed,
-            page(
-                StatusCode::BAD_GATEWAY,
-                &format!("The local service answered with an invalid status {status}."),
-            ),
-        );
+        return fail(Refusal::BrokenAnswer {
+            why: format!("the invalid status {status}"),
+        });
     };
     let switching = status.as_u16() == SWITCHING_PROTOCOLS;
     if switching && (!upgrade_value || fin) {
-        return fail(
-            Outcome::OriginFailed,
-            page(
-                StatusCode::BAD_GATEWAY,
-                "The local service switched protocols where no WebSocket was asked for.",
-            ),
-        );
+        return fail(Refusal::BrokenAnswer {
+            why: "switching protocols where no WebSocket was asked for".into(),
+        });
     }
     if !switching && upgrade_value {
         // The origin declined the upgrade: close the request side left open for it.
         let close = ChunkWriter::new().write(guard.id, &[], true, 1);
         for chunk in close {
             if !send(&guard.conn, &ServerFrame::Body(chunk)).await {
-                return fail(Outcome::TunnelOffline, offline(domain));
+                return fail(Refusal::Offline {
+                    domain: domain.to_owned(),
+                });
             }
         }
     }
@@ -1082,40 +979,4 @@ impl Drop for StreamGuard {
             self.conn.try_send(m);
         }
     }
-}
-
-fn offline(domain: &str) -> Response<Body> {
-    page(
-        StatusCode::BAD_GATEWAY,
-        &format!(
-            "The tunnel {domain} exists but no client is connected to it. Run `tunnel start <port> --domain {domain}` on the machine that serves it."
-        ),
-    )
-}
-
-fn too_many(domain: &str, retry_after: u64) -> Response<Body> {
-    let mut r = page(
-        StatusCode::TOO_MANY_REQUESTS,
-        &format!(
-            "The tunnel {domain} is receiving more requests than its rate limit allows. Retry in {retry_after} s."
-        ),
-    );
-    r.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
-    r
-}
-
-fn too_large(max: u64) -> Response<Body> {
-    page(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("The request body is larger than this server's limit of {max} bytes."),
-    )
-}
-
-fn origin_error(code: ErrorCode, message: &str) -> Response<Body> {
-    let (status, detail) = origin_failure(code, message);
-    page(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-        &detail,
-    )
 }

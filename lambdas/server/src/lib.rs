@@ -12,7 +12,9 @@
 //! - [`hub`]: live client connections, the in-process `Connections` adapter and the
 //!   rendezvous of responses with the requests awaiting them.
 //! - [`socket`]: one task per client WebSocket.
-//! - [`ingress`]: public requests through a tunnel and back, captured on the way.
+//! - [`ingress`]: public requests through a tunnel and back, captured on the way; what
+//!   becomes of each (forward, hold, refuse) is `tunnel_backend::handlers::admission`'s
+//!   call, the same on AWS.
 //! - [`upload`]: a public request's body, streamed to the client as it arrives.
 //! - [`inspector`]: storage of captured exchanges and their live feed.
 //! - [`live`]: the live feed as a held-open stream of server-sent events.
