@@ -43,10 +43,13 @@ pub mod ingress;
 pub mod inspector;
 pub mod live;
 pub mod metrics;
+pub mod pipe;
 pub mod redirect;
+pub mod relay;
 pub mod replay;
 pub mod socket;
 pub mod startup;
+pub mod stream;
 pub mod tls;
 pub mod upload;
 

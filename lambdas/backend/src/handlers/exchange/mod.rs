@@ -214,6 +214,13 @@ impl Exchange {
         self.phase == Phase::AwaitingHead
     }
 
+    /// True once the request side of an upgraded stream is closed (the public client
+    /// closed, or the origin did and the public side went with it): nothing more is
+    /// read from the public client.
+    pub fn public_closed(&self) -> bool {
+        self.public_done
+    }
+
     /// True when the upload must stop: the exchange ended before it did.
     pub fn upload_cut(&self) -> bool {
         self.upload == UploadState::Cut
@@ -380,7 +387,12 @@ impl Exchange {
         }
         // Held, not released at once: counted against the reorder window.
         let early = chunk.seq != self.next_seq || self.phase == Phase::AwaitingHead;
-        if early && self.pending.len() >= self.config.reorder {
+        if !early {
+            // The common case, in order: straight out, nothing held.
+            self.deliver(chunk);
+            return Ok(());
+        }
+        if self.pending.len() >= self.config.reorder {
             return broken(Violation::WindowExceeded(self.config.reorder));
         }
         self.pending.insert(chunk.seq, chunk);
@@ -415,27 +427,33 @@ impl Exchange {
             }
         }
         while let Some(chunk) = self.pending.remove(&self.next_seq) {
-            self.next_seq += 1;
-            let fin = chunk.fin;
-            self.events.push_back(Event::Body {
-                data: chunk.data,
-                fin,
-            });
-            self.credit();
-            if fin {
-                if !self.pending.is_empty() {
-                    self.fail(ExchangeError::Broken(Violation::AfterFin));
-                    return;
-                }
-                if self.phase == Phase::Upgraded {
-                    self.close_public_side();
-                } else {
-                    self.phase = Phase::Done;
-                    self.finish();
-                }
+            if self.deliver(chunk) {
                 return;
             }
         }
+    }
+
+    /// Releases the next chunk in order; true when it was the last.
+    fn deliver(&mut self, chunk: BodyChunk) -> bool {
+        self.next_seq += 1;
+        let fin = chunk.fin;
+        self.events.push_back(Event::Body {
+            data: chunk.data,
+            fin,
+        });
+        self.credit();
+        if !fin {
+            return false;
+        }
+        if !self.pending.is_empty() {
+            self.fail(ExchangeError::Broken(Violation::AfterFin));
+        } else if self.phase == Phase::Upgraded {
+            self.close_public_side();
+        } else {
+            self.phase = Phase::Done;
+            self.finish();
+        }
+        true
     }
 
     /// Every half window, room for a whole window past what was released, so the
