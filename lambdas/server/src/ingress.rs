@@ -1,17 +1,10 @@
-//! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
-//! WebSocket to the client and its answer comes back, streamed both ways.
+//! Public ingress: an HTTP request for `<name>.<base>` is admitted, held or refused
+//! here, and an admitted one goes through the tunnel's WebSocket ([`crate::relay`]).
 //!
 //! Whether it goes at all is the admission pipeline's call
 //! (`tunnel_backend::handlers::admission`, which tunnel-proxy calls too): this driver
 //! reads the head, acts on the `Admission` (forward, hold in the inbox, or answer the
 //! `Refusal`'s page), and reads the whole body first when the policy must verify it.
-//!
-//! The request head travels at once, with what body is already at hand; the rest
-//! follows as BODY chunks as it arrives (`upload`), while this task waits for the
-//! answer, so an origin sees a slow upload as it comes and may answer before it ends.
-//! The answer's body is streamed to the public client as it arrives. Dropping the
-//! answer early (the public client went away) sends CANCEL so the client stops
-//! working on it; an answer complete before the upload ends stops the upload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
