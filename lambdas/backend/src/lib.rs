@@ -15,8 +15,9 @@
 //!   in order, end, cancel, credit, upgrade, timeouts) as a sans-IO machine both
 //!   ingresses drive.
 //! - [`api`]: the REST control plane as one router over the handlers.
-//! - [`store`]: the `Store` port, the embedded (redb) adapter and the contract suite
-//!   every adapter must pass.
+//! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
+//!   routing table of tunnels and domain claims, and the contract suite every adapter
+//!   must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and
