@@ -1,51 +1,35 @@
-//! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
-//! WebSocket to the client and its answer comes back, streamed both ways.
+//! Public ingress: an HTTP request for `<name>.<base>` is admitted, held or refused
+//! here, and an admitted one goes through the tunnel's WebSocket ([`crate::relay`]).
 //!
 //! Whether it goes at all is the admission pipeline's call
 //! (`tunnel_backend::handlers::admission`, which tunnel-proxy calls too): this driver
 //! reads the head, acts on the `Admission` (forward, hold in the inbox, or answer the
 //! `Refusal`'s page), and reads the whole body first when the policy must verify it.
-//!
-//! The request head travels at once, with what body is already at hand; the rest
-//! follows as BODY chunks as it arrives (`upload`), while this task waits for the
-//! answer, so an origin sees a slow upload as it comes and may answer before it ends.
-//! The answer's body is streamed to the public client as it arrives. Dropping the
-//! answer early (the public client went away) sends CANCEL so the client stops
-//! working on it; an answer complete before the upload ends stops the upload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use client_core::inspect::Outcome;
-use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
-use client_core::protocol::{
-    ChunkReader, ChunkWriter, Headers, ServerFrame, StreamId, check_head, encode,
-};
-use client_core::session::{SWITCHING_PROTOCOLS, is_upgrade_request};
+use client_core::protocol::Headers;
+use client_core::session::is_upgrade_request;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body as HttpBody, Frame, Incoming};
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::mpsc;
+use hyper::body::{Body as HttpBody, Incoming};
 use tracing::Instrument as _;
 use tunnel_backend::handlers::admission::{
     self, Admission, Admitted, Head, Refusal, Rules, Source, admit,
 };
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, Target, end_to_end, for_origin};
+use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, Target, for_origin};
 use tunnel_backend::telemetry;
 
 use client_core::policy::MAX_INBOX_BODY_BYTES;
 use tunnel_backend::handlers::inbox;
 use tunnel_backend::model::TunnelRecord;
 
-use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::Capture;
-use crate::upload::{Upload, UploadError, read_ready, read_up_to};
+use crate::upload::read_up_to;
 use crate::{Body, State, full};
 use client_core::clock::now_ms;
 
@@ -211,7 +195,7 @@ async fn forward(
         connection_id,
     };
     (
-        relay_with_upgrade(
+        crate::relay::relay_with_upgrade(
             state,
             domain,
             req,
@@ -241,7 +225,7 @@ fn lossy_headers(headers: &http::HeaderMap) -> Headers {
 }
 
 /// The body length a request declares with `Content-Length`.
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -317,7 +301,7 @@ async fn hold(
 
 /// A public request's headers as the origin is to get them ([`for_origin`]), or why
 /// not (a 400 for the caller: a header value the tunnel cannot carry).
-fn origin_headers(
+pub(crate) fn origin_headers(
     state: &State,
     domain: &str,
     headers: &http::HeaderMap,
@@ -407,7 +391,7 @@ async fn apply(
 }
 
 /// The answer to `refusal`.
-fn answer_for(refusal: &Refusal) -> Response<Body> {
+pub(crate) fn answer_for(refusal: &Refusal) -> Response<Body> {
     let page = refusal.page();
     let mut r = Response::new(full(page.body));
     *r.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -416,7 +400,7 @@ fn answer_for(refusal: &Refusal) -> Response<Body> {
 }
 
 /// The answer to `refusal`, its outcome noted in `capture`.
-fn fail(capture: Option<&Capture>, refusal: &Refusal) -> Response<Body> {
+pub(crate) fn fail(capture: Option<&Capture>, refusal: &Refusal) -> Response<Body> {
     if let Some(c) = capture {
         c.outcome(refusal.outcome());
     }
@@ -473,510 +457,14 @@ pub fn start_capture<B>(
     )
 }
 
-/// Sends one request through `target`'s client and answers with what comes back,
-/// filling in `capture` on the way.
-pub async fn relay<B: RequestBody>(
-    state: Arc<State>,
-    domain: &str,
-    req: Request<B>,
-    remote_ip: Option<&str>,
-    target: Target,
-    request_id: &str,
-    capture: Option<Capture>,
-) -> Response<Body> {
-    relay_with_upgrade(
-        state, domain, req, remote_ip, target, request_id, capture, None,
-    )
-    .await
-}
-
-/// [`relay`], carrying a WebSocket upgrade through when `on_upgrade` is given and the
-/// client said in CONNECT that it can; otherwise the request goes as a plain one.
-#[allow(clippy::too_many_arguments)]
-async fn relay_with_upgrade<B: RequestBody>(
-    state: Arc<State>,
-    domain: &str,
-    req: Request<B>,
-    remote_ip: Option<&str>,
-    target: Target,
-    request_id: &str,
-    capture: Option<Capture>,
-    on_upgrade: Option<OnUpgrade>,
-) -> Response<Body> {
-    let fail = |refusal: Refusal| fail(capture.as_ref(), &refusal);
-    let Some(conn) = state.hub.get(&target.connection_id) else {
-        return fail(Refusal::Offline {
-            domain: domain.to_owned(),
-        });
-    };
-    let (parts, body) = req.into_parts();
-    let headers = match origin_headers(&state, domain, &parts.headers, remote_ip, request_id) {
-        Ok(h) => h,
-        Err(refusal) => return fail(refusal),
-    };
-    let upgrade_value = parts
-        .headers
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("websocket")
-        .to_owned();
-    let mut headers = headers;
-    let upgrade = match on_upgrade.filter(|_| conn.upgrade()) {
-        None => None,
-        Some(on_upgrade) => match conn.try_upgrade_slot(MAX_UPGRADED_STREAMS) {
-            Some(slot) => {
-                // for_origin dropped them as hop-by-hop; an upgrade is the one hop
-                // where the origin must see them.
-                headers.push(("connection".into(), "upgrade".into()));
-                headers.push(("upgrade".into(), upgrade_value));
-                Some((on_upgrade, slot))
-            }
-            None => {
-                return fail(Refusal::TooManyWebSockets {
-                    domain: domain.to_owned(),
-                    max: MAX_UPGRADED_STREAMS,
-                });
-            }
-        },
-    };
-    tracing::debug!(request_id, %domain, method = %parts.method, "public request forwarded");
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-
-    let max_body = state.max_body;
-    // Admission checked a public request's; a replay's is checked here.
-    if declared_length(&parts.headers).is_some_and(|n| n > max_body) {
-        return fail(Refusal::TooLarge { max: max_body });
-    }
-
-    let (id, responses) = conn.open_stream();
-    let mut guard = StreamGuard {
-        conn: conn.clone(),
-        id,
-        done: false,
-        upload: Upload::none(),
-    };
-    if let Err(e) = check_head(id, &path, &headers) {
-        return fail(Refusal::Head(e));
-    }
-    let mut body = body;
-    let max_chunk = state.backend.config.max_chunk;
-    // The head goes at once: the origin sees a slow upload as it arrives, and may
-    // answer (401, 413) before it ends.
-    let (first, rest, fin) = match read_ready(&mut body, max_chunk).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::debug!(error = %e, "public client broke off the upload");
-            return answer_for(&Refusal::BodyUnreadable);
-        }
-    };
-    if (first.len() + rest.len()) as u64 > max_body {
-        return fail(Refusal::TooLarge { max: max_body });
-    }
-    if let Some(c) = &capture {
-        c.request_body(&first);
-    }
-    state.metrics.bytes_in(first.len());
-    // An upgrade keeps the request side open: after a 101 it carries the public
-    // client's bytes; after any other answer an empty last chunk closes it.
-    let fin = fin && upgrade.is_none();
-    let head = ServerFrame::Request {
-        id,
-        method: parts.method.as_str().to_owned(),
-        path,
-        headers,
-        body: first.to_vec(),
-        fin,
-        reply_to: None,
-        secret: None,
-    };
-    // Encoded here rather than in `send`, which answers any failure as "offline": a
-    // head too large for one message is the request's doing. check_head bounds the
-    // target and headers, not the method, and hyper takes a method of any length
-    // (a 140 KB one came back as a 502 saying no client was connected).
-    let message = match encode(&head) {
-        Ok(m) => m,
-        Err(e) => return fail(Refusal::HeadTooLarge { why: e.to_string() }),
-    };
-    if conn.send(message).await.is_err() {
-        return fail(Refusal::Offline {
-            domain: domain.to_owned(),
-        });
-    }
-    if let Some(c) = &capture {
-        c.forwarded();
-    }
-    if !fin && upgrade.is_none() {
-        guard.upload = Upload::start(
-            state.clone(),
-            conn.clone(),
-            id,
-            body,
-            rest,
-            first.len() as u64,
-            capture.clone(),
-        );
-    }
-    answer(&state, guard, responses, domain, capture, upgrade).await
-}
-
-async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
-    match conn.send_frame(frame).await {
-        Ok(()) => true,
-        Err(SendError::Encode(e)) => {
-            tracing::error!(error = %e, "cannot encode frame");
-            false
-        }
-        Err(SendError::Gone(_)) => false,
-    }
-}
-
-/// Waits for the client's answer, watching the upload as it goes.
-async fn answer(
-    state: &Arc<State>,
-    mut guard: StreamGuard,
-    mut responses: mpsc::Receiver<ResponsePart>,
-    domain: &str,
-    capture: Option<Capture>,
-    upgrade: Option<(OnUpgrade, UpgradeSlot)>,
-) -> Response<Body> {
-    let fail = |refusal: Refusal| fail(capture.as_ref(), &refusal);
-    let max_body = state.max_body;
-    let upgrade_value = upgrade.is_some();
-    let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
-    tokio::pin!(deadline);
-    let first = tokio::select! {
-        part = responses.recv() => part,
-        () = &mut deadline => {
-            return fail(Refusal::Timeout { domain: domain.to_owned(), secs: RESPONSE_TIMEOUT.as_secs() });
-        }
-        e = guard.upload.failed() => match e {
-            UploadError::TooLarge => return fail(Refusal::TooLarge { max: max_body }),
-            UploadError::Client(e) => {
-                tracing::debug!(error = %e, "public client broke off the upload");
-                return answer_for(&Refusal::BodyUnreadable);
-            }
-            UploadError::Tunnel => return fail(Refusal::Offline { domain: domain.to_owned() }),
-        },
-    };
-    let (status, headers, body, fin) = match first {
-        Some(ResponsePart::Head {
-            status,
-            headers,
-            body,
-            fin,
-        }) => (status, headers, body, fin),
-        Some(ResponsePart::Error(e)) => {
-            guard.finish();
-            return fail(Refusal::Origin {
-                code: e.code,
-                message: e.message,
-            });
-        }
-        Some(ResponsePart::Body(_)) => {
-            return fail(Refusal::BrokenAnswer {
-                why: "a body before its response head".into(),
-            });
-        }
-        None => {
-            return fail(Refusal::Disconnected {
-                domain: domain.to_owned(),
-            });
-        }
-    };
-    let Ok(status) = StatusCode::from_u16(status) else {
-        return fail(Refusal::BrokenAnswer {
-            why: format!("the invalid status {status}"),
-        });
-    };
-    let switching = status.as_u16() == SWITCHING_PROTOCOLS;
-    if switching && (!upgrade_value || fin) {
-        return fail(Refusal::BrokenAnswer {
-            why: "switching protocols where no WebSocket was asked for".into(),
-        });
-    }
-    if !switching && upgrade_value {
-        // The origin declined the upgrade: close the request side left open for it.
-        let close = ChunkWriter::new().write(guard.id, &[], true, 1);
-        for chunk in close {
-            if !send(&guard.conn, &ServerFrame::Body(chunk)).await {
-                return fail(Refusal::Offline {
-                    domain: domain.to_owned(),
-                });
-            }
-        }
-    }
-    state.metrics.bytes_out(body.len());
-    if let Some(c) = &capture {
-        c.response_head(status.as_u16(), &headers);
-        c.response_body(&body);
-    }
-    if let (true, Some((on_upgrade, slot))) = (switching, upgrade) {
-        let upgrade_header = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("upgrade"))
-            .map_or_else(|| "websocket".to_owned(), |(_, v)| v.clone());
-        let pipe = Pipe {
-            state: state.clone(),
-            guard,
-            responses,
-            first: body,
-            capture,
-            _slot: slot,
-        };
-        tokio::spawn(pipe.run(on_upgrade).in_current_span());
-        let mut response = Response::new(full(Vec::new()));
-        *response.status_mut() = status;
-        let h = response.headers_mut();
-        copy_headers(h, end_to_end(headers));
-        h.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("upgrade"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&upgrade_header) {
-            h.insert(http::header::UPGRADE, v);
-        }
-        return response;
-    }
-    let mut response = if fin {
-        guard.finish();
-        if let Some(c) = &capture {
-            c.outcome(Outcome::Completed);
-        }
-        Response::new(full(body))
-    } else {
-        Response::new(stream_body(state.clone(), guard, responses, body, capture))
-    };
-    *response.status_mut() = status;
-    copy_headers(response.headers_mut(), end_to_end(headers));
-    response
-}
-
-fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
+/// Copies header lines that are valid HTTP into `h`; others are dropped.
+pub(crate) fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
     for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
         ) {
             h.append(n, v);
-        }
-    }
-}
-
-/// An upgraded stream: the public client's raw bytes go to the client as request
-/// BODY chunks, and the origin's, arriving as response BODY chunks, go back. Bytes,
-/// not WebSocket messages, so frames, pings and close codes pass untouched.
-struct Pipe {
-    state: Arc<State>,
-    guard: StreamGuard,
-    responses: mpsc::Receiver<ResponsePart>,
-    first: Vec<u8>,
-    capture: Option<Capture>,
-    /// Held for as long as the pipe runs.
-    _slot: UpgradeSlot,
-}
-
-impl Pipe {
-    async fn run(mut self, on_upgrade: OnUpgrade) {
-        // Any early return drops the guard, which sends CANCEL so the client closes
-        // its origin connection too.
-        let outcome = match self.pipe(on_upgrade).await {
-            Ok(()) => {
-                self.guard.finish();
-                Outcome::Completed
-            }
-            Err(e) => {
-                tracing::debug!(reason = e, "upgraded stream ended early");
-                Outcome::ClientDisconnected
-            }
-        };
-        if let Some(c) = &self.capture {
-            c.outcome(outcome);
-        }
-    }
-
-    async fn pipe(&mut self, on_upgrade: OnUpgrade) -> Result<(), &'static str> {
-        let upgraded = on_upgrade
-            .await
-            .map_err(|_| "the public client left before the upgrade")?;
-        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
-        if !self.first.is_empty() {
-            wr.write_all(&self.first)
-                .await
-                .map_err(|_| "public client write failed")?;
-        }
-        let (conn, id) = (self.guard.conn.clone(), self.guard.id);
-        let max_chunk = self.state.backend.config.max_chunk;
-        let (mut writer, mut reader) = (ChunkWriter::new(), ChunkReader::new());
-        let mut buf = vec![0u8; max_chunk];
-        let (mut public_done, mut origin_done) = (false, false);
-        let idle_after = self.state.upgrade_idle;
-        let idle = tokio::time::sleep(idle_after);
-        tokio::pin!(idle);
-        while !(public_done && origin_done) {
-            tokio::select! {
-                read = rd.read(&mut buf), if !public_done => {
-                    let n = read.map_err(|_| "public client read failed")?;
-                    public_done = n == 0;
-                    self.state.metrics.bytes_in(n);
-                    for chunk in writer.write(id, &buf[..n], public_done, max_chunk) {
-                        if !send(&conn, &ServerFrame::Body(chunk)).await {
-                            return Err("tunnel client gone");
-                        }
-                    }
-                }
-                part = self.responses.recv(), if !origin_done => {
-                    let Some(ResponsePart::Body(chunk)) = part else {
-                        return Err("tunnel client ended the stream");
-                    };
-                    reader
-                        .accept(&chunk, u64::MAX)
-                        .map_err(|_| "tunnel client broke the chunk sequence")?;
-                    self.state.metrics.bytes_out(chunk.data.len());
-                    wr.write_all(&chunk.data)
-                        .await
-                        .map_err(|_| "public client write failed")?;
-                    if chunk.fin {
-                        origin_done = true;
-                        let _ = wr.shutdown().await;
-                        // The origin closed its connection; a tunnel cannot tell that
-                        // from a half-close, and a WebSocket has no use for one, so
-                        // the public side ends too rather than hold its place open.
-                        if !public_done {
-                            public_done = true;
-                            for chunk in writer.write(id, &[], true, max_chunk) {
-                                if !send(&conn, &ServerFrame::Body(chunk)).await {
-                                    return Err("tunnel client gone");
-                                }
-                            }
-                        }
-                    }
-                }
-                () = &mut idle => return Err("idle"),
-            }
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + idle_after);
-        }
-        Ok(())
-    }
-}
-
-/// The rest of the answer's body, streamed as BODY frames arrive.
-fn stream_body(
-    state: Arc<State>,
-    guard: StreamGuard,
-    responses: mpsc::Receiver<ResponsePart>,
-    first: Vec<u8>,
-    capture: Option<Capture>,
-) -> Body {
-    struct St {
-        state: Arc<State>,
-        guard: StreamGuard,
-        rx: mpsc::Receiver<ResponsePart>,
-        reader: ChunkReader,
-        first: Option<Vec<u8>>,
-        failed: bool,
-        capture: Option<Capture>,
-    }
-    let st = St {
-        state,
-        guard,
-        rx: responses,
-        reader: ChunkReader::new(),
-        first: (!first.is_empty()).then_some(first),
-        failed: false,
-        capture,
-    };
-    let stream = futures_util::stream::unfold(st, |mut st| async move {
-        if let Some(first) = st.first.take() {
-            return Some((Ok(Frame::data(Bytes::from(first))), st));
-        }
-        if st.failed {
-            return None;
-        }
-        if st.reader.is_finished() {
-            st.guard.finish();
-            if let Some(c) = &st.capture {
-                c.outcome(Outcome::Completed);
-            }
-            return None;
-        }
-        // An error ends the body abruptly, which tells the public client it is
-        // incomplete; nothing follows it.
-        st.failed = true;
-        let err = |m: &str| std::io::Error::other(m.to_owned());
-        // The upload may still run beside a streamed answer (an origin that answers
-        // while it reads); its failure ends the exchange.
-        let next = tokio::select! {
-            biased;
-            part = st.rx.recv() => part,
-            e = st.guard.upload.failed() => {
-                let (outcome, why) = match e {
-                    UploadError::TooLarge => (Outcome::TooLarge, "the request body passed the server's limit"),
-                    UploadError::Client(_) => (Outcome::ClientDisconnected, "the public client broke off its upload"),
-                    UploadError::Tunnel => (Outcome::TunnelOffline, "the tunnel client is gone"),
-                };
-                if let Some(c) = &st.capture {
-                    c.outcome(outcome);
-                }
-                return Some((Err(err(why)), st));
-            }
-        };
-        match next {
-            Some(ResponsePart::Body(chunk)) => match st.reader.accept(&chunk, u64::MAX) {
-                Ok(()) => {
-                    st.failed = false;
-                    st.state.metrics.bytes_out(chunk.data.len());
-                    if let Some(c) = &st.capture {
-                        c.response_body(&chunk.data);
-                    }
-                    Some((Ok(Frame::data(Bytes::from(chunk.data))), st))
-                }
-                Err(e) => Some((Err(err(&e.to_string())), st)),
-            },
-            Some(ResponsePart::Error(e)) => {
-                st.guard.finish();
-                if let Some(c) = &st.capture {
-                    c.outcome(Outcome::OriginFailed);
-                }
-                Some((Err(err(&e.message)), st))
-            }
-            Some(ResponsePart::Head { .. }) => Some((Err(err("second response head")), st)),
-            None => Some((Err(err("tunnel client disconnected mid-body")), st)),
-        }
-    });
-    http_body_util::StreamBody::new(stream).boxed_unsync()
-}
-
-/// Closes the stream when the exchange ends, and tells the client to stop if it
-/// ended before the answer did. An upload still running then is cut: the answer is
-/// all the public client gets, and the client hears CANCEL instead of the rest of
-/// the body it was waiting for.
-struct StreamGuard {
-    conn: Arc<Conn>,
-    id: StreamId,
-    done: bool,
-    upload: Upload,
-}
-
-impl StreamGuard {
-    /// The exchange ended normally: no CANCEL is due.
-    fn finish(&mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        self.conn.close_stream(self.id);
-        let cut = self.upload.cut();
-        if (!self.done || cut)
-            && let Ok(m) = encode(&ServerFrame::Cancel { id: self.id })
-        {
-            self.conn.try_send(m);
         }
     }
 }

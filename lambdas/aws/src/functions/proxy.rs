@@ -28,16 +28,13 @@ use bytes::Bytes;
 use client_core::clock::{now_ms, now_secs as unix_now};
 use client_core::inspect::{Exchange, Outcome as InspectOutcome};
 use client_core::protocol::limits::MAX_MESSAGE_BYTES;
-use client_core::protocol::{
-    ChunkWriter, ClientFrame, ErrorFrame, Headers, ServerFrame, StreamId, check_head, decode_text,
-    encode,
-};
+use client_core::protocol::{ChunkWriter, Headers, ServerFrame, StreamId, check_head, encode};
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use http::StatusCode;
 use lambda_runtime::streaming::Response;
 use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -50,13 +47,11 @@ use tunnel_backend::handlers::admission::{
 };
 use tunnel_backend::handlers::inbox;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::proxy::{end_to_end, for_origin};
+use tunnel_backend::handlers::proxy::for_origin;
 use tunnel_backend::model::TunnelRecord;
-use tunnel_backend::store::Store;
 use tunnel_backend::telemetry::{self, Emf};
 
 use super::relay::CHANNEL_ACTION;
-use super::reorder::{Ready, Reorder};
 use super::upload::Upload;
 use super::url_head;
 
@@ -107,8 +102,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The function's own WebSocket connection, on which answers arrive.
 #[derive(Debug)]
-struct Channel {
-    ws: Socket,
+pub(super) struct Channel {
+    pub(super) ws: Socket,
     connection_id: String,
     opened: Instant,
     used: Instant,
@@ -134,7 +129,7 @@ enum ChannelError {
     NoHello,
 }
 
-type Outcome = Response<
+pub(super) type Outcome = Response<
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
 >;
 
@@ -152,7 +147,7 @@ fn whole(status: StatusCode, lines: Headers, body: Vec<u8>) -> Outcome {
     whole_with(url_head::prelude(status, lines), body)
 }
 
-fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
+pub(super) fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
     let stream = futures_util::stream::once(async move { Ok(Bytes::from(body)) });
     Response {
         metadata_prelude,
@@ -537,9 +532,19 @@ impl Proxy {
         } else {
             ChunkWriter::new().write(id, rest, true, max_chunk)
         };
-        let upload = Upload::start(self.backend.connections.clone(), &connection_id, id, chunks);
-        self.await_answer(guard, id, secret, &domain, &connection_id, capture, upload)
-            .await
+        let upload = Upload::start(self.backend.connections.clone(), &connection_id, chunks);
+        let backend = &self.backend;
+        super::answer::await_answer(
+            backend,
+            guard,
+            id,
+            secret,
+            &domain,
+            &connection_id,
+            capture,
+            upload,
+        )
+        .await
     }
 
     /// Where `admitted` goes after its connection `gone` was found closed
@@ -673,178 +678,6 @@ impl Proxy {
                     used: Instant::now(),
                 });
             }
-        }
-    }
-
-    /// Reads the answer to stream `id` off the channel: returns once the head is in,
-    /// then streams the body from a task that keeps the channel until the end. The
-    /// request body's `upload` is ended with the answer.
-    #[allow(clippy::too_many_arguments)]
-    async fn await_answer(
-        &self,
-        mut guard: tokio::sync::OwnedMutexGuard<Option<Channel>>,
-        id: StreamId,
-        secret: String,
-        domain: &str,
-        client_conn: &str,
-        mut capture: Option<Captured>,
-        upload: Upload,
-    ) -> Outcome {
-        let deadline = tokio::time::Instant::now() + RESPONSE_TIMEOUT;
-        let mut reorder = Reorder::new();
-        // The return channel is gone: the answer cannot come back.
-        let unreachable = || Refusal::ClientUnreachable {
-            domain: domain.to_owned(),
-        };
-        let head = loop {
-            if let Some(ready) = reorder.poll() {
-                break ready;
-            }
-            let Some(channel) = guard.as_mut() else {
-                return refuse(capture, unreachable()).await;
-            };
-            let store = self.backend.store.as_ref();
-            match next_part_watched(
-                store,
-                client_conn,
-                channel,
-                id,
-                &secret,
-                deadline,
-                &mut reorder,
-            )
-            .await
-            {
-                Ok(()) => {}
-                Err(Stop::ClientGone) => {
-                    let refusal = Refusal::Disconnected {
-                        domain: domain.to_owned(),
-                    };
-                    return refuse(capture, refusal).await;
-                }
-                Err(Stop::Timeout) => {
-                    self.cancel(client_conn, id).await;
-                    let refusal = Refusal::Timeout {
-                        domain: domain.to_owned(),
-                        secs: RESPONSE_TIMEOUT.as_secs(),
-                    };
-                    return refuse(capture, refusal).await;
-                }
-                Err(Stop::Closed) => {
-                    *guard = None;
-                    return refuse(capture, unreachable()).await;
-                }
-                Err(Stop::Failed(e)) => {
-                    let refusal = Refusal::Origin {
-                        code: e.code,
-                        message: e.message,
-                    };
-                    return refuse(capture, refusal).await;
-                }
-                Err(Stop::Broken(why)) => {
-                    self.cancel(client_conn, id).await;
-                    return refuse(capture, Refusal::BrokenAnswer { why }).await;
-                }
-            }
-        };
-        let Ready::Head {
-            status,
-            headers,
-            body,
-            fin,
-        } = head
-        else {
-            let why = "a body before its response head".to_owned();
-            return refuse(capture, Refusal::BrokenAnswer { why }).await;
-        };
-        if let Some(c) = &mut capture {
-            c.recording.response_head(status, &headers, now_ms());
-            c.recording.response_body(&body);
-        }
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let head = url_head::prelude(status, end_to_end(headers));
-        if fin {
-            upload.end().await;
-            return ended(capture, InspectOutcome::Completed, whole_with(head, body)).await;
-        }
-        // Bounded: the runtime's body sender drains it as the Function URL streams out.
-        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-        let _ = tx.send(Ok(Bytes::from(body))).await;
-        let store = self.backend.store.clone();
-        let client = client_conn.to_owned();
-        let credit = Credit {
-            connections: self.backend.connections.clone(),
-            client_conn: client_conn.to_owned(),
-            id,
-            window: self.backend.config.window,
-            released: 0,
-        };
-        // The capture is stored before the last chunk's sender is dropped, so the
-        // invocation (which ends with the stream) cannot be frozen mid-write.
-        tokio::spawn(
-            async move {
-                let mut credit = credit;
-                loop {
-                    while let Some(ready) = reorder.poll() {
-                        if let Ready::Data { data, .. } = ready {
-                            if let Some(c) = &mut capture {
-                                c.recording.response_body(&data);
-                            }
-                            if tx.send(Ok(Bytes::from(data))).await.is_err() {
-                                end(capture, InspectOutcome::ClientDisconnected).await;
-                                return;
-                            }
-                            credit.released().await;
-                        }
-                    }
-                    if reorder.is_done() {
-                        upload.end().await;
-                        end(capture, InspectOutcome::Completed).await;
-                        return;
-                    }
-                    let Some(channel) = guard.as_mut() else {
-                        end(capture, InspectOutcome::TunnelOffline).await;
-                        return;
-                    };
-                    if let Err(stop) = next_part_watched(
-                        store.as_ref(),
-                        &client,
-                        channel,
-                        id,
-                        &secret,
-                        tokio::time::Instant::now() + RESPONSE_TIMEOUT,
-                        &mut reorder,
-                    )
-                    .await
-                    {
-                        if matches!(stop, Stop::Closed) {
-                            *guard = None;
-                        }
-                        end(capture, InspectOutcome::OriginFailed).await;
-                        let _ = tx
-                            .send(Err(std::io::Error::other(
-                                "the tunnel broke off the response",
-                            )))
-                            .await;
-                        return;
-                    }
-                }
-            }
-            // On the request's span: its log lines carry the request id.
-            .in_current_span(),
-        );
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Response {
-            metadata_prelude: head,
-            stream: Box::pin(stream),
-        }
-    }
-
-    async fn cancel(&self, client_conn: &str, id: StreamId) {
-        if let Ok(m) = encode(&ServerFrame::Cancel { id }) {
-            let _ = self.backend.connections.send(client_conn, m).await;
         }
     }
 }
@@ -990,16 +823,16 @@ impl Drop for Counted {
 }
 
 /// An exchange being captured, stored when it ends.
-struct Captured {
+pub(super) struct Captured {
     tally: Option<Arc<Tally>>,
-    recording: Recording,
+    pub(super) recording: Recording,
     store: Arc<dyn tunnel_backend::store::Store>,
     keep: usize,
     done: Option<oneshot::Sender<Exchange>>,
 }
 
 /// Finishes and stores a capture. A store failure costs the record, not the answer.
-async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
+pub(super) async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     let Some(c) = capture else { return };
     if let (Some(t), Some(kind)) = (&c.tally, telemetry::error_kind(outcome)) {
         t.error(kind);
@@ -1029,124 +862,18 @@ async fn refused(refusal: &Refusal, mut capture: Captured) -> Outcome {
 }
 
 /// [`end`] with `refusal`'s outcome, then its answer.
-async fn refuse(capture: Option<Captured>, refusal: Refusal) -> Outcome {
+pub(super) async fn refuse(capture: Option<Captured>, refusal: Refusal) -> Outcome {
     ended(capture, refusal.outcome(), answer(&refusal)).await
 }
 
 /// [`end`], then `response`.
-async fn ended(capture: Option<Captured>, outcome: InspectOutcome, response: Outcome) -> Outcome {
+pub(super) async fn ended(
+    capture: Option<Captured>,
+    outcome: InspectOutcome,
+    response: Outcome,
+) -> Outcome {
     end(capture, outcome).await;
     response
-}
-
-/// Grants the client more room as chunks go out: every half window, room for a
-/// whole window past what was released, so the client rarely waits.
-struct Credit {
-    connections: Arc<dyn tunnel_backend::connections::Connections>,
-    client_conn: String,
-    id: StreamId,
-    window: u32,
-    released: u32,
-}
-
-impl Credit {
-    async fn released(&mut self) {
-        self.released += 1;
-        let half = (self.window / 2).max(1);
-        if self.window == 0 || !self.released.is_multiple_of(half) {
-            return;
-        }
-        let frame = ServerFrame::Credit {
-            id: self.id,
-            up_to: self.released + self.window,
-        };
-        if let Ok(m) = encode(&frame) {
-            let _ = self.connections.send(&self.client_conn, m).await;
-        }
-    }
-}
-
-enum Stop {
-    Timeout,
-    Closed,
-    Failed(ErrorFrame),
-    Broken(String),
-    /// The client's connection record is gone: it disconnected.
-    ClientGone,
-}
-
-/// [`next_part`], checking after each [`LIVENESS_PROBE`] of silence that the client's
-/// connection still exists. A store error is not taken as a disconnect: the deadline
-/// still bounds the wait.
-async fn next_part_watched(
-    store: &dyn Store,
-    client_conn: &str,
-    channel: &mut Channel,
-    id: StreamId,
-    secret: &str,
-    deadline: tokio::time::Instant,
-    reorder: &mut Reorder,
-) -> Result<(), Stop> {
-    loop {
-        let slice = deadline.min(tokio::time::Instant::now() + LIVENESS_PROBE);
-        match next_part(channel, id, secret, slice, reorder).await {
-            Err(Stop::Timeout) if slice < deadline => {
-                if let Ok(None) = store.get_connection(client_conn).await {
-                    tracing::info!(stream = id, client_conn, "tunnel client gone mid-request");
-                    return Err(Stop::ClientGone);
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Reads messages until one part of stream `id` with the right secret is placed.
-/// Frames of other streams (late answers to earlier requests) are skipped.
-async fn next_part(
-    channel: &mut Channel,
-    id: StreamId,
-    secret: &str,
-    deadline: tokio::time::Instant,
-    reorder: &mut Reorder,
-) -> Result<(), Stop> {
-    loop {
-        let msg = match tokio::time::timeout_at(deadline, channel.ws.next()).await {
-            Err(_) => return Err(Stop::Timeout),
-            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return Err(Stop::Closed),
-            Ok(Some(Ok(m))) => m,
-        };
-        let WsMessage::Text(text) = msg else { continue };
-        let Ok(frame) = decode_text::<ClientFrame>(text.as_str()) else {
-            continue;
-        };
-        let (frame_id, frame_secret) = match &frame {
-            ClientFrame::Response { id, secret, .. } => (*id, secret.clone()),
-            ClientFrame::Body(c) => (c.id, c.secret.clone()),
-            ClientFrame::Error(e) => (e.id.unwrap_or_default(), e.secret.clone()),
-            _ => continue,
-        };
-        if frame_id != id {
-            continue;
-        }
-        if frame_secret.as_deref() != Some(secret) {
-            tracing::warn!(stream = id, "answer with a wrong secret ignored");
-            continue;
-        }
-        let placed = match frame {
-            ClientFrame::Response {
-                status,
-                headers,
-                body,
-                fin,
-                ..
-            } => reorder.head(status, headers, body, fin),
-            ClientFrame::Body(c) => reorder.chunk(c),
-            ClientFrame::Error(e) => return Err(Stop::Failed(e)),
-            _ => Ok(()),
-        };
-        return placed.map_err(|e| Stop::Broken(e.to_string()));
-    }
 }
 
 /// Main loop of tunnel-proxy.

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod clients;
 pub mod connection;
+pub mod exchange;
 pub mod inbox;
 pub mod inspect;
 pub mod policy;
