@@ -5,6 +5,7 @@
 #
 #   bench/profile.sh [small|bulk] [SECONDS]      release binaries from bench/run.sh's build
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
+#   PROFILE_KEEP=1 bench/profile.sh ...          keep the work directory (perf data, logs)
 # Needs perf (linux-perf) besides what scripts/setup.sh bench installs. Loopback only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +14,13 @@ SECS="${2:-5}"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$(mktemp -d)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# The work directory holds a 10 MiB file, the server's data and perf's samples (~100 MB
+# a run): removed on exit unless asked to keep it, or a failed run's to read.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${PROFILE_KEEP:-}" ] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 [ -z "${PROFILE_DEBUG:-}" ] || set -x
 command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf)" >&2; exit 1; }
@@ -56,7 +63,7 @@ case "$MODE" in
   *) echo "mode: small or bulk" >&2; exit 2 ;;
 esac
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
-[ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; cleanup; exit 1; }
+[ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; PROFILE_KEEP=1 cleanup; exit 1; }
 wrk -t1 -c"$conns" -d1s -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 HZ="$(getconf CLK_TCK)"

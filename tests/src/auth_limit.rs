@@ -59,6 +59,9 @@ async fn connect_from(ip: [u8; 4], ws_url: &str) -> (u16, Option<String>) {
     }
 }
 
+/// Forged connects sent after the burst (see their use).
+const FORGED_TRIES: usize = 2;
+
 /// The whole scenario; `log` is the server's log file (the AWS stack's EMF lines).
 pub async fn a_burst_of_wrong_keys_gets_429(stack: &Stack, log: Option<&std::path::Path>) {
     let user = stack.user("u");
@@ -127,20 +130,35 @@ pub async fn a_burst_of_wrong_keys_gets_429(stack: &Stack, log: Option<&std::pat
         200
     );
     assert_eq!(connect_from([127, 0, 0, 1], &ws_url).await.0, 101);
-    // A forged token on the WebSocket connect from there is refused by the limit.
+    // A forged token on the WebSocket connect from there is refused by the limit. The
+    // bucket refills a token every 2 s, and the calls since the burst took some time:
+    // a forged token may first spend a token that came back (answered as a plain
+    // failure), so up to FORGED_TRIES are sent, and the next finds the bucket empty.
     let forged = format!("{}?token=a.b.c", ws_url.split('?').next().unwrap());
-    let (status, retry) = connect_from([127, 0, 0, 2], &forged).await;
     match stack.kind {
         Kind::Local => {
-            assert_eq!(status, 429);
+            let mut refused = None;
+            for _ in 0..FORGED_TRIES {
+                let (status, retry) = connect_from([127, 0, 0, 2], &forged).await;
+                if status == 429 {
+                    refused = Some(retry);
+                    break;
+                }
+                assert_eq!(status, 401, "a forged token within the budget");
+            }
+            let retry = refused.expect("no forged connect refused by the limit");
             assert!(retry.is_some(), "no Retry-After on the refused connect");
             // A valid token still connects from there: checking it costs no store
             // read, so others' guesses at a shared address (a NAT) lock nobody out.
             assert_eq!(connect_from([127, 0, 0, 2], &ws_url).await.0, 101);
         }
-        // A Lambda authorizer can only allow or deny: API Gateway answers 403; the
-        // count below tells the limit's refusal from a plain one.
-        Kind::Aws => assert_eq!(status, 403),
+        // A Lambda authorizer can only allow or deny: API Gateway answers 403 either
+        // way, so the count below tells the limit's refusal from a plain one.
+        Kind::Aws => {
+            for _ in 0..FORGED_TRIES {
+                assert_eq!(connect_from([127, 0, 0, 2], &forged).await.0, 403);
+            }
+        }
     }
 
     // Counted: scope `auth` of tunnel_rate_limited_total.
@@ -159,7 +177,7 @@ pub async fn a_burst_of_wrong_keys_gets_429(stack: &Stack, log: Option<&std::pat
             let count: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
             assert!(
                 count >= limited + 2,
-                "{line}: {limited} REST refusals and two connects"
+                "{line}: {limited} REST refusals, the right key's and a forged connect's"
             );
         }
         (Kind::Aws, Some(log)) => {
@@ -173,7 +191,7 @@ pub async fn a_burst_of_wrong_keys_gets_429(stack: &Stack, log: Option<&std::pat
                             && l.contains("\"Scope\":\"auth\"")
                     })
                     .count();
-                // The REST refusals, the right key's, and the forged connect's.
+                // The REST refusals, the right key's, and at least one forged connect's.
                 if counted >= limited + 2 {
                     break;
                 }

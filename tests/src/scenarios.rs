@@ -451,7 +451,8 @@ pub async fn list_stop_status_and_auth(stack: &Stack) {
     user.ok(&["list"]).await;
 }
 
-/// An unknown tunnel is a 404 naming it; a refused origin port a 502 saying so.
+/// An unknown tunnel is a 404 naming it, the same page on both backends (the
+/// admission pipeline's one text); a refused origin port a 502 saying so.
 pub async fn error_pages(stack: &Stack) {
     let server = &stack.server;
     let user = stack.user("u");
@@ -463,7 +464,21 @@ pub async fn error_pages(stack: &Stack) {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.text().await.unwrap().contains("nosuch"));
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/html; charset=utf-8",
+        "{:?}",
+        r.headers()
+    );
+    let page = r.text().await.unwrap();
+    let unknown = tunnel_backend::handlers::admission::Refusal::UnknownTunnel {
+        domain: "nosuch".into(),
+    };
+    assert_eq!(page.as_bytes(), unknown.body(), "{page}");
+    assert!(
+        page.contains("No tunnel is registered for nosuch. Check the address, or start one with `tunnel start &lt;port&gt; --domain nosuch`."),
+        "{page}"
+    );
 
     let port = closed_port().await;
     let tunnel = user
@@ -614,5 +629,24 @@ pub async fn cli_killed_mid_request(stack: &Stack) {
         )
         .await;
     assert_eq!(t["status"], "offline", "the server freed the tunnel: {t}");
+    // Offline: the same page on both backends, saying how to bring it back (AWS
+    // answers it after waiting `ONLINE_WAIT` for a client reconnecting).
+    let r = public_client(&stack.server, &["killed"])
+        .get(format!("{}/again", tunnel.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let page = r.text().await.unwrap();
+    let offline = tunnel_backend::handlers::admission::Refusal::Offline {
+        domain: "killed".into(),
+    };
+    assert_eq!(page.as_bytes(), offline.body(), "{page}");
+    assert!(
+        page.contains(
+            "Run `tunnel start &lt;port&gt; --domain killed` on the machine that serves it."
+        ),
+        "{page}"
+    );
     holder.abort();
 }

@@ -737,3 +737,102 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
     drop(s.user);
     drop(s.tunnel);
 }
+
+/// A tunnel client whose answer breaks the protocol mid-body (here a chunk over the
+/// `max_chunk` CONNECTED advertised) is cut off: the public client's body ends
+/// abruptly rather than hang or carry the bad chunk, and the client hears CANCEL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_answer_mid_body_ends_the_public_body_and_cancels() {
+    let s = Stack::start().await;
+    let (tunnel_id, ws_url) = e2e::raw_session(&s.server, &s.key, "brokenanswer").await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let connect = ClientFrame::Connect {
+        version: 1,
+        tunnel_id,
+        binary: false,
+        resume: false,
+        upgrade: false,
+    };
+    ws.send(Ws::text(serde_json::to_string(&connect).unwrap()))
+        .await
+        .unwrap();
+    // Reads server frames until `pick` takes one.
+    async fn next<S, T>(ws: &mut S, pick: impl Fn(ServerFrame) -> Option<T>) -> T
+    where
+        S: futures_util::Stream<Item = Result<Ws, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        tokio::time::timeout(READY_TIMEOUT, async {
+            while let Some(Ok(m)) = ws.next().await {
+                if let Ws::Text(t) = m
+                    && let Some(x) = serde_json::from_str(&t).ok().and_then(&pick)
+                {
+                    return x;
+                }
+            }
+            panic!("the server closed the session");
+        })
+        .await
+        .expect("no such frame from the server")
+    }
+    let max_chunk = next(&mut ws, |f| match f {
+        ServerFrame::Connected { max_chunk, .. } => Some(max_chunk),
+        _ => None,
+    })
+    .await;
+
+    let host = s.server.host_of("brokenanswer");
+    let port = s.server.port;
+    let public = tokio::spawn(async move {
+        let request = format!("GET /big HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        exchange(port, request.as_bytes()).await
+    });
+    let id = next(&mut ws, |f| match f {
+        ServerFrame::Request { id, .. } => Some(id),
+        _ => None,
+    })
+    .await;
+    let answer = [
+        ClientFrame::Response {
+            id,
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: b"first".to_vec(),
+            fin: false,
+            reply_to: None,
+            secret: None,
+        },
+        ClientFrame::Body(client_core::protocol::BodyChunk {
+            id,
+            seq: 0,
+            data: vec![b'x'; max_chunk + 1],
+            fin: true,
+            reply_to: None,
+            secret: None,
+        }),
+    ];
+    for frame in answer {
+        ws.send(Ws::text(serde_json::to_string(&frame).unwrap()))
+            .await
+            .unwrap();
+    }
+    let cancelled = next(&mut ws, |f| match f {
+        ServerFrame::Cancel { id: c } => Some(c),
+        _ => None,
+    })
+    .await;
+    assert_eq!(cancelled, id);
+    // hyper closes the connection when a body fails, dropping what it had buffered:
+    // the head and first bytes may or may not have gone out by then.
+    let reply = public.await.unwrap();
+    assert!(matches!(reply.status, 0 | 200), "{reply:?}");
+    assert!(
+        !reply.text.contains("xxxx"),
+        "the oversized chunk reached the public client: {}",
+        reply.text.len()
+    );
+    assert!(
+        !reply.text.ends_with("0\r\n\r\n"),
+        "the body ended as if complete: {reply:?}"
+    );
+    s.still_serves().await;
+}

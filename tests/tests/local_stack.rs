@@ -208,6 +208,58 @@ fn samples(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// Public requests resolve their tunnel from the server's routing table: under
+/// proxy traffic the store begins no read transaction (`/metrics` counts them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_requests_read_no_store() {
+    let stack = Stack::start(Kind::Local).await;
+    let Served {
+        tunnel,
+        http,
+        user,
+        origin: _origin,
+    } = stack.serve("unread", &[]).await;
+    let reads = || async {
+        let text = reqwest::get(format!("{}/metrics", stack.server.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        samples(&text)
+            .into_iter()
+            .find(|(n, _)| n == "tunnel_store_read_transactions_total")
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no store read counter in /metrics:\n{text}"))
+    };
+    let before = reads().await;
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{}/bytes/100", tunnel.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().len(), 100);
+    }
+    let stranger = e2e::public_client(&stack.server, &["nobody"]);
+    let r = stranger
+        .get(format!("http://nobody.localhost:{}/", stack.server.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "an unknown name is answered from memory too"
+    );
+    assert_eq!(reads().await, before, "20 GETs and a 404 read the store");
+    // The counter does count: the REST API's listing reads the store.
+    user.ok(&["list"]).await;
+    assert!(reads().await > before, "listing tunnels reads the store");
+    tunnel.interrupt().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_bytes_and_latency() {
     let stack = Stack::start(Kind::Local).await;

@@ -8,10 +8,16 @@
 //! # Layout
 //!
 //! - [`handlers`]: one module per planned function (clients, tunnels, the WebSocket
-//!   connection lifecycle, the public proxy's lookups and pages).
+//!   connection lifecycle, the public proxy's lookups and pages); `handlers::admission`
+//!   is the one pipeline both ingresses run a public request through (resolve, rate
+//!   limit, policy, body size, forward or hold) and every refusal's page;
+//!   `handlers::exchange` is the server half of the protocol for one stream (answer
+//!   in order, end, cancel, credit, upgrade, timeouts) as a sans-IO machine both
+//!   ingresses drive.
 //! - [`api`]: the REST control plane as one router over the handlers.
-//! - [`store`]: the `Store` port, the embedded (redb) adapter and the contract suite
-//!   every adapter must pass.
+//! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
+//!   routing table of tunnels and domain claims, and the contract suite every adapter
+//!   must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and

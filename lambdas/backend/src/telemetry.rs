@@ -173,6 +173,18 @@ pub const ERRORS: Metric = Metric {
     in_lambda: true,
 };
 
+/// Read transactions the local stack's store has begun. A public request through a
+/// tunnel begins none (the store keeps tunnels and domain claims in memory), so under
+/// proxy load this stays flat.
+pub const STORE_READS: Metric = Metric {
+    name: "tunnel_store_read_transactions_total",
+    kind: Kind::Counter,
+    unit: "Count",
+    labels: &[],
+    help: "Read transactions of the local stack's store (public requests through a tunnel take none).",
+    in_lambda: false,
+};
+
 /// Every metric, in exposition order.
 pub const ALL: &[Metric] = &[
     REQUESTS,
@@ -186,6 +198,7 @@ pub const ALL: &[Metric] = &[
     RECONNECTS,
     RATE_LIMITED,
     ERRORS,
+    STORE_READS,
 ];
 
 /// Upper bounds (seconds) of the latency histogram's buckets.

@@ -9,6 +9,17 @@ async fn embedded_store_passes_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     contract::run(&store, "e").await;
+    // The contract reads tunnels and claims from the routing table after each write;
+    // this also finds a row the file has and the table lacks.
+    store.check_routes().unwrap();
+    let reads = store.read_transactions();
+    store.get_domain("e-expd", NOW).await.unwrap();
+    store.get_tunnel("e-t62", NOW).await.unwrap();
+    assert_eq!(
+        store.read_transactions(),
+        reads,
+        "tunnels and claims are read from memory"
+    );
 }
 
 #[tokio::test]
@@ -62,6 +73,7 @@ async fn data_survives_reopening_and_connections_do_not() {
         Some(NOW + TTL)
     );
     assert_eq!(store.list_tunnels("c1", NOW).await.unwrap(), vec![t]);
+    store.check_routes().unwrap();
 }
 
 const NOW: u64 = 1_700_000_000;
@@ -112,6 +124,7 @@ async fn the_sweep_removes_expired_tunnels_with_what_they_held() {
     assert_eq!(store.list_tunnels("c1", NOW).await.unwrap(), vec![kept]);
     assert_eq!(store.count_exchanges("t2").await.unwrap(), 1);
     assert_eq!(store.count_held("t2", NOW).await.unwrap(), 1);
+    store.check_routes().unwrap();
 }
 
 /// Claiming an expired tunnel's domain removes that tunnel and what it held at once,
@@ -131,4 +144,5 @@ async fn claiming_an_expired_domain_removes_the_old_tunnel() {
     assert_eq!(store.get_tunnel("t1", NOW).await.unwrap(), None);
     assert_eq!(store.count_exchanges("t1").await.unwrap(), 0);
     assert!(store.list_tunnels("c1", NOW).await.unwrap().is_empty());
+    store.check_routes().unwrap();
 }

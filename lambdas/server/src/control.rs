@@ -65,7 +65,10 @@ pub async fn handle(
 pub async fn probe(state: &State, path: &str) -> Option<Response<Body>> {
     match path {
         "/metrics" => {
-            let mut r = Response::new(full(state.metrics.render(state.hub.len())));
+            let mut r = Response::new(full(state.metrics.render(
+                state.hub.len(),
+                state.backend.store.read_transactions().unwrap_or(0),
+            )));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -44,25 +44,9 @@ pub enum Outbound {
     Close,
 }
 
-/// A client's part of one exchange, delivered to the public request awaiting it.
-#[derive(Debug)]
-pub enum ResponsePart {
-    /// A RESPONSE frame.
-    Head {
-        /// Status.
-        status: u16,
-        /// Headers.
-        headers: Vec<(String, String)>,
-        /// Inline body.
-        body: Vec<u8>,
-        /// No BODY frames follow.
-        fin: bool,
-    },
-    /// A BODY frame.
-    Body(client_core::protocol::BodyChunk),
-    /// An ERROR frame for this stream.
-    Error(client_core::protocol::ErrorFrame),
-}
+/// A client's part of one exchange, delivered to the public request awaiting it: the
+/// shared machine's input, so it is handed over as it came.
+pub use tunnel_backend::handlers::exchange::Answer as ResponsePart;
 
 /// One connection's handle.
 #[derive(Debug)]

@@ -1,50 +1,35 @@
-//! Public ingress: an HTTP request for `<name>.<base>` goes through the tunnel's
-//! WebSocket to the client and its answer comes back, streamed both ways.
+//! Public ingress: an HTTP request for `<name>.<base>` is admitted, held or refused
+//! here, and an admitted one goes through the tunnel's WebSocket ([`crate::relay`]).
 //!
-//! The request head travels at once, with what body is already at hand; the rest
-//! follows as BODY chunks as it arrives (`upload`), while this task waits for the
-//! answer, so an origin sees a slow upload as it comes and may answer before it ends.
-//! The answer's body is streamed to the public client as it arrives. Dropping the
-//! answer early (the public client went away) sends CANCEL so the client stops
-//! working on it; an answer complete before the upload ends stops the upload.
+//! Whether it goes at all is the admission pipeline's call
+//! (`tunnel_backend::handlers::admission`, which tunnel-proxy calls too): this driver
+//! reads the head, acts on the `Admission` (forward, hold in the inbox, or answer the
+//! `Refusal`'s page), and reads the whole body first when the policy must verify it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use client_core::inspect::Outcome;
-use client_core::protocol::limits::MAX_UPGRADED_STREAMS;
-use client_core::protocol::{
-    ChunkReader, ChunkWriter, ErrorCode, HeadError, Headers, ServerFrame, StreamId, check_head,
-    encode,
-};
-use client_core::session::{SWITCHING_PROTOCOLS, is_upgrade_request};
+use client_core::protocol::Headers;
+use client_core::session::is_upgrade_request;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body as HttpBody, Frame, Incoming};
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::mpsc;
+use hyper::body::{Body as HttpBody, Incoming};
 use tracing::Instrument as _;
+use tunnel_backend::handlers::admission::{
+    self, Admission, Admitted, Head, Refusal, Rules, Source, admit,
+};
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::policy::{
-    MAX_VERIFIED_BODY_BYTES, PublicRequest, Refusal, check_body, check_credentials,
-};
-use tunnel_backend::handlers::proxy::{
-    ProxyError, REQUEST_ID_HEADER, Target, end_to_end, error_page, for_origin, origin_failure,
-    resolve,
-};
+use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, Target, for_origin};
 use tunnel_backend::telemetry;
 
 use client_core::policy::MAX_INBOX_BODY_BYTES;
 use tunnel_backend::handlers::inbox;
-use tunnel_backend::model::{StoredPolicy, TunnelRecord};
+use tunnel_backend::model::TunnelRecord;
 
-use crate::hub::{Conn, ResponsePart, SendError, UpgradeSlot};
 use crate::inspector::Capture;
-use crate::upload::{Upload, UploadError, read_ready, read_up_to};
+use crate::upload::read_up_to;
 use crate::{Body, State, full};
 use client_core::clock::now_ms;
 
@@ -64,17 +49,6 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Public request body limit of the local stack, unless configured otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
-
-fn page(status: StatusCode, detail: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let mut r = Response::new(full(error_page(status.as_u16(), title, detail)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
-}
 
 /// Metrics label for requests to names no tunnel holds.
 pub const UNKNOWN_TUNNEL_LABEL: &str = telemetry::UNKNOWN_TUNNEL;
@@ -141,80 +115,73 @@ async fn forward(
     request_id: &str,
     received: u64,
 ) -> (Response<Body>, bool) {
-    let (tunnel, connection_id) = match resolve(&state.backend, domain, received / 1000).await {
-        // The store may still name a connection that just closed (its detach is
-        // under way): an inbox takes the request rather than it failing as offline.
-        // The settings are read first, so tunnels without an inbox skip the hub's lock.
-        Ok(t)
-            if inbox::settings(&t.tunnel).is_some()
-                && state.hub.get(&t.connection_id).is_none() =>
-        {
-            (t.tunnel, None)
-        }
-        Ok(t) => (t.tunnel, Some(t.connection_id)),
-        // An inbox takes what the tunnel's policy admits, so the checks still run.
-        Err(ProxyError::Offline(t)) if inbox::settings(&t).is_some() => (*t, None),
-        Err(ProxyError::UnknownTunnel(d)) => {
-            state.metrics.error(telemetry::KIND_UNKNOWN_TUNNEL);
-            return (
-                page(
-                    StatusCode::NOT_FOUND,
-                    &format!(
-                        "No tunnel is registered for {d}. Check the address, or start one with `tunnel start <port> --domain {d}`."
-                    ),
-                ),
-                false,
-            );
-        }
-        Err(ProxyError::Offline(t)) => {
-            state.metrics.error(Outcome::TunnelOffline.as_str());
-            return (offline(&t.domain), true);
-        }
-        Err(ProxyError::Store(e)) => {
-            state.metrics.error(telemetry::KIND_STORE);
-            tracing::error!(error = %e, "store failure on ingress");
-            return (
-                page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The tunnel server could not reach its store. Try again shortly.",
-                ),
-                false,
-            );
+    let headers = lossy_headers(req.headers());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let websocket = wants_websocket(req.headers());
+    let head = Head {
+        domain,
+        path: &path,
+        headers: &headers,
+        peer: Some(remote.ip()),
+        body_len: declared_length(req.headers()),
+        websocket,
+    };
+    let rules = Rules {
+        max_body: state.max_body,
+    };
+    let mut admission = admit(&state.backend, &head, Source::Public, rules, received).await;
+    // The store may still name a connection that just closed (its detach is under
+    // way): an inbox takes the request rather than it failing as offline. Only
+    // tunnels with an inbox take the hub's lock for it here.
+    if let Admission::Forward(a) = &admission
+        && inbox::settings(&a.tunnel).is_some()
+        && a.connection_id
+            .as_deref()
+            .is_some_and(|c| state.hub.get(c).is_none())
+        && let Admission::Forward(a) = admission
+    {
+        admission = a.connection_gone(Source::Public, websocket);
+    }
+    let admitted = match admission {
+        Admission::Forward(a) | Admission::Hold(a) => a,
+        Admission::Refuse(refused) => {
+            let known = refused.refusal.names_a_tunnel();
+            let Some(tunnel) = &refused.logged else {
+                match refused.refusal.error_kind() {
+                    Some(kind) => state.metrics.error(kind),
+                    None => state.metrics.rate_limited(telemetry::SCOPE_TUNNEL),
+                }
+                return (answer_for(&refused.refusal), known);
+            };
+            let recording = start_capture(&state, tunnel, request_id, &req, remote, received);
+            let capture =
+                Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
+            if refused.capture.hide_share_token {
+                capture.hide_share_token(None);
+            }
+            return (logged_refusal(&refused.refusal, &capture), known);
         }
     };
-    let b = &state.backend;
-    if let Err(f) =
-        tunnel_backend::api::limit(b, "tunnel", &tunnel.tunnel_id, b.config.public_rate).await
-    {
-        state.metrics.rate_limited(telemetry::SCOPE_TUNNEL);
-        return (too_many(domain, f.retry_after.unwrap_or(1)), true);
-    }
-    let recording = start_capture(
-        &state,
-        &tunnel,
-        request_id,
-        &req,
-        &remote.to_string(),
-        received,
-    );
+    let recording = start_capture(&state, &admitted.tunnel, request_id, &req, remote, received);
     let capture = Capture::counted(recording, state.inspector.clone(), state.metrics.clone());
-    // Taken before the policy check, which rebuilds the request: hyper keeps the
-    // hook to the connection's upgraded IO in the request's extensions.
-    let on_upgrade = wants_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let req = match &tunnel.policy {
-        None => req.map(Either::Left),
-        Some(policy) => match enforce(policy, req, remote.ip(), &capture).await {
-            Ok(req) => req,
-            Err(refused) => return (refused, true),
-        },
+    // Taken before the request is rebuilt: hyper keeps the hook to the connection's
+    // upgraded IO in the request's extensions.
+    let on_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let req = match apply(&admitted, req, &headers, received, &capture).await {
+        Ok(req) => req,
+        Err(refused) => return (refused, true),
     };
     let remote_ip = remote.ip().to_string();
+    let Admitted {
+        tunnel,
+        connection_id,
+        ..
+    } = admitted;
     let Some(connection_id) = connection_id else {
-        // A WebSocket is a conversation: there is nothing to hold.
-        if on_upgrade.is_some() {
-            capture.outcome(Outcome::TunnelOffline);
-            return (offline(domain), true);
-        }
         return (
             hold(
                 &state, &tunnel, req, &remote_ip, request_id, received, &capture,
@@ -228,7 +195,7 @@ async fn forward(
         connection_id,
     };
     (
-        relay_with_upgrade(
+        crate::relay::relay_with_upgrade(
             state,
             domain,
             req,
@@ -243,6 +210,28 @@ async fn forward(
     )
 }
 
+/// Headers as text, for admission and capture (a value that is not text is kept,
+/// lossily: the check only compares, the record only shows).
+fn lossy_headers(headers: &http::HeaderMap) -> Headers {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The body length a request declares with `Content-Length`.
+pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Holds an admitted request in the offline tunnel's inbox and answers for it.
 async fn hold(
     state: &State,
@@ -254,18 +243,19 @@ async fn hold(
     capture: &Capture,
 ) -> Response<Body> {
     let Some(settings) = inbox::settings(tunnel) else {
-        return offline(&tunnel.domain);
+        return fail(
+            Some(capture),
+            &Refusal::Offline {
+                domain: tunnel.domain.clone(),
+            },
+        );
     };
     let (parts, mut body) = req.into_parts();
     let (whole, rest, fin) = match read_up_to(&mut body, MAX_INBOX_BODY_BYTES).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(error = %e, "public client broke off the upload");
-            capture.outcome(Outcome::ClientDisconnected);
-            return page(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read.",
-            );
+            return fail(Some(capture), &Refusal::BodyUnreadable);
         }
     };
     capture.request_body(&whole);
@@ -278,10 +268,7 @@ async fn hold(
         request_id,
     ) {
         Ok(h) => h,
-        Err(why) => {
-            capture.outcome(Outcome::Refused);
-            return page(StatusCode::BAD_REQUEST, &why);
-        }
+        Err(refusal) => return fail(Some(capture), &refusal),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = if fin && rest.is_empty() {
@@ -302,10 +289,7 @@ async fn hold(
     } else {
         inbox::too_large(tunnel)
     };
-    let mut headers: Headers = vec![("content-type".into(), answer.content_type.into())];
-    if let Some(secs) = answer.retry_after {
-        headers.push(("retry-after".into(), secs.to_string()));
-    }
+    let headers = answer.headers();
     capture.response_head(answer.status, &headers);
     capture.response_body(&answer.body);
     capture.outcome(answer.outcome);
@@ -317,21 +301,19 @@ async fn hold(
 
 /// A public request's headers as the origin is to get them ([`for_origin`]), or why
 /// not (a 400 for the caller: a header value the tunnel cannot carry).
-fn origin_headers(
+pub(crate) fn origin_headers(
     state: &State,
     domain: &str,
     headers: &http::HeaderMap,
     remote_ip: Option<&str>,
     request_id: &str,
-) -> Result<Headers, String> {
+) -> Result<Headers, Refusal> {
     let mut lines = Headers::with_capacity(headers.len() + 6);
     for (name, value) in headers {
-        // `to_str` takes printable ASCII and tabs only; the message used to promise
-        // UTF-8, which a raw `café` showed it refused (tests/tests/bad_input.rs).
         let Ok(v) = value.to_str() else {
-            return Err(format!(
-                "The value of header {name} is not plain text; the tunnel carries header values of printable ASCII only."
-            ));
+            return Err(Refusal::BadHeaderValue {
+                name: name.as_str().to_owned(),
+            });
         };
         lines.push((name.as_str().to_owned(), v.to_owned()));
     }
@@ -356,122 +338,83 @@ fn wants_websocket(headers: &http::HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
 }
 
-/// A public request's body after the policy check: as it streams in, or read whole
+/// A public request's body after admission: as it streams in, or read whole
 /// (webhook verification needs all of it before anything is forwarded).
 pub type CheckedBody = Either<Incoming, Full<Bytes>>;
 
-/// Applies the tunnel's access policy to a public request before anything of it
-/// reaches the client: an admitted request comes back without the credentials meant
-/// for the tunnel; a refused one is answered here and recorded as refused.
-async fn enforce(
-    policy: &StoredPolicy,
+/// Makes an admitted request what the origin is to get: the whole body checked when
+/// the policy needs it ([`admission::check_body`]), the credentials meant for the
+/// tunnel taken out, the path as admitted; the share token hidden from the record.
+/// A refusal is answered here and recorded.
+async fn apply(
+    admitted: &Admitted,
     req: Request<Incoming>,
-    ip: IpAddr,
+    headers: &Headers,
+    received: u64,
     capture: &Capture,
 ) -> Result<Request<CheckedBody>, Response<Body>> {
     let (mut parts, body) = req.into_parts();
-    let headers: Headers = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let has_token = policy.share_token.is_some();
-    let refuse = |refusal: Refusal, body: &[u8]| {
-        if has_token {
-            capture.hide_share_token(None);
-        }
-        capture.request_body(body);
-        refused(&refusal, capture)
-    };
-    // The head first: a caller refused anyway never gets a body buffered.
-    let admit = match check_credentials(
-        policy,
-        &PublicRequest {
-            path: &path,
-            headers: &headers,
-            remote_ip: Some(ip),
-            body: &[],
-            now: client_core::clock::now_secs(),
-        },
-    ) {
-        Ok(a) => a,
-        Err(refusal) => return Err(refuse(refusal, &[])),
-    };
-    let body = if policy.needs_body() {
-        let whole = match read_at_most(body, MAX_VERIFIED_BODY_BYTES + 1).await {
+    let body = if admitted.needs_body_check {
+        let whole = match read_at_most(body, admission::BODY_CHECK_READ_BYTES).await {
             Ok(whole) => whole,
             Err(e) => {
                 tracing::debug!(error = %e, "public client broke off the upload");
-                capture.outcome(Outcome::ClientDisconnected);
-                return Err(page(
-                    StatusCode::BAD_REQUEST,
-                    "The request body could not be read.",
-                ));
+                return Err(fail(Some(capture), &Refusal::BodyUnreadable));
             }
         };
-        if let Err(refusal) = check_body(policy, &headers, &whole, client_core::clock::now_secs()) {
-            return Err(refuse(refusal, &whole));
+        if let Err(refusal) = admission::check_body(admitted, headers, &whole, received) {
+            if admitted.capture.hide_share_token {
+                capture.hide_share_token(None);
+            }
+            capture.request_body(&whole);
+            return Err(logged_refusal(&refusal, capture));
         }
         Either::Right(Full::new(whole))
     } else {
         Either::Left(body)
     };
-    for name in &admit.strip_headers {
+    for name in &admitted.strip_headers {
         parts.headers.remove(*name);
     }
-    if let Some(p) = &admit.path {
+    if let Some(p) = &admitted.path {
         let mut uri = parts.uri.into_parts();
         uri.path_and_query = p.parse().ok();
         match http::Uri::from_parts(uri) {
             Ok(u) => parts.uri = u,
-            Err(_) => {
-                capture.outcome(Outcome::Refused);
-                return Err(page(
-                    StatusCode::BAD_REQUEST,
-                    "The request target is invalid.",
-                ));
-            }
+            Err(_) => return Err(fail(Some(capture), &Refusal::BadTarget)),
         }
     }
-    if has_token {
-        capture.hide_share_token(admit.path.as_deref());
+    if admitted.capture.hide_share_token {
+        capture.hide_share_token(admitted.path.as_deref());
     }
     Ok(Request::from_parts(parts, body))
 }
 
-/// The answer to a refused request, recorded as such.
-fn refused(refusal: &Refusal, capture: &Capture) -> Response<Body> {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
-    let headers = refusal.headers();
-    let body = refusal.body();
-    capture.response_head(status.as_u16(), &headers);
-    capture.response_body(&body);
-    capture.outcome(if refusal.status == 413 {
-        Outcome::TooLarge
-    } else {
-        Outcome::Refused
-    });
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    for (n, v) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            r.headers_mut().insert(n, v);
-        }
-    }
+/// The answer to `refusal`.
+pub(crate) fn answer_for(refusal: &Refusal) -> Response<Body> {
+    let page = refusal.page();
+    let mut r = Response::new(full(page.body));
+    *r.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    copy_headers(r.headers_mut(), page.headers);
     r
+}
+
+/// The answer to `refusal`, its outcome noted in `capture`.
+pub(crate) fn fail(capture: Option<&Capture>, refusal: &Refusal) -> Response<Body> {
+    if let Some(c) = capture {
+        c.outcome(refusal.outcome());
+    }
+    answer_for(refusal)
+}
+
+/// The answer to a request refused before anything of it was forwarded, recorded
+/// whole: the caller's request and the refusal it got.
+fn logged_refusal(refusal: &Refusal, capture: &Capture) -> Response<Body> {
+    let page = refusal.page();
+    capture.response_head(page.status, &page.headers);
+    capture.response_body(&page.body);
+    capture.outcome(refusal.outcome());
+    answer_for(refusal)
 }
 
 /// Reads up to `max` bytes of `body`; a longer body is cut there, which is enough for
@@ -498,367 +441,24 @@ pub fn start_capture<B>(
     tunnel: &TunnelRecord,
     request_id: &str,
     req: &Request<B>,
-    remote: &str,
+    remote: impl std::fmt::Display,
     received: u64,
 ) -> Recording {
-    let headers: Headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     Recording::start(
         tunnel,
         request_id,
         req.method().as_str(),
         path,
-        remote,
-        &headers,
+        &remote.to_string(),
+        &lossy_headers(req.headers()),
         received,
         state.backend.config.capture_bytes,
     )
 }
 
-/// Sends one request through `target`'s client and answers with what comes back,
-/// filling in `capture` on the way.
-pub async fn relay<B: RequestBody>(
-    state: Arc<State>,
-    domain: &str,
-    req: Request<B>,
-    remote_ip: Option<&str>,
-    target: Target,
-    request_id: &str,
-    capture: Option<Capture>,
-) -> Response<Body> {
-    relay_with_upgrade(
-        state, domain, req, remote_ip, target, request_id, capture, None,
-    )
-    .await
-}
-
-/// [`relay`], carrying a WebSocket upgrade through when `on_upgrade` is given and the
-/// client said in CONNECT that it can; otherwise the request goes as a plain one.
-#[allow(clippy::too_many_arguments)]
-async fn relay_with_upgrade<B: RequestBody>(
-    state: Arc<State>,
-    domain: &str,
-    req: Request<B>,
-    remote_ip: Option<&str>,
-    target: Target,
-    request_id: &str,
-    capture: Option<Capture>,
-    on_upgrade: Option<OnUpgrade>,
-) -> Response<Body> {
-    let fail = |outcome: Outcome, response: Response<Body>| {
-        if let Some(c) = &capture {
-            c.outcome(outcome);
-        }
-        response
-    };
-    let Some(conn) = state.hub.get(&target.connection_id) else {
-        return fail(Outcome::TunnelOffline, offline(domain));
-    };
-    let (parts, body) = req.into_parts();
-    let headers = match origin_headers(&state, domain, &parts.headers, remote_ip, request_id) {
-        Ok(h) => h,
-        Err(why) => return fail(Outcome::Refused, page(StatusCode::BAD_REQUEST, &why)),
-    };
-    let upgrade_value = parts
-        .headers
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("websocket")
-        .to_owned();
-    let mut headers = headers;
-    let upgrade = match on_upgrade.filter(|_| conn.upgrade()) {
-        None => None,
-        Some(on_upgrade) => match conn.try_upgrade_slot(MAX_UPGRADED_STREAMS) {
-            Some(slot) => {
-                // for_origin dropped them as hop-by-hop; an upgrade is the one hop
-                // where the origin must see them.
-                headers.push(("connection".into(), "upgrade".into()));
-                headers.push(("upgrade".into(), upgrade_value));
-                Some((on_upgrade, slot))
-            }
-            None => {
-                return fail(
-                    Outcome::Refused,
-                    page(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &format!(
-                            "The tunnel {domain} already carries {MAX_UPGRADED_STREAMS} WebSocket connections, its limit. Try again when one closes."
-                        ),
-                    ),
-                );
-            }
-        },
-    };
-    tracing::debug!(request_id, %domain, method = %parts.method, "public request forwarded");
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-
-    let max_body = state.max_body;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body) {
-        return fail(Outcome::TooLarge, too_large(max_body));
-    }
-
-    let (id, responses) = conn.open_stream();
-    let mut guard = StreamGuard {
-        conn: conn.clone(),
-        id,
-        done: false,
-        upload: Upload::none(),
-    };
-    if let Err(e) = check_head(id, &path, &headers) {
-        if let Some(c) = &capture {
-            c.outcome(Outcome::Refused);
-        }
-        return match e {
-            HeadError::PathTooLong { .. } => page(StatusCode::URI_TOO_LONG, &e.to_string()),
-            HeadError::ControlCharacter { .. } => page(StatusCode::BAD_REQUEST, &e.to_string()),
-            _ => page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &e.to_string()),
-        };
-    }
-    let mut body = body;
-    let max_chunk = state.backend.config.max_chunk;
-    // The head goes at once: the origin sees a slow upload as it arrives, and may
-    // answer (401, 413) before it ends.
-    let (first, rest, fin) = match read_ready(&mut body, max_chunk).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::debug!(error = %e, "public client broke off the upload");
-            return page(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read.",
-            );
-        }
-    };
-    if (first.len() + rest.len()) as u64 > max_body {
-        return fail(Outcome::TooLarge, too_large(max_body));
-    }
-    if let Some(c) = &capture {
-        c.request_body(&first);
-    }
-    state.metrics.bytes_in(first.len());
-    // An upgrade keeps the request side open: after a 101 it carries the public
-    // client's bytes; after any other answer an empty last chunk closes it.
-    let fin = fin && upgrade.is_none();
-    let head = ServerFrame::Request {
-        id,
-        method: parts.method.as_str().to_owned(),
-        path,
-        headers,
-        body: first.to_vec(),
-        fin,
-        reply_to: None,
-        secret: None,
-    };
-    // Encoded here rather than in `send`, which answers any failure as "offline": a
-    // head too large for one message is the request's doing. check_head bounds the
-    // target and headers, not the method, and hyper takes a method of any length
-    // (a 140 KB one came back as a 502 saying no client was connected).
-    let message = match encode(&head) {
-        Ok(m) => m,
-        Err(e) => {
-            return fail(
-                Outcome::Refused,
-                page(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    &format!(
-                        "The request head (method, target and headers) is too large to carry through the tunnel: {e}."
-                    ),
-                ),
-            );
-        }
-    };
-    if conn.send(message).await.is_err() {
-        return fail(Outcome::TunnelOffline, offline(domain));
-    }
-    if let Some(c) = &capture {
-        c.forwarded();
-    }
-    if !fin && upgrade.is_none() {
-        guard.upload = Upload::start(
-            state.clone(),
-            conn.clone(),
-            id,
-            body,
-            rest,
-            first.len() as u64,
-            capture.clone(),
-        );
-    }
-    answer(&state, guard, responses, domain, capture, upgrade).await
-}
-
-async fn send(conn: &Conn, frame: &ServerFrame) -> bool {
-    match conn.send_frame(frame).await {
-        Ok(()) => true,
-        Err(SendError::Encode(e)) => {
-            tracing::error!(error = %e, "cannot encode frame");
-            false
-        }
-        Err(SendError::Gone(_)) => false,
-    }
-}
-
-/// Waits for the client's answer, watching the upload as it goes.
-async fn answer(
-    state: &Arc<State>,
-    mut guard: StreamGuard,
-    mut responses: mpsc::Receiver<ResponsePart>,
-    domain: &str,
-    capture: Option<Capture>,
-    upgrade: Option<(OnUpgrade, UpgradeSlot)>,
-) -> Response<Body> {
-    let fail = |outcome: Outcome, response: Response<Body>| {
-        if let Some(c) = &capture {
-            c.outcome(outcome);
-        }
-        response
-    };
-    let max_body = state.max_body;
-    let upgrade_value = upgrade.is_some();
-    let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
-    tokio::pin!(deadline);
-    let first = tokio::select! {
-        part = responses.recv() => part,
-        () = &mut deadline => {
-            return fail(Outcome::Timeout, page(StatusCode::GATEWAY_TIMEOUT, &format!(
-                "The tunnel client for {domain} did not answer within {}s.", RESPONSE_TIMEOUT.as_secs())));
-        }
-        e = guard.upload.failed() => match e {
-            UploadError::TooLarge => return fail(Outcome::TooLarge, too_large(max_body)),
-            UploadError::Client(e) => {
-                tracing::debug!(error = %e, "public client broke off the upload");
-                return page(StatusCode::BAD_REQUEST, "The request body could not be read.");
-            }
-            UploadError::Tunnel => return fail(Outcome::TunnelOffline, offline(domain)),
-        },
-    };
-    let (status, headers, body, fin) = match first {
-        Some(ResponsePart::Head {
-            status,
-            headers,
-            body,
-            fin,
-        }) => (status, headers, body, fin),
-        Some(ResponsePart::Error(e)) => {
-            guard.finish();
-            let outcome = match e.code {
-                ErrorCode::OriginRefused => Outcome::OriginRefused,
-                ErrorCode::OriginTimeout => Outcome::OriginTimeout,
-                _ => Outcome::OriginFailed,
-            };
-            return fail(outcome, origin_error(e.code, &e.message));
-        }
-        Some(ResponsePart::Body(_)) => {
-            return fail(
-                Outcome::OriginFailed,
-                page(
-                    StatusCode::BAD_GATEWAY,
-                    "The tunnel client sent a body before its response head.",
-                ),
-            );
-        }
-        None => {
-            return fail(
-                Outcome::TunnelOffline,
-                page(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("The tunnel client for {domain} disconnected before answering."),
-                ),
-            );
-        }
-    };
-    let Ok(status) = StatusCode::from_u16(status) else {
-        return fail(
-            Outcome::OriginFailed,
-            page(
-                StatusCode::BAD_GATEWAY,
-                &format!("The local service answered with an invalid status {status}."),
-            ),
-        );
-    };
-    let switching = status.as_u16() == SWITCHING_PROTOCOLS;
-    if switching && (!upgrade_value || fin) {
-        return fail(
-            Outcome::OriginFailed,
-            page(
-                StatusCode::BAD_GATEWAY,
-                "The local service switched protocols where no WebSocket was asked for.",
-            ),
-        );
-    }
-    if !switching && upgrade_value {
-        // The origin declined the upgrade: close the request side left open for it.
-        let close = ChunkWriter::new().write(guard.id, &[], true, 1);
-        for chunk in close {
-            if !send(&guard.conn, &ServerFrame::Body(chunk)).await {
-                return fail(Outcome::TunnelOffline, offline(domain));
-            }
-        }
-    }
-    state.metrics.bytes_out(body.len());
-    if let Some(c) = &capture {
-        c.response_head(status.as_u16(), &headers);
-        c.response_body(&body);
-    }
-    if let (true, Some((on_upgrade, slot))) = (switching, upgrade) {
-        let upgrade_header = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("upgrade"))
-            .map_or_else(|| "websocket".to_owned(), |(_, v)| v.clone());
-        let pipe = Pipe {
-            state: state.clone(),
-            guard,
-            responses,
-            first: body,
-            capture,
-            _slot: slot,
-        };
-        tokio::spawn(pipe.run(on_upgrade).in_current_span());
-        let mut response = Response::new(full(Vec::new()));
-        *response.status_mut() = status;
-        let h = response.headers_mut();
-        copy_headers(h, end_to_end(headers));
-        h.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("upgrade"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&upgrade_header) {
-            h.insert(http::header::UPGRADE, v);
-        }
-        return response;
-    }
-    let mut response = if fin {
-        guard.finish();
-        if let Some(c) = &capture {
-            c.outcome(Outcome::Completed);
-        }
-        Response::new(full(body))
-    } else {
-        Response::new(stream_body(state.clone(), guard, responses, body, capture))
-    };
-    *response.status_mut() = status;
-    copy_headers(response.headers_mut(), end_to_end(headers));
-    response
-}
-
-fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
+/// Copies header lines that are valid HTTP into `h`; others are dropped.
+pub(crate) fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
     for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -867,255 +467,4 @@ fn copy_headers(h: &mut http::HeaderMap, headers: Headers) {
             h.append(n, v);
         }
     }
-}
-
-/// An upgraded stream: the public client's raw bytes go to the client as request
-/// BODY chunks, and the origin's, arriving as response BODY chunks, go back. Bytes,
-/// not WebSocket messages, so frames, pings and close codes pass untouched.
-struct Pipe {
-    state: Arc<State>,
-    guard: StreamGuard,
-    responses: mpsc::Receiver<ResponsePart>,
-    first: Vec<u8>,
-    capture: Option<Capture>,
-    /// Held for as long as the pipe runs.
-    _slot: UpgradeSlot,
-}
-
-impl Pipe {
-    async fn run(mut self, on_upgrade: OnUpgrade) {
-        // Any early return drops the guard, which sends CANCEL so the client closes
-        // its origin connection too.
-        let outcome = match self.pipe(on_upgrade).await {
-            Ok(()) => {
-                self.guard.finish();
-                Outcome::Completed
-            }
-            Err(e) => {
-                tracing::debug!(reason = e, "upgraded stream ended early");
-                Outcome::ClientDisconnected
-            }
-        };
-        if let Some(c) = &self.capture {
-            c.outcome(outcome);
-        }
-    }
-
-    async fn pipe(&mut self, on_upgrade: OnUpgrade) -> Result<(), &'static str> {
-        let upgraded = on_upgrade
-            .await
-            .map_err(|_| "the public client left before the upgrade")?;
-        let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
-        if !self.first.is_empty() {
-            wr.write_all(&self.first)
-                .await
-                .map_err(|_| "public client write failed")?;
-        }
-        let (conn, id) = (self.guard.conn.clone(), self.guard.id);
-        let max_chunk = self.state.backend.config.max_chunk;
-        let (mut writer, mut reader) = (ChunkWriter::new(), ChunkReader::new());
-        let mut buf = vec![0u8; max_chunk];
-        let (mut public_done, mut origin_done) = (false, false);
-        let idle_after = self.state.upgrade_idle;
-        let idle = tokio::time::sleep(idle_after);
-        tokio::pin!(idle);
-        while !(public_done && origin_done) {
-            tokio::select! {
-                read = rd.read(&mut buf), if !public_done => {
-                    let n = read.map_err(|_| "public client read failed")?;
-                    public_done = n == 0;
-                    self.state.metrics.bytes_in(n);
-                    for chunk in writer.write(id, &buf[..n], public_done, max_chunk) {
-                        if !send(&conn, &ServerFrame::Body(chunk)).await {
-                            return Err("tunnel client gone");
-                        }
-                    }
-                }
-                part = self.responses.recv(), if !origin_done => {
-                    let Some(ResponsePart::Body(chunk)) = part else {
-                        return Err("tunnel client ended the stream");
-                    };
-                    reader
-                        .accept(&chunk, u64::MAX)
-                        .map_err(|_| "tunnel client broke the chunk sequence")?;
-                    self.state.metrics.bytes_out(chunk.data.len());
-                    wr.write_all(&chunk.data)
-                        .await
-                        .map_err(|_| "public client write failed")?;
-                    if chunk.fin {
-                        origin_done = true;
-                        let _ = wr.shutdown().await;
-                        // The origin closed its connection; a tunnel cannot tell that
-                        // from a half-close, and a WebSocket has no use for one, so
-                        // the public side ends too rather than hold its place open.
-                        if !public_done {
-                            public_done = true;
-                            for chunk in writer.write(id, &[], true, max_chunk) {
-                                if !send(&conn, &ServerFrame::Body(chunk)).await {
-                                    return Err("tunnel client gone");
-                                }
-                            }
-                        }
-                    }
-                }
-                () = &mut idle => return Err("idle"),
-            }
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + idle_after);
-        }
-        Ok(())
-    }
-}
-
-/// The rest of the answer's body, streamed as BODY frames arrive.
-fn stream_body(
-    state: Arc<State>,
-    guard: StreamGuard,
-    responses: mpsc::Receiver<ResponsePart>,
-    first: Vec<u8>,
-    capture: Option<Capture>,
-) -> Body {
-    struct St {
-        state: Arc<State>,
-        guard: StreamGuard,
-        rx: mpsc::Receiver<ResponsePart>,
-        reader: ChunkReader,
-        first: Option<Vec<u8>>,
-        failed: bool,
-        capture: Option<Capture>,
-    }
-    let st = St {
-        state,
-        guard,
-        rx: responses,
-        reader: ChunkReader::new(),
-        first: (!first.is_empty()).then_some(first),
-        failed: false,
-        capture,
-    };
-    let stream = futures_util::stream::unfold(st, |mut st| async move {
-        if let Some(first) = st.first.take() {
-            return Some((Ok(Frame::data(Bytes::from(first))), st));
-        }
-        if st.failed {
-            return None;
-        }
-        if st.reader.is_finished() {
-            st.guard.finish();
-            if let Some(c) = &st.capture {
-                c.outcome(Outcome::Completed);
-            }
-            return None;
-        }
-        // An error ends the body abruptly, which tells the public client it is
-        // incomplete; nothing follows it.
-        st.failed = true;
-        let err = |m: &str| std::io::Error::other(m.to_owned());
-        // The upload may still run beside a streamed answer (an origin that answers
-        // while it reads); its failure ends the exchange.
-        let next = tokio::select! {
-            biased;
-            part = st.rx.recv() => part,
-            e = st.guard.upload.failed() => {
-                let (outcome, why) = match e {
-                    UploadError::TooLarge => (Outcome::TooLarge, "the request body passed the server's limit"),
-                    UploadError::Client(_) => (Outcome::ClientDisconnected, "the public client broke off its upload"),
-                    UploadError::Tunnel => (Outcome::TunnelOffline, "the tunnel client is gone"),
-                };
-                if let Some(c) = &st.capture {
-                    c.outcome(outcome);
-                }
-                return Some((Err(err(why)), st));
-            }
-        };
-        match next {
-            Some(ResponsePart::Body(chunk)) => match st.reader.accept(&chunk, u64::MAX) {
-                Ok(()) => {
-                    st.failed = false;
-                    st.state.metrics.bytes_out(chunk.data.len());
-                    if let Some(c) = &st.capture {
-                        c.response_body(&chunk.data);
-                    }
-                    Some((Ok(Frame::data(Bytes::from(chunk.data))), st))
-                }
-                Err(e) => Some((Err(err(&e.to_string())), st)),
-            },
-            Some(ResponsePart::Error(e)) => {
-                st.guard.finish();
-                if let Some(c) = &st.capture {
-                    c.outcome(Outcome::OriginFailed);
-                }
-                Some((Err(err(&e.message)), st))
-            }
-            Some(ResponsePart::Head { .. }) => Some((Err(err("second response head")), st)),
-            None => Some((Err(err("tunnel client disconnected mid-body")), st)),
-        }
-    });
-    http_body_util::StreamBody::new(stream).boxed_unsync()
-}
-
-/// Closes the stream when the exchange ends, and tells the client to stop if it
-/// ended before the answer did. An upload still running then is cut: the answer is
-/// all the public client gets, and the client hears CANCEL instead of the rest of
-/// the body it was waiting for.
-struct StreamGuard {
-    conn: Arc<Conn>,
-    id: StreamId,
-    done: bool,
-    upload: Upload,
-}
-
-impl StreamGuard {
-    /// The exchange ended normally: no CANCEL is due.
-    fn finish(&mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        self.conn.close_stream(self.id);
-        let cut = self.upload.cut();
-        if (!self.done || cut)
-            && let Ok(m) = encode(&ServerFrame::Cancel { id: self.id })
-        {
-            self.conn.try_send(m);
-        }
-    }
-}
-
-fn offline(domain: &str) -> Response<Body> {
-    page(
-        StatusCode::BAD_GATEWAY,
-        &format!(
-            "The tunnel {domain} exists but no client is connected to it. Run `tunnel start <port> --domain {domain}` on the machine that serves it."
-        ),
-    )
-}
-
-fn too_many(domain: &str, retry_after: u64) -> Response<Body> {
-    let mut r = page(
-        StatusCode::TOO_MANY_REQUESTS,
-        &format!(
-            "The tunnel {domain} is receiving more requests than its rate limit allows. Retry in {retry_after} s."
-        ),
-    );
-    r.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
-    r
-}
-
-fn too_large(max: u64) -> Response<Body> {
-    page(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("The request body is larger than this server's limit of {max} bytes."),
-    )
-}
-
-fn origin_error(code: ErrorCode, message: &str) -> Response<Body> {
-    let (status, detail) = origin_failure(code, message);
-    page(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-        &detail,
-    )
 }

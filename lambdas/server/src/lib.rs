@@ -12,7 +12,15 @@
 //! - [`hub`]: live client connections, the in-process `Connections` adapter and the
 //!   rendezvous of responses with the requests awaiting them.
 //! - [`socket`]: one task per client WebSocket.
-//! - [`ingress`]: public requests through a tunnel and back, captured on the way.
+//! - [`ingress`]: public requests admitted, held or refused, captured on the way; what
+//!   becomes of each (forward, hold, refuse) is `tunnel_backend::handlers::admission`'s
+//!   call, the same on AWS.
+//! - [`relay`]: an admitted request out to its client (head at once, body after)
+//!   and the answer back as HTTP, from the exchange machine's events.
+//! - [`stream`]: one exchange in flight: the shared machine
+//!   (`tunnel_backend::handlers::exchange`) fed from the hub's channel, the upload and
+//!   the clock; dropping it sends CANCEL when due.
+//! - [`pipe`]: an upgraded (WebSocket) stream's bytes both ways.
 //! - [`upload`]: a public request's body, streamed to the client as it arrives.
 //! - [`inspector`]: storage of captured exchanges and their live feed.
 //! - [`live`]: the live feed as a held-open stream of server-sent events.
@@ -41,10 +49,13 @@ pub mod ingress;
 pub mod inspector;
 pub mod live;
 pub mod metrics;
+pub mod pipe;
 pub mod redirect;
+pub mod relay;
 pub mod replay;
 pub mod socket;
 pub mod startup;
+pub mod stream;
 pub mod tls;
 pub mod upload;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tunnel_backend::telemetry::{
     self, ACTIVE_CONNECTIONS, ACTIVE_TUNNELS, BYTES_IN, BYTES_OUT, CONNECTIONS, DISCONNECTS,
     ERRORS, LATENCY_BUCKETS, Metric, PROXY_LATENCY, RATE_LIMITED, RECONNECTS, REQUESTS,
-    escape_label, prometheus_header,
+    STORE_READS, escape_label, prometheus_header,
 };
 
 pub use tunnel_backend::telemetry::status_class;
@@ -95,8 +95,9 @@ impl Metrics {
         self.active_tunnels.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The text exposition, with `active_connections` from the hub.
-    pub fn render(&self, active_connections: usize) -> String {
+    /// The text of `/metrics`, with the gauges and counters kept elsewhere: client
+    /// connections open now (the hub's) and the store's read transactions.
+    pub fn render(&self, active_connections: usize, store_reads: u64) -> String {
         let mut out = String::new();
         prometheus_header(&mut out, &REQUESTS);
         for ((tunnel, class), n) in self
@@ -146,6 +147,7 @@ impl Metrics {
         plain(&mut out, &CONNECTIONS, load(&self.connections_total));
         plain(&mut out, &DISCONNECTS, load(&self.disconnects_total));
         plain(&mut out, &RECONNECTS, load(&self.reconnects_total));
+        plain(&mut out, &STORE_READS, store_reads as i64);
         for (metric, label, map) in [
             (&RATE_LIMITED, telemetry::SCOPE, &self.rate_limited),
             (&ERRORS, telemetry::ERROR_KIND, &self.errors),
@@ -174,7 +176,7 @@ mod tests {
         m.tunnel_bound(false);
         m.tunnel_unbound();
         m.tunnel_bound(true);
-        let text = m.render(1);
+        let text = m.render(1, 7);
         assert!(
             text.contains("tunnel_requests_total{tunnel=\"a\",class=\"2xx\"} 2"),
             "{text}"
@@ -188,6 +190,7 @@ mod tests {
         assert!(text.contains("tunnel_active_tunnels 1"));
         assert!(text.contains("tunnel_connections_total 2"));
         assert!(text.contains("tunnel_reconnects_total 1"));
+        assert!(text.contains("tunnel_store_read_transactions_total 7"));
         assert!(text.contains("tunnel_errors_total{kind=\"origin_refused\"} 1"));
         assert!(text.contains("tunnel_rate_limited_total{scope=\"tunnel\"} 1"));
         for metric in telemetry::ALL {

@@ -17,8 +17,9 @@ use tunnel_backend::handlers::proxy::Target;
 use tunnel_backend::model::TunnelRecord;
 
 use crate::State;
-use crate::ingress::{relay, start_capture};
+use crate::ingress::start_capture;
 use crate::inspector::Capture;
+use crate::relay::relay;
 use client_core::clock::now_ms;
 
 /// What a replay's captured remote address says, as it came from no public client.

@@ -3,35 +3,27 @@
 //! The head goes to the client at once, with whatever body is already at hand
 //! ([`read_ready`]); the rest follows as BODY chunks from a task as it arrives
 //! ([`Upload`]), so the origin sees a slow upload while it is still being sent and can
-//! answer before it ends. The upload lives only as long as the exchange: an answer that
-//! is complete before the upload ends stops it ([`Upload::cut`]), and the public
+//! answer before it ends. The limit and the chunking are the shared machine's
+//! (`tunnel_backend::handlers::exchange::UploadStream`). The upload lives only as long
+//! as the exchange: an answer that is complete before the upload ends stops it
+//! ([`Upload::abort`], when the exchange's machine says it is cut), and the public
 //! connection is closed after the answer rather than read to its end.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use client_core::protocol::{ChunkWriter, ServerFrame, StreamId};
+use client_core::protocol::StreamId;
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Body as _;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
+use tunnel_backend::handlers::exchange::{ExchangeError, UploadEnd, UploadStream};
 
 use crate::State;
 use crate::hub::{Conn, SendError};
 use crate::ingress::RequestBody;
 use crate::inspector::Capture;
-
-/// Why an upload stopped before its end.
-#[derive(Debug)]
-pub enum UploadError {
-    /// The body passed the server's limit (`--max-body`).
-    TooLarge,
-    /// The public client broke off (its connection failed mid-body).
-    Client(String),
-    /// The tunnel client's connection is gone.
-    Tunnel,
-}
 
 /// The body bytes at hand, up to `max` for the REQUEST frame, without waiting for
 /// the network: what was read beyond `max` (to go first in BODY chunks), and whether
@@ -101,10 +93,11 @@ fn split(mut head: Bytes, max: usize, ended: bool) -> (Bytes, Bytes, bool) {
 }
 
 /// The rest of a request body, sent to the client as BODY chunks by a task of its own
-/// while the exchange waits for (and streams) the answer.
+/// while the exchange waits for (and streams) the answer. How it ends goes to the
+/// exchange's machine, which says when it must stop ([`Upload::abort`]).
 #[derive(Debug, Default)]
 pub struct Upload {
-    task: Option<JoinHandle<Result<(), UploadError>>>,
+    task: Option<JoinHandle<Result<(), ExchangeError>>>,
 }
 
 impl Upload {
@@ -125,46 +118,51 @@ impl Upload {
         sent: u64,
         capture: Option<Capture>,
     ) -> Self {
+        let stream = UploadStream::new(id, sent, state.max_body, state.backend.config.max_chunk);
         // On the request's span, so whatever the upload logs carries the request id.
-        let task = pump(state, conn, id, body, pending, sent, capture).in_current_span();
+        let task = pump(state, conn, stream, body, pending, capture).in_current_span();
         Self {
             task: Some(tokio::spawn(task)),
         }
     }
 
-    /// Resolves when the upload fails; never when it ends well or there is none.
-    /// Cancel-safe: a `select!` may drop it and call it again.
-    pub async fn failed(&mut self) -> UploadError {
-        loop {
-            let Some(task) = self.task.as_mut() else {
-                return std::future::pending().await;
-            };
-            let ended = task.await;
-            self.task = None;
-            match ended {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return e,
-                Err(_) => return UploadError::Tunnel,
-            }
-        }
+    /// True while the upload runs.
+    pub fn is_running(&self) -> bool {
+        self.task.is_some()
     }
 
-    /// Ends the upload if it still runs: the exchange is over (the answer is complete,
-    /// or the public client is gone). True when the client did not get the whole body,
-    /// so it must be told the stream is over (CANCEL) rather than wait for the rest.
-    pub fn cut(&mut self) -> bool {
-        let Some(mut task) = self.task.take() else {
-            return false;
+    /// Resolves when the upload ends, once; never when there is none (or after).
+    /// Cancel-safe: a `select!` may drop it and call it again.
+    pub async fn ended(&mut self) -> UploadEnd {
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
         };
-        match (&mut task).now_or_never() {
-            Some(Ok(Ok(()))) => false,
-            _ => {
-                // Dropping the public body unread makes hyper close that connection
-                // once the answer is written.
-                task.abort();
-                true
-            }
+        let ended = task.await;
+        self.task = None;
+        end_of(ended)
+    }
+
+    /// How the upload ended, if it has.
+    pub fn try_ended(&mut self) -> Option<UploadEnd> {
+        let ended = self.task.as_mut()?.now_or_never()?;
+        self.task = None;
+        Some(end_of(ended))
+    }
+
+    /// Stops the upload if it still runs. Dropping the public body unread makes hyper
+    /// close that connection once the answer is written.
+    pub fn abort(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
+    }
+}
+
+fn end_of(ended: Result<Result<(), ExchangeError>, tokio::task::JoinError>) -> UploadEnd {
+    match ended {
+        Ok(Ok(())) => UploadEnd::Finished,
+        Ok(Err(e)) => UploadEnd::Failed(e),
+        Err(_) => UploadEnd::Failed(ExchangeError::TunnelGone),
     }
 }
 
@@ -172,14 +170,11 @@ impl Upload {
 async fn pump<B: RequestBody>(
     state: Arc<State>,
     conn: Arc<Conn>,
-    id: StreamId,
+    mut stream: UploadStream,
     mut body: B,
     mut pending: Bytes,
-    mut sent: u64,
     capture: Option<Capture>,
-) -> Result<(), UploadError> {
-    let (max_body, max_chunk) = (state.max_body, state.backend.config.max_chunk);
-    let mut writer = ChunkWriter::new();
+) -> Result<(), ExchangeError> {
     loop {
         let (data, fin) = if !pending.is_empty() {
             (std::mem::take(&mut pending), false)
@@ -189,26 +184,26 @@ async fn pump<B: RequestBody>(
                     Ok(d) => (d, body.is_end_stream()),
                     Err(_) => continue,
                 },
-                Some(Err(e)) => return Err(UploadError::Client(e.to_string())),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "public client broke off the upload");
+                    return Err(ExchangeError::UploadBrokeOff);
+                }
                 None => (Bytes::new(), true),
             }
         };
-        sent += data.len() as u64;
-        if sent > max_body {
-            return Err(UploadError::TooLarge);
-        }
+        stream.handle_public_body(&data, fin)?;
         state.metrics.bytes_in(data.len());
         if let Some(c) = &capture {
             c.request_body(&data);
         }
-        for chunk in writer.write(id, &data, fin, max_chunk) {
-            match conn.send_frame(&ServerFrame::Body(chunk)).await {
+        while let Some(frame) = stream.poll_transmit() {
+            match conn.send_frame(&frame).await {
                 Ok(()) => {}
                 Err(SendError::Encode(e)) => {
                     tracing::error!(error = %e, "cannot encode frame");
-                    return Err(UploadError::Tunnel);
+                    return Err(ExchangeError::TunnelGone);
                 }
-                Err(SendError::Gone(_)) => return Err(UploadError::Tunnel),
+                Err(SendError::Gone(_)) => return Err(ExchangeError::TunnelGone),
             }
         }
         if fin {

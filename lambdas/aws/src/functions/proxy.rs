@@ -1,6 +1,11 @@
 //! tunnel-proxy: public HTTP requests in through a Lambda Function URL (streamed
 //! response), out to the tunnel's client over the WebSocket API, and back.
 //!
+//! What becomes of a request (forward, hold in the inbox, or a refusal's page) is the
+//! admission pipeline's call (`tunnel_backend::handlers::admission`), the one the
+//! local stack's ingress makes too; this driver waits for a reconnecting client
+//! around it and carries the admitted request.
+//!
 //! The rendezvous needs no polling: the function keeps its own WebSocket connection to
 //! the WebSocket API (the return channel), reused while the sandbox is warm. Each
 //! REQUEST names that connection in `reply_to` with a fresh secret; the client echoes
@@ -22,18 +27,14 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use client_core::clock::{now_ms, now_secs as unix_now};
 use client_core::inspect::{Exchange, Outcome as InspectOutcome};
-use client_core::protocol::ErrorCode;
 use client_core::protocol::limits::MAX_MESSAGE_BYTES;
-use client_core::protocol::{
-    ChunkWriter, ClientFrame, ErrorFrame, Headers, ServerFrame, StreamId, check_head, decode_text,
-    encode,
-};
+use client_core::protocol::{ChunkWriter, Headers, ServerFrame, StreamId, check_head, encode};
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use lambda_runtime::streaming::Response;
 use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -41,18 +42,16 @@ use tracing::Instrument as _;
 use tunnel_backend::Backend;
 use tunnel_backend::auth::{Claims, random_id};
 use tunnel_backend::connections::ConnectionError;
+use tunnel_backend::handlers::admission::{
+    Admission, Admitted, Head, Refusal, Refused, Rules, Source, admit, check_body, reroute,
+};
 use tunnel_backend::handlers::inbox;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
-use tunnel_backend::handlers::policy::{PublicRequest, Refusal, check};
-use tunnel_backend::handlers::proxy::{
-    ProxyError, Target, end_to_end, error_page, for_origin, origin_failure, resolve,
-};
-use tunnel_backend::model::{StoredPolicy, TunnelRecord};
-use tunnel_backend::store::Store;
+use tunnel_backend::handlers::proxy::for_origin;
+use tunnel_backend::model::TunnelRecord;
 use tunnel_backend::telemetry::{self, Emf};
 
 use super::relay::CHANNEL_ACTION;
-use super::reorder::{Ready, Reorder};
 use super::upload::Upload;
 use super::url_head;
 
@@ -103,8 +102,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The function's own WebSocket connection, on which answers arrive.
 #[derive(Debug)]
-struct Channel {
-    ws: Socket,
+pub(super) struct Channel {
+    pub(super) ws: Socket,
     connection_id: String,
     opened: Instant,
     used: Instant,
@@ -130,7 +129,7 @@ enum ChannelError {
     NoHello,
 }
 
-type Outcome = Response<
+pub(super) type Outcome = Response<
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
 >;
 
@@ -148,7 +147,7 @@ fn whole(status: StatusCode, lines: Headers, body: Vec<u8>) -> Outcome {
     whole_with(url_head::prelude(status, lines), body)
 }
 
-fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
+pub(super) fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
     let stream = futures_util::stream::once(async move { Ok(Bytes::from(body)) });
     Response {
         metadata_prelude,
@@ -156,14 +155,11 @@ fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Outcome {
     }
 }
 
-fn page(status: u16, detail: &str) -> Outcome {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let title = status.canonical_reason().unwrap_or("Error");
-    let lines = vec![(
-        http::header::CONTENT_TYPE.as_str().to_owned(),
-        "text/html; charset=utf-8".to_owned(),
-    )];
-    whole(status, lines, error_page(status.as_u16(), title, detail))
+/// The answer to `refusal` ([`Refusal::page`]).
+fn answer(refusal: &Refusal) -> Outcome {
+    let page = refusal.page();
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    whole(status, page.headers, page.body)
 }
 
 impl Proxy {
@@ -195,10 +191,7 @@ impl Proxy {
         if let Some(secret) = &self.origin_secret
             && header(ORIGIN_SECRET_HEADER).as_deref() != Some(secret.as_str())
         {
-            return page(
-                403,
-                "Requests must come through the tunnel's public address.",
-            );
+            return answer(&Refusal::NotThroughPublicAddress);
         }
         let host = header(TUNNEL_HOST_HEADER)
             .or_else(|| header("host"))
@@ -212,7 +205,7 @@ impl Proxy {
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
             .or_else(|| event.request_context.http.source_ip.clone());
         let Some(domain) = self.backend.config.public.subdomain_of(&host) else {
-            return page(404, &format!("{host} is not a tunnel address."));
+            return answer(&Refusal::NotATunnelAddress { host });
         };
         let domain_label = domain.clone();
         let deadline = Instant::now() + ONLINE_WAIT;
@@ -240,22 +233,11 @@ impl Proxy {
                 Err(_) => {
                     return refused(
                         InspectOutcome::Refused.as_str(),
-                        page(400, "The request body could not be read."),
+                        answer(&Refusal::BodyUnreadable),
                     );
                 }
             },
         };
-        if body.len() > MAX_REQUEST_BODY {
-            return refused(
-                InspectOutcome::TooLarge.as_str(),
-                page(
-                    413,
-                    &format!(
-                        "The request body is larger than this service's limit of {MAX_REQUEST_BODY} bytes."
-                    ),
-                ),
-            );
-        }
         let http = &event.request_context.http;
         let method = http.method.clone().unwrap_or_else(|| "GET".into());
         let mut path = event.raw_path.clone().unwrap_or_else(|| "/".into());
@@ -283,10 +265,7 @@ impl Proxy {
             // frames (docs/architecture.md, "WebSocket pass-through").
             return refused(
                 InspectOutcome::Refused.as_str(),
-                page(
-                    501,
-                    "WebSocket and other protocol upgrades are not carried by this deployment (AWS Lambda Function URL); they work on the self-hosted tunnel-server.",
-                ),
+                answer(&Refusal::UpgradeUnsupported),
             );
         }
         headers.retain(|(n, _)| n != "host");
@@ -338,7 +317,7 @@ impl Proxy {
         let Forward {
             domain,
             method,
-            mut path,
+            path,
             headers,
             body,
             remote_ip,
@@ -348,174 +327,156 @@ impl Proxy {
             replay_of,
             tally,
         } = f;
-        let captured_headers = headers.clone();
-        let mut headers = for_origin(
-            headers,
+        tracing::info!(request_id, %domain, %method, "public request");
+        let source = if replay_of.is_some() {
+            Source::Replay
+        } else {
+            Source::Public
+        };
+        let head = Head {
+            domain: &domain,
+            path: &path,
+            headers: &headers,
+            peer: remote_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            body_len: Some(body.len() as u64),
+            websocket: false,
+        };
+        let rules = Rules {
+            max_body: MAX_REQUEST_BODY as u64,
+        };
+        // An offline tunnel may be a client reconnecting (after a drop, or renewing
+        // ahead of the age cap): admission is asked again, with growing pauses, until
+        // `deadline`. Offline is refused before the rate limit, so the rounds take no
+        // tokens; a served tunnel costs one round.
+        let mut pause = Duration::from_millis(50);
+        let admission = loop {
+            match admit(&self.backend, &head, source, rules, now_ms()).await {
+                Admission::Refuse(Refused {
+                    refusal: Refusal::Offline { .. },
+                    logged: None,
+                    ..
+                }) if Instant::now() + pause <= deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
+        let record = |tunnel: &TunnelRecord| {
+            let mut recording = Recording::start(
+                tunnel,
+                &request_id,
+                &method,
+                &path,
+                &remote_addr,
+                &headers,
+                received_ms,
+                self.backend.config.capture_bytes,
+            );
+            recording.request_body(&body);
+            if let Some(of) = &replay_of {
+                recording.replay_of(of);
+            }
+            recording
+        };
+        let captured = |recording| Captured {
+            tally: tally.clone(),
+            recording,
+            store: self.backend.store.clone(),
+            keep: self.backend.config.log_keep,
+            done: None,
+        };
+        let mut admitted = match admission {
+            Admission::Refuse(r) => {
+                let Some(tunnel) = &r.logged else {
+                    if let (Some(t), Refusal::RateLimited { .. }) = (&tally, &r.refusal) {
+                        t.rate_limited
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let Some(kind) = r.refusal.error_kind() {
+                        note(tally.as_ref(), kind);
+                    }
+                    return answer(&r.refusal);
+                };
+                let mut recording = record(tunnel);
+                if r.capture.hide_share_token {
+                    recording.hide_share_token(None);
+                }
+                let capture = Captured {
+                    done: done.take(),
+                    ..captured(recording)
+                };
+                return refused(&r.refusal, capture).await;
+            }
+            Admission::Forward(a) | Admission::Hold(a) => a,
+        };
+        let mut recording = record(&admitted.tunnel);
+        // The Function URL hands over the whole body: the second step runs at once.
+        if let Err(refusal) = check_body(&admitted, &headers, &body, now_ms()) {
+            if admitted.capture.hide_share_token {
+                recording.hide_share_token(None);
+            }
+            let capture = Captured {
+                done: done.take(),
+                ..captured(recording)
+            };
+            return refused(&refusal, capture).await;
+        }
+        if admitted.capture.hide_share_token {
+            recording.hide_share_token(Some(admitted.path(&path)));
+        }
+        let path = admitted.path(&path).to_owned();
+        let headers = for_origin(
+            admitted.headers(headers.clone()),
             &self.backend.config.public,
             &domain,
             remote_ip.as_deref(),
             &request_id,
         );
-        tracing::info!(request_id, %domain, %method, "public request");
         if let Err(e) = check_head(0, &path, &headers) {
-            note(tally.as_ref(), InspectOutcome::Refused.as_str());
-            return page(431, &e.to_string());
+            let refusal = Refusal::Head(e);
+            let capture = Captured {
+                done: done.take(),
+                ..captured(recording)
+            };
+            return refuse(Some(capture), refusal).await;
         }
+        let mut capture = Some(Captured {
+            done: done.take(),
+            ..captured(recording)
+        });
 
         let max_chunk = self.backend.config.max_chunk;
         let (inline, rest) = body.split_at(body.len().min(max_chunk));
         let id: StreamId = rand::random();
         let secret = random_id(16);
-        let mut gone: Option<String> = None;
-        let mut capture: Option<Captured> = None;
-        let cap = self.backend.config.capture_bytes;
-        let record = |tunnel: &TunnelRecord, path: &str| {
-            let mut recording = Recording::start(
-                tunnel,
-                &request_id,
-                &method,
-                path,
-                &remote_addr,
-                &captured_headers,
-                received_ms,
-                cap,
-            );
-            recording.request_body(&body);
-            recording
-        };
         // Until the head is delivered nothing has reached the client, so a connection
         // found gone (a client reconnecting) means: wait for the new one and resend,
         // with a fresh look at the return channel too (it may have aged meanwhile).
-        let (guard, target) = loop {
-            // Nothing of the request has reached a client yet (a connection found gone
-            // only sends us round again), so an offline tunnel's inbox may take it;
-            // never a replay, which is the owner's own call.
-            let may_hold = replay_of.is_none();
-            let target = match self
-                .online(&domain, deadline, gone.as_deref(), may_hold)
-                .await
-            {
-                Ok(t) => t,
-                Err(Unavailable::Page(kind, outcome)) => {
-                    note(tally.as_ref(), kind);
-                    return outcome;
-                }
-                Err(Unavailable::Holdable(tunnel)) => {
-                    // Captured and policed on an earlier round: held as it stands.
-                    let (recording, headers, path) = match capture.take() {
-                        Some(c) => (c.recording, headers, path),
-                        None => {
-                            let mut recording = record(&tunnel, &path);
-                            match &tunnel.policy {
-                                Some(policy) => match police(
-                                    policy,
-                                    &path,
-                                    headers,
-                                    &captured_headers,
-                                    remote_ip.as_deref(),
-                                    &body,
-                                    &mut recording,
-                                ) {
-                                    Ok((headers, path)) => (recording, headers, path),
-                                    Err(refusal) => {
-                                        return refused(&refusal, recording, &self.backend, tally)
-                                            .await;
-                                    }
-                                },
-                                None => (recording, headers, path),
-                            }
-                        }
-                    };
-                    return self
-                        .hold(
-                            &tunnel,
-                            &request_id,
-                            &method,
-                            &path,
-                            headers,
-                            &body,
-                            recording,
-                            tally,
-                        )
-                        .await;
-                }
-            };
-            if capture.is_none() {
-                let b = &self.backend;
-                if let Err(f) = tunnel_backend::api::limit(
-                    b,
-                    "tunnel",
-                    &target.tunnel.tunnel_id,
-                    b.config.public_rate,
-                )
-                .await
-                {
-                    if let Some(t) = &tally {
-                        t.rate_limited
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    let secs = f.retry_after.unwrap_or(1);
-                    let mut r = page(
-                        429,
-                        &format!(
-                            "The tunnel {domain} is receiving more requests than its rate limit allows. Retry in {secs} s."
-                        ),
-                    );
-                    r.metadata_prelude
-                        .headers
-                        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-                    return r;
-                }
-                let mut recording = record(&target.tunnel, &path);
-                if let Some(of) = &replay_of {
-                    recording.replay_of(of);
-                }
-                // A replay is the owner's own request, sent from the control plane:
-                // the policy guards the public URL only.
-                if replay_of.is_none()
-                    && let Some(policy) = &target.tunnel.policy
-                {
-                    match police(
-                        policy,
+        let (guard, connection_id) = loop {
+            let Some(connection_id) = admitted.connection_id.clone() else {
+                let c = capture.take();
+                return self
+                    .hold(
+                        &admitted.tunnel,
+                        &request_id,
+                        &method,
                         &path,
                         headers,
-                        &captured_headers,
-                        remote_ip.as_deref(),
                         &body,
-                        &mut recording,
-                    ) {
-                        Ok((admitted_headers, admitted_path)) => {
-                            headers = admitted_headers;
-                            path = admitted_path;
-                        }
-                        Err(refusal) => {
-                            return refused(&refusal, recording, &self.backend, tally.clone())
-                                .await;
-                        }
-                    }
-                }
-                capture = Some(Captured {
-                    tally: tally.clone(),
-                    recording,
-                    store: self.backend.store.clone(),
-                    keep: self.backend.config.log_keep,
-                    done: done.take(),
-                });
-            }
+                        c,
+                    )
+                    .await;
+            };
             let mut guard = self.channel.clone().lock_owned().await;
             let channel = match self.channel(&mut guard).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no return channel");
-                    return ended(
-                        capture,
-                        InspectOutcome::TunnelOffline,
-                        page(
-                            502,
-                            "The tunnel service could not open its return channel. Try again.",
-                        ),
-                    )
-                    .await;
+                    let refusal = Refusal::ClientUnreachable {
+                        domain: domain.clone(),
+                    };
+                    return refuse(capture, refusal).await;
                 }
             };
             let head = ServerFrame::Request {
@@ -528,30 +489,35 @@ impl Proxy {
                 reply_to: Some(channel.connection_id.clone()),
                 secret: Some(secret.clone()),
             };
-            let Ok(head) = encode(&head) else {
-                return page(500, "The request could not be encoded.");
+            let head = match encode(&head) {
+                Ok(h) => h,
+                Err(e) => {
+                    let refusal = Refusal::HeadTooLarge { why: e.to_string() };
+                    return refuse(capture, refusal).await;
+                }
             };
-            match self
-                .backend
-                .connections
-                .send(&target.connection_id, head)
-                .await
-            {
+            match self.backend.connections.send(&connection_id, head).await {
                 Ok(()) => {
                     channel.used = Instant::now();
-                    break (guard, target);
+                    break (guard, connection_id);
                 }
-                Err(ConnectionError::Gone(_)) => gone = Some(target.connection_id.clone()),
+                Err(ConnectionError::Gone(_)) => {
+                    drop(guard);
+                    admitted = match self
+                        .reroute(admitted, &connection_id, source, deadline)
+                        .await
+                    {
+                        Admission::Forward(a) | Admission::Hold(a) => a,
+                        Admission::Refuse(r) => {
+                            return refuse(capture, r.refusal).await;
+                        }
+                    };
+                }
                 Err(_) => {
-                    return ended(
-                        capture,
-                        InspectOutcome::TunnelOffline,
-                        page(
-                            502,
-                            &format!("The tunnel {domain} lost its client. Try again."),
-                        ),
-                    )
-                    .await;
+                    let refusal = Refusal::ClientUnreachable {
+                        domain: domain.clone(),
+                    };
+                    return refuse(capture, refusal).await;
                 }
             }
         };
@@ -566,77 +532,38 @@ impl Proxy {
         } else {
             ChunkWriter::new().write(id, rest, true, max_chunk)
         };
-        let upload = Upload::start(
-            self.backend.connections.clone(),
-            &target.connection_id,
-            id,
-            chunks,
-        );
-        self.await_answer(
+        let upload = Upload::start(self.backend.connections.clone(), &connection_id, chunks);
+        let backend = &self.backend;
+        super::answer::await_answer(
+            backend,
             guard,
             id,
             secret,
             &domain,
-            &target.connection_id,
+            &connection_id,
             capture,
             upload,
         )
         .await
     }
 
-    /// The connection serving `domain`, waiting until `deadline` for a client that is
-    /// reconnecting. The wait re-reads the tunnel with growing pauses, and only while it
-    /// is offline: a served tunnel costs the two reads and nothing more.
-    /// `gone` is a connection just found closed, which the store may still name until
-    /// `$disconnect` has run.
-    /// With `may_hold`, an offline tunnel with an inbox is handed back at once to hold
-    /// the request in (no wait: the public gets the inbox's answer).
-    async fn online(
+    /// Where `admitted` goes after its connection `gone` was found closed
+    /// ([`reroute`]), waiting with growing pauses until `deadline` for a client that
+    /// is reconnecting.
+    async fn reroute(
         &self,
-        domain: &str,
+        admitted: Admitted,
+        gone: &str,
+        source: Source,
         deadline: Instant,
-        gone: Option<&str>,
-        may_hold: bool,
-    ) -> Result<Target, Unavailable> {
+    ) -> Admission {
         let mut pause = Duration::from_millis(50);
         loop {
-            match resolve(&self.backend, domain, client_core::clock::now_secs()).await {
-                Ok(t) if gone != Some(t.connection_id.as_str()) => return Ok(t),
-                Ok(_) => {}
-                Err(ProxyError::UnknownTunnel(d)) => {
-                    return Err(Unavailable::Page(
-                        telemetry::KIND_UNKNOWN_TUNNEL,
-                        page(
-                            404,
-                            &format!(
-                                "No tunnel is registered for {d}. Start one with `tunnel start <port> --domain {d}`."
-                            ),
-                        ),
-                    ));
-                }
-                Err(ProxyError::Offline(t)) if may_hold && inbox::settings(&t).is_some() => {
-                    return Err(Unavailable::Holdable(t));
-                }
-                Err(ProxyError::Offline(_)) => {}
-                Err(ProxyError::Store(e)) => {
-                    tracing::error!(error = %e, "store failure");
-                    return Err(Unavailable::Page(
-                        telemetry::KIND_STORE,
-                        page(
-                            503,
-                            "The tunnel service could not reach its store. Try again shortly.",
-                        ),
-                    ));
-                }
+            if let Some(a) = reroute(&self.backend, &admitted, gone, source, now_ms()).await {
+                return a;
             }
             if Instant::now() + pause > deadline {
-                return Err(Unavailable::Page(
-                    InspectOutcome::TunnelOffline.as_str(),
-                    page(
-                        502,
-                        &format!("The tunnel {domain} exists but no client is connected to it."),
-                    ),
-                ));
+                return admitted.connection_gone(source, false);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
@@ -654,11 +581,13 @@ impl Proxy {
         path: &str,
         headers: Headers,
         body: &[u8],
-        mut recording: Recording,
-        tally: Option<Arc<Tally>>,
+        capture: Option<Captured>,
     ) -> Outcome {
         let Some(settings) = inbox::settings(tunnel) else {
-            return page(502, "The tunnel is offline.");
+            let refusal = Refusal::Offline {
+                domain: tunnel.domain.clone(),
+            };
+            return refuse(capture, refusal).await;
         };
         let answer = inbox::hold(
             &self.backend,
@@ -666,7 +595,9 @@ impl Proxy {
             inbox::Arrival {
                 tunnel,
                 request_id,
-                received_ms: recording.received_ms(),
+                received_ms: capture
+                    .as_ref()
+                    .map_or_else(now_ms, |c| c.recording.received_ms()),
                 method,
                 path,
                 headers,
@@ -674,26 +605,14 @@ impl Proxy {
             },
         )
         .await;
-        let mut lines: Headers = vec![("content-type".into(), answer.content_type.into())];
-        if let Some(secs) = answer.retry_after {
-            lines.push(("retry-after".into(), secs.to_string()));
+        let lines = answer.headers();
+        let mut capture = capture;
+        if let Some(c) = &mut capture {
+            c.recording.response_head(answer.status, &lines, now_ms());
+            c.recording.response_body(&answer.body);
         }
-        recording.response_head(answer.status, &lines, now_ms());
-        recording.response_body(&answer.body);
-        let capture = Captured {
-            tally,
-            recording,
-            store: self.backend.store.clone(),
-            keep: self.backend.config.log_keep,
-            done: None,
-        };
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
-        ended(
-            Some(capture),
-            answer.outcome,
-            whole(status, lines, answer.body),
-        )
-        .await
+        ended(capture, answer.outcome, whole(status, lines, answer.body)).await
     }
 
     /// The live return channel, opening a new one when there is none or it is too old
@@ -759,190 +678,6 @@ impl Proxy {
                     used: Instant::now(),
                 });
             }
-        }
-    }
-
-    /// Reads the answer to stream `id` off the channel: returns once the head is in,
-    /// then streams the body from a task that keeps the channel until the end. The
-    /// request body's `upload` is ended with the answer.
-    #[allow(clippy::too_many_arguments)]
-    async fn await_answer(
-        &self,
-        mut guard: tokio::sync::OwnedMutexGuard<Option<Channel>>,
-        id: StreamId,
-        secret: String,
-        domain: &str,
-        client_conn: &str,
-        mut capture: Option<Captured>,
-        upload: Upload,
-    ) -> Outcome {
-        let deadline = tokio::time::Instant::now() + RESPONSE_TIMEOUT;
-        let mut reorder = Reorder::new();
-        let head = loop {
-            if let Some(ready) = reorder.poll() {
-                break ready;
-            }
-            let Some(channel) = guard.as_mut() else {
-                return ended(
-                    capture,
-                    InspectOutcome::TunnelOffline,
-                    page(502, "The return channel closed."),
-                )
-                .await;
-            };
-            let store = self.backend.store.as_ref();
-            match next_part_watched(
-                store,
-                client_conn,
-                channel,
-                id,
-                &secret,
-                deadline,
-                &mut reorder,
-            )
-            .await
-            {
-                Ok(()) => {}
-                Err(Stop::ClientGone) => {
-                    let response = page(
-                        502,
-                        &format!("The tunnel client for {domain} disconnected before answering."),
-                    );
-                    return ended(capture, InspectOutcome::TunnelOffline, response).await;
-                }
-                Err(Stop::Timeout) => {
-                    self.cancel(client_conn, id).await;
-                    let response = page(
-                        504,
-                        &format!(
-                            "The tunnel client for {domain} did not answer within {}s.",
-                            RESPONSE_TIMEOUT.as_secs()
-                        ),
-                    );
-                    return ended(capture, InspectOutcome::Timeout, response).await;
-                }
-                Err(Stop::Closed) => {
-                    *guard = None;
-                    let response = page(502, "The return channel closed before the answer came.");
-                    return ended(capture, InspectOutcome::TunnelOffline, response).await;
-                }
-                Err(Stop::Failed(e)) => {
-                    let (status, detail) = origin_failure(e.code, &e.message);
-                    let outcome = match e.code {
-                        ErrorCode::OriginRefused => InspectOutcome::OriginRefused,
-                        ErrorCode::OriginTimeout => InspectOutcome::OriginTimeout,
-                        _ => InspectOutcome::OriginFailed,
-                    };
-                    return ended(capture, outcome, page(status, &detail)).await;
-                }
-                Err(Stop::Broken(why)) => {
-                    self.cancel(client_conn, id).await;
-                    let response = page(
-                        502,
-                        &format!("The tunnel client sent a broken answer: {why}"),
-                    );
-                    return ended(capture, InspectOutcome::OriginFailed, response).await;
-                }
-            }
-        };
-        let Ready::Head {
-            status,
-            headers,
-            body,
-            fin,
-        } = head
-        else {
-            let response = page(502, "The tunnel client's answer had no head.");
-            return ended(capture, InspectOutcome::OriginFailed, response).await;
-        };
-        if let Some(c) = &mut capture {
-            c.recording.response_head(status, &headers, now_ms());
-            c.recording.response_body(&body);
-        }
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let head = url_head::prelude(status, end_to_end(headers));
-        if fin {
-            upload.end().await;
-            return ended(capture, InspectOutcome::Completed, whole_with(head, body)).await;
-        }
-        // Bounded: the runtime's body sender drains it as the Function URL streams out.
-        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-        let _ = tx.send(Ok(Bytes::from(body))).await;
-        let store = self.backend.store.clone();
-        let client = client_conn.to_owned();
-        let credit = Credit {
-            connections: self.backend.connections.clone(),
-            client_conn: client_conn.to_owned(),
-            id,
-            window: self.backend.config.window,
-            released: 0,
-        };
-        // The capture is stored before the last chunk's sender is dropped, so the
-        // invocation (which ends with the stream) cannot be frozen mid-write.
-        tokio::spawn(
-            async move {
-                let mut credit = credit;
-                loop {
-                    while let Some(ready) = reorder.poll() {
-                        if let Ready::Data { data, .. } = ready {
-                            if let Some(c) = &mut capture {
-                                c.recording.response_body(&data);
-                            }
-                            if tx.send(Ok(Bytes::from(data))).await.is_err() {
-                                end(capture, InspectOutcome::ClientDisconnected).await;
-                                return;
-                            }
-                            credit.released().await;
-                        }
-                    }
-                    if reorder.is_done() {
-                        upload.end().await;
-                        end(capture, InspectOutcome::Completed).await;
-                        return;
-                    }
-                    let Some(channel) = guard.as_mut() else {
-                        end(capture, InspectOutcome::TunnelOffline).await;
-                        return;
-                    };
-                    if let Err(stop) = next_part_watched(
-                        store.as_ref(),
-                        &client,
-                        channel,
-                        id,
-                        &secret,
-                        tokio::time::Instant::now() + RESPONSE_TIMEOUT,
-                        &mut reorder,
-                    )
-                    .await
-                    {
-                        if matches!(stop, Stop::Closed) {
-                            *guard = None;
-                        }
-                        end(capture, InspectOutcome::OriginFailed).await;
-                        let _ = tx
-                            .send(Err(std::io::Error::other(
-                                "the tunnel broke off the response",
-                            )))
-                            .await;
-                        return;
-                    }
-                }
-            }
-            // On the request's span: its log lines carry the request id.
-            .in_current_span(),
-        );
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Response {
-            metadata_prelude: head,
-            stream: Box::pin(stream),
-        }
-    }
-
-    async fn cancel(&self, client_conn: &str, id: StreamId) {
-        if let Ok(m) = encode(&ServerFrame::Cancel { id }) {
-            let _ = self.backend.connections.send(client_conn, m).await;
         }
     }
 }
@@ -1088,16 +823,16 @@ impl Drop for Counted {
 }
 
 /// An exchange being captured, stored when it ends.
-struct Captured {
+pub(super) struct Captured {
     tally: Option<Arc<Tally>>,
-    recording: Recording,
+    pub(super) recording: Recording,
     store: Arc<dyn tunnel_backend::store::Store>,
     keep: usize,
     done: Option<oneshot::Sender<Exchange>>,
 }
 
 /// Finishes and stores a capture. A store failure costs the record, not the answer.
-async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
+pub(super) async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     let Some(c) = capture else { return };
     if let (Some(t), Some(kind)) = (&c.tally, telemetry::error_kind(outcome)) {
         t.error(kind);
@@ -1115,196 +850,30 @@ async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
     }
 }
 
-/// Why [`Proxy::online`] found no connection to forward to.
-enum Unavailable {
-    /// Answer with this page; the metric's error kind beside it.
-    Page(&'static str, Outcome),
-    /// The tunnel is offline and its inbox can hold the request.
-    Holdable(Box<TunnelRecord>),
+/// Answers a request refused before it was forwarded, and stores it in the request
+/// log whole: the caller's request and the refusal it got.
+async fn refused(refusal: &Refusal, mut capture: Captured) -> Outcome {
+    let page = refusal.page();
+    capture
+        .recording
+        .response_head(page.status, &page.headers, now_ms());
+    capture.recording.response_body(&page.body);
+    ended(Some(capture), refusal.outcome(), answer(refusal)).await
 }
 
-/// Applies a tunnel's policy to a public request. Admitted: the headers and path the
-/// origin gets (the tunnel's own credentials removed) and a share token hidden in the
-/// record. Refused: why, for [`refused`].
-fn police(
-    policy: &StoredPolicy,
-    path: &str,
-    headers: Headers,
-    captured_headers: &Headers,
-    remote_ip: Option<&str>,
-    body: &[u8],
-    recording: &mut Recording,
-) -> Result<(Headers, String), Refusal> {
-    let checked = check(
-        policy,
-        &PublicRequest {
-            path,
-            headers: captured_headers,
-            remote_ip: remote_ip.and_then(|ip| ip.parse().ok()),
-            body,
-            now: unix_now(),
-        },
-    );
-    let has_token = policy.share_token.is_some();
-    match checked {
-        Err(refusal) => {
-            if has_token {
-                recording.hide_share_token(None);
-            }
-            Err(refusal)
-        }
-        Ok(admit) => {
-            let headers = admit.headers(headers);
-            let path = admit.path.clone().unwrap_or_else(|| path.to_owned());
-            if has_token {
-                recording.hide_share_token(Some(&path));
-            }
-            Ok((headers, path))
-        }
-    }
-}
-
-/// Answers a request the tunnel's policy refused, and stores it in the request log.
-async fn refused(
-    refusal: &Refusal,
-    mut recording: Recording,
-    backend: &Backend,
-    tally: Option<Arc<Tally>>,
-) -> Outcome {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
-    let headers = refusal.headers();
-    let body = refusal.body();
-    recording.response_head(status.as_u16(), &headers, now_ms());
-    recording.response_body(&body);
-    let outcome = if refusal.status == 413 {
-        InspectOutcome::TooLarge
-    } else {
-        InspectOutcome::Refused
-    };
-    let capture = Captured {
-        tally,
-        recording,
-        store: backend.store.clone(),
-        keep: backend.config.log_keep,
-        done: None,
-    };
-    ended(Some(capture), outcome, whole(status, headers, body)).await
+/// [`end`] with `refusal`'s outcome, then its answer.
+pub(super) async fn refuse(capture: Option<Captured>, refusal: Refusal) -> Outcome {
+    ended(capture, refusal.outcome(), answer(&refusal)).await
 }
 
 /// [`end`], then `response`.
-async fn ended(capture: Option<Captured>, outcome: InspectOutcome, response: Outcome) -> Outcome {
+pub(super) async fn ended(
+    capture: Option<Captured>,
+    outcome: InspectOutcome,
+    response: Outcome,
+) -> Outcome {
     end(capture, outcome).await;
     response
-}
-
-/// Grants the client more room as chunks go out: every half window, room for a
-/// whole window past what was released, so the client rarely waits.
-struct Credit {
-    connections: Arc<dyn tunnel_backend::connections::Connections>,
-    client_conn: String,
-    id: StreamId,
-    window: u32,
-    released: u32,
-}
-
-impl Credit {
-    async fn released(&mut self) {
-        self.released += 1;
-        let half = (self.window / 2).max(1);
-        if self.window == 0 || !self.released.is_multiple_of(half) {
-            return;
-        }
-        let frame = ServerFrame::Credit {
-            id: self.id,
-            up_to: self.released + self.window,
-        };
-        if let Ok(m) = encode(&frame) {
-            let _ = self.connections.send(&self.client_conn, m).await;
-        }
-    }
-}
-
-enum Stop {
-    Timeout,
-    Closed,
-    Failed(ErrorFrame),
-    Broken(String),
-    /// The client's connection record is gone: it disconnected.
-    ClientGone,
-}
-
-/// [`next_part`], checking after each [`LIVENESS_PROBE`] of silence that the client's
-/// connection still exists. A store error is not taken as a disconnect: the deadline
-/// still bounds the wait.
-async fn next_part_watched(
-    store: &dyn Store,
-    client_conn: &str,
-    channel: &mut Channel,
-    id: StreamId,
-    secret: &str,
-    deadline: tokio::time::Instant,
-    reorder: &mut Reorder,
-) -> Result<(), Stop> {
-    loop {
-        let slice = deadline.min(tokio::time::Instant::now() + LIVENESS_PROBE);
-        match next_part(channel, id, secret, slice, reorder).await {
-            Err(Stop::Timeout) if slice < deadline => {
-                if let Ok(None) = store.get_connection(client_conn).await {
-                    tracing::info!(stream = id, client_conn, "tunnel client gone mid-request");
-                    return Err(Stop::ClientGone);
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Reads messages until one part of stream `id` with the right secret is placed.
-/// Frames of other streams (late answers to earlier requests) are skipped.
-async fn next_part(
-    channel: &mut Channel,
-    id: StreamId,
-    secret: &str,
-    deadline: tokio::time::Instant,
-    reorder: &mut Reorder,
-) -> Result<(), Stop> {
-    loop {
-        let msg = match tokio::time::timeout_at(deadline, channel.ws.next()).await {
-            Err(_) => return Err(Stop::Timeout),
-            Ok(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_)))) => return Err(Stop::Closed),
-            Ok(Some(Ok(m))) => m,
-        };
-        let WsMessage::Text(text) = msg else { continue };
-        let Ok(frame) = decode_text::<ClientFrame>(text.as_str()) else {
-            continue;
-        };
-        let (frame_id, frame_secret) = match &frame {
-            ClientFrame::Response { id, secret, .. } => (*id, secret.clone()),
-            ClientFrame::Body(c) => (c.id, c.secret.clone()),
-            ClientFrame::Error(e) => (e.id.unwrap_or_default(), e.secret.clone()),
-            _ => continue,
-        };
-        if frame_id != id {
-            continue;
-        }
-        if frame_secret.as_deref() != Some(secret) {
-            tracing::warn!(stream = id, "answer with a wrong secret ignored");
-            continue;
-        }
-        let placed = match frame {
-            ClientFrame::Response {
-                status,
-                headers,
-                body,
-                fin,
-                ..
-            } => reorder.head(status, headers, body, fin),
-            ClientFrame::Body(c) => reorder.chunk(c),
-            ClientFrame::Error(e) => return Err(Stop::Failed(e)),
-            _ => Ok(()),
-        };
-        return placed.map_err(|e| Stop::Broken(e.to_string()));
-    }
 }
 
 /// Main loop of tunnel-proxy.

@@ -5,23 +5,22 @@
 //! invocation payload; Lambda starts the function only once the body is in), so the
 //! origin cannot see a slow upload as it arrives on AWS. What the proxy can do is not
 //! make the answer wait for the posting: an origin that answers before it has read
-//! the body (401, 413) is heard at once, and the chunks not yet posted are dropped.
+//! the body (401, 413) is heard at once, and the chunks not yet posted are dropped
+//! (the exchange's machine says when, and sends the CANCEL).
 
 use std::sync::Arc;
 
-use client_core::protocol::{BodyChunk, ServerFrame, StreamId, encode};
+use client_core::protocol::{BodyChunk, ServerFrame, encode};
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use tunnel_backend::connections::{ConnectionError, Connections};
+use tunnel_backend::handlers::exchange::UploadEnd;
 
 /// The chunks of one request body on their way to the client.
 #[derive(Debug)]
 pub struct Upload {
     task: Option<JoinHandle<Result<(), ConnectionError>>>,
-    connections: Arc<dyn Connections>,
-    client_conn: String,
-    id: StreamId,
 }
 
 impl Upload {
@@ -30,11 +29,10 @@ impl Upload {
     pub fn start(
         connections: Arc<dyn Connections>,
         client_conn: &str,
-        id: StreamId,
         chunks: Vec<BodyChunk>,
     ) -> Self {
         let task = (!chunks.is_empty()).then(|| {
-            let (connections, client_conn) = (connections.clone(), client_conn.to_owned());
+            let client_conn = client_conn.to_owned();
             let post = async move {
                 for chunk in chunks {
                     let Ok(message) = encode(&ServerFrame::Body(chunk)) else {
@@ -53,26 +51,31 @@ impl Upload {
             };
             tokio::spawn(post.in_current_span())
         });
-        Self {
-            task,
-            connections,
-            client_conn: client_conn.to_owned(),
-            id,
-        }
+        Self { task }
     }
 
-    /// The exchange is over (its answer is complete): a body not yet all posted is
-    /// dropped, and the client is told with CANCEL, so it stops waiting for the rest.
-    pub async fn end(mut self) {
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if let Some(Ok(Ok(()))) = (&mut task).now_or_never() {
-            return;
+    /// True while chunks are still being posted.
+    pub fn is_running(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// How the posting ended, if it has. Either way it is over for the exchange's
+    /// machine: a post that failed is not the exchange's end, since the answer's
+    /// wait notices a client that went away (its liveness probe).
+    pub fn try_ended(&mut self) -> Option<UploadEnd> {
+        let ended = self.task.as_mut()?.now_or_never()?;
+        self.task = None;
+        if let Ok(Err(e)) = ended {
+            tracing::debug!(error = %e, "request body posting stopped");
         }
-        task.abort();
-        if let Ok(m) = encode(&ServerFrame::Cancel { id: self.id }) {
-            let _ = self.connections.send(&self.client_conn, m).await;
+        Some(UploadEnd::Finished)
+    }
+
+    /// Stops posting: the exchange ended first (its machine sends CANCEL, so the
+    /// client stops waiting for the rest).
+    pub fn abort(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 }
@@ -80,9 +83,7 @@ impl Upload {
 impl Drop for Upload {
     fn drop(&mut self) {
         // An exchange that failed: nothing more goes to the client.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.abort();
     }
 }
 
@@ -121,54 +122,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_answer_before_the_last_chunk_drops_the_rest_with_cancel() {
+    async fn an_aborted_upload_posts_nothing_more() {
         let connections = Arc::new(SlowConnections {
             sent: Mutex::new(Vec::new()),
             permits: Semaphore::new(1),
         });
         let chunks = ChunkWriter::new().write(7, &[1u8; 3000], true, 1024);
         assert_eq!(chunks.len(), 3);
-        let upload = Upload::start(connections.clone(), "client", 7, chunks);
+        let mut upload = Upload::start(connections.clone(), "client", chunks);
         // The first chunk goes; the second waits on the endpoint.
         while posted(&connections).is_empty() {
             tokio::task::yield_now().await;
         }
-        upload.end().await;
-        let sent = posted(&connections);
-        assert!(
-            matches!(&sent[..], [ServerFrame::Body(c), ServerFrame::Cancel { id: 7 }] if c.seq == 0),
-            "{sent:?}"
-        );
+        assert!(upload.try_ended().is_none(), "still posting");
+        upload.abort();
+        assert!(!upload.is_running());
         // Nothing more is posted once it was cut, even when the endpoint frees up.
         connections.permits.add_permits(5);
         tokio::task::yield_now().await;
-        assert_eq!(posted(&connections).len(), 2);
+        let sent = posted(&connections);
+        assert!(
+            matches!(&sent[..], [ServerFrame::Body(c)] if c.seq == 0),
+            "{sent:?}"
+        );
     }
 
     #[tokio::test]
-    async fn a_body_posted_in_full_needs_no_cancel() {
+    async fn a_body_posted_in_full_ends_the_upload() {
         let connections = Arc::new(SlowConnections {
             sent: Mutex::new(Vec::new()),
             permits: Semaphore::new(10),
         });
         let chunks = ChunkWriter::new().write(7, &[1u8; 3000], true, 1024);
-        let upload = Upload::start(connections.clone(), "client", 7, chunks);
-        while posted(&connections).len() < 3 {
+        let mut upload = Upload::start(connections.clone(), "client", chunks);
+        let end = loop {
+            if let Some(end) = upload.try_ended() {
+                break end;
+            }
             tokio::task::yield_now().await;
-        }
-        // The task may still be returning; `end` waits for nothing and cancels only
-        // an unfinished upload.
-        while upload.task.as_ref().is_some_and(|t| !t.is_finished()) {
-            tokio::task::yield_now().await;
-        }
-        upload.end().await;
+        };
+        assert_eq!(end, UploadEnd::Finished);
         let sent = posted(&connections);
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert!(sent.iter().all(|f| matches!(f, ServerFrame::Body(_))));
-        assert!(
-            Upload::start(connections, "client", 8, Vec::new())
-                .task
-                .is_none()
-        );
+        assert!(!Upload::start(connections, "client", Vec::new()).is_running());
     }
 }

@@ -40,6 +40,17 @@ pub struct Answer {
     pub outcome: Outcome,
 }
 
+impl Answer {
+    /// The answer's headers: its media type, and `Retry-After` when there is one.
+    pub fn headers(&self) -> Headers {
+        let mut h: Headers = vec![("content-type".into(), self.content_type.into())];
+        if let Some(secs) = self.retry_after {
+            h.push(("retry-after".into(), secs.to_string()));
+        }
+        h
+    }
+}
+
 /// A public request as it would have gone to the origin, for [`hold`].
 #[derive(Debug)]
 pub struct Arrival<'a> {
@@ -267,6 +278,23 @@ pub async fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_says_its_type_and_when_to_retry() {
+        let full = page(503, Outcome::TunnelOffline, Some(60), "full");
+        assert_eq!(
+            full.headers(),
+            [
+                (
+                    "content-type".to_owned(),
+                    "text/html; charset=utf-8".to_owned()
+                ),
+                ("retry-after".to_owned(), "60".to_owned())
+            ]
+        );
+        let held = page(413, Outcome::TooLarge, None, "big");
+        assert_eq!(held.headers().len(), 1);
+    }
 
     fn report() -> DeliveryReport {
         DeliveryReport {

@@ -1,8 +1,10 @@
 //! One module per planned backend function. Each is a plain async function over
 //! [`crate::Backend`], with no knowledge of HTTP servers, Lambda events or sockets.
 
+pub mod admission;
 pub mod clients;
 pub mod connection;
+pub mod exchange;
 pub mod inbox;
 pub mod inspect;
 pub mod policy;

@@ -5,8 +5,16 @@
 //! redb runs one at a time: that serialisation is what makes the conditional writes
 //! (domain claims, connection binding) race-free. Operations are short, so they run
 //! inline on the caller's task.
+//!
+//! Tunnel records and domain claims are also kept in memory ([`routes`]), updated by
+//! every write that changes them, so reading them (every public request does) costs
+//! no transaction.
+
+mod routes;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use client_core::inbox::HeldRequest;
@@ -17,10 +25,10 @@ use serde::de::DeserializeOwned;
 
 use super::{LogPage, LogQuery, Store, StoreError};
 use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord, expired};
+use routes::{Routes, Tx};
 
 const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
-const TUNNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("tunnels");
-const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
+// The tunnels and domains tables are `routes`' own.
 const CONNECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("connections");
 /// Index of a client's tunnels: `client_id/created_at/tunnel_id`, ordered by creation.
 const CLIENT_TUNNELS: TableDefinition<&str, ()> = TableDefinition::new("client_tunnels");
@@ -55,7 +63,14 @@ pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 pub struct EmbeddedStore {
     db: Database,
     /// When the request log was last written durably, Unix milliseconds.
-    log_synced_ms: std::sync::atomic::AtomicU64,
+    log_synced_ms: AtomicU64,
+    /// Every tunnel and domain claim of the file.
+    routes: RwLock<Routes>,
+    /// Held from a write transaction's start until its rows are in `routes`, so rows
+    /// reach `routes` in commit order (redb orders the commits themselves).
+    writer: Mutex<()>,
+    /// Read transactions begun, for `/metrics`.
+    read_transactions: AtomicU64,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -84,23 +99,18 @@ pub const EXPIRY_SWEEP_INTERVAL_SECS: u64 = 3600;
 
 /// Sets the expiry on `tunnel`'s domain claim, if the claim is still its own.
 fn set_claim_expiry(
-    tx: &WriteTransaction,
+    tx: &Tx,
     tunnel: &TunnelRecord,
     expires_at: Option<u64>,
 ) -> Result<(), StoreError> {
-    let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
-    let claim = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
-        Some(v) => decode::<DomainRecord>(v.value())?,
-        None => return Ok(()),
+    let Some(claim) = tx.domain(&tunnel.domain)? else {
+        return Ok(());
     };
     if claim.tunnel_id == tunnel.tunnel_id && claim.expires_at != expires_at {
-        let claim = DomainRecord {
+        tx.put_domain(&DomainRecord {
             expires_at,
             ..claim
-        };
-        domains
-            .insert(tunnel.domain.as_str(), encode(&claim)?.as_slice())
-            .map_err(backend)?;
+        })?;
     }
     Ok(())
 }
@@ -108,21 +118,15 @@ fn set_claim_expiry(
 /// Removes tunnel `tunnel_id` and everything it holds: its record, its place in its
 /// client's index, its domain claim (if still its own), its inbox and its request log.
 /// A missing tunnel is [`StoreError::NotFound`].
-fn purge(tx: &WriteTransaction, tunnel_id: &str) -> Result<TunnelRecord, StoreError> {
-    let tunnel: TunnelRecord = {
-        let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-        match tunnels.remove(tunnel_id).map_err(backend)? {
-            Some(v) => decode(v.value())?,
-            None => return Err(StoreError::NotFound("tunnel")),
-        }
+fn purge(tx: &Tx, tunnel_id: &str) -> Result<TunnelRecord, StoreError> {
+    let Some(tunnel) = tx.remove_tunnel(tunnel_id)? else {
+        return Err(StoreError::NotFound("tunnel"));
     };
-    let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
-    let owned = match domains.get(tunnel.domain.as_str()).map_err(backend)? {
-        Some(v) => decode::<DomainRecord>(v.value())?.tunnel_id == tunnel.tunnel_id,
-        None => false,
-    };
-    if owned {
-        domains.remove(tunnel.domain.as_str()).map_err(backend)?;
+    if tx
+        .domain(&tunnel.domain)?
+        .is_some_and(|claim| claim.tunnel_id == tunnel.tunnel_id)
+    {
+        tx.remove_domain(&tunnel.domain)?;
     }
     tx.open_table(CLIENT_TUNNELS)
         .map_err(backend)?
@@ -187,12 +191,14 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         let store = Self {
             db,
-            log_synced_ms: std::sync::atomic::AtomicU64::new(0),
+            log_synced_ms: AtomicU64::new(0),
+            routes: RwLock::default(),
+            writer: Mutex::new(()),
+            read_transactions: AtomicU64::new(0),
         };
         store.write(|tx| {
+            Routes::create_tables(tx)?;
             tx.open_table(CLIENTS).map_err(backend)?;
-            tx.open_table(TUNNELS).map_err(backend)?;
-            tx.open_table(DOMAINS).map_err(backend)?;
             tx.open_table(CONNECTIONS).map_err(backend)?;
             tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
             tx.open_table(LOG).map_err(backend)?;
@@ -202,7 +208,41 @@ impl EmbeddedStore {
             tx.open_table(INBOX_SEQ).map_err(backend)?;
             Ok(())
         })?;
+        *store.routes_mut() = Routes::load(&store.db)?;
         Ok(store)
+    }
+
+    fn routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
+        self.routes.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many read transactions this store has begun. A public request through a
+    /// tunnel begins none: it reads the routing table.
+    pub fn read_transactions(&self) -> u64 {
+        self.read_transactions.load(Ordering::Relaxed)
+    }
+
+    /// Checks that the in-memory tunnels and domain claims are exactly the file's;
+    /// the error names the first row that differs. For tests: a write path that
+    /// changed the file without the routing table fails it.
+    pub fn check_routes(&self) -> Result<(), StoreError> {
+        // No write may be between its commit and its update of the table meanwhile.
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.routes().difference(&self.db)? {
+            None => Ok(()),
+            Some(why) => Err(StoreError::Backend(format!(
+                "the routing table disagrees with the file: {why}"
+            ))),
+        }
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.read_transactions.fetch_add(1, Ordering::Relaxed);
+        self.db.begin_read().map_err(backend)
     }
 
     /// Forgets every connection. A process that just started has none, whatever the
@@ -210,21 +250,13 @@ impl EmbeddedStore {
     /// attached goes inactive and expires at `expires_at`.
     pub fn detach_all(&self, expires_at: u64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-            let mut attached = Vec::new();
-            for row in tunnels.iter().map_err(backend)? {
-                let (_, value) = row.map_err(backend)?;
-                let t: TunnelRecord = decode(value.value())?;
-                if t.connection_id.is_some() {
-                    attached.push(t);
+            for mut t in tx.tunnels()? {
+                if t.connection_id.is_none() {
+                    continue;
                 }
-            }
-            for mut t in attached {
                 t.connection_id = None;
                 t.expires_at = Some(expires_at);
-                tunnels
-                    .insert(t.tunnel_id.as_str(), encode(&t)?.as_slice())
-                    .map_err(backend)?;
+                tx.put_tunnel(&t)?;
                 set_claim_expiry(tx, &t, Some(expires_at))?;
             }
             let mut connections = tx.open_table(CONNECTIONS).map_err(backend)?;
@@ -238,32 +270,24 @@ impl EmbeddedStore {
     /// ([`EXPIRY_SWEEP_INTERVAL_SECS`]); reads ignore expired tunnels in between.
     pub fn sweep_expired(&self, now: u64) -> Result<usize, StoreError> {
         self.write(|tx| {
-            let mut gone = Vec::new();
-            {
-                let tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-                for row in tunnels.iter().map_err(backend)? {
-                    let (_, value) = row.map_err(backend)?;
-                    let t: TunnelRecord = decode(value.value())?;
-                    if expired(t.expires_at, now) {
-                        gone.push(t.tunnel_id);
-                    }
+            let mut gone = 0;
+            for t in tx.tunnels()? {
+                if expired(t.expires_at, now) {
+                    purge(tx, &t.tunnel_id)?;
+                    gone += 1;
                 }
             }
-            for id in &gone {
-                purge(tx, id)?;
-            }
-            Ok(gone.len())
+            Ok(gone)
         })
     }
 
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let tx = self.db.begin_write().map_err(backend)?;
-        // On error the transaction is dropped, which aborts it.
+    fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = Tx::new(self.db.begin_write().map_err(backend)?);
+        // On error the transaction is dropped, which aborts it, with the rows it
+        // recorded for the routing table.
         let out = f(&tx)?;
-        tx.commit().map_err(backend)?;
+        tx.commit(&self.routes)?;
         Ok(out)
     }
 
@@ -272,7 +296,7 @@ impl EmbeddedStore {
         table: TableDefinition<&str, &[u8]>,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let tx = self.begin_read()?;
         let t = tx.open_table(table).map_err(backend)?;
         match t.get(key).map_err(backend)? {
             Some(v) => Ok(Some(decode(v.value())?)),
@@ -286,14 +310,11 @@ impl EmbeddedStore {
         f: impl FnOnce(&mut TunnelRecord) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut t = tx.open_table(TUNNELS).map_err(backend)?;
-            let mut tunnel: TunnelRecord = match t.get(tunnel_id).map_err(backend)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(StoreError::NotFound("tunnel")),
+            let Some(mut tunnel) = tx.tunnel(tunnel_id)? else {
+                return Err(StoreError::NotFound("tunnel"));
             };
             if f(&mut tunnel)? {
-                t.insert(tunnel_id, encode(&tunnel)?.as_slice())
-                    .map_err(backend)?;
+                tx.put_tunnel(&tunnel)?;
             }
             Ok(())
         })
@@ -334,16 +355,7 @@ impl Store for EmbeddedStore {
 
     async fn create_tunnel(&self, tunnel: &TunnelRecord, now: u64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let held = match tx
-                .open_table(DOMAINS)
-                .map_err(backend)?
-                .get(tunnel.domain.as_str())
-                .map_err(backend)?
-            {
-                Some(v) => Some(decode::<DomainRecord>(v.value())?),
-                None => None,
-            };
-            if let Some(claim) = held {
+            if let Some(claim) = tx.domain(&tunnel.domain)? {
                 if !expired(claim.expires_at, now) {
                     return Err(StoreError::DomainTaken(tunnel.domain.clone()));
                 }
@@ -352,32 +364,18 @@ impl Store for EmbeddedStore {
                     Ok(_) | Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
-                tx.open_table(DOMAINS)
-                    .map_err(backend)?
-                    .remove(tunnel.domain.as_str())
-                    .map_err(backend)?;
+                tx.remove_domain(&tunnel.domain)?;
             }
-            let mut domains = tx.open_table(DOMAINS).map_err(backend)?;
-            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-            if tunnels
-                .get(tunnel.tunnel_id.as_str())
-                .map_err(backend)?
-                .is_some()
-            {
+            if tx.tunnel(&tunnel.tunnel_id)?.is_some() {
                 return Err(StoreError::Exists("tunnel"));
             }
-            let claim = DomainRecord {
+            tx.put_domain(&DomainRecord {
                 domain: tunnel.domain.clone(),
                 tunnel_id: tunnel.tunnel_id.clone(),
                 client_id: tunnel.client_id.clone(),
                 expires_at: tunnel.expires_at,
-            };
-            domains
-                .insert(tunnel.domain.as_str(), encode(&claim)?.as_slice())
-                .map_err(backend)?;
-            tunnels
-                .insert(tunnel.tunnel_id.as_str(), encode(tunnel)?.as_slice())
-                .map_err(backend)?;
+            })?;
+            tx.put_tunnel(tunnel)?;
             tx.open_table(CLIENT_TUNNELS)
                 .map_err(backend)?
                 .insert(index_key(tunnel).as_str(), ())
@@ -391,9 +389,7 @@ impl Store for EmbeddedStore {
         tunnel_id: &str,
         now: u64,
     ) -> Result<Option<TunnelRecord>, StoreError> {
-        Ok(self
-            .read::<TunnelRecord>(TUNNELS, tunnel_id)?
-            .filter(|t| !expired(t.expires_at, now)))
+        Ok(self.routes().tunnel(tunnel_id, now))
     }
 
     async fn list_tunnels(
@@ -401,9 +397,9 @@ impl Store for EmbeddedStore {
         client_id: &str,
         now: u64,
     ) -> Result<Vec<TunnelRecord>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let tx = self.begin_read()?;
         let index = tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
-        let tunnels = tx.open_table(TUNNELS).map_err(backend)?;
+        let tunnels = self.routes();
         // '/' + 1 == '0': the range covers exactly the keys starting with "client_id/".
         let (start, end) = (format!("{client_id}/"), format!("{client_id}0"));
         let mut out = Vec::new();
@@ -412,11 +408,11 @@ impl Store for EmbeddedStore {
             let Some(tunnel_id) = key.value().rsplit('/').next().map(str::to_owned) else {
                 continue;
             };
-            if let Some(v) = tunnels.get(tunnel_id.as_str()).map_err(backend)? {
-                let t: TunnelRecord = decode(v.value())?;
-                if !expired(t.expires_at, now) {
-                    out.push(t);
-                }
+            // The index and the table change in one write, which `routes` shows
+            // only once committed: a tunnel created meanwhile may be missing here,
+            // as it would be from a read begun a moment earlier.
+            if let Some(t) = tunnels.tunnel(&tunnel_id, now) {
+                out.push(t);
             }
         }
         Ok(out)
@@ -427,9 +423,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_domain(&self, domain: &str, now: u64) -> Result<Option<DomainRecord>, StoreError> {
-        Ok(self
-            .read::<DomainRecord>(DOMAINS, domain)?
-            .filter(|d| !expired(d.expires_at, now)))
+        Ok(self.routes().domain(domain, now))
     }
 
     async fn set_policy(
@@ -450,10 +444,8 @@ impl Store for EmbeddedStore {
         now: u64,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-            let mut t: TunnelRecord = match tunnels.get(tunnel_id).map_err(backend)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(StoreError::NotFound("tunnel")),
+            let Some(mut t) = tx.tunnel(tunnel_id)? else {
+                return Err(StoreError::NotFound("tunnel"));
             };
             if expired(t.expires_at, now) {
                 return Err(StoreError::NotFound("tunnel"));
@@ -466,10 +458,7 @@ impl Store for EmbeddedStore {
             }
             t.connection_id = Some(connection_id.to_owned());
             t.expires_at = None;
-            tunnels
-                .insert(tunnel_id, encode(&t)?.as_slice())
-                .map_err(backend)?;
-            drop(tunnels);
+            tx.put_tunnel(&t)?;
             set_claim_expiry(tx, &t, None)
         })
     }
@@ -481,21 +470,16 @@ impl Store for EmbeddedStore {
         expires_at: u64,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut tunnels = tx.open_table(TUNNELS).map_err(backend)?;
-            let mut t: TunnelRecord = match tunnels.get(tunnel_id).map_err(backend)? {
-                Some(v) => decode(v.value())?,
-                // The tunnel was deleted while connected: nothing left to detach.
-                None => return Ok(()),
+            // The tunnel was deleted while connected: nothing left to detach.
+            let Some(mut t) = tx.tunnel(tunnel_id)? else {
+                return Ok(());
             };
             if t.connection_id.as_deref() != Some(connection_id) {
                 return Ok(());
             }
             t.connection_id = None;
             t.expires_at = Some(expires_at);
-            tunnels
-                .insert(tunnel_id, encode(&t)?.as_slice())
-                .map_err(backend)?;
-            drop(tunnels);
+            tx.put_tunnel(&t)?;
             set_claim_expiry(tx, &t, Some(expires_at))
         })
     }
@@ -600,7 +584,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn list_exchanges(&self, q: LogQuery<'_>) -> Result<LogPage, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let tx = self.begin_read()?;
         let log = tx.open_table(LOG).map_err(backend)?;
         let (start, mut end) = log_range(q.tunnel_id);
         if let Some(before) = q.before {
@@ -627,7 +611,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn count_exchanges(&self, tunnel_id: &str) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let tx = self.begin_read()?;
         let counts = tx.open_table(LOG_COUNTS).map_err(backend)?;
         Ok(counts
             .get(tunnel_id)
@@ -694,8 +678,12 @@ impl Store for EmbeddedStore {
         })
     }
 
+    fn read_transactions(&self) -> Option<u64> {
+        Some(EmbeddedStore::read_transactions(self))
+    }
+
     async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let tx = self.begin_read()?;
         let inbox = tx.open_table(INBOX).map_err(backend)?;
         Ok(held_in(&inbox, tunnel_id, now)?.live.len() as u64)
     }

@@ -188,6 +188,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// How many unexpired requests the tunnel's inbox holds.
     async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError>;
+
+    /// How many read transactions the adapter has begun, where it counts them (the
+    /// embedded store does, for `/metrics`).
+    fn read_transactions(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub mod contract;
