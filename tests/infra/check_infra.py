@@ -12,7 +12,7 @@ sources that define them:
               running proxy::run, and rest.rs's REPLAY_ROUTE functions
   tables      tunnel_aws::table_definitions (lambdas/aws/src/tables.rs, attr names
               from item.rs)
-  store calls the DynamoDB calls of lambdas/aws/src/store.rs, per table and index
+  store calls the DynamoDB calls of lambdas/aws/src/store/, per table and index
   log bucket  functions::LOG_BUCKET_ACCESS (who uses the request log's bucket, and
               how), the S3 calls of lambdas/aws/src/log_bucket.rs and its LOG_PREFIX,
               and the log's retention (tunnel_backend::config::DEFAULT_LOG_TTL_SECS)
@@ -84,7 +84,7 @@ _STORE_CALL = re.compile(
 
 
 def store_calls(src: str, consts: dict[str, str]) -> tuple[dict, dict]:
-    """What lambdas/aws/src/store.rs does on each table: ({table: actions},
+    """What lambdas/aws/src/store/ does on each table: ({table: actions},
     {table: {index: actions}}). A call names its table right after itself
     (`.put_item().table_name(&self.tables.requests)`); reads of one item go through
     the `get` helper (`self.get(&self.tables.clients, ...)`). Any other way of naming
@@ -102,7 +102,9 @@ def store_calls(src: str, consts: dict[str, str]) -> tuple[dict, dict]:
         if not calls or src[calls[-1].end() : m.start()].strip():
             raise ValueError(f"store.rs: no DynamoDB call right before {m.group(0)}")
         action = STORE_CALLS[calls[-1].group(1) or calls[-1].group(2)]
-        end = re.compile(r"\.(send|build)\(\)").search(src, m.end())
+        # A chain ends at its `.send()` (or `.build()`), or where it is handed whole
+        # to the paging helper: `query_all(<chain>).await`.
+        end = re.compile(r"\.(send|build)\(\)|\)\s*\.await").search(src, m.end())
         chain = src[m.end() : end.start() if end else len(src)]
         idx = re.search(r"\.index_name\((\w+)\)", chain)
         if idx:
@@ -135,7 +137,8 @@ def read_facts(root: Path) -> dict:
     config_rs = (aws / "config.rs").read_text()
     tables_rs = (aws / "tables.rs").read_text()
     item_rs = (aws / "item.rs").read_text()
-    store_rs = (aws / "store.rs").read_text()
+    # The store is a folder of one job a file; its calls are read as one text.
+    store_rs = "\n".join(f.read_text() for f in sorted((aws / "store").glob("*.rs")))
     log_bucket_rs = (aws / "log_bucket.rs").read_text()
     backend_config_rs = (root / "lambdas/backend/src/config.rs").read_text()
     domain_rs = (root / "client-core/src/domain.rs").read_text()
@@ -347,7 +350,7 @@ EXPECTED_WS_MANAGE = {
 
 # DynamoDB actions per function, from the Store methods each function's handlers
 # call (lambdas/backend/src/handlers, lambdas/backend/src/api.rs, and for the two
-# channel functions Proxy::forward) and how lambdas/aws/src/store.rs implements them
+# channel functions Proxy::forward) and how lambdas/aws/src/store/ implements them
 # (the store side is also read from store.rs: see check_iam). TransactWriteItems is
 # authorised per item (Put/Delete). Every REST authenticate (API key or session
 # token) is a get_client; a wrong credential (and a forged token on $connect) is a
@@ -1135,7 +1138,7 @@ def self_test(facts: dict, tf: dict) -> Report:
         r.check("detects: tables.rs on disk with another tunnels hash key", mutated != text and any("tunnels: hash key" in m for m in got), str(got[:3]))
         tables_rs.write_text(text)
         # And store.rs: the request log written with UpdateItem instead of PutItem.
-        store_rs = root / "lambdas/aws/src/store.rs"
+        store_rs = root / "lambdas/aws/src/store/log.rs"
         text = store_rs.read_text()
         mutated, n = re.subn(r"\.put_item\(\)(\s*)\.table_name\(&self\.tables\.requests\)", r".update_item()\1.table_name(&self.tables.requests)", text)
         store_rs.write_text(mutated)

@@ -16,7 +16,10 @@
 //!   Terraform by the infra test, and [`ensure_tables`], which creates it for
 //!   emulators.
 //! - [`item`]: records to and from DynamoDB items, field by field.
-//! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation.
+//! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation; by
+//!   job: tunnels, domains, clients and connections in `store/mod.rs` (with the one
+//!   paging helper, `query_all`), the request log in `store/log.rs`, the offline inbox
+//!   in `store/inbox.rs`, the rate-limit buckets in `store/limits.rs`.
 //! - [`log_bucket`]: the request log's stored form (deflated JSON), and the S3 bucket
 //!   holding exchanges too large for their item ([`log_bucket::LogBucket`]).
 //! - [`limiter`]: rate-limit buckets shared by every sandbox (failed
