@@ -437,6 +437,12 @@ impl Exchange {
     fn deliver(&mut self, chunk: BodyChunk) -> bool {
         self.next_seq += 1;
         let fin = chunk.fin;
+        if fin && !self.pending.is_empty() {
+            // Chunks past the last: the answer is broken, and the public side must
+            // not be told it is complete first (nothing may follow a finished body).
+            self.fail(ExchangeError::Broken(Violation::AfterFin));
+            return true;
+        }
         self.events.push_back(Event::Body {
             data: chunk.data,
             fin,
@@ -445,9 +451,7 @@ impl Exchange {
         if !fin {
             return false;
         }
-        if !self.pending.is_empty() {
-            self.fail(ExchangeError::Broken(Violation::AfterFin));
-        } else if self.phase == Phase::Upgraded {
+        if self.phase == Phase::Upgraded {
             self.close_public_side();
         } else {
             self.phase = Phase::Done;

@@ -336,7 +336,18 @@ fn violation(reorder: usize, upgrade: bool, parts: Vec<Answer>) -> Violation {
     for p in parts {
         x.handle_answer(p, t(1));
     }
-    let e = failed(&mut x);
+    let events = events(&mut x);
+    // Nothing told the public side the answer was complete before it broke.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Body { fin: true, .. })),
+        "{events:?}"
+    );
+    let e = match events.last() {
+        Some(Event::Failed(e)) => e.clone(),
+        other => panic!("expected a failure, got {other:?}"),
+    };
     assert_eq!(e.refusal("app").status(), 502);
     assert_eq!(e.outcome(), Outcome::OriginFailed);
     assert!(frames(&mut x).contains(&CANCEL));
