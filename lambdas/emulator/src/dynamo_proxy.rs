@@ -104,16 +104,7 @@ pub async fn start(upstream: &str) -> Result<DynamoProxy, ProxyError> {
 impl DynamoProxy {
     /// See [`start`].
     pub async fn start(upstream: &str) -> Result<Self, ProxyError> {
-        let bad = || ProxyError::Upstream(upstream.to_owned());
-        let uri: Uri = upstream.trim_end_matches('/').parse().map_err(|_| bad())?;
-        if uri.scheme_str() != Some("http")
-            || uri.authority().is_none()
-            || !matches!(uri.path(), "" | "/")
-        {
-            return Err(bad());
-        }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
+        let (uri, listener, addr) = listen_for(upstream).await?;
         let shared = Arc::new(Shared {
             upstream: uri,
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -184,14 +175,7 @@ async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody>
     };
     let cost = cost_of(&operation, &body);
 
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let mut uri = shared.upstream.clone().into_parts();
-    uri.path_and_query = path.parse().ok();
-    let Ok(uri) = Uri::from_parts(uri) else {
+    let Some(uri) = upstream_uri(&shared.upstream, &parts.uri) else {
         count(shared, &operation, cost, true);
         return plain(StatusCode::BAD_REQUEST, "bad request path");
     };
@@ -358,6 +342,36 @@ fn cost_of(operation: &str, body: &[u8]) -> Cost {
         },
         _ => Cost::default(),
     }
+}
+
+/// Checks `upstream` (`http://host:port`, nothing after) and binds the proxy's own
+/// port on loopback: the start of both pass-throughs.
+pub(crate) async fn listen_for(
+    upstream: &str,
+) -> Result<(Uri, TcpListener, SocketAddr), ProxyError> {
+    let bad = || ProxyError::Upstream(upstream.to_owned());
+    let uri: Uri = upstream.trim_end_matches('/').parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http")
+        || uri.authority().is_none()
+        || !matches!(uri.path(), "" | "/")
+    {
+        return Err(bad());
+    }
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    Ok((uri, listener, addr))
+}
+
+/// `received`'s path and query on `upstream`; `None` when they do not make a URI.
+pub(crate) fn upstream_uri(upstream: &Uri, received: &Uri) -> Option<Uri> {
+    let mut uri = upstream.clone().into_parts();
+    uri.path_and_query = Some(
+        received
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(uri).ok()
 }
 
 /// Drops the headers that belong to one hop ([`HopByHop`]): the proxy makes its own

@@ -20,7 +20,7 @@
 //! `Content-Length` of successful `GetObject` answers (objects downloaded).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -35,7 +35,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::dynamo_proxy::{ProxyError, plain, strip_hop_by_hop};
+use crate::dynamo_proxy::{ProxyError, listen_for, plain, strip_hop_by_hop, upstream_uri};
 use crate::runtime::lock;
 
 /// The largest request body the proxy forwards (it reads each whole to count it):
@@ -75,16 +75,7 @@ pub struct S3Proxy {
 impl S3Proxy {
     /// Starts a proxy on `127.0.0.1:0` in front of `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Result<Self, ProxyError> {
-        let bad = || ProxyError::Upstream(upstream.to_owned());
-        let uri: Uri = upstream.trim_end_matches('/').parse().map_err(|_| bad())?;
-        if uri.scheme_str() != Some("http")
-            || uri.authority().is_none()
-            || !matches!(uri.path(), "" | "/")
-        {
-            return Err(bad());
-        }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
+        let (uri, listener, addr) = listen_for(upstream).await?;
         let shared = Arc::new(Shared {
             upstream: uri,
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -155,9 +146,7 @@ async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody>
         }
     };
     let bytes_in = body.len() as u64;
-    let mut uri = shared.upstream.clone().into_parts();
-    uri.path_and_query = parts.uri.path_and_query().cloned();
-    let Ok(uri) = Uri::from_parts(uri) else {
+    let Some(uri) = upstream_uri(&shared.upstream, &parts.uri) else {
         count(shared, operation, bytes_in, 0, true);
         return plain(StatusCode::BAD_REQUEST, "bad request path");
     };
