@@ -70,6 +70,31 @@ fn wait_exit(term: &Terminal) -> i32 {
     }
 }
 
+/// A server, a registered user and an origin that answers when told to.
+struct Setup {
+    /// Holds the server's data and the user's home until the test ends.
+    dir: tempfile::TempDir,
+    server: Server,
+    user: User,
+    origin: HoldingOrigin,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("data")).await;
+        let user = User::new(dir.path(), &server);
+        user.register().await;
+        let origin = HoldingOrigin::start().await;
+        Self {
+            dir,
+            server,
+            user,
+            origin,
+        }
+    }
+}
+
 /// The row of the request list about `path`.
 fn row<'a>(screen: &'a str, path: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(path))
@@ -77,11 +102,12 @@ fn row<'a>(screen: &'a str, path: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn live_screen_shows_requests_as_they_happen_and_gives_the_terminal_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data")).await;
-    let user = User::new(dir.path(), &server);
-    user.register().await;
-    let origin = HoldingOrigin::start().await;
+    let Setup {
+        dir: _dir,
+        server,
+        user,
+        origin,
+    } = Setup::start().await;
     let port = origin.port.to_string();
     let term = start_in_terminal(&user, &[&port, "--domain", DOMAIN], 80, 24);
     let shots = Screenshots::from_env();
@@ -181,11 +207,12 @@ async fn live_screen_shows_requests_as_they_happen_and_gives_the_terminal_back()
 
 #[tokio::test]
 async fn q_quits_and_a_fatal_error_is_printed_after_the_screen() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data")).await;
-    let user = User::new(dir.path(), &server);
-    user.register().await;
-    let origin = HoldingOrigin::start().await;
+    let Setup {
+        dir,
+        server,
+        user,
+        origin,
+    } = Setup::start().await;
     let port = origin.port.to_string();
 
     let term = start_in_terminal(&user, &[&port, "--domain", DOMAIN], 80, 24);
@@ -217,11 +244,12 @@ async fn q_quits_and_a_fatal_error_is_printed_after_the_screen() {
 
 #[tokio::test]
 async fn pipes_and_log_keep_plain_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data")).await;
-    let user = User::new(dir.path(), &server);
-    user.register().await;
-    let origin = HoldingOrigin::start().await;
+    let Setup {
+        dir: _dir,
+        server,
+        user,
+        origin,
+    } = Setup::start().await;
     let port = origin.port.to_string();
     // --log on a terminal: one line per request, no screen.
     let term = start_in_terminal(&user, &[&port, "--domain", DOMAIN, "--log"], 80, 24);
