@@ -239,6 +239,8 @@ fn request(id: u64, path: &str, headers: Vec<(String, String)>, fin: bool) -> Se
         fin,
         reply_to: None,
         secret: None,
+        body_url: None,
+        answer_url: None,
     }
 }
 

@@ -121,6 +121,8 @@ impl Frame {
                 fin,
                 reply_to,
                 secret,
+                body_url: None,
+                answer_url: None,
             },
             Frame::Body { id, seq, data, fin } => ServerFrame::Body(BodyChunk {
                 id: id.into(),
@@ -375,6 +377,8 @@ fuzz_target!(|input: Input| {
                         fin: true,
                         reply_to: None,
                         secret: None,
+                        body_url: None,
+                        answer_url: None,
                     };
                     session.handle_frame(now, request);
                     drain(&mut session, &mut peer);

@@ -42,6 +42,8 @@ enum Op {
     UploadFailed,
     /// Milliseconds pass, then the timer is handled.
     Wait(u16),
+    /// A RESPONSE saying its body is stored at the answer URL.
+    Stored { status: u16 },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -52,6 +54,8 @@ struct Input {
     max_chunk: u8,
     upload: bool,
     upgrade_asked: bool,
+    /// The REQUEST carried an answer URL (AWS with a body bucket).
+    answer_url: bool,
     ops: Vec<Op>,
 }
 
@@ -67,6 +71,9 @@ fuzz_target!(|input: Input| {
     };
     let mut now = Duration::from_millis(1_000);
     let mut x = Exchange::new(ID, config, input.upload, input.upgrade_asked, now);
+    if input.answer_url {
+        x.offer_answer_url();
+    }
     let (mut ended, mut heads, mut bodies, mut cancels, mut was_over) = (false, 0, 0, 0, false);
     for op in input.ops {
         match op {
@@ -99,6 +106,13 @@ fuzz_target!(|input: Input| {
                     reply_to: None,
                     secret: None,
                 }),
+                now,
+            ),
+            Op::Stored { status } => x.handle_answer(
+                Answer::Stored {
+                    status,
+                    headers: vec![("content-length".into(), "200000".into())],
+                },
                 now,
             ),
             Op::PublicBody { data, fin } => x.handle_public_body(&data, fin, now),
@@ -139,6 +153,14 @@ fuzz_target!(|input: Input| {
                 Event::Upgraded { .. } => {
                     heads += 1;
                     assert_eq!(heads, 1, "an upgrade after a head");
+                }
+                Event::Stored { status, .. } => {
+                    assert!(input.answer_url, "a stored answer nobody offered a URL for");
+                    assert_ne!(status, 101, "a stored switch of protocols");
+                    heads += 1;
+                    assert_eq!(heads, 1, "a second head");
+                    assert_eq!(bodies, 0, "a stored head after body");
+                    ended = true;
                 }
                 Event::Body { fin, .. } => {
                     assert_eq!(heads, 1, "body before any head");

@@ -136,6 +136,8 @@ fuzz_target!(|input: Input| {
         fin: true,
         reply_to: None,
         secret: None,
+        body_url: None,
+        answer_url: None,
     };
     let message = match encode(&frame) {
         Ok(m) => m,

@@ -163,6 +163,8 @@ fn request(id: u64, method: &str, path: &str, headers: Headers, fin: bool) -> Se
         fin,
         reply_to: Some("conn-1".into()),
         secret: Some("s3cret".into()),
+        body_url: None,
+        answer_url: None,
     }
 }
 
@@ -276,6 +278,7 @@ async fn large_body_round_trips_through_the_origin() {
             fin,
             reply_to,
             secret,
+            stored: false,
         }) => {
             assert_eq!(reply_to.as_deref(), Some("conn-1"));
             assert_eq!(secret.as_deref(), Some("s3cret"));

@@ -648,6 +648,7 @@ async fn the_websocket_edge_refuses_bad_frames_and_unknown_versions() {
             binary,
             resume: false,
             upgrade: false,
+            body_urls: false,
         })
         .unwrap()
     };
@@ -752,6 +753,7 @@ async fn a_broken_answer_mid_body_ends_the_public_body_and_cancels() {
         binary: false,
         resume: false,
         upgrade: false,
+        body_urls: false,
     };
     ws.send(Ws::text(serde_json::to_string(&connect).unwrap()))
         .await
@@ -800,6 +802,7 @@ async fn a_broken_answer_mid_body_ends_the_public_body_and_cancels() {
             fin: false,
             reply_to: None,
             secret: None,
+            stored: false,
         },
         ClientFrame::Body(client_core::protocol::BodyChunk {
             id,

@@ -607,6 +607,7 @@ async fn a_client_without_upgrades_gets_websocket_requests_as_plain_ones() {
         binary: false,
         resume: false,
         upgrade: false,
+        body_urls: false,
     };
     client
         .send(Message::text(serde_json::to_string(&connect).unwrap()))
@@ -644,6 +645,7 @@ async fn a_client_without_upgrades_gets_websocket_requests_as_plain_ones() {
             fin: true,
             reply_to: None,
             secret: None,
+            stored: false,
         };
         client
             .send(Message::text(serde_json::to_string(&response).unwrap()))

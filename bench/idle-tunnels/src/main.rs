@@ -192,6 +192,7 @@ async fn connect_tunnels(url: &str, ids: Vec<String>) -> Result<Vec<tokio::task:
                 binary: true,
                 resume: false,
                 upgrade: false,
+                body_urls: false,
             })?
             else {
                 bail!("CONNECT did not encode as text");

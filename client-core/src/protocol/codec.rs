@@ -256,6 +256,8 @@ mod tests {
             fin: false,
             reply_to: Some("x".repeat(64)),
             secret: Some("y".repeat(64)),
+            body_url: None,
+            answer_url: None,
         };
         encode(&request).unwrap();
         let response = ClientFrame::Response {
@@ -266,6 +268,7 @@ mod tests {
             fin: true,
             reply_to: Some("x".repeat(64)),
             secret: Some("y".repeat(64)),
+            stored: false,
         };
         encode(&response).unwrap();
     }
@@ -308,6 +311,8 @@ mod tests {
             fin: false,
             reply_to: Some("x".repeat(64)),
             secret: Some("y".repeat(64)),
+            body_url: None,
+            answer_url: None,
         };
         encode(&request).unwrap();
     }
@@ -327,6 +332,7 @@ mod tests {
             fin: true,
             reply_to: None,
             secret: None,
+            stored: false,
         };
         assert!(matches!(encode(&frame), Err(CodecError::TooLarge { .. })));
     }

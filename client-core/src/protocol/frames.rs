@@ -40,6 +40,11 @@ pub enum ClientFrame {
         /// requests as plain requests.
         #[serde(default, skip_serializing_if = "is_false")]
         upgrade: bool,
+        /// The client fetches a request body by URL (REQUEST's `body_url`) and may put
+        /// a large answer's body at REQUEST's `answer_url` (RESPONSE's `stored`).
+        /// Absent (false) from older clients, which get every body as BODY chunks.
+        #[serde(default, skip_serializing_if = "is_false")]
+        body_urls: bool,
     },
     /// Status and headers of the origin's answer to a REQUEST, maybe with its whole body.
     Response {
@@ -54,6 +59,10 @@ pub enum ClientFrame {
         body: Vec<u8>,
         /// True when no BODY frames follow.
         fin: bool,
+        /// The body was put at the REQUEST's `answer_url` (whole, before this frame
+        /// was sent): no body here, `fin` true, no BODY frames follow.
+        #[serde(default, skip_serializing_if = "is_false")]
+        stored: bool,
         /// Echo of the REQUEST's `reply_to`, so a stateless relay knows where to send this.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
@@ -130,6 +139,16 @@ pub enum ServerFrame {
         /// Per-request secret the answer must carry; echoed back.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
+        /// Where the whole body is to be fetched (an HTTPS GET, a presigned S3 URL),
+        /// instead of from `body` and BODY frames: then `body` is empty and `fin`
+        /// true. Sent only to a client whose CONNECT set `body_urls`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body_url: Option<String>,
+        /// Where the client may put a large answer's body (an HTTPS PUT with its
+        /// length, a presigned S3 URL) and answer RESPONSE with `stored`. Ignored by
+        /// clients that did not set `body_urls`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer_url: Option<String>,
     },
     /// A piece of a request body.
     Body(BodyChunk),

@@ -69,3 +69,13 @@ pub const MAX_UPGRADED_STREAMS: usize = 64;
 /// side notices. Well above the 20-60 s pings that browsers and WebSocket libraries
 /// send, so only a dead conversation reaches it.
 pub const UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Bodies of at least this many bytes, of a known length, travel through storage
+/// (a presigned URL, on AWS S3) instead of as BODY chunks, where the session
+/// negotiated it (CONNECT's `body_urls`). At list prices (docs/cost.md) a request
+/// body's chunks cost $1 per million each (one `@connections` post), a response
+/// body's about $2.33 (a message in, a relay invocation, a message out, an eighth of
+/// a CREDIT); the S3 path costs a PUT and a GET ($5.40 per million) whatever the
+/// size: even at 88 KiB (request) and 37 KiB (response). 128 KiB is past both, with
+/// room for the two S3 round trips the path adds.
+pub const STORED_BODY_MIN_BYTES: u64 = 128 * 1024;

@@ -40,6 +40,10 @@ pub struct SessionConfig {
     pub resume: bool,
     /// The driver can carry HTTP upgrades (WebSocket) to the origin (sent in CONNECT).
     pub upgrade: bool,
+    /// The driver fetches request bodies and puts large response bodies by URL
+    /// (sent in CONNECT as `body_urls`): it acts on [`Event::Request`]'s `body_url`
+    /// and may answer with [`ClientSession::respond_stored`].
+    pub body_urls: bool,
     /// Measure the round trip to the server this often with a PING, traffic or not
     /// (see [`ClientSession::latency`]); `None` measures only the keepalive PINGs.
     /// Each probe costs the server a frame (on AWS, an invocation), so only a
@@ -58,6 +62,7 @@ impl SessionConfig {
             binary: true,
             resume: false,
             upgrade: true,
+            body_urls: false,
             latency_probe: None,
         }
     }
@@ -108,6 +113,13 @@ pub enum Event {
         body: Vec<u8>,
         /// True when the body is complete.
         fin: bool,
+        /// Where the whole body is to be fetched instead (then `body` is empty and
+        /// `fin` true); only where the session offered `body_urls`.
+        body_url: Option<String>,
+        /// Where a large answer's body may be put, for
+        /// [`ClientSession::respond_stored`]; only where the session offered
+        /// `body_urls` and the server gave one.
+        answer_url: Option<String>,
     },
     /// More request body.
     RequestBody {
@@ -169,6 +181,10 @@ pub enum CommandError {
     /// The session already carries [`MAX_UPGRADED_STREAMS`] upgraded streams.
     #[error("stream {0}: more than {MAX_UPGRADED_STREAMS} upgraded streams at once")]
     TooManyUpgrades(StreamId),
+    /// [`ClientSession::respond_stored`] for a request that came with no
+    /// `answer_url`, or a 101.
+    #[error("stream {0}: no place to store this answer's body")]
+    NotStorable(StreamId),
     /// The response head breaks a limit.
     #[error(transparent)]
     Head(#[from] HeadError),
@@ -211,6 +227,8 @@ struct Stream {
     upgrade_requested: bool,
     /// Answered 101: both bodies are now the upgraded byte stream.
     upgraded: bool,
+    /// The server gave a place for the answer's body (and the session offered it).
+    storable: bool,
 }
 
 impl Stream {
@@ -286,6 +304,7 @@ impl ClientSession {
             binary: session.config.binary,
             resume: session.config.resume,
             upgrade: session.config.upgrade,
+            body_urls: session.config.body_urls,
         });
         session
     }
@@ -397,13 +416,19 @@ impl ClientSession {
                 fin,
                 reply_to,
                 secret,
+                body_url,
+                answer_url,
             } => {
                 let head = RequestHead {
                     method,
                     path,
                     headers,
                 };
-                self.on_request(id, head, body, fin, reply_to, secret);
+                let urls = Urls {
+                    body: body_url,
+                    answer: answer_url,
+                };
+                self.on_request(id, head, body, fin, (reply_to, secret), urls);
             }
             ServerFrame::Body(chunk) => self.on_body(chunk),
             ServerFrame::Credit { id, up_to } => self.on_credit(id, up_to),
@@ -477,8 +502,8 @@ impl ClientSession {
         head: RequestHead,
         body: Vec<u8>,
         fin: bool,
-        reply_to: Option<String>,
-        secret: Option<String>,
+        (reply_to, secret): (Option<String>, Option<String>),
+        urls: Urls,
     ) {
         if !matches!(self.state, State::Live(_)) {
             return self.violation("REQUEST before CONNECTED".into());
@@ -494,6 +519,17 @@ impl ClientSession {
         if let Err(e) = check_head(id, &head.path, &head.headers) {
             return self.violation(e.to_string());
         }
+        if urls.body.is_some() && !self.config.body_urls {
+            return self.violation(format!(
+                "REQUEST {id} has a body_url this client did not offer"
+            ));
+        }
+        if urls.body.is_some() && !(fin && body.is_empty()) {
+            return self.violation(format!("REQUEST {id} has a body_url and a body"));
+        }
+        // Sent to every client by a server that offers it: one that did not set
+        // `body_urls` answers with chunks, as before.
+        let answer_url = urls.answer.filter(|_| self.config.body_urls);
         let mut request = if fin {
             ChunkReader::finished()
         } else {
@@ -516,6 +552,7 @@ impl ClientSession {
                 held: VecDeque::new(),
                 upgrade_requested,
                 upgraded: false,
+                storable: answer_url.is_some(),
             },
         );
         self.events.push_back(Event::Request {
@@ -523,6 +560,8 @@ impl ClientSession {
             head,
             body,
             fin,
+            body_url: urls.body,
+            answer_url,
         });
     }
 
@@ -617,6 +656,7 @@ impl ClientSession {
             headers,
             body: inline.to_vec(),
             fin: head_fin,
+            stored: false,
             reply_to: stream.reply_to.clone(),
             secret: stream.secret.clone(),
         };
@@ -627,6 +667,42 @@ impl ClientSession {
         if !rest.is_empty() {
             self.send_body(id, rest, fin)?;
         }
+        self.reap(id);
+        Ok(())
+    }
+
+    /// Answers `id` with status and headers whose body the driver has put, whole, at
+    /// the request's `answer_url`: RESPONSE with `stored`, and nothing more.
+    pub fn respond_stored(
+        &mut self,
+        id: StreamId,
+        status: u16,
+        headers: Headers,
+    ) -> Result<(), CommandError> {
+        let stream = self
+            .streams
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownStream(id))?;
+        if stream.response_started {
+            return Err(CommandError::WrongState(id, "started"));
+        }
+        if !stream.storable || status == SWITCHING_PROTOCOLS {
+            return Err(CommandError::NotStorable(id));
+        }
+        check_head(id, "", &headers)?;
+        stream.response_started = true;
+        stream.response.mark_finished();
+        let frame = ClientFrame::Response {
+            id,
+            status,
+            headers,
+            body: Vec::new(),
+            fin: true,
+            stored: true,
+            reply_to: stream.reply_to.clone(),
+            secret: stream.secret.clone(),
+        };
+        self.queue_checked(&frame)?;
         self.reap(id);
         Ok(())
     }
@@ -824,6 +900,13 @@ impl ClientSession {
         }
         self.close(CloseReason::Protocol(message));
     }
+}
+
+/// REQUEST's body and answer URLs.
+#[derive(Debug)]
+struct Urls {
+    body: Option<String>,
+    answer: Option<String>,
 }
 
 /// The status that turns a stream into an upgraded byte stream.

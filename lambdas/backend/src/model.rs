@@ -131,4 +131,9 @@ pub struct ConnectionRecord {
     pub tunnel_id: Option<String>,
     /// Seconds since the Unix epoch.
     pub connected_at: u64,
+    /// The client fetches and puts bodies by URL (CONNECT's `body_urls`), so a
+    /// large request body may go to it as a `body_url`. Absent: false (older
+    /// records, older clients).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_urls: bool,
 }

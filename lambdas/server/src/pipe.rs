@@ -67,7 +67,7 @@ impl Pipe {
                         }
                     }
                     Event::Failed(e) => return Err(e.to_string()),
-                    Event::Head { .. } | Event::Upgraded { .. } => {
+                    Event::Head { .. } | Event::Stored { .. } | Event::Upgraded { .. } => {
                         return Err("a second response head".into());
                     }
                 }

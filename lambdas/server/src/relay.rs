@@ -149,6 +149,8 @@ pub(crate) async fn relay_with_upgrade<B: RequestBody>(
         fin,
         reply_to: None,
         secret: None,
+        body_url: None,
+        answer_url: None,
     };
     // Encoded here rather than in `send`, which answers any failure as "offline": a
     // head too large for one message is the request's doing. check_head bounds the
@@ -209,6 +211,12 @@ async fn answer(
         Event::Failed(e) => return fail(capture.as_ref(), &e.refusal(domain)),
         Event::Body { .. } => {
             let why = "a body before its response head".into();
+            return fail(capture.as_ref(), &Refusal::BrokenAnswer { why });
+        }
+        // The local stack gives no answer URL, so the machine lets no stored
+        // answer through.
+        Event::Stored { .. } => {
+            let why = "a stored body where none was offered".into();
             return fail(capture.as_ref(), &Refusal::BrokenAnswer { why });
         }
     };
@@ -320,7 +328,7 @@ fn stream_body(
                 st.ended = true;
                 (Some(e.outcome()), Err(std::io::Error::other(e.to_string())))
             }
-            Event::Head { .. } | Event::Upgraded { .. } => {
+            Event::Head { .. } | Event::Stored { .. } | Event::Upgraded { .. } => {
                 st.ended = true;
                 let e = std::io::Error::other("second response head");
                 (Some(Outcome::OriginFailed), Err(e))

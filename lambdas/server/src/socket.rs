@@ -18,7 +18,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tunnel_backend::auth::random_id;
 use tunnel_backend::handlers::Caller;
-use tunnel_backend::handlers::connection::{tunnel_connect, tunnel_disconnect, tunnel_release};
+use tunnel_backend::handlers::connection::{
+    Offers, tunnel_connect, tunnel_disconnect, tunnel_release,
+};
 
 use crate::State;
 use crate::hub::{Conn, Outbound, ResponsePart};
@@ -115,6 +117,8 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 binary,
                 resume,
                 upgrade,
+                // Never taken up here: the local stack carries every body as chunks.
+                body_urls: _,
             } => {
                 if bound {
                     refuse(&conn, "CONNECT sent twice on one connection").await;
@@ -130,7 +134,11 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                     &caller,
                     version,
                     &tunnel_id,
-                    binary,
+                    // The local stack carries every body as chunks.
+                    Offers {
+                        binary,
+                        body_urls: false,
+                    },
                     unix_now(),
                 )
                 .await
@@ -145,19 +153,13 @@ pub async fn run(state: Arc<State>, upgraded: Upgraded, caller: Caller) {
                 headers,
                 body,
                 fin,
+                stored,
                 ..
             } => {
-                deliver(
-                    &conn,
-                    stream_id,
-                    ResponsePart::Head {
-                        status,
-                        headers,
-                        body,
-                        fin,
-                    },
-                )
-                .await;
+                // The local stack offers no answer URL: the machine refuses a
+                // stored answer as a broken one.
+                let part = ResponsePart::response(status, headers, body, fin, stored);
+                deliver(&conn, stream_id, part).await;
             }
             ClientFrame::Body(chunk) => deliver(&conn, chunk.id, ResponsePart::Body(chunk)).await,
             ClientFrame::Error(e) => match e.id {

@@ -56,21 +56,31 @@ fn refusal(code: ErrorCode, message: String) -> ErrorFrame {
     }
 }
 
+/// What a connection's client can do that the deployment takes up, from CONNECT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offers {
+    /// The client asked for binary BODY frames and this transport carries them
+    /// (the local stack's own sockets; never API Gateway, which refuses them from
+    /// clients).
+    pub binary: bool,
+    /// The client fetches and puts bodies by URL and this deployment stores bodies
+    /// (AWS, with its body bucket; never the local stack). Kept on the connection's
+    /// record, where the proxy looks before sending a `body_url`.
+    pub body_urls: bool,
+}
+
 /// Binds connection `connection_id` of `caller` to the tunnel named in CONNECT and
 /// answers CONNECTED, or refuses with an ERROR frame (also sent to the connection).
-///
-/// `binary`: the client asked for binary BODY frames and this transport carries them
-/// (the local stack's own sockets; never API Gateway, which refuses them from clients).
 pub async fn tunnel_connect(
     b: &Backend,
     connection_id: &str,
     caller: &Caller,
     version: u16,
     tunnel_id: &str,
-    binary: bool,
+    offers: Offers,
     now: u64,
 ) -> Result<ServerFrame, ErrorFrame> {
-    let outcome = bind(b, connection_id, caller, version, tunnel_id, binary, now).await;
+    let outcome = bind(b, connection_id, caller, version, tunnel_id, offers, now).await;
     let frame = match &outcome {
         Ok(f) => f.clone(),
         Err(e) => ServerFrame::Error(e.clone()),
@@ -92,7 +102,7 @@ async fn bind(
     caller: &Caller,
     version: u16,
     tunnel_id: &str,
-    binary: bool,
+    offers: Offers,
     now: u64,
 ) -> Result<ServerFrame, ErrorFrame> {
     if version != PROTOCOL_VERSION {
@@ -168,6 +178,7 @@ async fn bind(
             client_id: caller.client_id.clone(),
             tunnel_id: Some(tunnel_id.to_owned()),
             connected_at: now,
+            body_urls: offers.body_urls,
         })
         .await
         .map_err(internal)?;
@@ -180,7 +191,7 @@ async fn bind(
         max_chunk: b.config.max_chunk,
         window: b.config.window,
         renew_after: b.config.renew_after,
-        binary,
+        binary: offers.binary,
     })
 }
 

@@ -525,6 +525,7 @@ async fn connection_records(store: &dyn Store, p: &str) {
         client_id: "c".into(),
         tunnel_id: Some("t".into()),
         connected_at: 5,
+        body_urls: false,
     };
     store.put_connection(&c).await.unwrap();
     assert_eq!(

@@ -77,6 +77,10 @@ pub enum Violation {
     /// A chunk after the final one.
     #[error("a chunk after the final one")]
     AfterFin,
+    /// A RESPONSE saying its body is stored where no place for it was given (the
+    /// local stack never gives one), or one with a body of its own.
+    #[error("a stored body where none was offered")]
+    UnofferedStore,
     /// More chunks held ahead of a missing one than the reorder window.
     #[error("more than {0} chunks arrived ahead of a missing one")]
     WindowExceeded(usize),

@@ -57,6 +57,31 @@ pub enum Answer {
     Body(BodyChunk),
     /// An ERROR frame for this stream.
     Error(ErrorFrame),
+    /// A RESPONSE whose body the client put at the REQUEST's `answer_url`.
+    Stored {
+        /// Status.
+        status: u16,
+        /// Headers.
+        headers: Headers,
+    },
+}
+
+impl Answer {
+    /// The answer a RESPONSE frame's fields are, for both deployments' drivers: a
+    /// `stored` one names its head only (its body is at the `answer_url`; an inline
+    /// body or `fin` beside it mean nothing).
+    pub fn response(status: u16, headers: Headers, body: Vec<u8>, fin: bool, stored: bool) -> Self {
+        if stored {
+            Self::Stored { status, headers }
+        } else {
+            Self::Head {
+                status,
+                headers,
+                body,
+                fin,
+            }
+        }
+    }
 }
 
 /// How one deployment runs its exchanges.
@@ -92,6 +117,14 @@ pub enum Event {
         body: Vec<u8>,
         /// True when the exchange is complete.
         fin: bool,
+    },
+    /// The answer's head, its body stored whole where the REQUEST's `answer_url`
+    /// put it (the driver reads it from there): the exchange is complete.
+    Stored {
+        /// Status, 100..=999, not 101.
+        status: u16,
+        /// Headers as the client sent them.
+        headers: Headers,
     },
     /// The origin switched protocols (101): from now on raw bytes both ways.
     Upgraded {
@@ -148,6 +181,8 @@ pub struct Exchange {
     config: ExchangeConfig,
     phase: Phase,
     upgrade_asked: bool,
+    /// The REQUEST carried an `answer_url`: a stored answer is allowed.
+    answer_url: bool,
     upload: UploadState,
     /// When the answer (or its next part) is due; the idle deadline when upgraded.
     deadline: Option<Duration>,
@@ -181,6 +216,7 @@ impl Exchange {
             config,
             phase: Phase::AwaitingHead,
             upgrade_asked,
+            answer_url: false,
             upload: if upload {
                 UploadState::Running
             } else {
@@ -197,6 +233,12 @@ impl Exchange {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// The REQUEST carried an `answer_url`: the client may answer with its body
+    /// stored there ([`Answer::Stored`]).
+    pub fn offer_answer_url(&mut self) {
+        self.answer_url = true;
     }
 
     /// The stream.
@@ -241,6 +283,7 @@ impl Exchange {
             } => self.head(status, headers, body, fin),
             Answer::Body(chunk) => self.chunk(chunk),
             Answer::Error(e) => Err(ExchangeError::Origin(e)),
+            Answer::Stored { status, headers } => self.stored(status, headers),
         };
         match placed {
             Ok(()) => {
@@ -364,6 +407,24 @@ impl Exchange {
         Ok(())
     }
 
+    /// A head whose body is stored: complete, like a `fin` head with no body.
+    fn stored(&mut self, status: u16, headers: Headers) -> Result<(), ExchangeError> {
+        if !self.answer_url {
+            return Err(ExchangeError::Broken(Violation::UnofferedStore));
+        }
+        if self.phase != Phase::AwaitingHead || self.head.is_some() {
+            return Err(ExchangeError::Broken(Violation::SecondHead));
+        }
+        if !(100..=999).contains(&status) {
+            return Err(ExchangeError::Broken(Violation::InvalidStatus(status)));
+        }
+        if status == SWITCHING_PROTOCOLS {
+            return Err(ExchangeError::Broken(Violation::UnaskedSwitch));
+        }
+        self.head = Some(Event::Stored { status, headers });
+        Ok(())
+    }
+
     fn chunk(&mut self, chunk: BodyChunk) -> Result<(), ExchangeError> {
         let broken = |v| Err(ExchangeError::Broken(v));
         if chunk.data.len() > self.config.max_chunk {
@@ -407,7 +468,8 @@ impl Exchange {
             };
             match &head {
                 Event::Upgraded { .. } => self.phase = Phase::Upgraded,
-                Event::Head { fin, .. } => {
+                Event::Head { .. } | Event::Stored { .. } => {
+                    let fin = matches!(head, Event::Head { fin: true, .. } | Event::Stored { .. });
                     if self.upgrade_asked {
                         // The origin declined the upgrade: close the request side
                         // left open for it.
@@ -416,7 +478,7 @@ impl Exchange {
                         self.transmit
                             .extend(close.into_iter().map(ServerFrame::Body));
                     }
-                    self.phase = if *fin { Phase::Done } else { Phase::Body };
+                    self.phase = if fin { Phase::Done } else { Phase::Body };
                 }
                 Event::Body { .. } | Event::Failed(_) => {}
             }

@@ -587,3 +587,73 @@ fn a_declined_upgrade_closes_the_request_side_and_answers_plainly() {
     plain.handle_public_body(b"x", false, t(1));
     assert!(frames(&mut plain).is_empty());
 }
+
+fn stored(status: u16) -> Answer {
+    Answer::response(
+        status,
+        vec![("content-length".into(), "9".into())],
+        b"ignored".to_vec(),
+        false,
+        true,
+    )
+}
+
+#[test]
+fn a_stored_answer_completes_the_exchange_where_a_url_was_offered() {
+    let mut x = plain();
+    x.offer_answer_url();
+    x.handle_answer(stored(200), t(1));
+    assert_eq!(
+        events(&mut x),
+        vec![Event::Stored {
+            status: 200,
+            headers: vec![("content-length".into(), "9".into())],
+        }]
+    );
+    assert!(x.is_over());
+    assert_eq!(x.poll_timeout(), None);
+    // A chunk crossing it is late, not a second answer.
+    x.handle_answer(chunk(0, b"late", true), t(2));
+    assert!(events(&mut x).is_empty());
+
+    // An upload still running is cut: nothing more of it is wanted.
+    let mut x = Exchange::new(ID, config(), true, false, t(0));
+    x.offer_answer_url();
+    x.handle_answer(stored(201), t(1));
+    assert!(matches!(
+        events(&mut x)[..],
+        [Event::Stored { status: 201, .. }]
+    ));
+    assert!(x.upload_cut());
+    assert_eq!(frames(&mut x), vec![CANCEL]);
+}
+
+#[test]
+fn a_stored_answer_nobody_offered_or_out_of_place_is_broken() {
+    // The local stack never offers one.
+    let mut x = plain();
+    x.handle_answer(stored(200), t(1));
+    assert_eq!(
+        failed(&mut x),
+        ExchangeError::Broken(Violation::UnofferedStore)
+    );
+    // A switch of protocols cannot be stored.
+    let mut x = plain();
+    x.offer_answer_url();
+    x.handle_answer(stored(101), t(1));
+    assert_eq!(
+        failed(&mut x),
+        ExchangeError::Broken(Violation::UnaskedSwitch)
+    );
+    // After a head, a stored one is a second head.
+    let mut x = plain();
+    x.offer_answer_url();
+    x.handle_answer(head(200, b"ab", false), t(1));
+    x.handle_answer(stored(200), t(1));
+    assert_eq!(failed(&mut x), ExchangeError::Broken(Violation::SecondHead));
+    // Not a RESPONSE with `stored`: an ordinary head.
+    assert!(matches!(
+        Answer::response(200, vec![], b"x".to_vec(), true, false),
+        Answer::Head { fin: true, .. }
+    ));
+}
