@@ -26,6 +26,10 @@
 # for its item (s3:PutObject), get_exchange reads it (s3:GetObject),
 # clear_exchanges deletes it (s3:DeleteObject), each on the log/ prefix only;
 # local.log_bucket_access follows tunnel_aws::functions::LOG_BUCKET_ACCESS.
+# Large bodies in transit (body/ in the same bucket): tunnel-proxy and
+# replay-request put a request body and read an answer's (s3:PutObject,
+# s3:GetObject), and presign the client's GET and PUT, which act with the same
+# rights; local.body_bucket_access follows tunnel_aws::functions::BODY_BUCKET_ACCESS.
 
 locals {
   # function => table (short name) => actions on the table itself.
@@ -140,6 +144,13 @@ locals {
     "delete-tunnel"    = ["s3:DeleteObject"]
   }
 
+  # function => S3 actions on bodies in transit (body/ in aws_s3_bucket.log), as
+  # tunnel_aws::functions::BODY_BUCKET_ACCESS.
+  body_bucket_access = {
+    "tunnel-proxy"   = ["s3:GetObject", "s3:PutObject"]
+    "replay-request" = ["s3:GetObject", "s3:PutObject"]
+  }
+
   # function => @connections methods it calls (execute-api:ManageConnections).
   #   tunnel-connect  POSTs CONNECTED/RELEASED/ERROR; DELETEs a taken-over connection
   #   tunnel-relay    POSTs client frames to a return channel (proxy's or replay's)
@@ -215,6 +226,15 @@ data "aws_iam_policy_document" "fn" {
       sid       = "RequestLogObjects"
       actions   = statement.value
       resources = ["${aws_s3_bucket.log.arn}/log/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.body_bucket_access), each.key) ? [local.body_bucket_access[each.key]] : []
+    content {
+      sid       = "StoredBodies"
+      actions   = statement.value
+      resources = ["${aws_s3_bucket.log.arn}/body/*"]
     }
   }
 

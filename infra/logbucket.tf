@@ -5,6 +5,12 @@
 # and inspect-requests (an inbox delivery report), read by inspect-requests and
 # replay-request, deleted with the log by inspect-requests and delete-tunnel (iam.tf,
 # local.log_bucket_access). Private: only those functions' roles reach it, over TLS.
+#
+# Large bodies in transit live under body/ (lambdas/aws/src/functions/stored_body.rs):
+# body/<tunnel_id>/<request_id>/<random>/{req,resp}, put by tunnel-proxy and
+# replay-request or by the tunnel client through a presigned PUT, read by the client
+# through a presigned GET or by the function (local.body_bucket_access in iam.tf).
+# The URLs expire after a minute; the objects by the rule below.
 
 resource "aws_s3_bucket" "log" {
   #checkov:skip=CKV_AWS_18:Holds a day of captured requests and is read only by the functions; S3 access logs would need a second bucket and would copy the log's keys for no reader.
@@ -53,6 +59,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "log" {
 
     filter {
       prefix = "log/"
+    }
+
+    expiration {
+      days = 1
+    }
+  }
+
+  # Bodies in transit are used within a minute of their upload (BODY_URL_EXPIRY);
+  # the shortest expiry S3 runs is a day.
+  rule {
+    id     = "expire-stored-bodies"
+    status = "Enabled"
+
+    filter {
+      prefix = "body/"
     }
 
     expiration {

@@ -80,7 +80,14 @@ pub async fn deliver(origin: &Origin, held: HeldRequest) -> DeliveryReport {
     let (tx, mut rx) = mpsc::channel::<OriginReply>(8);
     let forward = origin
         .clone()
-        .forward(0, head, ForwardBody::whole(Bytes::from(held.body)), tx);
+        // The report goes over REST: no answer URL, the answer is read here.
+        .forward(
+            0,
+            head,
+            ForwardBody::whole(Bytes::from(held.body)),
+            None,
+            tx,
+        );
     let collect = async {
         while let Some(OriginReply { reply, .. }) = rx.recv().await {
             match reply {
@@ -103,6 +110,13 @@ pub async fn deliver(origin: &Origin, held: HeldRequest) -> DeliveryReport {
                     if fin {
                         break;
                     }
+                }
+                // Never without an answer URL.
+                Reply::Stored { status, headers } => {
+                    report.first_byte_ms = Some(now_ms());
+                    report.status = Some(status);
+                    report.headers = headers;
+                    break;
                 }
                 Reply::Fail { code, message } => {
                     report.outcome = match code {

@@ -25,6 +25,8 @@
 //!   set-up and restoring.
 //! - [`origin`]: forwards one request to the local origin with hyper and streams the
 //!   answer back.
+//! - [`stored`]: bodies by URL (AWS: presigned S3): a large request body fetched from
+//!   REQUEST's `body_url`, a large answer of known length put at its `answer_url`.
 //! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,
 //!   `--origin-insecure`).
 //! - [`output`]: what `list` and `status` print, as tables or JSON.
@@ -44,6 +46,7 @@ pub mod output;
 pub mod policy;
 pub mod screen;
 pub mod start;
+pub mod stored;
 pub mod table;
 pub mod target;
 pub mod trust;

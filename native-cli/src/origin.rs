@@ -34,6 +34,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::api::root_cause;
 use crate::origin_tls::{OriginTls, OriginTlsError, hint};
+use crate::stored::{BodyUrls, stores_answer};
 
 /// How long the origin may take to send its response head (or to take more of the
 /// request body). Under API Gateway's 29 s
@@ -61,6 +62,9 @@ pub(crate) enum Reply {
     Body { data: Bytes, fin: bool },
     /// No (complete) answer; the public client gets an error.
     Fail { code: ErrorCode, message: String },
+    /// Status and headers of an answer whose body was put, whole, at the REQUEST's
+    /// `answer_url`.
+    Stored { status: u16, headers: Headers },
 }
 
 /// A [`Reply`] for one stream.
@@ -78,6 +82,8 @@ pub struct Origin {
     authority: String,
     host_header: HostHeader,
     timeout: Duration,
+    /// Fetches request bodies from and puts answers at body URLs.
+    bodies: BodyUrls,
     /// The last connection failure told on stderr, shared by the clones serving
     /// requests: a run of failures with one cause is told once.
     told: Arc<Mutex<Option<String>>>,
@@ -120,6 +126,7 @@ impl Origin {
             target,
             host_header: HostHeader::default(),
             timeout: ORIGIN_TIMEOUT,
+            bodies: BodyUrls::default(),
             told: Arc::default(),
         })
     }
@@ -141,6 +148,11 @@ impl Origin {
         self.timeout
     }
 
+    /// The client for body URLs.
+    pub(crate) fn body_urls(&self) -> &BodyUrls {
+        &self.bodies
+    }
+
     /// `host:port`.
     pub fn authority(&self) -> &str {
         &self.authority
@@ -152,12 +164,14 @@ impl Origin {
     }
 
     /// Sends the request to the origin and reports its answer on `replies`, ending
-    /// with a `fin` or a `Fail`. Stops early when the driver stops listening.
+    /// with a `fin`, a `Stored` (a large answer of known length put at
+    /// `answer_url`) or a `Fail`. Stops early when the driver stops listening.
     pub(crate) async fn forward(
         self,
         id: StreamId,
         head: RequestHead,
         mut body: ForwardBody,
+        answer_url: Option<String>,
         replies: mpsc::Sender<OriginReply>,
     ) {
         let send = |reply| replies.send(OriginReply { id, reply });
@@ -205,6 +219,20 @@ impl Origin {
             return;
         }
         let (parts, mut body) = response.into_parts();
+        let exact = body.size_hint().exact();
+        if let Some(url) = answer_url.filter(|_| stores_answer(exact))
+            && parts.status.as_u16() != SWITCHING_PROTOCOLS
+        {
+            let status = parts.status.as_u16();
+            let headers = response_headers(&parts.headers);
+            let len = exact.unwrap_or_default();
+            let reply = match self.bodies.put(&url, body, len).await {
+                Ok(()) => Reply::Stored { status, headers },
+                Err(message) => fail(ErrorCode::OriginFailed, message),
+            };
+            let _ = send(reply).await;
+            return;
+        }
         let mut head = Some((parts.status.as_u16(), response_headers(&parts.headers)));
         // A fixed-length body is worth waiting for so that a small answer travels as one
         // message; a streamed one (server-sent events, say) must not hold up its head.

@@ -108,6 +108,8 @@ where
                 resume,
                 // Only a screen shows the latency, so only it pays for probes.
                 latency_probe: output.screen().map(|_| crate::screen::LATENCY_PROBE),
+                // Large bodies by URL where the server offers them (crate::stored).
+                body_urls: true,
                 ..SessionConfig::new(tunnel_id)
             },
             Duration::ZERO,
@@ -220,7 +222,9 @@ impl Driver<'_> {
                     head,
                     body,
                     fin,
-                } => self.start_forward(id, head, body, fin),
+                    body_url,
+                    answer_url,
+                } => self.start_forward(id, head, (body, fin, body_url), answer_url),
                 Event::RequestBody { id, data, fin } => self.pass_body(id, Bytes::from(data), fin),
                 Event::Cancelled { id } => self.finish(id, "cancelled".into(), true),
                 Event::Closed(reason) => return Some(end_for(reason)),
@@ -284,8 +288,21 @@ impl Driver<'_> {
         self.latency = latency;
     }
 
-    fn start_forward(&mut self, id: StreamId, head: RequestHead, body: Vec<u8>, fin: bool) {
-        let (body, body_tx) = if fin {
+    fn start_forward(
+        &mut self,
+        id: StreamId,
+        head: RequestHead,
+        (body, fin, body_url): (Vec<u8>, bool, Option<String>),
+        answer_url: Option<String>,
+    ) {
+        // A body by URL is fetched beside the forwarding, through the same bounded
+        // channel BODY chunks take.
+        let mut fetch = None;
+        let (body, body_tx) = if let Some(url) = body_url {
+            let (body, tx) = ForwardBody::streamed(Bytes::new(), REQUEST_BODY_BUFFER);
+            fetch = Some(self.origin.body_urls().clone().fetch_owned(url, tx));
+            (body, None)
+        } else if fin {
             (ForwardBody::whole(Bytes::from(body)), None)
         } else {
             let (body, tx) = ForwardBody::streamed(Bytes::from(body), REQUEST_BODY_BUFFER);
@@ -298,8 +315,16 @@ impl Driver<'_> {
         let forward = self
             .origin
             .clone()
-            .forward(id, head, body, self.replies.clone());
-        let task = self.tasks.spawn(forward);
+            .forward(id, head, body, answer_url, self.replies.clone());
+        // One task for both, so a cancel stops the fetch too.
+        let task = self.tasks.spawn(async move {
+            match fetch {
+                Some(fetch) => {
+                    tokio::join!(fetch, forward);
+                }
+                None => forward.await,
+            }
+        });
         self.streams.insert(
             id,
             Forward {
@@ -396,6 +421,17 @@ impl Driver<'_> {
                     .map(|()| fin)
             }
             Reply::Body { data, fin } => self.session.send_body(id, &data, fin).map(|()| fin),
+            Reply::Stored { status, headers } => {
+                if let Some(forward) = self.streams.get_mut(&id) {
+                    forward.log.status = Some(status);
+                    if let (Some(screen), Some(row)) = (self.output.screen(), forward.row) {
+                        screen.update(|m, _| m.handle_response_head(row, status));
+                    }
+                }
+                self.session
+                    .respond_stored(id, status, headers)
+                    .map(|()| true)
+            }
             Reply::Fail { code, message } => {
                 let _ = self.session.fail(id, code, message);
                 self.finish(id, error_outcome(code), false);

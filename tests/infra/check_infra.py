@@ -15,7 +15,9 @@ sources that define them:
   store calls the DynamoDB calls of lambdas/aws/src/store/, per table and index
   log bucket  functions::LOG_BUCKET_ACCESS (who uses the request log's bucket, and
               how), the S3 calls of lambdas/aws/src/log_bucket.rs and its LOG_PREFIX,
-              and the log's retention (tunnel_backend::config::DEFAULT_LOG_TTL_SECS)
+              and the log's retention (tunnel_backend::config::DEFAULT_LOG_TTL_SECS);
+              functions::BODY_BUCKET_ACCESS, the S3 calls of
+              functions/stored_body.rs and its BODY_PREFIX (bodies in transit)
   routes      functions::rest::ROUTES, functions::WS_ROUTES
   ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
               client-core RESERVED_SUBDOMAINS
@@ -140,6 +142,7 @@ def read_facts(root: Path) -> dict:
     # The store is a folder of one job a file; its calls are read as one text.
     store_rs = "\n".join(f.read_text() for f in sorted((aws / "store").glob("*.rs")))
     log_bucket_rs = (aws / "log_bucket.rs").read_text()
+    stored_body_rs = (aws / "functions/stored_body.rs").read_text()
     backend_config_rs = (root / "lambdas/backend/src/config.rs").read_text()
     domain_rs = (root / "client-core/src/domain.rs").read_text()
     console_config_rs = (root / "web-console/src/services/config.rs").read_text()
@@ -232,6 +235,14 @@ def read_facts(root: Path) -> dict:
     }
     s3_calls = {S3_CALLS[m] for m in re.findall(r"\.(put_object|get_object|delete_object)\(\)", log_bucket_rs)}
     log_prefix = re.search(r'pub const LOG_PREFIX: &str = "([^"]+)";', log_bucket_rs).group(1)
+    body_access = {
+        fn: set(re.findall(r'"(\w+)"', acts))
+        for fn, acts in re.findall(r'\(\s*"([^"]+)",\s*&\[([^\]]*)\],?\s*\)', _const_block(mod_rs, "pub const BODY_BUCKET_ACCESS"))
+    }
+    # The presigned URLs act with the signer's rights: a presigned get_object or
+    # put_object needs the grant as a call does.
+    body_s3_calls = {S3_CALLS[m] for m in re.findall(r"\.(put_object|get_object|delete_object)\(\)", stored_body_rs)}
+    body_prefix = re.search(r'pub const BODY_PREFIX: &str = "([^"]+)";', stored_body_rs).group(1)
     log_ttl = _secs(re.search(r"pub const DEFAULT_LOG_TTL_SECS: u64 = ([^;]+);", backend_config_rs).group(1))
 
     reserved = re.findall(r'"([a-z0-9-]+)"', _const_block(domain_rs, "pub const RESERVED_SUBDOMAINS"))
@@ -261,6 +272,9 @@ def read_facts(root: Path) -> dict:
         "log_access": log_access,
         "s3_calls": s3_calls,
         "log_prefix": log_prefix,
+        "body_access": body_access,
+        "body_s3_calls": body_s3_calls,
+        "body_prefix": body_prefix,
         "log_ttl_secs": log_ttl,
         "log_bucket_env": store_env["LOG_BUCKET"],
     }
@@ -933,6 +947,30 @@ def check_log_bucket(r: Report, facts: dict, tf: dict) -> None:
     values = {str(env[var]) for env in envs.values() if var in env}
     r.check(f"{var} names aws_s3_bucket.log", values <= {"${aws_s3_bucket.log.bucket}", "${aws_s3_bucket.log.id}"} and bool(values), str(values))
 
+    # Bodies in transit (body/): who may, what, where, and for how long.
+    body = facts["body_prefix"]
+    loc = tf["locals"].get("body_bucket_access", {})
+    got = {fn: {a.split(":", 1)[1] if a.startswith("s3:") else a for a in acts} for fn, acts in loc.items()}
+    r.same("body_bucket_access == functions::BODY_BUCKET_ACCESS", got, facts["body_access"])
+    bad = sorted({a for acts in loc.values() for a in acts if not a.startswith("s3:") or "*" in a})
+    r.check("stored bodies: only s3: object actions, no wildcards", not bad, str(bad))
+    granted = set().union(*facts["body_access"].values()) if facts["body_access"] else set()
+    calls = facts["body_s3_calls"]
+    r.check("stored bodies: every S3 action granted is one stored_body.rs performs or presigns", granted <= calls, f"granted {sorted(granted - calls)}")
+    r.check("stored bodies: every stored_body.rs call is granted to some function", calls <= granted, f"{sorted(calls - granted)} granted to none")
+    stmts = [d["statement"] for d in blocks(fn_doc, "dynamic") if "statement" in d and "local.body_bucket_access" in str(attr(d["statement"], "for_each"))]
+    got_res = [attr(c, "resources") for s in stmts for c in blocks(s, "content")]
+    r.same("stored body grants name the body prefix only", got_res, [["${aws_s3_bucket.log.arn}/" + body + "*"]])
+    rules = [
+        rule
+        for rule in blocks(on_bucket("aws_s3_bucket_lifecycle_configuration"), "rule")
+        if attr(rule, "status") == "Enabled" and any(attr(f, "prefix") == body for f in blocks(rule, "filter"))
+    ]
+    expiry = [attr(e, "days") for rule in rules for e in blocks(rule, "expiration")]
+    r.same(f"log bucket: {body} objects expire after a day (the shortest rule S3 runs)", expiry, [1])
+    without = sorted(fn for fn in facts["body_access"] if var not in envs.get(fn, {}))
+    r.check(f"stored bodies: {var} set on every function that stores bodies", not without, str(without))
+
 
 CHECKS = (check_functions, check_env, check_tables, check_rest, check_ws, check_ingress, check_console, check_iam, check_log_bucket)
 
@@ -1073,6 +1111,17 @@ def mutations():
             terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][2]["statement"]["content"][0].update(resources=[["${aws_s3_bucket.log.arn}/*"]])),
             "log bucket grants name the log prefix only",
         ),
+        # Bodies in transit.
+        ("terraform lets inspect-requests read bodies in transit", terraform(lambda tf: tf["locals"]["body_bucket_access"].update({"inspect-requests": ["s3:GetObject"]})), "body_bucket_access == functions::BODY_BUCKET_ACCESS"),
+        ("terraform lets the proxy delete bodies", terraform(lambda tf: tf["locals"]["body_bucket_access"]["tunnel-proxy"].append("s3:DeleteObject")), "body_bucket_access == functions::BODY_BUCKET_ACCESS"),
+        ("code presigns a delete nobody may do", code(lambda f: f["body_s3_calls"].add("DeleteObject")), "every stored_body.rs call is granted"),
+        (
+            "terraform grants bodies in transit on the whole bucket",
+            terraform(lambda tf: tf["data"]["aws_iam_policy_document"]["fn"]["dynamic"][3]["statement"]["content"][0].update(resources=[["${aws_s3_bucket.log.arn}/*"]])),
+            "stored body grants name the body prefix only",
+        ),
+        ("terraform keeps bodies in transit a week", terraform(lambda tf: tf["resource"]["aws_s3_bucket_lifecycle_configuration"]["log"]["rule"][1]["expiration"][0].update(days=[7])), "objects expire after a day"),
+        ("terraform drops the bodies' lifecycle rule", terraform(lambda tf: tf["resource"]["aws_s3_bucket_lifecycle_configuration"]["log"]["rule"].pop(1)), "objects expire after a day"),
         ("terraform lets the public in", terraform(lambda tf: tf["resource"]["aws_s3_bucket_public_access_block"]["log"].update(restrict_public_buckets=[False])), "log bucket: public access blocked"),
         ("terraform turns ACLs back on", terraform(lambda tf: tf["resource"]["aws_s3_bucket_ownership_controls"]["log"]["rule"][0].update(object_ownership=["ObjectWriter"])), "BucketOwnerEnforced"),
         ("terraform drops the bucket's encryption", terraform(lambda tf: tf["resource"]["aws_s3_bucket_server_side_encryption_configuration"].pop("log")), "log bucket: encrypted at rest"),

@@ -21,6 +21,7 @@ pub mod policy;
 pub mod real_clients;
 pub mod scenarios;
 pub mod soak;
+pub mod stored_bodies;
 pub mod targets;
 pub mod terminal;
 pub mod webhooks;

@@ -156,7 +156,7 @@ async fn a_small_get_costs_two_invocations_and_two_reads() {
 
 /// Bodies over what a Lambda invocation accepts are refused with 413, not a hang.
 /// An exchange too large for its log item goes to the log bucket whole (two 300 KiB
-/// bodies: the DynamoDB item alone cut them to 200 KiB together), one PUT, and comes
+/// bodies: the DynamoDB item alone cut them to 200 KiB together), one PUT of its own, and comes
 /// back through the REST route, the CLI and a replay; clearing the log removes the
 /// objects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +182,15 @@ async fn large_captures_go_to_the_log_bucket_whole() {
     let id = page.requests[0].request_id.clone();
     assert_eq!(page.requests[0].request_size, body.len() as u64);
     let stored = stack.stats().await;
-    assert_eq!(s3(&stored, "PutObject") - s3(&before, "PutObject"), 1);
+    // Both bodies are past STORED_BODY_MIN_BYTES: the proxy put the request body and
+    // the client the answer (through presigned URLs, e2e::stored_bodies); then the
+    // capture, one object.
+    assert_eq!(s3(&stored, "PutObject") - s3(&before, "PutObject"), 3);
+    assert_eq!(
+        stored["s3"]["presigned"].as_u64().unwrap() - before["s3"]["presigned"].as_u64().unwrap(),
+        2,
+        "the client's GET and PUT"
+    );
     let put_bytes =
         stored["s3"]["bytes_in"].as_u64().unwrap() - before["s3"]["bytes_in"].as_u64().unwrap();
     assert!(
@@ -240,6 +248,27 @@ async fn large_captures_go_to_the_log_bucket_whole() {
     let (status, _) = rest.call("GET", &format!("/v1/requests/{id}"), None).await;
     assert_eq!(status, 404);
     served.tunnel.interrupt().await;
+}
+
+/// Large bodies through S3: threshold-1, threshold and threshold+1 bytes each way,
+/// 4 MiB up and 5 MiB down, byte-exact over the path their size calls for, and the
+/// request log keeps stored bodies whole (e2e::stored_bodies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_take_s3_from_the_threshold() {
+    let stack = Stack::start(Kind::Aws).await;
+    e2e::stored_bodies::bodies_take_s3_from_the_threshold(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_answers_keep_the_websocket() {
+    let stack = Stack::start(Kind::Aws).await;
+    e2e::stored_bodies::streamed_answers_keep_the_websocket(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_client_gets_large_bodies_as_chunks() {
+    let stack = Stack::start(Kind::Aws).await;
+    e2e::stored_bodies::an_older_client_gets_chunks(&stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,6 +578,7 @@ async fn cost_figures() {
         assert_eq!(r.status(), 200);
     }
     let before = stack.stats().await;
+    let started = std::time::Instant::now();
     for i in 0..100 {
         let r = http
             .get(format!("{}/{i}", tunnel.url))
@@ -557,8 +587,10 @@ async fn cost_figures() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
+    let small_rtt = started.elapsed() / 100;
     let small = settled(&stack, &before, 100).await;
     let body = random_bytes(1024 * 1024);
+    let started = std::time::Instant::now();
     for _ in 0..10 {
         let r = http
             .post(format!("{}/up", tunnel.url))
@@ -569,7 +601,10 @@ async fn cost_figures() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().await.unwrap().len(), body.len());
     }
+    let large_rtt = started.elapsed() / 10;
     let large = settled(&stack, &small, 10).await;
+    // The public client's wall clock per exchange, sent one after another.
+    eprintln!("round trip: small GET {small_rtt:?}, 1 MiB POST echoed {large_rtt:?}");
     report("small GET", &before, &small, 100);
     report("1 MiB POST echoed", &small, &large, 10);
     tunnel.interrupt().await;

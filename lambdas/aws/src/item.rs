@@ -34,6 +34,8 @@ pub mod attr {
     pub const CONNECTION_ID: &str = "connection_id";
     /// Connection time, seconds since the epoch.
     pub const CONNECTED_AT: &str = "connected_at";
+    /// Whether a connection's client takes bodies by URL (absent: no).
+    pub const BODY_URLS: &str = "body_urls";
     /// TTL of `connections`, `requests`, `inbox` and `rate_limits`, seconds since the epoch. Not part
     /// of any record (but the same value as a held request's `expires_at`).
     pub const EXPIRES_AT: &str = "expires_at";
@@ -289,6 +291,9 @@ impl ToItem for ConnectionRecord {
         if let Some(t) = &self.tunnel_id {
             out.insert(attr::TUNNEL_ID.to_owned(), s(t));
         }
+        if self.body_urls {
+            out.insert(attr::BODY_URLS.to_owned(), AttributeValue::Bool(true));
+        }
         out
     }
 }
@@ -301,6 +306,7 @@ impl FromItem for ConnectionRecord {
             client_id: r.s(attr::CLIENT_ID)?,
             tunnel_id: r.opt_s(attr::TUNNEL_ID)?,
             connected_at: r.n(attr::CONNECTED_AT)?,
+            body_urls: r.opt_bool(attr::BODY_URLS)?.unwrap_or(false),
         })
     }
 }
@@ -405,6 +411,7 @@ mod tests {
             check(ConnectionRecord {
                 connection_id: "k".into(),
                 client_id: "c".into(),
+                body_urls: tunnel_id.is_some(),
                 tunnel_id,
                 connected_at: 5,
             });

@@ -237,6 +237,7 @@ async fn connections_expire() {
         client_id: "c".into(),
         tunnel_id: None,
         connected_at: now(),
+        body_urls: false,
     };
     store.put_connection(&fresh).await.unwrap();
     let raw = store
@@ -264,6 +265,7 @@ async fn connections_expire() {
         client_id: "c".into(),
         tunnel_id: Some("t".into()),
         connected_at: now() - CONNECTION_MAX_AGE_SECS - CONNECTION_EXPIRY_MARGIN_SECS - 1,
+        body_urls: false,
     };
     store.put_connection(&old).await.unwrap();
     assert_eq!(store.get_connection("old").await.unwrap(), None);

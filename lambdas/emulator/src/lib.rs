@@ -41,6 +41,8 @@
 //!   AWS documents it.
 //! - [`dynamo_proxy`]: [`DynamoProxy`], the counting reverse proxy.
 //! - [`s3_proxy`]: [`S3Proxy`], the same for S3.
+//! - [`presigned`]: what S3 refuses of a presigned URL (SigV4 in the query), checked
+//!   by the S3 pass-through.
 //!
 //! Everything but the binary's own `--listen` binds `127.0.0.1:0`; nothing listens beyond
 //! loopback unless `--listen` says so.
@@ -49,6 +51,7 @@ pub mod deployment;
 pub mod dynamo_proxy;
 pub mod function_url;
 pub mod limits;
+pub mod presigned;
 pub mod runtime;
 pub mod s3_proxy;
 mod serve;

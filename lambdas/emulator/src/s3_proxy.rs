@@ -18,6 +18,10 @@
 //!
 //! `bytes_in` counts request bodies (objects uploaded), `bytes_out` the
 //! `Content-Length` of successful `GetObject` answers (objects downloaded).
+//! `presigned` counts the requests made with a presigned URL (the tunnel clients'
+//! body GETs and PUTs); those are checked first as S3 checks them
+//! ([`crate::presigned`]: expiry, method, path and query under the signature), and
+//! a refused one never reaches moto.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::dynamo_proxy::{ProxyError, listen_for, plain, strip_hop_by_hop, upstream_uri};
+use crate::presigned;
 use crate::runtime::lock;
 
 /// The largest request body the proxy forwards (it reads each whole to count it):
@@ -53,6 +58,8 @@ pub struct S3Stats {
     pub bytes_out: u64,
     /// Requests answered with a status of 400 or more (a missing key too).
     pub errors: u64,
+    /// Requests made with a presigned URL, refused ones included.
+    pub presigned: u64,
     /// Requests per operation (see the module table).
     pub operations: BTreeMap<String, u64>,
 }
@@ -130,9 +137,42 @@ fn operation(method: &Method, path: &str) -> &'static str {
     }
 }
 
+/// S3's answer to a refused presigned request: its status and XML error.
+fn refused(refusal: &presigned::Refusal) -> Response<ProxyBody> {
+    let body = Full::new(Bytes::from(refusal.body()))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut response = Response::new(body);
+    *response.status_mut() = refusal.status();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    response
+}
+
 async fn forward(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
     let operation = operation(&parts.method, parts.uri.path());
+    let signed_in_query = presigned::is_presigned(parts.uri.query());
+    if signed_in_query {
+        lock(&shared.stats).presigned += 1;
+        let request = (
+            &parts.method,
+            parts.uri.path(),
+            parts.uri.query().unwrap_or_default(),
+        );
+        if let Err(refusal) = presigned::check(
+            presigned::EMULATOR,
+            request,
+            &parts.headers,
+            std::time::SystemTime::now(),
+        ) {
+            tracing::info!(%refusal, path = parts.uri.path(), "presigned request refused");
+            count(shared, operation, 0, 0, true);
+            return refused(&refusal);
+        }
+    }
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {

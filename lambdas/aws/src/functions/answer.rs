@@ -28,9 +28,10 @@ use tunnel_backend::handlers::exchange::{Answer, Event, Exchange, ExchangeConfig
 use tunnel_backend::handlers::proxy::end_to_end;
 use tunnel_backend::store::Store;
 
-use super::proxy::{
-    Captured, Channel, LIVENESS_PROBE, Outcome, RESPONSE_TIMEOUT, end, ended, refuse, whole_with,
-};
+use super::captured::{Captured, end, ended, refuse};
+use super::channel::Channel;
+use super::proxy::{LIVENESS_PROBE, Outcome, RESPONSE_TIMEOUT, whole_with};
+use super::stored_body::{Plan, next_piece};
 use super::upload::Upload;
 use super::url_head;
 
@@ -144,14 +145,18 @@ pub(super) async fn await_answer(
     client_conn: &str,
     mut capture: Option<Captured>,
     upload: Upload,
+    plan: Option<Plan>,
 ) -> Outcome {
-    let machine = Exchange::new(
+    let mut machine = Exchange::new(
         id,
         config(backend),
         upload.is_running(),
         false,
         Duration::ZERO,
     );
+    if plan.is_some() {
+        machine.offer_answer_url();
+    }
     let mut wait = Wait {
         machine,
         guard,
@@ -170,6 +175,14 @@ pub(super) async fn await_answer(
             fin,
         }) => (status, headers, body, fin),
         Ok(Event::Failed(e)) => return refuse(capture, e.refusal(domain)).await,
+        Ok(Event::Stored { status, headers }) => {
+            // The machine lets a stored answer through only where a plan gave its URL.
+            let Some(plan) = plan else {
+                let why = "a stored body where none was offered".to_owned();
+                return refuse(capture, Refusal::BrokenAnswer { why }).await;
+            };
+            return stored_answer(wait, plan, status, headers, capture).await;
+        }
         // The machine switches only where an upgrade was asked for (never here) and
         // releases no body before its head.
         Ok(Event::Upgraded { .. } | Event::Body { .. }) => {
@@ -213,6 +226,69 @@ pub(super) async fn await_answer(
     }
 }
 
+/// An answer whose body the client put in S3: streamed from the bucket to the
+/// viewer, the capture kept as for chunks. An object that cannot be read (the client
+/// said stored but put nothing) is a broken answer, 502, before any byte went out.
+async fn stored_answer(
+    mut wait: Wait,
+    plan: Plan,
+    status: u16,
+    headers: client_core::protocol::Headers,
+    mut capture: Option<Captured>,
+) -> Outcome {
+    let mut object = match plan.open_response().await {
+        Ok(object) => object,
+        Err(e) => {
+            tracing::warn!(error = %e, "stored answer unreadable");
+            let why = format!("its stored body cannot be read ({e})");
+            return refuse(capture, Refusal::BrokenAnswer { why }).await;
+        }
+    };
+    // What the machine has for the client (the end of an upload still running), and
+    // the return channel is free for the next request: nothing more comes on it.
+    wait.flush().await;
+    drop(wait);
+    if let Some(c) = &mut capture {
+        c.recording
+            .response_head(status, &headers, client_core::clock::now_ms());
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let head = url_head::prelude(status, end_to_end(headers));
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let pump = async move {
+        loop {
+            match next_piece(&mut object).await {
+                Ok(Some(data)) => {
+                    if let Some(c) = &mut capture {
+                        c.recording.response_body(&data);
+                    }
+                    if tx.send(Ok(data)).await.is_err() {
+                        end(capture, InspectOutcome::ClientDisconnected).await;
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    end(capture, InspectOutcome::Completed).await;
+                    return;
+                }
+                Err(e) => {
+                    end(capture, InspectOutcome::OriginFailed).await;
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+    };
+    tokio::spawn(pump.in_current_span());
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response {
+        metadata_prelude: head,
+        stream: Box::pin(stream),
+    }
+}
+
 /// The rest of the body, as the machine releases it in order.
 async fn stream_body(
     mut wait: Wait,
@@ -239,9 +315,8 @@ async fn stream_body(
                 return;
             }
             Ok(Event::Failed(e)) => e.outcome(),
-            Ok(Event::Head { .. } | Event::Upgraded { .. }) | Err(ChannelLost) => {
-                InspectOutcome::OriginFailed
-            }
+            Ok(Event::Head { .. } | Event::Stored { .. } | Event::Upgraded { .. })
+            | Err(ChannelLost) => InspectOutcome::OriginFailed,
         };
         end(capture, outcome).await;
         let _ = tx
@@ -322,13 +397,9 @@ async fn next_part(
                 headers,
                 body,
                 fin,
+                stored,
                 ..
-            } => Answer::Head {
-                status,
-                headers,
-                body,
-                fin,
-            },
+            } => Answer::response(status, headers, body, fin, stored),
             ClientFrame::Body(c) => Answer::Body(c),
             ClientFrame::Error(e) => Answer::Error(e),
             _ => continue,

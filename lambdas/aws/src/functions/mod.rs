@@ -3,10 +3,14 @@
 //! `src/bin/` is a few lines over these.
 
 pub mod answer;
+pub mod captured;
+pub mod channel;
+pub mod metered;
 pub mod proxy;
 pub mod relay;
 pub mod replay;
 pub mod rest;
+pub mod stored_body;
 pub mod upload;
 pub mod url_head;
 pub mod websocket;
@@ -54,6 +58,17 @@ pub const LOG_BUCKET_ACCESS: &[(&str, &[&str])] = &[
     ),
     // deleting a tunnel clears its log
     ("delete-tunnel", &["DeleteObject"]),
+];
+
+/// The functions that forward requests, and the S3 actions each needs on the stored
+/// bodies (`stored_body::BODY_PREFIX` in the log bucket): `put_request` and
+/// `open_response` call PutObject and GetObject, and the presigned URLs they hand
+/// the client (its GET of the request body, its PUT of the answer) act with the
+/// signer's rights, so the signer must hold those too. No delete: the bucket's
+/// lifecycle rule expires them. Terraform follows this list; the infra check compares.
+pub const BODY_BUCKET_ACCESS: &[(&str, &[&str])] = &[
+    ("tunnel-proxy", &["GetObject", "PutObject"]),
+    ("replay-request", &["GetObject", "PutObject"]),
 ];
 
 /// The WebSocket API's routes (route key, function). Client frames are routed on their

@@ -17,6 +17,11 @@
 //!
 //! Not built: a DynamoDB fallback for a proxy that lost its channel mid-request (the
 //! request then times out with 504 and the next one opens a new channel).
+//!
+//! Its parts, each a module beside this one: the return channel (`channel`), the
+//! wait for the answer and its streaming out (`answer`), the request body's chunks
+//! (`upload`), large bodies through S3 with presigned URLs (`stored_body`), the
+//! request log's capture (`captured`) and the metrics line (`metered`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,22 +30,16 @@ use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use client_core::clock::{now_ms, now_secs as unix_now};
+use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, Outcome as InspectOutcome};
-use client_core::protocol::limits::MAX_MESSAGE_BYTES;
 use client_core::protocol::{ChunkWriter, Headers, ServerFrame, StreamId, check_head, encode};
-use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use http::StatusCode;
 use lambda_runtime::streaming::Response;
 use lambda_runtime::{LambdaEvent, MetadataPrelude, service_fn};
-use tokio::net::TcpStream;
 use tokio::sync::{Mutex, oneshot};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::Instrument as _;
 use tunnel_backend::Backend;
-use tunnel_backend::auth::{Claims, random_id};
+use tunnel_backend::auth::random_id;
 use tunnel_backend::connections::ConnectionError;
 use tunnel_backend::handlers::admission::{
     Admission, Admitted, Head, Refusal, Refused, Rules, Source, admit, check_body, reroute,
@@ -49,9 +48,12 @@ use tunnel_backend::handlers::inbox;
 use tunnel_backend::handlers::inspect::{Recording, new_request_id};
 use tunnel_backend::handlers::proxy::for_origin;
 use tunnel_backend::model::TunnelRecord;
-use tunnel_backend::telemetry::{self, Emf};
+use tunnel_backend::telemetry;
 
-use super::relay::CHANNEL_ACTION;
+use super::captured::{Captured, ended, refuse, refused};
+use super::channel::{Channel, ChannelSettings, live};
+use super::metered::{Tally, metered, note};
+use super::stored_body::{BodyStore, Plan};
 use super::upload::Upload;
 use super::url_head;
 
@@ -98,35 +100,15 @@ pub mod env {
     pub const CHANNEL_MAX_AGE_SECS: &str = "TUNNEL_CHANNEL_MAX_AGE_SECS";
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The function's own WebSocket connection, on which answers arrive.
-#[derive(Debug)]
-pub(super) struct Channel {
-    pub(super) ws: Socket,
-    connection_id: String,
-    opened: Instant,
-    used: Instant,
-}
-
 /// What one warm sandbox keeps between invocations.
 #[derive(Debug)]
 pub struct Proxy {
     backend: Backend,
-    ws_url: String,
     origin_secret: Option<String>,
-    max_idle: Duration,
-    max_age: Duration,
+    channels: ChannelSettings,
     channel: Arc<Mutex<Option<Channel>>>,
-}
-
-/// Why the return channel could not be had.
-#[derive(Debug, thiserror::Error)]
-enum ChannelError {
-    #[error("cannot connect to the WebSocket API: {0}")]
-    Connect(String),
-    #[error("the WebSocket API did not say which connection this is")]
-    NoHello,
+    /// Where large bodies go (the log bucket's `body/`), where the function has it.
+    bodies: Option<BodyStore>,
 }
 
 pub(super) type Outcome = Response<
@@ -156,7 +138,7 @@ pub(super) fn whole_with(metadata_prelude: MetadataPrelude, body: Vec<u8>) -> Ou
 }
 
 /// The answer to `refusal` ([`Refusal::page`]).
-fn answer(refusal: &Refusal) -> Outcome {
+pub(super) fn answer(refusal: &Refusal) -> Outcome {
     let page = refusal.page();
     let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
     whole(status, page.headers, page.body)
@@ -166,16 +148,22 @@ impl Proxy {
     /// Builds the sandbox state from the environment.
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let backend = super::backend_from_env()?;
-        let ws_url = backend.config.ws_url.clone().unwrap_or_default();
+        let bodies = crate::config::DynamoConfig::from_env()?
+            .log_bucket()
+            .map(|bucket| BodyStore::new(&bucket));
+        let channels = ChannelSettings {
+            ws_url: backend.config.ws_url.clone().unwrap_or_default(),
+            max_idle: secs_var(env::CHANNEL_MAX_IDLE_SECS, 150),
+            max_age: secs_var(env::CHANNEL_MAX_AGE_SECS, 7_000),
+        };
         Ok(Self {
             backend,
-            ws_url,
             origin_secret: std::env::var(env::ORIGIN_SECRET)
                 .ok()
                 .filter(|s| !s.is_empty()),
-            max_idle: secs_var(env::CHANNEL_MAX_IDLE_SECS, 150),
-            max_age: secs_var(env::CHANNEL_MAX_AGE_SECS, 7_000),
+            channels,
             channel: Arc::new(Mutex::new(None)),
+            bodies,
         })
     }
 
@@ -447,13 +435,18 @@ impl Proxy {
         });
 
         let max_chunk = self.backend.config.max_chunk;
-        let (inline, rest) = body.split_at(body.len().min(max_chunk));
         let id: StreamId = rand::random();
         let secret = random_id(16);
+        let mut plan = Plan::new(
+            self.bodies.as_ref(),
+            &admitted.tunnel.tunnel_id,
+            &request_id,
+        )
+        .await;
         // Until the head is delivered nothing has reached the client, so a connection
         // found gone (a client reconnecting) means: wait for the new one and resend,
         // with a fresh look at the return channel too (it may have aged meanwhile).
-        let (guard, connection_id) = loop {
+        let (guard, connection_id, rest) = loop {
             let Some(connection_id) = admitted.connection_id.clone() else {
                 let c = capture.take();
                 return self
@@ -469,7 +462,7 @@ impl Proxy {
                     .await;
             };
             let mut guard = self.channel.clone().lock_owned().await;
-            let channel = match self.channel(&mut guard).await {
+            let channel = match live(&mut guard, &self.channels, &self.backend.signer).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no return channel");
@@ -479,6 +472,20 @@ impl Proxy {
                     return refuse(capture, refusal).await;
                 }
             };
+            let body_url = match &mut plan {
+                Some(p) => {
+                    p.request_url(self.backend.store.as_ref(), &connection_id, &body)
+                        .await
+                }
+                None => None,
+            };
+            // A stored body goes as its URL, none of it as chunks.
+            let sent = if body_url.is_some() {
+                &[][..]
+            } else {
+                &body[..]
+            };
+            let (inline, rest) = sent.split_at(sent.len().min(max_chunk));
             let head = ServerFrame::Request {
                 id,
                 method: method.clone(),
@@ -488,6 +495,8 @@ impl Proxy {
                 fin: rest.is_empty(),
                 reply_to: Some(channel.connection_id.clone()),
                 secret: Some(secret.clone()),
+                body_url,
+                answer_url: plan.as_ref().map(|p| p.answer_url.clone()),
             };
             let head = match encode(&head) {
                 Ok(h) => h,
@@ -499,7 +508,7 @@ impl Proxy {
             match self.backend.connections.send(&connection_id, head).await {
                 Ok(()) => {
                     channel.used = Instant::now();
-                    break (guard, connection_id);
+                    break (guard, connection_id, rest);
                 }
                 Err(ConnectionError::Gone(_)) => {
                     drop(guard);
@@ -543,6 +552,7 @@ impl Proxy {
             &connection_id,
             capture,
             upload,
+            plan,
         )
         .await
     }
@@ -614,72 +624,6 @@ impl Proxy {
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
         ended(capture, answer.outcome, whole(status, lines, answer.body)).await
     }
-
-    /// The live return channel, opening a new one when there is none or it is too old
-    /// or idle for the WebSocket API to keep.
-    async fn channel<'a>(
-        &self,
-        slot: &'a mut Option<Channel>,
-    ) -> Result<&'a mut Channel, ChannelError> {
-        let stale = slot.as_mut().is_none_or(|c| {
-            let closed = matches!(
-                c.ws.next().now_or_never(),
-                Some(None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))))
-            );
-            closed || c.used.elapsed() > self.max_idle || c.opened.elapsed() > self.max_age
-        });
-        if stale {
-            *slot = Some(self.open_channel().await?);
-        }
-        slot.as_mut().ok_or(ChannelError::NoHello)
-    }
-
-    async fn open_channel(&self) -> Result<Channel, ChannelError> {
-        let now = unix_now();
-        let token = self.backend.signer.sign(&Claims {
-            sub: format!("proxy-{}", random_id(8)),
-            iat: now,
-            exp: now + 300,
-            until: None,
-            kh: None,
-        });
-        let url = format!("{}?token={token}", self.ws_url);
-        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES));
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
-                .await
-                .map_err(|e| ChannelError::Connect(e.to_string()))?;
-        let hello = serde_json::json!({ "action": CHANNEL_ACTION }).to_string();
-        ws.send(WsMessage::Text(hello.into()))
-            .await
-            .map_err(|e| ChannelError::Connect(e.to_string()))?;
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        loop {
-            let msg = tokio::select! {
-                m = ws.next() => m,
-                () = &mut deadline => return Err(ChannelError::NoHello),
-            };
-            let Some(Ok(WsMessage::Text(t))) = msg else {
-                if msg.is_none() {
-                    return Err(ChannelError::NoHello);
-                }
-                continue;
-            };
-            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
-            if v["action"] == CHANNEL_ACTION
-                && let Some(id) = v["connection_id"].as_str()
-            {
-                tracing::info!(connection_id = id, "return channel open");
-                return Ok(Channel {
-                    ws,
-                    connection_id: id.to_owned(),
-                    opened: Instant::now(),
-                    used: Instant::now(),
-                });
-            }
-        }
-    }
 }
 
 /// A public request for [`Proxy::forward`].
@@ -708,172 +652,6 @@ pub struct Forward {
     /// Where a public request's failure is noted for its metrics line (replays are
     /// not counted, as on the local stack).
     pub tally: Option<Arc<Tally>>,
-}
-
-/// What went wrong with one public request, noted wherever it is found out and
-/// printed with the request's metrics line once its answer has gone out.
-#[derive(Debug, Default)]
-pub struct Tally {
-    error: std::sync::Mutex<Option<&'static str>>,
-    rate_limited: std::sync::atomic::AtomicBool,
-}
-
-impl Tally {
-    fn error(&self, kind: &'static str) {
-        if let Ok(mut e) = self.error.lock() {
-            *e = Some(kind);
-        }
-    }
-
-    fn error_kind(&self) -> Option<&'static str> {
-        self.error.lock().ok().and_then(|e| *e)
-    }
-}
-
-fn note(tally: Option<&Arc<Tally>>, kind: &'static str) {
-    if let Some(t) = tally {
-        t.error(kind);
-    }
-}
-
-/// `outcome` with its body counted, and the request's metrics line printed once it
-/// has gone out.
-fn metered(
-    outcome: Outcome,
-    tunnel_label: &str,
-    received_ms: u64,
-    started: Instant,
-    bytes_in: usize,
-    tally: Arc<Tally>,
-) -> Outcome {
-    let status = outcome.metadata_prelude.status_code.as_u16();
-    let line = Emf::new(received_ms)
-        .label(telemetry::TUNNEL, tunnel_label)
-        .label(telemetry::STATUS_CLASS, telemetry::status_class(status))
-        .value(telemetry::REQUESTS, 1.0)
-        .value(telemetry::BYTES_IN, bytes_in as f64)
-        .value(telemetry::PROXY_LATENCY, started.elapsed().as_secs_f64());
-    let Response {
-        metadata_prelude,
-        stream,
-    } = outcome;
-    Response {
-        metadata_prelude,
-        stream: Box::pin(Counted {
-            inner: stream,
-            bytes_out: 0,
-            line: Some((line, tally)),
-        }),
-    }
-}
-
-/// The response body, counted; the request's metrics line is printed when it ends
-/// (or is dropped: the public client went away), so it holds the bytes sent.
-struct Counted {
-    inner:
-        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
-    bytes_out: u64,
-    line: Option<(Emf, Arc<Tally>)>,
-}
-
-impl Counted {
-    fn flush(&mut self) {
-        let Some((line, tally)) = self.line.take() else {
-            return;
-        };
-        let mut line = line.value(telemetry::BYTES_OUT, self.bytes_out as f64);
-        if let Some(kind) = tally.error_kind() {
-            line = line
-                .label(telemetry::ERROR_KIND, kind)
-                .value(telemetry::ERRORS, 1.0);
-        }
-        if tally
-            .rate_limited
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            line = line
-                .label(telemetry::SCOPE, telemetry::SCOPE_TUNNEL)
-                .value(telemetry::RATE_LIMITED, 1.0);
-        }
-        line.emit();
-    }
-}
-
-impl futures_util::Stream for Counted {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let polled = self.inner.as_mut().poll_next(cx);
-        match &polled {
-            std::task::Poll::Ready(Some(Ok(b))) => self.bytes_out += b.len() as u64,
-            std::task::Poll::Ready(None) => self.flush(),
-            _ => {}
-        }
-        polled
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-/// An exchange being captured, stored when it ends.
-pub(super) struct Captured {
-    tally: Option<Arc<Tally>>,
-    pub(super) recording: Recording,
-    store: Arc<dyn tunnel_backend::store::Store>,
-    keep: usize,
-    done: Option<oneshot::Sender<Exchange>>,
-}
-
-/// Finishes and stores a capture. A store failure costs the record, not the answer.
-pub(super) async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
-    let Some(c) = capture else { return };
-    if let (Some(t), Some(kind)) = (&c.tally, telemetry::error_kind(outcome)) {
-        t.error(kind);
-    }
-    let exchange = c.recording.finish(outcome, now_ms());
-    if let Err(e) = c
-        .store
-        .put_exchanges(std::slice::from_ref(&exchange), c.keep)
-        .await
-    {
-        tracing::warn!(error = %e, request_id = %exchange.request_id, "cannot store captured request");
-    }
-    if let Some(done) = c.done {
-        let _ = done.send(exchange);
-    }
-}
-
-/// Answers a request refused before it was forwarded, and stores it in the request
-/// log whole: the caller's request and the refusal it got.
-async fn refused(refusal: &Refusal, mut capture: Captured) -> Outcome {
-    let page = refusal.page();
-    capture
-        .recording
-        .response_head(page.status, &page.headers, now_ms());
-    capture.recording.response_body(&page.body);
-    ended(Some(capture), refusal.outcome(), answer(refusal)).await
-}
-
-/// [`end`] with `refusal`'s outcome, then its answer.
-pub(super) async fn refuse(capture: Option<Captured>, refusal: Refusal) -> Outcome {
-    ended(capture, refusal.outcome(), answer(&refusal)).await
-}
-
-/// [`end`], then `response`.
-pub(super) async fn ended(
-    capture: Option<Captured>,
-    outcome: InspectOutcome,
-    response: Outcome,
-) -> Outcome {
-    end(capture, outcome).await;
-    response
 }
 
 /// Main loop of tunnel-proxy.

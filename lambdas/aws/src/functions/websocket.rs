@@ -15,7 +15,7 @@ use serde_json::json;
 use tunnel_backend::Backend;
 use tunnel_backend::handlers::Caller;
 use tunnel_backend::handlers::connection::{
-    authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
+    Offers, authorize_connection, tunnel_connect, tunnel_disconnect, tunnel_release,
 };
 use tunnel_backend::telemetry::{CONNECTIONS, DISCONNECTS, Emf, RECONNECTS};
 
@@ -120,11 +120,17 @@ pub async fn connect(
             version,
             tunnel_id,
             resume,
+            body_urls,
             ..
         }) => {
             // API Gateway refuses binary messages from clients: JSON only, whatever
-            // the client asked for.
-            if tunnel_connect(b, &id, &caller, version, &tunnel_id, false, unix_now())
+            // the client asked for. Bodies past the threshold go through S3 for a
+            // client that can fetch and put them (tunnel-proxy's `stored_body`).
+            let offers = Offers {
+                binary: false,
+                body_urls,
+            };
+            if tunnel_connect(b, &id, &caller, version, &tunnel_id, offers, unix_now())
                 .await
                 .is_ok()
             {

@@ -205,8 +205,15 @@ impl Emulator {
             (denv::RATE_LIMITS_TABLE, tables.rate_limits.clone()),
             (denv::DYNAMODB_ENDPOINT, dynamo.url()),
             (denv::AWS_REGION, "us-east-1".into()),
-            (denv::AWS_ACCESS_KEY_ID, "emulator".into()),
-            (denv::AWS_SECRET_ACCESS_KEY, "emulator".into()),
+            // The S3 pass-through checks presigned URLs against these.
+            (
+                denv::AWS_ACCESS_KEY_ID,
+                crate::presigned::ACCESS_KEY_ID.into(),
+            ),
+            (
+                denv::AWS_SECRET_ACCESS_KEY,
+                crate::presigned::SECRET_ACCESS_KEY.into(),
+            ),
             (fenv::BASE_DOMAIN, config.public.base_domain.clone()),
             (fenv::PUBLIC_SCHEME, config.public.scheme.clone()),
             (fenv::PUBLIC_PORT, port),
