@@ -29,6 +29,12 @@
 //!     routes by `action`, `@connections` posts, idle and age caps.
 //! - [`limits`]: every AWS figure the emulator enforces, named once, with its source.
 //! - [`runtime`]: [`Functions`], one pool of instances per function.
+//!   - `runtime/spec.rs`: [`FunctionSpec`], a function's definition, and the ranges
+//!     Lambda holds it to.
+//!   - `runtime/error.rs`: [`EmulatorError`] and [`InvokeError`], with AWS's names and
+//!     statuses for each.
+//!   - `runtime/pool.rs`: one function's pool: warm or cold instance or throttle, the
+//!     account's shared concurrency, an invocation against its timeouts, the counters.
 //!   - `runtime/instance.rs`: one child process, its environment, its log forwarding
 //!     and the task that notices it exit.
 //!   - `runtime/api.rs`: the Runtime API HTTP server each instance talks to
