@@ -13,7 +13,9 @@
 //!   limit, policy, body size, forward or hold) and every refusal's page;
 //!   `handlers::exchange` is the server half of the protocol for one stream (answer
 //!   in order, end, cancel, credit, upgrade, timeouts) as a sans-IO machine both
-//!   ingresses drive.
+//!   ingresses drive; `handlers::policy` keeps an access policy (`policy/stored.rs`),
+//!   checks a public request against it (`policy/check.rs`) and merges a change
+//!   into it (`policy/merge.rs`).
 //! - [`api`]: the REST control plane as one router over the handlers.
 //! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
 //!   routing table of tunnels and domain claims, and the contract suite every adapter
