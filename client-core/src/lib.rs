@@ -17,7 +17,11 @@
 //! - [`domain`]: subdomain rules and random names.
 //! - [`hop`]: the hop-by-hop headers every hop of the tunnel drops, one list.
 //! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
-//!   webhook signatures): its settings, their validation, and the redacted view.
+//!   webhook signatures, offline inbox): its settings, their validation, and the
+//!   redacted view (`policy/mod.rs`); the allow-list's networks (`policy/cidr.rs`),
+//!   the inbox's settings (`policy/inbox.rs`), why a policy is refused, by field
+//!   (`policy/error.rs`), a change field by field (`policy/patch.rs`), and the
+//!   webhook schemes (`policy/webhook.rs`).
 //! - [`inbox`]: the offline inbox's wire types (a held request, a delivery report).
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.
