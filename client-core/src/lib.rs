@@ -11,7 +11,10 @@
 //!   encoding, body chunking, and every limit as a named constant.
 //! - [`session`]: the client side of a tunnel session as a sans-IO state machine
 //!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
-//! - [`api`]: the REST control plane's types and a sans-IO client for it.
+//! - [`api`]: the REST control plane's types and a sans-IO client for it: the
+//!   client (`api/mod.rs`), the resources (`api/resources.rs`), the request, answer
+//!   and [`api::Call`] (`api/call.rs`), and the error body and [`api::ApiError`]
+//!   (`api/error.rs`).
 //! - [`advice`]: what a person does about each API error code, in the CLI's and the
 //!   console's own words.
 //! - [`domain`]: subdomain rules and random names.
