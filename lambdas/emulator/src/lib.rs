@@ -22,7 +22,14 @@
 //!
 //! - `main.rs`: the `tunnel-emulator` binary: flags, then [`deployment::Emulator`]
 //!   served with `tunnel_server::serve`.
-//! - [`deployment`]: [`deployment::Emulator`], the one-port front end.
+//! - [`deployment`]: [`deployment::Emulator`], the one-port front end: starting it
+//!   (tables, pass-throughs, the functions' specs and environment) and routing.
+//!   - `deployment/rest.rs`: API Gateway's REST API: routes, proxy events, its own
+//!     error answers.
+//!   - `deployment/public.rs`: public ingress: CloudFront's headers and the Function
+//!     URL in front of tunnel-proxy, buffered or streamed.
+//!   - `deployment/connections.rs`: the WebSocket upgrade and the `@connections`
+//!     endpoint.
 //!   - `deployment/events.rs`: the API Gateway and Function URL events, and reading
 //!     the functions' answers.
 //!   - `deployment/websocket.rs`: the WebSocket API: `$connect` with its authorizer,
