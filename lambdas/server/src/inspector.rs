@@ -38,10 +38,18 @@ pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(1
 /// (and is told how many it missed).
 pub const FEED_CAPACITY: usize = 256;
 
+/// What the writer task is handed.
+#[derive(Debug)]
+enum Queued {
+    Exchange(Exchange),
+    /// Store everything queued before this, then say so (a clean shutdown).
+    Flush(oneshot::Sender<()>),
+}
+
 /// Storage and publication of captured exchanges.
 #[derive(Debug)]
 pub struct Inspector {
-    queue: mpsc::Sender<Exchange>,
+    queue: mpsc::Sender<Queued>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
     dropped: AtomicU64,
     /// Captured body bytes in the queue; shared with the writer, which subtracts.
@@ -95,9 +103,18 @@ impl Inspector {
             size = 0;
             self.stripped.fetch_add(1, Ordering::Relaxed);
         }
-        if self.queue.try_send(exchange).is_err() {
+        if self.queue.try_send(Queued::Exchange(exchange)).is_err() {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands every exchange queued so far to the store, and returns once it has: a
+    /// clean shutdown calls it before closing the store, so it loses none.
+    pub async fn flush(&self) {
+        let (done, stored) = oneshot::channel();
+        if self.queue.send(Queued::Flush(done)).await.is_ok() {
+            let _ = stored.await;
         }
     }
 
@@ -135,35 +152,66 @@ impl Inspector {
 async fn write_loop(
     store: Arc<dyn Store>,
     keep: usize,
-    mut rx: mpsc::Receiver<Exchange>,
+    mut rx: mpsc::Receiver<Queued>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
     queued_bytes: Arc<AtomicUsize>,
 ) {
+    let is_flush = |q: &Queued| matches!(q, Queued::Flush(_));
+    let mut items = Vec::with_capacity(WRITE_BATCH);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let _ = tokio::time::timeout(BATCH_WINDOW, async {
-            while batch.len() < WRITE_BATCH {
-                let room = WRITE_BATCH - batch.len();
-                if rx.recv_many(&mut batch, room).await == 0 {
-                    break;
+    while rx.recv_many(&mut items, WRITE_BATCH).await > 0 {
+        // Fill the batch for a while, unless someone waits on a flush.
+        if !items.iter().any(is_flush) {
+            let _ = tokio::time::timeout(BATCH_WINDOW, async {
+                while items.len() < WRITE_BATCH {
+                    let seen = items.len();
+                    let room = WRITE_BATCH - seen;
+                    if rx.recv_many(&mut items, room).await == 0
+                        || items[seen..].iter().any(is_flush)
+                    {
+                        break;
+                    }
                 }
-            }
-        })
-        .await;
-        match store.put_exchanges(&batch, keep).await {
-            Ok(()) => {
-                for x in &batch {
-                    let _ = feed.send(Arc::new(ExchangeSummary::from(x)));
+            })
+            .await;
+        }
+        for item in items.drain(..) {
+            match item {
+                Queued::Exchange(x) => batch.push(x),
+                Queued::Flush(done) => {
+                    store_batch(&*store, keep, &mut batch, &feed, &queued_bytes).await;
+                    let _ = done.send(());
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
             }
         }
-        let written: usize = batch.iter().map(body_bytes).sum();
-        queued_bytes.fetch_sub(written, Ordering::Relaxed);
-        batch.clear();
+        store_batch(&*store, keep, &mut batch, &feed, &queued_bytes).await;
     }
+}
+
+/// Stores and publishes `batch`, and empties it.
+async fn store_batch(
+    store: &dyn Store,
+    keep: usize,
+    batch: &mut Vec<Exchange>,
+    feed: &broadcast::Sender<Arc<ExchangeSummary>>,
+    queued_bytes: &AtomicUsize,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    match store.put_exchanges(batch, keep).await {
+        Ok(()) => {
+            for x in batch.iter() {
+                let _ = feed.send(Arc::new(ExchangeSummary::from(x)));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
+        }
+    }
+    let written: usize = batch.iter().map(body_bytes).sum();
+    queued_bytes.fetch_sub(written, Ordering::Relaxed);
+    batch.clear();
 }
 
 /// Where a finished capture goes.
