@@ -28,10 +28,10 @@ pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 pub const WRITE_BATCH: usize = 256;
 
 /// How long the writer waits to fill a batch once one exchange is in: fewer, larger
-/// transactions (a redb commit is a fixed cost per batch), for a log and live feed up
-/// to a tenth of a second behind. 10 ms gave batches of ~50 under the benchmark's
-/// small-GET load; 100 ms cut the server's CPU per request by a third in the
-/// experiment in docs/benchmarks.md.
+/// puts, for a log and live feed up to a tenth of a second behind. When each put was
+/// a redb commit, 100 ms cut the server's CPU per request by a third (the experiment
+/// in docs/benchmarks.md); the embedded store now puts into memory and writes the
+/// file behind on its own, so this only groups the puts and the feed's wake-ups.
 pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Live-feed events buffered per subscriber; one that falls further behind skips ahead
