@@ -167,7 +167,7 @@ async fn paths(store: &EmbeddedStore, tunnel_id: &str) -> Vec<String> {
             limit: 100,
         })
         .await
-        .unwrap();
+        .expect("list_exchanges");
     page.exchanges.into_iter().map(|s| s.path).collect()
 }
 
