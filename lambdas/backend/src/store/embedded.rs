@@ -66,6 +66,13 @@ pub const LOG_WRITE_BEHIND_MS: u64 = 1000;
 /// whatever this says; reaching it makes the writer write at once.
 pub const LOG_MEMORY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Bytes of whole exchanges the request log holds before they are in the file (a
+/// write-behind window's worth, or more when the file is slower than the traffic).
+/// Past it, a new exchange is kept without its bodies (sizes kept, marked truncated),
+/// as the inspector's queue does: the soak test's 2 MB bodies at full speed held
+/// 280 MiB here without it. It also bounds one write's transaction.
+pub const LOG_UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
+
 /// redb's page cache. Its default (1 GiB) grows with the request log's bodies.
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
@@ -207,7 +214,7 @@ impl EmbeddedStore {
             );
         }
         *routes.write().unwrap_or_else(PoisonError::into_inner) = Routes::load(&db)?;
-        let mut log = MemLog::new(LOG_MEMORY_BYTES);
+        let mut log = MemLog::new(LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES);
         let unreadable = logfile::load(&db, &mut log)?;
         if unreadable > 0 {
             tracing::warn!(

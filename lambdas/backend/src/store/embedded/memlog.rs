@@ -8,10 +8,13 @@
 //! out of its log before then is never written at all. So the log's cost on disk is at
 //! most `keep` exchanges per tunnel and per write-behind window, whatever the traffic.
 //!
-//! Memory is bounded twice: each log by `keep`, and the whole exchanges (headers and
-//! bodies) by a byte budget. Past the budget, the oldest whole exchanges that are
-//! already in the file keep only their summary here and are read from the file when
-//! asked for ([`Lookup::InFile`]).
+//! Memory is bounded three times: each log by `keep`; the whole exchanges (headers
+//! and bodies) already in the file by a byte budget, past which the oldest keep only
+//! their summary here and are read from the file when asked for
+//! ([`Lookup::InFile`]); and those not yet written by a second budget, past which a
+//! new exchange is kept without its bodies (sizes kept, marked truncated), as the
+//! inspector's queue does, so a writer slower than the traffic costs bodies, not
+//! memory.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -103,6 +106,12 @@ pub(super) struct MemLog {
     held_bytes: usize,
     /// Past this many bytes of whole exchanges, written ones keep only their summary.
     budget: usize,
+    /// The weights of the entries not yet written.
+    unwritten_bytes: usize,
+    /// Past this many unwritten bytes, a new exchange comes in without its bodies.
+    unwritten_budget: usize,
+    /// Exchanges kept without their bodies for that reason.
+    stripped: u64,
     next_seq: u64,
 }
 
@@ -119,14 +128,18 @@ pub(super) fn weight(x: &Exchange) -> usize {
 }
 
 impl MemLog {
-    /// An empty log whose whole exchanges may use `budget` bytes once written.
-    pub(super) fn new(budget: usize) -> Self {
+    /// An empty log whose whole exchanges may use `budget` bytes once written and
+    /// `unwritten_budget` bytes before.
+    pub(super) fn new(budget: usize, unwritten_budget: usize) -> Self {
         Self {
             tunnels: HashMap::new(),
             dirty: HashSet::new(),
             held: BTreeMap::new(),
             held_bytes: 0,
             budget,
+            unwritten_bytes: 0,
+            unwritten_budget,
+            stripped: 0,
             next_seq: 0,
         }
     }
@@ -161,29 +174,39 @@ impl MemLog {
     pub(super) fn put(&mut self, exchanges: &[Exchange], keep: usize) -> bool {
         for x in exchanges {
             let seq = self.seq();
-            let weight = weight(x);
+            let mut x = x.clone();
+            let mut weight = weight(&x);
+            if self.unwritten_bytes + weight > self.unwritten_budget {
+                crate::handlers::inspect::strip_bodies(&mut x);
+                weight = self::weight(&x);
+                self.stripped += 1;
+            }
+            self.unwritten_bytes += weight;
             let entry = Entry {
-                summary: ExchangeSummary::from(x),
-                whole: Some(Arc::new(x.clone())),
+                summary: ExchangeSummary::from(&x),
+                whole: Some(Arc::new(x)),
                 seq,
                 weight,
                 written: false,
             };
-            let log = self.tunnels.entry(x.tunnel_id.clone()).or_default();
-            if let Some(old) = log.entries.insert(x.request_id.clone(), entry) {
+            let (tunnel_id, request_id) = (&entry.summary.tunnel_id, &entry.summary.request_id);
+            let (tunnel_id, request_id) = (tunnel_id.clone(), request_id.clone());
+            let log = self.tunnels.entry(tunnel_id.clone()).or_default();
+            if let Some(old) = log.entries.insert(request_id.clone(), entry) {
+                self.unwritten_bytes -= unwritten(&old);
                 unhold(&mut self.held, &mut self.held_bytes, &old);
             }
-            self.held
-                .insert(seq, (x.tunnel_id.clone(), x.request_id.clone()));
+            self.held.insert(seq, (tunnel_id.clone(), request_id));
             self.held_bytes += weight;
             while log.entries.len() > keep {
                 let Some((_, gone)) = log.entries.pop_first() else {
                     break;
                 };
                 log.trim |= gone.written;
+                self.unwritten_bytes -= unwritten(&gone);
                 unhold(&mut self.held, &mut self.held_bytes, &gone);
             }
-            self.dirty.insert(x.tunnel_id.clone());
+            self.dirty.insert(tunnel_id);
         }
         self.held_bytes > self.budget
     }
@@ -230,8 +253,10 @@ impl MemLog {
             for (seq, x) in &t.puts {
                 if let Some(e) = log.entries.get_mut(&x.request_id)
                     && e.seq == *seq
+                    && !e.written
                 {
                     e.written = true;
+                    self.unwritten_bytes -= e.weight;
                 }
             }
         }
@@ -278,6 +303,7 @@ impl MemLog {
     pub(super) fn clear(&mut self, tunnel_id: &str) {
         if let Some(log) = self.tunnels.remove(tunnel_id) {
             for e in log.entries.values() {
+                self.unwritten_bytes -= unwritten(e);
                 unhold(&mut self.held, &mut self.held_bytes, e);
             }
         }
@@ -334,11 +360,23 @@ impl MemLog {
         self.tunnels.get(tunnel_id).map_or(0, |l| l.entries.len())
     }
 
+    /// Exchanges kept without their bodies because the unwritten ones were past
+    /// their budget.
+    #[cfg(test)]
+    pub(super) fn stripped(&self) -> u64 {
+        self.stripped
+    }
+
     /// Bytes of whole exchanges held.
     #[cfg(test)]
     pub(super) fn held_bytes(&self) -> usize {
         self.held_bytes
     }
+}
+
+/// What `e` counts against the unwritten budget.
+fn unwritten(e: &Entry) -> usize {
+    if e.written { 0 } else { e.weight }
 }
 
 /// Forgets that `e` held its whole exchange.
@@ -352,7 +390,7 @@ fn unhold(held: &mut BTreeMap<u64, (String, String)>, held_bytes: &mut usize, e:
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use client_core::inspect::Filter;
+    use client_core::inspect::{CapturedBody, Filter};
 
     use super::*;
     use crate::store::contract::exchange;
@@ -367,7 +405,7 @@ mod tests {
 
     #[test]
     fn an_exchange_pushed_out_before_the_write_is_never_written() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         let xs: Vec<_> = (1..=5)
             .map(|ms| exchange("t", ms, "GET", "/", 200))
             .collect();
@@ -391,7 +429,7 @@ mod tests {
 
     #[test]
     fn written_exchanges_pushed_out_are_trimmed_below_the_oldest_kept() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         let xs: Vec<_> = (1..=4)
             .map(|ms| exchange("t", ms, "GET", "/", 200))
             .collect();
@@ -414,7 +452,7 @@ mod tests {
 
     #[test]
     fn a_log_that_keeps_nothing_trims_everything() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         let x = exchange("t", 1, "GET", "/", 200);
         log.put(std::slice::from_ref(&x), 1);
         let b = log.take_batch();
@@ -428,7 +466,7 @@ mod tests {
 
     #[test]
     fn a_replaced_entry_is_written_again_and_not_marked_by_the_older_write() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         let x = exchange("t", 1, "GET", "/", 200);
         log.put(std::slice::from_ref(&x), 5);
         let old = log.take_batch();
@@ -449,7 +487,7 @@ mod tests {
             .collect();
         let each = weight(&xs[0]);
         // Room for exactly two whole exchanges.
-        let mut log = MemLog::new(2 * each);
+        let mut log = MemLog::new(2 * each, usize::MAX);
         assert!(!log.put(&xs[..2], 10), "at the budget is not over it");
         assert!(log.put(&xs[2..3], 10), "one more is over");
         // Unwritten exchanges stay whole whatever the budget.
@@ -467,8 +505,39 @@ mod tests {
     }
 
     #[test]
+    fn past_the_unwritten_budget_an_exchange_comes_in_without_its_bodies() {
+        let mut big = exchange("t", 1, "POST", "/", 200);
+        big.request.body = CapturedBody::full(vec![1; 1000]);
+        let each = weight(&big);
+        let mut log = MemLog::new(usize::MAX, 2 * each);
+        let xs: Vec<_> = (1..=3)
+            .map(|ms| {
+                let mut x = big.clone();
+                x.request_id = exchange("t", ms, "POST", "/", 200).request_id;
+                x
+            })
+            .collect();
+        log.put(&xs[..2], 10);
+        assert_eq!(log.stripped(), 0, "exactly at the budget: whole");
+        log.put(&xs[2..], 10);
+        assert_eq!(log.stripped(), 1);
+        let Lookup::Whole(third) = log.get("t", &xs[2].request_id) else {
+            panic!("held in memory")
+        };
+        assert!(third.request.body.bytes.is_empty() && third.request.body.truncated);
+        assert_eq!(third.request.body.size, 1000, "its size is kept");
+        // Written, the budget is free again.
+        let b = log.take_batch();
+        log.written(&b);
+        let mut fourth = big.clone();
+        fourth.request_id = exchange("t", 4, "POST", "/", 200).request_id;
+        log.put(&[fourth], 10);
+        assert_eq!(log.stripped(), 1);
+    }
+
+    #[test]
     fn clearing_forgets_the_log_and_what_it_owed() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         log.put(&[exchange("t", 1, "GET", "/", 200)], 5);
         log.put(&[exchange("u", 1, "GET", "/", 200)], 5);
         log.clear("t");
@@ -481,7 +550,7 @@ mod tests {
 
     #[test]
     fn pages_follow_the_cursor_newest_first() {
-        let mut log = MemLog::new(usize::MAX);
+        let mut log = MemLog::new(usize::MAX, usize::MAX);
         // Finished out of order: listed by request id (arrival), not by put order.
         let xs: Vec<_> = [3, 1, 2]
             .iter()
