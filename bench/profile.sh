@@ -81,6 +81,8 @@ c1="$(cpu_ticks "$CLI")"
 n="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
 awk -v s="$((s1 - s0))" -v c="$((c1 - c0))" -v n="$n" -v hz="$HZ" 'BEGIN {
   printf "CPU per request: server %.1f us, client %.1f us (%d requests)\n", s / hz / n * 1e6, c / hz / n * 1e6, n }'
+# The server's memory after the load: its request log is full (500 exchanges).
+awk '/^Vm(RSS|HWM)/ {printf "server %s %.1f MiB\n", $1, $2 / 1024}' "/proc/$SERVER/status"
 [ -z "${PROFILE_NO_PERF:-}" ] || exit 0
 wait "$P1" "$P2" || true
 # awk reads all of perf's output (head would close the pipe early under pipefail).

@@ -4,13 +4,21 @@
 # crash to artifacts/<target>/; any crash or hang fails the run, after every target
 # has had its turn.
 #
+# libFuzzer runs one target on one core, so FUZZ_JOBS targets (default: the number
+# of cores) run side by side: every target still gets its SECONDS, and the step's
+# wall time is divided by the cores (CI's 2 cores: 8 x 30 s in about 2 minutes).
+# Each target's output goes to scratch/<target>.log; its final stats are printed, the
+# whole log when it fails.
+#
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); without
 # them it says so and exits 0, so a CI without nightly passes over it.
 #
 #   fuzz/run.sh [SECONDS]          FUZZ_TARGETS="frame_decode sse_parser" limits the set
+#                                  FUZZ_JOBS=1 runs them one after another
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-30}"
+jobs="${FUZZ_JOBS:-$(nproc)}"
 
 skip() {
   echo "fuzz: skipped: $*" >&2
@@ -22,16 +30,42 @@ cargo fuzz --version >/dev/null 2>&1 || skip "cargo-fuzz is not installed (cargo
 
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
 cargo +nightly fuzz build
-failed=()
-for t in $targets; do
-  echo "== fuzz $t for ${secs}s" >&2
+# Everything is built: the runs below only check freshness, not compile.
+
+# One target: its output in its log, its exit status as the function's.
+fuzz_one() {
+  local t="$1"
   mkdir -p "scratch/$t"
   # -timeout: one input running longer than 10 s is a hang, reported like a crash.
-  if ! cargo +nightly fuzz run "$t" "scratch/$t" "corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+  cargo +nightly fuzz run "$t" "scratch/$t" "corpus/$t" -- \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    >"scratch/$t.log" 2>&1
+}
+
+failed=()
+declare -A running=() # pid -> target
+# Waits for one running target and reports it.
+reap() {
+  local pid rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  local t="${running[$pid]}"
+  unset "running[$pid]"
+  if [ "$rc" -eq 0 ]; then
+    echo "== fuzz $t: ok, ${secs}s: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "scratch/$t.log" | grep -o '[0-9]*$' || echo '?') runs" >&2
+  else
+    echo "== fuzz $t: FAILED (exit $rc); its log:" >&2
+    cat "scratch/$t.log" >&2
     failed+=("$t")
   fi
+}
+for t in $targets; do
+  while ((${#running[@]} >= jobs)); do reap; done
+  echo "== fuzz $t for ${secs}s" >&2
+  fuzz_one "$t" &
+  running[$!]="$t"
 done
+while ((${#running[@]})); do reap; done
+
 if ((${#failed[@]})); then
   echo "fuzz: failures in ${failed[*]}: reproduce with" >&2
   echo "  cargo +nightly fuzz run <target> artifacts/<target>/<file>" >&2

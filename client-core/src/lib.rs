@@ -11,13 +11,20 @@
 //!   encoding, body chunking, and every limit as a named constant.
 //! - [`session`]: the client side of a tunnel session as a sans-IO state machine
 //!   (`handle_*` in, `poll_*` out), plus the reconnect [`session::Backoff`].
-//! - [`api`]: the REST control plane's types and a sans-IO client for it.
+//! - [`api`]: the REST control plane's types and a sans-IO client for it: the
+//!   client (`api/mod.rs`), the resources (`api/resources.rs`), the request, answer
+//!   and [`api::Call`] (`api/call.rs`), and the error body and [`api::ApiError`]
+//!   (`api/error.rs`).
 //! - [`advice`]: what a person does about each API error code, in the CLI's and the
 //!   console's own words.
 //! - [`domain`]: subdomain rules and random names.
 //! - [`hop`]: the hop-by-hop headers every hop of the tunnel drops, one list.
 //! - [`policy`]: per-tunnel access policy (basic auth, share token, IP allow-list,
-//!   webhook signatures): its settings, their validation, and the redacted view.
+//!   webhook signatures, offline inbox): its settings, their validation, and the
+//!   redacted view (`policy/mod.rs`); the allow-list's networks (`policy/cidr.rs`),
+//!   the inbox's settings (`policy/inbox.rs`), why a policy is refused, by field
+//!   (`policy/error.rs`), a change field by field (`policy/patch.rs`), and the
+//!   webhook schemes (`policy/webhook.rs`).
 //! - [`inbox`]: the offline inbox's wire types (a held request, a delivery report).
 //! - [`inspect`]: the captured record of each proxied exchange, list filters, replay
 //!   edits, credential redaction, and `curl` / HAR 1.2 exports.

@@ -76,6 +76,64 @@ async fn a_restarted_server_remembers_clients_and_tunnels() {
     tunnel.interrupt().await;
 }
 
+/// The request log is written behind, in memory first: a clean shutdown (SIGTERM)
+/// right after the last answer writes it all, and the restarted server shows every
+/// exchange, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_log_survives_a_clean_restart() {
+    const SENT: usize = 40;
+    let mut stack = Stack::start(Kind::Local).await;
+    let served = stack.serve("kept", &["--quiet"]).await;
+    let rest = e2e::inspection::Rest::new(&stack, Some(&served.user.api_key()));
+    let tunnel_id = rest.tunnel_id("kept").await;
+    let url = format!("http://kept.localhost:{}", stack.server.port);
+    for i in 0..SENT {
+        let r = served
+            .http
+            .post(format!("{url}/n/{i}"))
+            .body(format!("body {i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // At once: well inside the write-behind window, so the log is in memory only.
+    let pid = stack.server.child.id().unwrap().to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    let exit = tokio::time::timeout(e2e::READY_TIMEOUT, stack.server.child.wait())
+        .await
+        .expect("the server exits after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+
+    let listen = format!("127.0.0.1:{}", stack.server.port);
+    stack.server = Server::start_on(&listen, &stack.dir.path().join("data"), &[]).await;
+    let page = rest.page(&tunnel_id, "limit=200").await;
+    // Sorted: two requests of the same millisecond are listed in either order.
+    let mut paths: Vec<_> = page.requests.iter().map(|s| s.path.clone()).collect();
+    paths.sort();
+    let mut want: Vec<_> = (0..SENT).map(|i| format!("/n/{i}")).collect();
+    want.sort();
+    assert_eq!(
+        paths, want,
+        "every exchange answered before the shutdown is kept"
+    );
+    let last_path = format!("/n/{}", SENT - 1);
+    let last = page.requests.iter().find(|s| s.path == last_path).unwrap();
+    let last = rest.exchange(&last.request_id).await;
+    assert_eq!(
+        last.request.body.bytes,
+        format!("body {}", SENT - 1).as_bytes()
+    );
+    assert_eq!(last.response.map(|r| r.status), Some(200));
+    drop(served);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_waits_for_the_server_and_reconnects_keeping_its_domain() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,11 +13,16 @@
 //!   limit, policy, body size, forward or hold) and every refusal's page;
 //!   `handlers::exchange` is the server half of the protocol for one stream (answer
 //!   in order, end, cancel, credit, upgrade, timeouts) as a sans-IO machine both
-//!   ingresses drive.
+//!   ingresses drive; `handlers::policy` keeps an access policy (`policy/stored.rs`),
+//!   checks a public request against it (`policy/check.rs`) and merges a change
+//!   into it (`policy/merge.rs`).
 //! - [`api`]: the REST control plane as one router over the handlers.
 //! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
-//!   routing table of tunnels and domain claims, and the contract suite every adapter
-//!   must pass.
+//!   routing table of tunnels and domain claims (`embedded/routes.rs`), its request
+//!   log in memory written behind to the file (`embedded/memlog.rs`, sans-IO;
+//!   `logfile.rs`, the table and its writer thread; `log_codec.rs`, the compact row
+//!   encoding; `log_migrate.rs`, an older data dir's log moved on open), its offline
+//!   inboxes (`embedded/inbox.rs`), and the contract suite every adapter must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and

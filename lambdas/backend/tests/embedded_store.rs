@@ -125,6 +125,10 @@ async fn the_sweep_removes_expired_tunnels_with_what_they_held() {
     assert_eq!(store.count_exchanges("t2").await.unwrap(), 1);
     assert_eq!(store.count_held("t2", NOW).await.unwrap(), 1);
     store.check_routes().unwrap();
+    // The file too: the log written behind does not bring the swept one back.
+    store.flush_log().unwrap();
+    assert_eq!(store.logged_in_file("t1").unwrap(), 0);
+    assert_eq!(store.logged_in_file("t2").unwrap(), 1);
 }
 
 /// Claiming an expired tunnel's domain removes that tunnel and what it held at once,
@@ -145,4 +149,96 @@ async fn claiming_an_expired_domain_removes_the_old_tunnel() {
     assert_eq!(store.count_exchanges("t1").await.unwrap(), 0);
     assert!(store.list_tunnels("c1", NOW).await.unwrap().is_empty());
     store.check_routes().unwrap();
+}
+
+fn with_bodies(tunnel_id: &str, n: u64) -> Exchange {
+    let mut x = exchange(tunnel_id, n);
+    x.request.body = client_core::inspect::CapturedBody::full(vec![n as u8; 100 + n as usize]);
+    x.path = format!("/{n}");
+    x
+}
+
+async fn paths(store: &EmbeddedStore, tunnel_id: &str) -> Vec<String> {
+    let page = store
+        .list_exchanges(tunnel_backend::store::LogQuery {
+            tunnel_id,
+            before: None,
+            filter: &client_core::inspect::Filter::default(),
+            limit: 100,
+        })
+        .await
+        .expect("list_exchanges");
+    page.exchanges.into_iter().map(|s| s.path).collect()
+}
+
+/// Closing the store writes the log held in memory; reopened, the log lists the
+/// same and each exchange reads back whole from the file.
+#[tokio::test]
+async fn the_request_log_survives_reopening_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let xs: Vec<_> = (1..=4).map(|n| with_bodies("t1", n)).collect();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.put_exchanges(&xs[..2], 3).await.unwrap();
+        store.flush_log().unwrap();
+        // The third and fourth only in memory at close; the first pushed out.
+        store.put_exchanges(&xs[2..], 3).await.unwrap();
+        store
+            .put_exchanges(&[with_bodies("t2", 9)], 3)
+            .await
+            .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(paths(&store, "t1").await, ["/4", "/3", "/2"]);
+    assert_eq!(
+        store.logged_in_file("t1").unwrap(),
+        3,
+        "the oldest was trimmed"
+    );
+    assert_eq!(store.count_exchanges("t1").await.unwrap(), 3);
+    for x in &xs[1..] {
+        let got = store.get_exchange("t1", &x.request_id).await.unwrap();
+        assert_eq!(got.as_ref(), Some(x));
+    }
+    assert_eq!(
+        store.get_exchange("t1", &xs[0].request_id).await.unwrap(),
+        None
+    );
+    assert_eq!(paths(&store, "t2").await, ["/9"]);
+}
+
+/// The writer thread writes the log within the write-behind window, unasked.
+#[tokio::test]
+async fn the_log_is_written_behind_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    store.put_exchanges(&[exchange("t1", 1)], 10).await.unwrap();
+    let started = std::time::Instant::now();
+    let window = std::time::Duration::from_millis(tunnel_backend::store::LOG_WRITE_BEHIND_MS);
+    while store.logged_in_file("t1").unwrap() == 0 {
+        assert!(
+            started.elapsed() < 5 * window,
+            "not written after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A cleared log stays cleared in the file, whether it had been written or not.
+#[tokio::test]
+async fn a_cleared_log_stays_gone_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.put_exchanges(&[exchange("t1", 1)], 10).await.unwrap();
+        store.flush_log().unwrap();
+        store.put_exchanges(&[exchange("t2", 1)], 10).await.unwrap();
+        store.clear_exchanges("t1").await.unwrap();
+        store.clear_exchanges("t2").await.unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.count_exchanges("t1").await.unwrap(), 0);
+    assert_eq!(store.count_exchanges("t2").await.unwrap(), 0);
+    assert_eq!(store.logged_in_file("t2").unwrap(), 0);
 }

@@ -22,13 +22,26 @@
 //!
 //! - `main.rs`: the `tunnel-emulator` binary: flags, then [`deployment::Emulator`]
 //!   served with `tunnel_server::serve`.
-//! - [`deployment`]: [`deployment::Emulator`], the one-port front end.
+//! - [`deployment`]: [`deployment::Emulator`], the one-port front end: starting it
+//!   (tables, pass-throughs, the functions' specs and environment) and routing.
+//!   - `deployment/rest.rs`: API Gateway's REST API: routes, proxy events, its own
+//!     error answers.
+//!   - `deployment/public.rs`: public ingress: CloudFront's headers and the Function
+//!     URL in front of tunnel-proxy, buffered or streamed.
+//!   - `deployment/connections.rs`: the WebSocket upgrade and the `@connections`
+//!     endpoint.
 //!   - `deployment/events.rs`: the API Gateway and Function URL events, and reading
 //!     the functions' answers.
 //!   - `deployment/websocket.rs`: the WebSocket API: `$connect` with its authorizer,
 //!     routes by `action`, `@connections` posts, idle and age caps.
 //! - [`limits`]: every AWS figure the emulator enforces, named once, with its source.
 //! - [`runtime`]: [`Functions`], one pool of instances per function.
+//!   - `runtime/spec.rs`: [`FunctionSpec`], a function's definition, and the ranges
+//!     Lambda holds it to.
+//!   - `runtime/error.rs`: [`EmulatorError`] and [`InvokeError`], with AWS's names and
+//!     statuses for each.
+//!   - `runtime/pool.rs`: one function's pool: warm or cold instance or throttle, the
+//!     account's shared concurrency, an invocation against its timeouts, the counters.
 //!   - `runtime/instance.rs`: one child process, its environment, its log forwarding
 //!     and the task that notices it exit.
 //!   - `runtime/api.rs`: the Runtime API HTTP server each instance talks to

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, ExchangeSummary, Outcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tunnel_backend::handlers::inspect::Recording;
+use tunnel_backend::handlers::inspect::{Recording, strip_bodies};
 use tunnel_backend::store::Store;
 
 /// Finished exchanges waiting for the writer.
@@ -28,20 +28,32 @@ pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 pub const WRITE_BATCH: usize = 256;
 
 /// How long the writer waits to fill a batch once one exchange is in: fewer, larger
-/// transactions (a redb commit is a fixed cost per batch), for a log and live feed up
-/// to a tenth of a second behind. 10 ms gave batches of ~50 under the benchmark's
-/// small-GET load; 100 ms cut the server's CPU per request by a third in the
-/// experiment in docs/benchmarks.md.
+/// puts, for a log and live feed up to a tenth of a second behind. When each put was
+/// a redb commit, 100 ms cut the server's CPU per request by a third (the experiment
+/// in docs/benchmarks.md); the embedded store now puts into memory and writes the
+/// file behind on its own, so this only groups the puts and the feed's wake-ups.
 pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Live-feed events buffered per subscriber; one that falls further behind skips ahead
 /// (and is told how many it missed).
 pub const FEED_CAPACITY: usize = 256;
 
+/// What the writer task is handed.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every item is an exchange, queued by value as before; boxing would add an allocation per request for the rare flush's sake"
+)]
+enum Queued {
+    Exchange(Exchange),
+    /// Store everything queued before this, then say so (a clean shutdown).
+    Flush(oneshot::Sender<()>),
+}
+
 /// Storage and publication of captured exchanges.
 #[derive(Debug)]
 pub struct Inspector {
-    queue: mpsc::Sender<Exchange>,
+    queue: mpsc::Sender<Queued>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
     dropped: AtomicU64,
     /// Captured body bytes in the queue; shared with the writer, which subtracts.
@@ -52,20 +64,6 @@ pub struct Inspector {
 /// Captured body bytes of an exchange.
 fn body_bytes(x: &Exchange) -> usize {
     x.request.body.bytes.len() + x.response.as_ref().map_or(0, |r| r.body.bytes.len())
-}
-
-/// Drops the captured bodies, keeping their sizes: the record says what went by.
-fn strip_bodies(x: &mut Exchange) {
-    let strip = |b: &mut client_core::inspect::CapturedBody| {
-        if !b.bytes.is_empty() {
-            b.bytes = Vec::new();
-            b.truncated = true;
-        }
-    };
-    strip(&mut x.request.body);
-    if let Some(r) = &mut x.response {
-        strip(&mut r.body);
-    }
 }
 
 impl Inspector {
@@ -95,9 +93,18 @@ impl Inspector {
             size = 0;
             self.stripped.fetch_add(1, Ordering::Relaxed);
         }
-        if self.queue.try_send(exchange).is_err() {
+        if self.queue.try_send(Queued::Exchange(exchange)).is_err() {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands every exchange queued so far to the store, and returns once it has: a
+    /// clean shutdown calls it before closing the store, so it loses none.
+    pub async fn flush(&self) {
+        let (done, stored) = oneshot::channel();
+        if self.queue.send(Queued::Flush(done)).await.is_ok() {
+            let _ = stored.await;
         }
     }
 
@@ -135,35 +142,66 @@ impl Inspector {
 async fn write_loop(
     store: Arc<dyn Store>,
     keep: usize,
-    mut rx: mpsc::Receiver<Exchange>,
+    mut rx: mpsc::Receiver<Queued>,
     feed: broadcast::Sender<Arc<ExchangeSummary>>,
     queued_bytes: Arc<AtomicUsize>,
 ) {
+    let is_flush = |q: &Queued| matches!(q, Queued::Flush(_));
+    let mut items = Vec::with_capacity(WRITE_BATCH);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let _ = tokio::time::timeout(BATCH_WINDOW, async {
-            while batch.len() < WRITE_BATCH {
-                let room = WRITE_BATCH - batch.len();
-                if rx.recv_many(&mut batch, room).await == 0 {
-                    break;
+    while rx.recv_many(&mut items, WRITE_BATCH).await > 0 {
+        // Fill the batch for a while, unless someone waits on a flush.
+        if !items.iter().any(is_flush) {
+            let _ = tokio::time::timeout(BATCH_WINDOW, async {
+                while items.len() < WRITE_BATCH {
+                    let seen = items.len();
+                    let room = WRITE_BATCH - seen;
+                    if rx.recv_many(&mut items, room).await == 0
+                        || items[seen..].iter().any(is_flush)
+                    {
+                        break;
+                    }
                 }
-            }
-        })
-        .await;
-        match store.put_exchanges(&batch, keep).await {
-            Ok(()) => {
-                for x in &batch {
-                    let _ = feed.send(Arc::new(ExchangeSummary::from(x)));
+            })
+            .await;
+        }
+        for item in items.drain(..) {
+            match item {
+                Queued::Exchange(x) => batch.push(x),
+                Queued::Flush(done) => {
+                    store_batch(&*store, keep, &mut batch, &feed, &queued_bytes).await;
+                    let _ = done.send(());
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
             }
         }
-        let written: usize = batch.iter().map(body_bytes).sum();
-        queued_bytes.fetch_sub(written, Ordering::Relaxed);
-        batch.clear();
+        store_batch(&*store, keep, &mut batch, &feed, &queued_bytes).await;
     }
+}
+
+/// Stores and publishes `batch`, and empties it.
+async fn store_batch(
+    store: &dyn Store,
+    keep: usize,
+    batch: &mut Vec<Exchange>,
+    feed: &broadcast::Sender<Arc<ExchangeSummary>>,
+    queued_bytes: &AtomicUsize,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    match store.put_exchanges(batch, keep).await {
+        Ok(()) => {
+            for x in batch.iter() {
+                let _ = feed.send(Arc::new(ExchangeSummary::from(x)));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
+        }
+    }
+    let written: usize = batch.iter().map(body_bytes).sum();
+    queued_bytes.fetch_sub(written, Ordering::Relaxed);
+    batch.clear();
 }
 
 /// Where a finished capture goes.
@@ -358,13 +396,10 @@ mod tests {
         for _ in 0..3 {
             feed.recv().await.unwrap();
         }
-        let kept = store.get_exchange("tun-1", "req-2").await.unwrap().unwrap();
-        assert_eq!(kept.request.body.bytes.len(), QUEUE_BYTES - half);
-        let stripped = store.get_exchange("tun-1", "req-3").await.unwrap().unwrap();
-        assert!(stripped.request.body.bytes.is_empty());
-        assert_eq!(stripped.request.body.size, 1);
-        assert!(stripped.request.body.truncated);
-        // Written, the budget is free again.
+        // All three are logged (what the store keeps of their bodies is its own
+        // budget's call, `LOG_UNWRITTEN_BYTES`; the stripping is `strip_bodies`).
+        assert_eq!(store.count_exchanges("tun-1").await.unwrap(), 3);
+        // Stored, the budget is free again.
         inspector.record(exchange(4, QUEUE_BYTES));
         assert_eq!(inspector.stripped(), 1);
     }

@@ -281,7 +281,17 @@ async fn run() -> Result<()> {
     // The base URL alone on stdout: scripts and tests wait for this line.
     println!("{}://{local}", state.backend.config.public.scheme);
     std::io::stdout().flush()?;
+    let inspector = state.inspector.clone();
     tunnel_server::serve_with_tls(listener, state, shutdown_signal(), tls).await;
+    // The request log is written behind: what the drain's exchanges left in the
+    // inspector's queue and in the store's memory goes to the file before exit.
+    inspector.flush().await;
+    match store.flush_log() {
+        Ok(n) => tracing::info!(exchanges = n, "request log written"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not write the request log; its last second is lost")
+        }
+    }
     Ok(())
 }
 

@@ -9,7 +9,9 @@
 //! - [`browser`]: clipboard, file download, the clock.
 //! - [`format`]: bodies, sizes, durations and times as text (pure, tested natively).
 //! - [`edits`]: the edit-and-replay form to [`client_core::inspect::ReplayEdits`].
-//! - [`policy_form`]: the access-policy form to [`client_core::policy::Policy`].
+//! - [`policy_form`]: the access-policy form to [`client_core::policy::Policy`]: the
+//!   form and its save (`mod.rs`), each field group read into the change
+//!   (`fields.rs`), the preview of the policy once saved (`preview.rs`).
 
 pub mod api;
 pub mod browser;

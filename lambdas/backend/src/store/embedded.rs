@@ -9,22 +9,35 @@
 //! Tunnel records and domain claims are also kept in memory ([`routes`]), updated by
 //! every write that changes them, so reading them (every public request does) costs
 //! no transaction.
+//!
+//! The request log lives in memory ([`memlog`]) and is written to the file behind it
+//! ([`logfile`], in [`log_codec`]'s compact encoding): recording an exchange costs a
+//! map insert, not a transaction. What a crash can lose is the last
+//! [`LOG_WRITE_BEHIND_MS`] of the log; a clean close ([`EmbeddedStore::flush_log`],
+//! or dropping the store) loses nothing.
 
+mod inbox;
+mod log_codec;
+mod log_migrate;
+mod logfile;
+mod memlog;
 mod routes;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use client_core::inbox::HeldRequest;
-use client_core::inspect::{Exchange, ExchangeSummary};
-use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use client_core::inspect::Exchange;
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{LogPage, LogQuery, Store, StoreError};
 use crate::model::{ClientRecord, ConnectionRecord, DomainRecord, TunnelRecord, expired};
+use inbox::{INBOX, INBOX_SEQ};
+use memlog::{Lookup, MemLog};
 use routes::{Routes, Tx};
 
 const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
@@ -33,27 +46,32 @@ const CONNECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("connecti
 /// Index of a client's tunnels: `client_id/created_at/tunnel_id`, ordered by creation.
 const CLIENT_TUNNELS: TableDefinition<&str, ()> = TableDefinition::new("client_tunnels");
 
-/// Request-log lines: `tunnel_id/request_id` to the [`ExchangeSummary`], so a tunnel's
-/// log is one key range, newest last (request ids sort by time), and listing or
-/// filtering never reads bodies.
-const LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("request_log");
-/// Whole exchanges by request id.
-const EXCHANGES: TableDefinition<&str, &[u8]> = TableDefinition::new("exchanges");
-/// Exchanges in each tunnel's log, so bounding it costs no scan.
-const LOG_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("request_log_counts");
+// The request log's table is `logfile`'s own.
 
-/// Offline inboxes: `tunnel_id/<seq, 20 digits>` to the [`HeldRequest`], so one
-/// tunnel's inbox is one key range in arrival order.
-const INBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("inbox");
-/// The last arrival number given out per tunnel (never reused, even once taken).
-const INBOX_SEQ: TableDefinition<&str, u64> = TableDefinition::new("inbox_seq");
+// The offline inboxes' tables are `inbox`'s own.
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tunnel.redb";
 
-/// How often a request-log write is made durable; the ones in between skip the
-/// fsync (a crash loses at most this much of the log, never a tunnel or a key).
-pub const LOG_SYNC_INTERVAL_MS: u64 = 1000;
+/// How far the request log in the file may lag the log in memory: its writer writes
+/// (durably) once per this window. A crash loses at most this much of the log, never
+/// a tunnel or a key; a clean close loses nothing. An exchange pushed out of its log
+/// within the window is never written, so a busy tunnel costs the file at most `keep`
+/// rows per window.
+pub const LOG_WRITE_BEHIND_MS: u64 = 1000;
+
+/// Bytes of whole exchanges (headers and captured bodies) the request log keeps in
+/// memory once they are in the file. Past it, the oldest keep only their summary in
+/// memory and are read from the file when shown. Those not yet written stay whole
+/// whatever this says; reaching it makes the writer write at once.
+pub const LOG_MEMORY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bytes of whole exchanges the request log holds before they are in the file (a
+/// write-behind window's worth, or more when the file is slower than the traffic).
+/// Past it, a new exchange is kept without its bodies (sizes kept, marked truncated),
+/// as the inspector's queue does: the soak test's 2 MB bodies at full speed held
+/// 280 MiB here without it. It also bounds one write's transaction.
+pub const LOG_UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
 
 /// redb's page cache. Its default (1 GiB) grows with the request log's bodies.
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -61,16 +79,19 @@ pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The embedded [`Store`].
 #[derive(Debug)]
 pub struct EmbeddedStore {
-    db: Database,
-    /// When the request log was last written durably, Unix milliseconds.
-    log_synced_ms: AtomicU64,
+    db: Arc<Database>,
     /// Every tunnel and domain claim of the file.
     routes: RwLock<Routes>,
-    /// Held from a write transaction's start until its rows are in `routes`, so rows
-    /// reach `routes` in commit order (redb orders the commits themselves).
-    writer: Mutex<()>,
+    /// Held from a write transaction's start until its rows are in `routes` and the
+    /// request logs it cleared are cleared in memory, so changes reach memory in
+    /// commit order (redb orders the commits themselves).
+    writer: Arc<Mutex<()>>,
     /// Read transactions begun, for `/metrics`.
     read_transactions: AtomicU64,
+    /// The request log, in memory.
+    log: Arc<logfile::Shared>,
+    /// Writes the log to the file behind it; on drop, writes what is owed and stops.
+    _log_writer: logfile::Writer,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -146,25 +167,10 @@ fn purge(tx: &Tx, tunnel_id: &str) -> Result<TunnelRecord, StoreError> {
     Ok(tunnel)
 }
 
-/// Empties one tunnel's request log.
-fn clear_log(tx: &WriteTransaction, tunnel_id: &str) -> Result<(), StoreError> {
-    let mut log = tx.open_table(LOG).map_err(backend)?;
-    let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
-    let (start, end) = log_range(tunnel_id);
-    let mut keys = Vec::new();
-    for row in log.range(start.as_str()..end.as_str()).map_err(backend)? {
-        keys.push(row.map_err(backend)?.0.value().to_owned());
-    }
-    for key in keys {
-        log.remove(key.as_str()).map_err(backend)?;
-        if let Some((_, id)) = key.split_once('/') {
-            all.remove(id).map_err(backend)?;
-        }
-    }
-    tx.open_table(LOG_COUNTS)
-        .map_err(backend)?
-        .remove(tunnel_id)
-        .map_err(backend)?;
+/// Empties one tunnel's request log: its rows now, its memory once `tx` commits.
+fn clear_log(tx: &Tx, tunnel_id: &str) -> Result<(), StoreError> {
+    logfile::clear(tx, tunnel_id)?;
+    tx.log_cleared(tunnel_id);
     Ok(())
 }
 
@@ -189,35 +195,62 @@ impl EmbeddedStore {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
-        let store = Self {
+        let tx = Tx::new(db.begin_write().map_err(backend)?);
+        Routes::create_tables(&tx)?;
+        tx.open_table(CLIENTS).map_err(backend)?;
+        tx.open_table(CONNECTIONS).map_err(backend)?;
+        tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
+        tx.open_table(logfile::LOG).map_err(backend)?;
+        tx.open_table(INBOX).map_err(backend)?;
+        tx.open_table(INBOX_SEQ).map_err(backend)?;
+        let moved = log_migrate::migrate(&tx)?;
+        let routes = RwLock::default();
+        tx.commit(&routes)?;
+        if let Some(moved) = moved {
+            tracing::info!(
+                exchanges = moved.exchanges,
+                unreadable = moved.unreadable,
+                "request log moved to the compact format of this version"
+            );
+        }
+        *routes.write().unwrap_or_else(PoisonError::into_inner) = Routes::load(&db)?;
+        let mut log = MemLog::new(LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES);
+        let unreadable = logfile::load(&db, &mut log)?;
+        if unreadable > 0 {
+            tracing::warn!(
+                rows = unreadable,
+                "request log rows that cannot be read are left out of the log"
+            );
+        }
+        let db = Arc::new(db);
+        let writer = Arc::new(Mutex::new(()));
+        let log = Arc::new(logfile::Shared::new(log));
+        let log_writer = logfile::Writer::start(db.clone(), writer.clone(), log.clone())?;
+        Ok(Self {
             db,
-            log_synced_ms: AtomicU64::new(0),
-            routes: RwLock::default(),
-            writer: Mutex::new(()),
+            routes,
+            writer,
             read_transactions: AtomicU64::new(0),
-        };
-        store.write(|tx| {
-            Routes::create_tables(tx)?;
-            tx.open_table(CLIENTS).map_err(backend)?;
-            tx.open_table(CONNECTIONS).map_err(backend)?;
-            tx.open_table(CLIENT_TUNNELS).map_err(backend)?;
-            tx.open_table(LOG).map_err(backend)?;
-            tx.open_table(EXCHANGES).map_err(backend)?;
-            tx.open_table(LOG_COUNTS).map_err(backend)?;
-            tx.open_table(INBOX).map_err(backend)?;
-            tx.open_table(INBOX_SEQ).map_err(backend)?;
-            Ok(())
-        })?;
-        *store.routes_mut() = Routes::load(&store.db)?;
-        Ok(store)
+            log,
+            _log_writer: log_writer,
+        })
+    }
+
+    /// How many exchanges of a tunnel's log the file holds now; the rest are in
+    /// memory only, for at most [`LOG_WRITE_BEHIND_MS`]. For tests.
+    pub fn logged_in_file(&self, tunnel_id: &str) -> Result<u64, StoreError> {
+        logfile::count(&self.begin_read()?, tunnel_id)
+    }
+
+    /// Writes the request log to the file now (what its writer would write at the
+    /// end of the window). tunnel-server calls it on a clean shutdown; dropping the
+    /// store does it too.
+    pub fn flush_log(&self) -> Result<usize, StoreError> {
+        logfile::flush(&self.db, &self.writer, &self.log)
     }
 
     fn routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
         self.routes.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
-        self.routes.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many read transactions this store has begun. A public request through a
@@ -287,7 +320,9 @@ impl EmbeddedStore {
         // On error the transaction is dropped, which aborts it, with the rows it
         // recorded for the routing table.
         let out = f(&tx)?;
-        tx.commit(&self.routes)?;
+        for tunnel_id in tx.commit(&self.routes)? {
+            self.log.with(|log| log.clear(&tunnel_id));
+        }
         Ok(out)
     }
 
@@ -515,63 +550,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_exchanges(&self, exchanges: &[Exchange], keep: usize) -> Result<(), StoreError> {
-        if exchanges.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.db.begin_write().map_err(backend)?;
-        // The log may lose its last lines to a crash; it must not cost an fsync per
-        // batch. Non-durable commits free no pages, so one in a while is durable.
-        let now = client_core::clock::now_ms();
-        let synced = &self.log_synced_ms;
-        let due = now.saturating_sub(synced.load(std::sync::atomic::Ordering::Relaxed))
-            >= LOG_SYNC_INTERVAL_MS;
-        tx.set_durability(if due {
-            synced.store(now, std::sync::atomic::Ordering::Relaxed);
-            Durability::Immediate
-        } else {
-            Durability::None
-        });
-        {
-            let mut log = tx.open_table(LOG).map_err(backend)?;
-            let mut all = tx.open_table(EXCHANGES).map_err(backend)?;
-            let mut counts = tx.open_table(LOG_COUNTS).map_err(backend)?;
-            for x in exchanges {
-                let key = log_key(&x.tunnel_id, &x.request_id);
-                let fresh = log
-                    .insert(key.as_str(), encode(&ExchangeSummary::from(x))?.as_slice())
-                    .map_err(backend)?
-                    .is_none();
-                all.insert(x.request_id.as_str(), encode(x)?.as_slice())
-                    .map_err(backend)?;
-                let mut count = counts
-                    .get(x.tunnel_id.as_str())
-                    .map_err(backend)?
-                    .map_or(0, |v| v.value());
-                if fresh {
-                    count += 1;
-                }
-                let (start, end) = log_range(&x.tunnel_id);
-                while count > keep as u64 {
-                    let oldest = log
-                        .range(start.as_str()..end.as_str())
-                        .map_err(backend)?
-                        .next()
-                        .transpose()
-                        .map_err(backend)?
-                        .map(|(k, _)| k.value().to_owned());
-                    let Some(oldest) = oldest else { break };
-                    log.remove(oldest.as_str()).map_err(backend)?;
-                    if let Some(id) = oldest.split_once('/').map(|(_, id)| id) {
-                        all.remove(id).map_err(backend)?;
-                    }
-                    count -= 1;
-                }
-                counts
-                    .insert(x.tunnel_id.as_str(), count)
-                    .map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
+        self.log.put(exchanges, keep);
+        Ok(())
     }
 
     async fn get_exchange(
@@ -579,44 +559,21 @@ impl Store for EmbeddedStore {
         tunnel_id: &str,
         request_id: &str,
     ) -> Result<Option<Exchange>, StoreError> {
-        let x: Option<Exchange> = self.read(EXCHANGES, request_id)?;
-        Ok(x.filter(|x| x.tunnel_id == tunnel_id))
+        match self.log.with(|log| log.get(tunnel_id, request_id)) {
+            Lookup::Whole(x) => Ok(Some(Exchange::clone(&x))),
+            Lookup::InFile => logfile::read(&self.begin_read()?, tunnel_id, request_id),
+            Lookup::Absent => Ok(None),
+        }
     }
 
     async fn list_exchanges(&self, q: LogQuery<'_>) -> Result<LogPage, StoreError> {
-        let tx = self.begin_read()?;
-        let log = tx.open_table(LOG).map_err(backend)?;
-        let (start, mut end) = log_range(q.tunnel_id);
-        if let Some(before) = q.before {
-            end = log_key(q.tunnel_id, before);
-        }
-        let mut page = LogPage::default();
-        for row in log
-            .range(start.as_str()..end.as_str())
-            .map_err(backend)?
-            .rev()
-        {
-            let (_, value) = row.map_err(backend)?;
-            let summary: ExchangeSummary = decode(value.value())?;
-            if !q.filter.matches_summary(&summary) {
-                continue;
-            }
-            if page.exchanges.len() == q.limit {
-                page.next = page.exchanges.last().map(|s| s.request_id.clone());
-                break;
-            }
-            page.exchanges.push(summary);
-        }
-        Ok(page)
+        Ok(self
+            .log
+            .with(|log| log.list(q.tunnel_id, q.before, q.filter, q.limit)))
     }
 
     async fn count_exchanges(&self, tunnel_id: &str) -> Result<u64, StoreError> {
-        let tx = self.begin_read()?;
-        let counts = tx.open_table(LOG_COUNTS).map_err(backend)?;
-        Ok(counts
-            .get(tunnel_id)
-            .map_err(backend)?
-            .map_or(0, |v| v.value()))
+        Ok(self.log.with(|log| log.count(tunnel_id)) as u64)
     }
 
     async fn clear_exchanges(&self, tunnel_id: &str) -> Result<(), StoreError> {
@@ -629,33 +586,7 @@ impl Store for EmbeddedStore {
         max: u32,
         now: u64,
     ) -> Result<u64, StoreError> {
-        self.write(|tx| {
-            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
-            let held = held_in(&inbox, &request.tunnel_id, now)?;
-            for key in &held.expired {
-                inbox.remove(key.as_str()).map_err(backend)?;
-            }
-            if held.live.len() >= max as usize {
-                return Err(StoreError::InboxFull(max));
-            }
-            let mut seqs = tx.open_table(INBOX_SEQ).map_err(backend)?;
-            let seq = seqs
-                .get(request.tunnel_id.as_str())
-                .map_err(backend)?
-                .map_or(0, |v| v.value())
-                + 1;
-            seqs.insert(request.tunnel_id.as_str(), seq)
-                .map_err(backend)?;
-            let mut stored = request.clone();
-            stored.seq = seq;
-            inbox
-                .insert(
-                    inbox_key(&request.tunnel_id, seq).as_str(),
-                    encode(&stored)?.as_slice(),
-                )
-                .map_err(backend)?;
-            Ok(seq)
-        })
+        inbox::hold(self, request, max, now)
     }
 
     async fn take_held(
@@ -663,61 +594,14 @@ impl Store for EmbeddedStore {
         tunnel_id: &str,
         now: u64,
     ) -> Result<Option<HeldRequest>, StoreError> {
-        self.write(|tx| {
-            let mut inbox = tx.open_table(INBOX).map_err(backend)?;
-            let mut held = held_in(&inbox, tunnel_id, now)?;
-            for key in &held.expired {
-                inbox.remove(key.as_str()).map_err(backend)?;
-            }
-            if held.live.is_empty() {
-                return Ok(None);
-            }
-            let (key, request) = held.live.swap_remove(0);
-            inbox.remove(key.as_str()).map_err(backend)?;
-            Ok(Some(request))
-        })
+        inbox::take(self, tunnel_id, now)
+    }
+
+    async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError> {
+        inbox::count(self, tunnel_id, now)
     }
 
     fn read_transactions(&self) -> Option<u64> {
         Some(EmbeddedStore::read_transactions(self))
     }
-
-    async fn count_held(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError> {
-        let tx = self.begin_read()?;
-        let inbox = tx.open_table(INBOX).map_err(backend)?;
-        Ok(held_in(&inbox, tunnel_id, now)?.live.len() as u64)
-    }
-}
-
-fn inbox_key(tunnel_id: &str, seq: u64) -> String {
-    format!("{tunnel_id}/{seq:020}")
-}
-
-/// One tunnel's inbox as read: the live requests in arrival order, and the keys of the
-/// expired ones (bounded by the inbox limit, so reading all of it is cheap).
-struct Held {
-    live: Vec<(String, HeldRequest)>,
-    expired: Vec<String>,
-}
-
-fn held_in(
-    inbox: &impl ReadableTable<&'static str, &'static [u8]>,
-    tunnel_id: &str,
-    now: u64,
-) -> Result<Held, StoreError> {
-    let (start, end) = log_range(tunnel_id);
-    let mut held = Held {
-        live: Vec::new(),
-        expired: Vec::new(),
-    };
-    for row in inbox.range(start.as_str()..end.as_str()).map_err(backend)? {
-        let (key, value) = row.map_err(backend)?;
-        let request: HeldRequest = decode(value.value())?;
-        if request.expires_at > now {
-            held.live.push((key.value().to_owned(), request));
-        } else {
-            held.expired.push(key.value().to_owned());
-        }
-    }
-    Ok(held)
 }

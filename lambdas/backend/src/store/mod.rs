@@ -5,7 +5,10 @@
 
 mod embedded;
 
-pub use embedded::{EXPIRY_SWEEP_INTERVAL_SECS, EmbeddedStore};
+pub use embedded::{
+    EXPIRY_SWEEP_INTERVAL_SECS, EmbeddedStore, LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES,
+    LOG_WRITE_BEHIND_MS,
+};
 
 use async_trait::async_trait;
 

@@ -8,9 +8,17 @@
 //! DynamoDB and the request log's S3 bucket (both moto) through counting pass-throughs,
 //! and post to connections through the
 //! emulated `@connections` endpoint. `GET /_emulator/stats` shows the counters.
+//!
+//! This module starts it all and routes each request; `rest.rs` is API Gateway's REST
+//! API, `public.rs` CloudFront and the Function URL, `connections.rs` the WebSocket
+//! upgrade and `@connections`.
 
 pub mod events;
 pub mod websocket;
+
+mod connections;
+mod public;
+mod rest;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,26 +26,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dynamo_proxy::DynamoProxy;
-use crate::runtime::{FunctionSpec, Functions, Invocation};
+use crate::runtime::{FunctionSpec, Functions};
 use crate::s3_proxy::S3Proxy;
-use crate::{Buffered, Head, ResponseError};
-use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Frame, Incoming};
-use tunnel_aws::functions::rest::ROUTES;
+use hyper::body::Incoming;
 use tunnel_aws::functions::{FUNCTIONS, LOG_BUCKET_ACCESS, env as fenv};
 use tunnel_aws::{Credentials, DynamoConfig, TableNames, ensure_tables, env as denv};
 use tunnel_backend::PublicUrls;
 use tunnel_backend::handlers::clients::WS_PATH;
 
 use tunnel_server::{Body, Handler, full};
-use websocket::{PostOutcome, WsApi};
+use websocket::WsApi;
 
 /// REST and HTTP API payload limit.
 pub const MAX_API_PAYLOAD: usize = 10 * 1024 * 1024;
+
 /// Path prefix of the emulated `@connections` management endpoint.
 pub const MANAGEMENT_PREFIX: &str = "/_aws/ws";
+
 /// Default of `--lambda-concurrency`: instances of each function but the relay that
 /// run at once. AWS sets no such cap: a function without reserved concurrency may use
 /// the whole account's (`--account-concurrency`, AWS's default 1,000, see
@@ -46,12 +52,15 @@ pub const MANAGEMENT_PREFIX: &str = "/_aws/ws";
 /// AWS's: 50 concurrent public connections through one tunnel see 429s here that AWS
 /// would not give. Raise it to see AWS's behaviour.
 pub const DEFAULT_FUNCTION_CONCURRENCY: usize = 32;
+
 /// Default of `--relay-concurrency`: instances of tunnel-relay at once. On AWS the relay
 /// has reserved concurrency (`relay_reserved_concurrency` in infra/), since every
 /// client message is one relay invocation and a throttled one loses the message.
 pub const DEFAULT_RELAY_CONCURRENCY: usize = 64;
+
 /// Table name prefix in the emulated DynamoDB.
 pub const TABLE_PREFIX: &str = "tunnel-";
+
 /// The request log's bucket in the emulated S3.
 pub const LOG_BUCKET: &str = "tunnel-log";
 
@@ -335,209 +344,6 @@ impl Emulator {
         });
         json_response(200, body.to_string().into_bytes())
     }
-
-    async fn rest(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
-        let method = req.method().as_str().to_owned();
-        let path = req.uri().path().to_owned();
-        let query = req.uri().query().map(str::to_owned);
-        let Some((function, _)) = ROUTES.iter().find(|(_, r)| r.matches(&method, &path)) else {
-            return json_response(
-                403,
-                br#"{"message":"Missing Authentication Token"}"#.to_vec(),
-            );
-        };
-        let (parts, body) = req.into_parts();
-        let Ok(body) = Limited::new(body, MAX_API_PAYLOAD).collect().await else {
-            return json_response(413, br#"{"message":"Request Too Long"}"#.to_vec());
-        };
-        let event = events::rest_event(
-            &method,
-            &path,
-            query.as_deref(),
-            &parts.headers,
-            &body.to_bytes(),
-            &remote.ip().to_string(),
-        );
-        let Ok(payload) = serde_json::to_vec(&event) else {
-            return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
-        };
-        let answer = tokio::time::timeout(
-            websocket::INTEGRATION_TIMEOUT,
-            self.functions.invoke(function, payload),
-        )
-        .await;
-        // "If the Lambda API rejects the invocation request, API Gateway returns a 500
-        // error code. If the function runs but returns an error, or returns a response
-        // in the wrong format, API Gateway returns a 502."
-        // (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html)
-        let bytes = match answer {
-            Ok(Ok(Invocation::Buffered(b))) => b,
-            Ok(Err(e)) if !e.is_function_error() => {
-                tracing::warn!(function, error = %e, "Lambda refused the invocation: 500");
-                return json_response(500, br#"{"message":"Internal server error"}"#.to_vec());
-            }
-            Ok(Ok(Invocation::Streamed { .. })) | Ok(Err(_)) => {
-                return json_response(502, br#"{"message":"Internal server error"}"#.to_vec());
-            }
-            Err(_) => {
-                return json_response(504, br#"{"message":"Endpoint request timed out"}"#.to_vec());
-            }
-        };
-        match events::read_proxy_response(&bytes) {
-            Some(r) => from_proxy_response(r),
-            None => json_response(502, br#"{"message":"Internal server error"}"#.to_vec()),
-        }
-    }
-
-    async fn function_url(
-        &self,
-        req: Request<Incoming>,
-        host: &str,
-        remote: SocketAddr,
-    ) -> Response<Body> {
-        let method = req.method().as_str().to_owned();
-        let path = req.uri().path().to_owned();
-        let query = req.uri().query().map(str::to_owned);
-        let (mut parts, body) = req.into_parts();
-        // What CloudFront does (infra/functions/tunnel-host.js and the origin's custom
-        // header): the viewer's Host in x-tunnel-host and address in x-tunnel-viewer,
-        // each replacing a caller's, and the secret origin header; the Function URL
-        // then sees the edge as its caller.
-        use tunnel_aws::functions::proxy::{
-            ORIGIN_SECRET_HEADER, TUNNEL_HOST_HEADER, TUNNEL_VIEWER_HEADER,
-        };
-        parts.headers.remove(TUNNEL_HOST_HEADER);
-        if let Ok(v) = HeaderValue::from_str(host) {
-            parts
-                .headers
-                .insert(HeaderName::from_static(TUNNEL_HOST_HEADER), v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&remote.ip().to_string()) {
-            parts
-                .headers
-                .insert(HeaderName::from_static(TUNNEL_VIEWER_HEADER), v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&self.origin_secret) {
-            parts
-                .headers
-                .insert(HeaderName::from_static(ORIGIN_SECRET_HEADER), v);
-        }
-        let Ok(body) = Limited::new(body, crate::limits::MAX_REQUEST_BYTES)
-            .collect()
-            .await
-        else {
-            return url_error(
-                413,
-                "the request body is larger than a Lambda invocation accepts (6 MB)",
-            );
-        };
-        let event = events::function_url_event(
-            &method,
-            &path,
-            query.as_deref(),
-            &parts.headers,
-            &body.to_bytes(),
-            EDGE_ADDRESS,
-        );
-        let Ok(payload) = serde_json::to_vec(&event) else {
-            return url_error(500, "the request could not be encoded as an event");
-        };
-        match self.functions.invoke("tunnel-proxy", payload).await {
-            Ok(Invocation::Streamed { prelude, body }) => {
-                let Some(prelude) = prelude else {
-                    return invalid_response(&ResponseError::NotJson(
-                        "the stream is not an http-integration-response (no prelude)".into(),
-                    ));
-                };
-                let head = match Head::prelude(&prelude) {
-                    Ok(head) => head,
-                    Err(e) => return invalid_response(&e),
-                };
-                note_ignored(&head);
-                let stream = futures_util::stream::unfold(body, |mut rx| async move {
-                    let item = rx.recv().await?;
-                    let item = item
-                        .map(Frame::data)
-                        .map_err(|e| std::io::Error::other(e.to_string()));
-                    Some((item, rx))
-                });
-                let mut resp =
-                    Response::new(http_body_util::StreamBody::new(stream).boxed_unsync());
-                *resp.status_mut() =
-                    StatusCode::from_u16(head.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
-                append_headers(resp.headers_mut(), head.lines());
-                resp
-            }
-            Ok(Invocation::Buffered(b)) => match Buffered::parse(&b) {
-                Ok(r) => {
-                    note_ignored(&r.head);
-                    from_proxy_response(events::ProxyResponse {
-                        status: r.head.status_code,
-                        headers: r.head.lines(),
-                        body: r.body,
-                    })
-                }
-                Err(e) => invalid_response(&e),
-            },
-            Err(e) => {
-                let status = match e.invoke_status() {
-                    413 => 413,
-                    429 => 429,
-                    _ => 502,
-                };
-                url_error(status, &e.to_string())
-            }
-        }
-    }
-
-    async fn upgrade(&self, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
-        let connection_id = tunnel_backend::auth::random_id(12);
-        let query = req.uri().query().map(str::to_owned);
-        let source_ip = remote.ip().to_string();
-        let Some(context) = self
-            .ws
-            .authorize(&connection_id, req.headers(), query.as_deref(), &source_ip)
-            .await
-        else {
-            return json_response(403, br#"{"message":"Forbidden"}"#.to_vec());
-        };
-        let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
-            return json_response(400, br#"{"message":"WebSocket upgrade expected"}"#.to_vec());
-        };
-        let on_upgrade = hyper::upgrade::on(&mut req);
-        let ws = self.ws.clone();
-        tokio::spawn(async move {
-            if let Ok(upgraded) = on_upgrade.await {
-                ws.run(upgraded, connection_id, context).await;
-            }
-        });
-        tunnel_server::control::switching_protocols(&key)
-    }
-
-    async fn management(&self, req: Request<Incoming>, id: &str) -> Response<Body> {
-        let method = req.method().clone();
-        let body = match Limited::new(req.into_body(), websocket::MAX_MESSAGE_BYTES + 1)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes().to_vec(),
-            Err(_) => return aws_error(413, "PayloadTooLargeException"),
-        };
-        let outcome = match method.as_str() {
-            "POST" => self.ws.post(id, body).await,
-            "DELETE" => self.ws.delete(id).await,
-            _ => return aws_error(400, "BadRequestException"),
-        };
-        match outcome {
-            PostOutcome::Posted => {
-                let mut r = Response::new(full(Bytes::new()));
-                *r.status_mut() = StatusCode::OK;
-                r
-            }
-            PostOutcome::Gone => aws_error(410, "GoneException"),
-            PostOutcome::TooLarge => aws_error(413, "PayloadTooLargeException"),
-        }
-    }
 }
 
 impl Handler for Emulator {
@@ -577,56 +383,6 @@ fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     r
-}
-
-/// An AWS REST-JSON error: the SDK reads the type from `x-amzn-ErrorType`.
-fn aws_error(status: u16, kind: &'static str) -> Response<Body> {
-    let mut r = json_response(status, format!(r#"{{"message":"{kind}"}}"#).into_bytes());
-    r.headers_mut()
-        .insert("x-amzn-errortype", HeaderValue::from_static(kind));
-    r
-}
-
-/// A Function URL's own answer when the function gave none it could use: the
-/// status AWS documents, its reason phrase as the whole body, and the cause in the
-/// log only (on AWS the viewer sees nothing of it; it shows in the function's logs and
-/// the URL's 4xx/5xx metrics).
-fn url_error(status: u16, cause: &str) -> Response<Body> {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    tracing::warn!(status = status.as_u16(), cause, "Function URL error answer");
-    let mut r = Response::new(full(
-        status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .as_bytes()
-            .to_vec(),
-    ));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-/// 502 for a function response outside the Function URL's contract, as AWS answers
-/// one it cannot use.
-fn invalid_response(error: &ResponseError) -> Response<Body> {
-    url_error(
-        502,
-        &format!("tunnel-proxy's answer is not a valid Function URL response: {error}"),
-    )
-}
-
-/// Logs the fields of a Function URL answer that AWS ignores (`multiValueHeaders`,
-/// say), which the viewer will not see.
-fn note_ignored(head: &Head) {
-    if !head.ignored.is_empty() {
-        tracing::warn!(
-            fields = ?head.ignored,
-            "tunnel-proxy's answer has fields outside payload format 2.0; ignored, as on AWS"
-        );
-    }
 }
 
 /// Seconds the proxy's return channel may sit unused: a quarter of the idle cap, so a

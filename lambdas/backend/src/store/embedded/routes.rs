@@ -150,6 +150,8 @@ impl Routes {
 pub(super) struct Tx {
     inner: WriteTransaction,
     changes: RefCell<Vec<Change>>,
+    /// Tunnels whose request log this transaction emptied.
+    cleared_logs: RefCell<Vec<String>>,
 }
 
 impl Deref for Tx {
@@ -165,18 +167,28 @@ impl Tx {
         Self {
             inner,
             changes: RefCell::new(Vec::new()),
+            cleared_logs: RefCell::new(Vec::new()),
         }
     }
 
-    /// Commits, then applies the rows written to `routes`. The caller holds the
-    /// store's writer lock, so no later transaction's rows can be applied first.
-    pub(super) fn commit(self, routes: &std::sync::RwLock<Routes>) -> Result<(), StoreError> {
+    /// Commits, then applies the rows written to `routes`; answers the tunnels whose
+    /// request log it emptied, for the caller to empty in memory. The caller holds
+    /// the store's writer lock, so no later transaction's rows can be applied first.
+    pub(super) fn commit(
+        self,
+        routes: &std::sync::RwLock<Routes>,
+    ) -> Result<Vec<String>, StoreError> {
         self.inner.commit().map_err(backend)?;
         routes
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .apply(self.changes.into_inner());
-        Ok(())
+        Ok(self.cleared_logs.into_inner())
+    }
+
+    /// Notes that this transaction emptied `tunnel_id`'s request log in the file.
+    pub(super) fn log_cleared(&self, tunnel_id: &str) {
+        self.cleared_logs.borrow_mut().push(tunnel_id.to_owned());
     }
 
     /// A tunnel as this transaction sees it (expired or not).
