@@ -164,6 +164,13 @@ if port_busy "$BORE_CONTROL_PORT"; then
   die "127.0.0.1:$BORE_CONTROL_PORT (bore's control port) is taken; stop what listens there"
 fi
 BORE_MAX_PORT=$((BORE_MIN_PORT + 4 * IDLE_N + 64))
+# Many idle tunnels need a range past 65535 from the default start: move the start
+# down rather than hand bore a port it refuses (10,000 tunnels: 40,064 ports).
+if [ "$BORE_MAX_PORT" -gt 65535 ]; then
+  BORE_MIN_PORT=$((65535 - 4 * IDLE_N - 64))
+  BORE_MAX_PORT=65535
+  [ "$BORE_MIN_PORT" -ge 1024 ] || die "BENCH_IDLE_TUNNELS=$IDLE_N needs more ports than bore can have (at most $(((65535 - 1024 - 64) / 4)) tunnels)"
+fi
 bore server --bind-addr 127.0.0.1 --min-port "$BORE_MIN_PORT" --max-port "$BORE_MAX_PORT" \
   >"$WORK/bore-server.log" 2>&1 &
 BORE_SERVER_PID=$!
