@@ -101,6 +101,18 @@ pub struct Server {
 }
 
 impl Server {
+    /// Sends the server SIGTERM (a clean shutdown: drain, flush the request log) and
+    /// returns at once; wait on `child` for the exit.
+    pub async fn sigterm(&self) {
+        let pid = self.child.id().expect("the server is running").to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+    }
+
     /// Starts a server on a free loopback port over `data_dir`.
     pub async fn start(data_dir: &Path) -> Self {
         Self::start_with(data_dir, &[]).await

@@ -98,13 +98,7 @@ async fn the_request_log_survives_a_clean_restart() {
         assert_eq!(r.status(), 200);
     }
     // At once: well inside the write-behind window, so the log is in memory only.
-    let pid = stack.server.child.id().unwrap().to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
+    stack.server.sigterm().await;
     let exit = tokio::time::timeout(e2e::READY_TIMEOUT, stack.server.child.wait())
         .await
         .expect("the server exits after SIGTERM")
@@ -453,13 +447,7 @@ async fn graceful_shutdown_drains_in_flight_requests() {
         .expect("the request reaches the origin")
         .unwrap();
 
-    let pid = stack.server.child.id().unwrap().to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
+    stack.server.sigterm().await;
     // The listener closes as the drain starts: new connections are refused.
     let addr = format!("127.0.0.1:{}", stack.server.port);
     tokio::time::timeout(e2e::READY_TIMEOUT, async {
