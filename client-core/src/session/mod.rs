@@ -630,13 +630,7 @@ impl ClientSession {
     ) -> Result<(), CommandError> {
         let max_chunk = self.max_chunk();
         let upgraded_now = self.upgraded_streams();
-        let stream = self
-            .streams
-            .get_mut(&id)
-            .ok_or(CommandError::UnknownStream(id))?;
-        if stream.response_started {
-            return Err(CommandError::WrongState(id, "started"));
-        }
+        let stream = self.unanswered(id)?;
         check_head(id, "", &headers)?;
         if status == SWITCHING_PROTOCOLS {
             if !stream.upgrade_requested {
@@ -679,13 +673,7 @@ impl ClientSession {
         status: u16,
         headers: Headers,
     ) -> Result<(), CommandError> {
-        let stream = self
-            .streams
-            .get_mut(&id)
-            .ok_or(CommandError::UnknownStream(id))?;
-        if stream.response_started {
-            return Err(CommandError::WrongState(id, "started"));
-        }
+        let stream = self.unanswered(id)?;
         if !stream.storable || status == SWITCHING_PROTOCOLS {
             return Err(CommandError::NotStorable(id));
         }
@@ -705,6 +693,19 @@ impl ClientSession {
         self.queue_checked(&frame)?;
         self.reap(id);
         Ok(())
+    }
+
+    /// The stream `id`, while no answer to it has started: both ways of answering
+    /// (`respond`, `respond_stored`) begin here.
+    fn unanswered(&mut self, id: StreamId) -> Result<&mut Stream, CommandError> {
+        let stream = self
+            .streams
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownStream(id))?;
+        if stream.response_started {
+            return Err(CommandError::WrongState(id, "started"));
+        }
+        Ok(stream)
     }
 
     /// Sends more of the response body of `id`; `fin` ends it.
