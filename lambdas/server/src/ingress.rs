@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 use tunnel_backend::handlers::admission::{
     self, Admission, Admitted, Head, Refusal, Rules, Source, admit,
 };
-use tunnel_backend::handlers::inspect::{Recording, new_request_id};
+use tunnel_backend::handlers::inspect::Recording;
 use tunnel_backend::handlers::proxy::{REQUEST_ID_HEADER, Target, for_origin};
 use tunnel_backend::telemetry;
 
@@ -65,7 +65,7 @@ pub async fn proxy(
 ) -> Response<Body> {
     let started = std::time::Instant::now();
     let received = now_ms();
-    let request_id = new_request_id(received);
+    let request_id = state.request_ids.next(received);
     // Every line logged about this request, here and in the handlers it calls, carries
     // the id the origin, the CLI and the inspector see. A caller's own X-Request-Id is
     // logged beside it (the origin never gets it: ours replaces it, see `for_origin`),

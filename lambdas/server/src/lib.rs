@@ -111,6 +111,8 @@ pub struct State {
     pub inspector: Arc<inspector::Inspector>,
     /// The web console served at `/`, when `--console-dir` names a build of it.
     pub console: Option<console::Console>,
+    /// Numbers public requests and replays in arrival order.
+    pub request_ids: tunnel_backend::handlers::inspect::RequestIds,
 }
 
 /// What answers the requests of [`serve`]: the local stack ([`State`]) or the AWS

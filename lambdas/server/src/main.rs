@@ -235,6 +235,7 @@ async fn run() -> Result<()> {
         metrics: Arc::default(),
         inspector,
         console,
+        request_ids: Default::default(),
     });
     if let Some(addr) = args.metrics_listen {
         let probes = tokio::net::TcpListener::bind(addr).await.with_context(|| {

@@ -12,7 +12,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
 use tunnel_backend::handlers::ApiFailure;
-use tunnel_backend::handlers::inspect::{Recording, Replayer, new_request_id};
+use tunnel_backend::handlers::inspect::{Recording, Replayer};
 use tunnel_backend::handlers::proxy::Target;
 use tunnel_backend::model::TunnelRecord;
 
@@ -67,7 +67,7 @@ impl Replayer for LocalReplayer {
             connection_id,
         };
         let received = now_ms();
-        let request_id = new_request_id(received);
+        let request_id = state.request_ids.next(received);
         let mut recording: Recording = start_capture(
             state,
             &target.tunnel,

@@ -45,7 +45,7 @@ use tunnel_backend::handlers::admission::{
     Admission, Admitted, Head, Refusal, Refused, Rules, Source, admit, check_body, reroute,
 };
 use tunnel_backend::handlers::inbox;
-use tunnel_backend::handlers::inspect::{Recording, new_request_id};
+use tunnel_backend::handlers::inspect::{Recording, RequestIds};
 use tunnel_backend::handlers::proxy::for_origin;
 use tunnel_backend::model::TunnelRecord;
 use tunnel_backend::telemetry;
@@ -109,6 +109,8 @@ pub struct Proxy {
     channel: Arc<Mutex<Option<Channel>>>,
     /// Where large bodies go (the log bucket's `body/`), where the function has it.
     bodies: Option<BodyStore>,
+    /// Numbers this sandbox's requests in arrival order.
+    request_ids: RequestIds,
 }
 
 pub(super) type Outcome = Response<
@@ -164,6 +166,7 @@ impl Proxy {
             channels,
             channel: Arc::new(Mutex::new(None)),
             bodies,
+            request_ids: RequestIds::default(),
         })
     }
 
@@ -289,7 +292,7 @@ impl Proxy {
     /// back, capturing the exchange in the request log on the way. A replay passes
     /// `done` to get the captured exchange once the answer has been read.
     pub async fn forward(&self, f: Forward, done: Option<oneshot::Sender<Exchange>>) -> Outcome {
-        let request_id = new_request_id(f.received_ms);
+        let request_id = self.request_ids.next(f.received_ms);
         // Every line about the request carries the id the origin, the CLI and the
         // inspector see.
         let span = tracing::info_span!("request", request_id = %request_id, domain = %f.domain);

@@ -29,13 +29,55 @@ pub const REQUEST_ID_RANDOM_BYTES: usize = 6;
 
 /// A new request id: the receipt time in milliseconds as 11 hex digits (enough until
 /// the year 2527), then random hex. Ids sort by time, so a log keyed by them is in
-/// arrival order and a cursor is just the last id seen.
+/// arrival order and a cursor is just the last id seen. Two ids of one millisecond
+/// sort at random: a server numbering its own arrivals uses [`RequestIds`].
 pub fn new_request_id(now_ms: u64) -> String {
-    // Unique, not secret: the thread's generator spares a system call per request.
-    let mut random = [0u8; REQUEST_ID_RANDOM_BYTES];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
-    format!("{now_ms:011x}{}", hex::encode(random))
+    request_id(now_ms, random_suffix())
 }
+
+fn request_id(ms: u64, suffix: u64) -> String {
+    format!(
+        "{ms:011x}{suffix:0width$x}",
+        width = 2 * REQUEST_ID_RANDOM_BYTES
+    )
+}
+
+/// A random suffix with its top bit clear, so [`RequestIds`] can count up from it
+/// 2^47 times without carrying into the time.
+fn random_suffix() -> u64 {
+    // Unique, not secret: the thread's generator spares a system call per request.
+    rand::Rng::r#gen::<u64>(&mut rand::thread_rng()) >> (64 - 8 * REQUEST_ID_RANDOM_BYTES + 1)
+}
+
+/// Request ids that sort in the order this process handed them out, even within one
+/// millisecond: the log lists "newest first" by id, and a request that arrived after
+/// another must not be listed behind it by the luck of a random suffix. Within a
+/// millisecond the suffix counts up from a random start (as ULID's monotonic mode
+/// does); a clock that steps back keeps the last time seen. Across processes (Lambda
+/// sandboxes) ids stay unique by the random start, and their order within a
+/// millisecond is as unknowable as which of two machines saw a request first.
+#[derive(Debug, Default)]
+pub struct RequestIds {
+    /// The time and suffix of the last id handed out.
+    last: std::sync::Mutex<(u64, u64)>,
+}
+
+impl RequestIds {
+    /// The id of a request received at `now_ms`, after every id handed out before.
+    pub fn next(&self, now_ms: u64) -> String {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (ms, suffix) = match *last {
+            (ms, suffix) if now_ms <= ms && suffix < SUFFIX_MAX => (ms, suffix + 1),
+            (ms, _) if now_ms <= ms => (ms + 1, random_suffix()),
+            _ => (now_ms, random_suffix()),
+        };
+        *last = (ms, suffix);
+        request_id(ms, suffix)
+    }
+}
+
+/// Largest suffix an id can carry.
+const SUFFIX_MAX: u64 = (1 << (8 * REQUEST_ID_RANDOM_BYTES)) - 1;
 
 /// Drops an exchange's captured bodies, keeping their sizes and marking them
 /// truncated: the record still says what went by. What a log does when the bodies
@@ -397,6 +439,46 @@ mod tests {
         assert!(!is_request_id("../etc"));
         assert!(!is_request_id(&a[1..]));
         assert!(!is_request_id(&a.to_ascii_uppercase().replace('0', "G")));
+    }
+
+    #[test]
+    fn ids_of_one_millisecond_sort_in_the_order_they_were_handed_out() {
+        let ids = RequestIds::default();
+        let issued: Vec<String> = (0..1000).map(|_| ids.next(1_700_000_000_000)).collect();
+        let mut sorted = issued.clone();
+        sorted.sort();
+        assert_eq!(issued, sorted);
+        assert!(issued.iter().all(|id| is_request_id(id)));
+        assert!(issued[999].starts_with(&format!("{:011x}", 1_700_000_000_000u64)));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_reorder_ids() {
+        let ids = RequestIds::default();
+        let a = ids.next(2_000);
+        let b = ids.next(1_000);
+        assert!(a < b);
+        assert!(b.starts_with(&format!("{:011x}", 2_000u64)));
+        assert!(ids.next(3_000).starts_with(&format!("{:011x}", 3_000u64)));
+    }
+
+    #[test]
+    fn a_suffix_at_its_largest_moves_on_to_the_next_millisecond() {
+        let ids = RequestIds {
+            last: std::sync::Mutex::new((5_000, SUFFIX_MAX - 1)),
+        };
+        let a = ids.next(5_000);
+        assert!(a.ends_with(&"f".repeat(2 * REQUEST_ID_RANDOM_BYTES)));
+        let b = ids.next(5_000);
+        assert!(a < b && is_request_id(&b));
+        assert!(b.starts_with(&format!("{:011x}", 5_001u64)));
+    }
+
+    #[test]
+    fn a_random_suffix_leaves_room_to_count() {
+        for _ in 0..1000 {
+            assert!(random_suffix() < 1 << (8 * REQUEST_ID_RANDOM_BYTES - 1));
+        }
     }
 
     #[test]
