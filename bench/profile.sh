@@ -6,6 +6,8 @@
 #   bench/profile.sh [small|bulk] [SECONDS]      release binaries from bench/run.sh's build
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
 #   PROFILE_KEEP=1 bench/profile.sh ...          keep the work directory (perf data, logs)
+#   PROFILE_CALL_GRAPH=dwarf bench/profile.sh    call graphs through Rust code (the release
+#                                                build has no frame pointers; default fp)
 # Needs perf (linux-perf) besides what scripts/setup.sh bench installs. Loopback only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,9 +70,9 @@ wrk -t1 -c"$conns" -d1s -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 HZ="$(getconf CLK_TCK)"
 if [ -z "${PROFILE_NO_PERF:-}" ]; then
-  perf record -F 999 -g -o "$WORK/server.data" -p "$SERVER" -- sleep "$SECS" >/dev/null 2>&1 &
+  perf record -F 999 --call-graph "${PROFILE_CALL_GRAPH:-fp}" -o "$WORK/server.data" -p "$SERVER" -- sleep "$SECS" >/dev/null 2>&1 &
   P1=$!
-  perf record -F 999 -g -o "$WORK/client.data" -p "$CLI" -- sleep "$SECS" >/dev/null 2>&1 &
+  perf record -F 999 --call-graph "${PROFILE_CALL_GRAPH:-fp}" -o "$WORK/client.data" -p "$CLI" -- sleep "$SECS" >/dev/null 2>&1 &
   P2=$!
 fi
 s0="$(cpu_ticks "$SERVER")"

@@ -15,8 +15,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Frames the client sends to the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Frames the client sends to the server. Read by `frames_de` (one pass, see `tagged`):
+/// a field added here goes there too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// First frame of a session: binds this connection to a tunnel the caller owns.
@@ -89,8 +90,8 @@ pub enum ClientFrame {
     Release {},
 }
 
-/// Frames the server sends to the client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Frames the server sends to the client. Read by `frames_de`, as [`ClientFrame`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Answer to CONNECT: the tunnel is live.

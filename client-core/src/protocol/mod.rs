@@ -14,7 +14,9 @@
 mod chunks;
 mod codec;
 mod frames;
+mod frames_de;
 pub mod limits;
+mod tagged;
 
 pub use chunks::{ChunkReader, ChunkWriter, SequenceError};
 pub use codec::{
