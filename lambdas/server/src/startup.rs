@@ -41,6 +41,7 @@ pub fn init_logs(format: LogFormat) {
         logs.json()
             .with_current_span(true)
             .with_span_list(false)
+            .event_format(crate::json_log::JsonLine::default())
             .init();
     } else {
         logs.init();
