@@ -27,8 +27,10 @@
 //! - [`connections`]: the `Connections` port over API Gateway's `@connections`.
 //! - [`functions`]: the Lambda functions' shared code, one module per trigger; each
 //!   binary in `src/bin/` (one per function, named after it) is a few lines over it.
-//!   `functions::stored_body`: large bodies through the bucket's `body/` with
-//!   presigned URLs for the client.
+//!   `functions::proxy` is tunnel-proxy's driver, read top to bottom; each step of it
+//!   is a sibling module (`incoming`, `reconnect`, `captured`, `deliver`, `channel`,
+//!   `held`, `upload`, `answer`, `outcome`, `metered`). `functions::stored_body`:
+//!   large bodies through the bucket's `body/` with presigned URLs for the client.
 
 pub mod config;
 pub mod connections;
