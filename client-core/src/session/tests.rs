@@ -1,5 +1,8 @@
 use super::*;
-use crate::protocol::decode;
+use crate::protocol::limits::{
+    IDLE_TIMEOUT, KEEPALIVE_INTERVAL, MAX_UPGRADED_STREAMS, RELEASE_GRACE,
+};
+use crate::protocol::{BodyChunk, Headers, decode};
 
 const S: Duration = Duration::from_secs(1);
 
