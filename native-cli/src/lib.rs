@@ -19,7 +19,10 @@
 //!   Ctrl-C.
 //! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
 //!   `--origin-insecure`.
-//! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
+//! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session; by
+//!   job beside it, request bodies to the origin under backpressure
+//!   (`tunnel/body.rs`), the log of each request (`tunnel/request_log.rs`) and how a
+//!   session ends (`tunnel/end.rs`).
 //! - [`screen`]: `tunnel start`'s live screen on a terminal: a pure model of what it
 //!   shows (fed by the driver and `start`), its ratatui view, and the terminal's
 //!   set-up and restoring.
