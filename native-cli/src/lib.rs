@@ -14,7 +14,8 @@
 //!   refusals and an unreachable server.
 //! - [`commands`]: `register`, `auth`, `list`, `stop`, `status`.
 //! - [`inbox`]: delivers what the offline inbox held, after each (re)connection.
-//! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`.
+//! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`; what
+//!   they print (a line per exchange, one exchange in full) in `inspect/text.rs`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
 //!   Ctrl-C.
 //! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
