@@ -17,7 +17,8 @@
 //! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`; what
 //!   they print (a line per exchange, one exchange in full) in `inspect/text.rs`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
-//!   Ctrl-C.
+//!   Ctrl-C; its API calls retried with backoff in `start/retry.rs`, the tunnel kept
+//!   or deleted on the way out in `start/leave.rs`.
 //! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
 //!   `--origin-insecure`.
 //! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session; by
