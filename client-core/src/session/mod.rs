@@ -24,6 +24,8 @@
 //! - `upgrade.rs`: upgrade requests and 101 streams ([`is_upgrade_request`]).
 //! - `timers.rs`: keepalive, idle timeout, renewal and the latency probe.
 //! - `backoff.rs`: [`Backoff`] between reconnect attempts.
+//! - `tests/`: the machine on a virtual clock, one file a subject (exchange,
+//!   handshake, timers, credit, binary, upgrade, urls).
 
 mod backoff;
 mod config;
