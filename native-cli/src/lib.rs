@@ -14,12 +14,17 @@
 //!   refusals and an unreachable server.
 //! - [`commands`]: `register`, `auth`, `list`, `stop`, `status`.
 //! - [`inbox`]: delivers what the offline inbox held, after each (re)connection.
-//! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`.
+//! - [`inspect`]: `requests` (list, follow, show, export, clear) and `replay`; what
+//!   they print (a line per exchange, one exchange in full) in `inspect/text.rs`.
 //! - [`start`]: `tunnel start`: creates the tunnel, reconnects with backoff, stops on
-//!   Ctrl-C.
+//!   Ctrl-C; its API calls retried with backoff in `start/retry.rs`, the tunnel kept
+//!   or deleted on the way out in `start/leave.rs`.
 //! - [`target`]: `tunnel start`'s target and `--host`, `--origin-ca`,
 //!   `--origin-insecure`.
-//! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session.
+//! - [`tunnel`]: [`tunnel::run_session`], the driver of one WebSocket session; by
+//!   job beside it, request bodies to the origin under backpressure
+//!   (`tunnel/body.rs`), the log of each request (`tunnel/request_log.rs`) and how a
+//!   session ends (`tunnel/end.rs`).
 //! - [`screen`]: `tunnel start`'s live screen on a terminal: a pure model of what it
 //!   shows (fed by the driver and `start`), its ratatui view, and the terminal's
 //!   set-up and restoring.

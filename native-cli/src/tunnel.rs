@@ -10,23 +10,31 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use client_core::protocol::{ErrorCode, Message, StreamId};
 use client_core::session::{
-    ClientSession, CloseReason, CommandError, Connected, Event, RequestHead, SessionConfig,
+    ClientSession, CommandError, Connected, Event, RequestHead, SessionConfig,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::{self, OwnedPermit, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinError, JoinSet};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use crate::origin::{BodySender, ForwardBody, Origin, OriginReply, Reply};
+
+mod body;
+mod end;
+mod request_log;
+
+use body::{Stalled, reserve};
+use end::end_for;
+pub use end::{SessionEnd, is_fatal};
+use request_log::{RequestLog, error_outcome};
 
 /// Request body pieces buffered per request between the driver and the origin.
 pub const REQUEST_BODY_BUFFER: usize = 8;
@@ -40,25 +48,6 @@ const REPLY_BUFFER: usize = 64;
 
 /// How long a polite close waits for the server's close reply.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The shutdown future completed and the WebSocket was closed.
-    Shutdown,
-    /// The connection was lost or broken; a new connection may succeed.
-    Lost(String),
-    /// The session ended itself, idle, ahead of the server's connection age cap:
-    /// reconnect at once.
-    Renew,
-    /// The server refused the session for good (tunnel gone, in use, not ours, ...).
-    Fatal {
-        /// The server's reason.
-        code: ErrorCode,
-        /// Its words, for the user.
-        message: String,
-    },
-}
 
 /// Where the driver reports each public request besides the log events.
 #[derive(Debug, Clone)]
@@ -198,16 +187,6 @@ struct Forward {
     row: Option<crate::screen::RowId>,
 }
 
-/// Request body that the origin has no room for yet. While there is one, no more
-/// events are taken from the session, so the order of body pieces is kept.
-struct Stalled {
-    id: StreamId,
-    data: Bytes,
-    fin: bool,
-    tx: mpsc::Sender<Bytes>,
-    since: Instant,
-}
-
 impl Driver<'_> {
     fn now(&self) -> Duration {
         self.clock.elapsed()
@@ -336,72 +315,6 @@ impl Driver<'_> {
         );
     }
 
-    fn pass_body(&mut self, id: StreamId, data: Bytes, fin: bool) {
-        // No entry: the origin already answered or failed, and wants no more body.
-        let Some(forward) = self.streams.get_mut(&id) else {
-            return;
-        };
-        let Some(body) = &forward.body else { return };
-        let tx = body.sender();
-        if !data.is_empty() {
-            match tx.try_send(data) {
-                Ok(()) => {}
-                Err(TrySendError::Full(data)) => {
-                    self.stalled = Some(Stalled {
-                        id,
-                        data,
-                        fin,
-                        tx: tx.clone(),
-                        since: Instant::now(),
-                    });
-                    return;
-                }
-                Err(TrySendError::Closed(_)) => {
-                    forward.body = None;
-                    return;
-                }
-            }
-        }
-        if fin && let Some(body) = forward.body.take() {
-            body.finish();
-        }
-    }
-
-    fn unstall(&mut self, permit: Option<OwnedPermit<Bytes>>) {
-        let Some(stalled) = self.stalled.take() else {
-            return;
-        };
-        let receiving = match permit {
-            Some(permit) => {
-                permit.send(stalled.data);
-                true
-            }
-            None => false,
-        };
-        if (stalled.fin || !receiving)
-            && let Some(forward) = self.streams.get_mut(&stalled.id)
-            && let Some(body) = forward.body.take()
-        {
-            // Not receiving: the origin's side is gone, so finished or cut is all one.
-            body.finish();
-        }
-    }
-
-    fn give_up_stalled(&mut self) {
-        let Some(stalled) = self.stalled.take() else {
-            return;
-        };
-        let message = format!(
-            "{} stopped reading the request body for {} s",
-            self.origin.authority(),
-            self.origin.timeout().as_secs_f32()
-        );
-        let _ = self
-            .session
-            .fail(stalled.id, ErrorCode::OriginTimeout, message);
-        self.finish(stalled.id, error_outcome(ErrorCode::OriginTimeout), true);
-    }
-
     fn on_reply(&mut self, OriginReply { id, reply }: OriginReply) {
         let sent = match reply {
             Reply::Head {
@@ -410,24 +323,14 @@ impl Driver<'_> {
                 body,
                 fin,
             } => {
-                if let Some(forward) = self.streams.get_mut(&id) {
-                    forward.log.status = Some(status);
-                    if let (Some(screen), Some(row)) = (self.output.screen(), forward.row) {
-                        screen.update(|m, _| m.handle_response_head(row, status));
-                    }
-                }
+                self.note_status(id, status);
                 self.session
                     .respond(id, status, headers, &body, fin)
                     .map(|()| fin)
             }
             Reply::Body { data, fin } => self.session.send_body(id, &data, fin).map(|()| fin),
             Reply::Stored { status, headers } => {
-                if let Some(forward) = self.streams.get_mut(&id) {
-                    forward.log.status = Some(status);
-                    if let (Some(screen), Some(row)) = (self.output.screen(), forward.row) {
-                        screen.update(|m, _| m.handle_response_head(row, status));
-                    }
-                }
+                self.note_status(id, status);
                 self.session
                     .respond_stored(id, status, headers)
                     .map(|()| true)
@@ -454,6 +357,16 @@ impl Driver<'_> {
                 let message = format!("the origin's response cannot be passed on: {e}");
                 let _ = self.session.fail(id, ErrorCode::OriginFailed, message);
                 self.finish(id, error_outcome(ErrorCode::OriginFailed), true);
+            }
+        }
+    }
+
+    /// Notes the answer's status for the log and the screen.
+    fn note_status(&mut self, id: StreamId, status: u16) {
+        if let Some(forward) = self.streams.get_mut(&id) {
+            forward.log.status = Some(status);
+            if let (Some(screen), Some(row)) = (self.output.screen(), forward.row) {
+                screen.update(|m, _| m.handle_response_head(row, status));
             }
         }
     }
@@ -508,122 +421,9 @@ impl Driver<'_> {
     }
 }
 
-/// What `--log` prints about one request.
-struct RequestLog {
-    started: std::time::Instant,
-    method: String,
-    path: String,
-    status: Option<u16>,
-    /// The `X-Request-Id` the server gave the request: the same id is in the server's
-    /// log and the inspector, so one request can be followed across all three.
-    request_id: Option<String>,
-}
-
-impl RequestLog {
-    fn new(head: &RequestHead) -> Self {
-        Self {
-            started: std::time::Instant::now(),
-            method: head.method.clone(),
-            path: head.path.clone(),
-            status: None,
-            request_id: head
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
-                .map(|(_, v)| v.clone()),
-        }
-    }
-
-    /// The request as a log event (JSON when stderr is not a terminal), with the
-    /// request id as a field, so log tools can join it with the server's lines. The
-    /// query string is left out: it may carry an application's tokens, and log files
-    /// travel further than a terminal.
-    fn trace(&self, outcome: &str) {
-        let path = self.path.split('?').next().unwrap_or_default();
-        tracing::info!(
-            request_id = self.request_id.as_deref().unwrap_or_default(),
-            method = %self.method,
-            path,
-            outcome,
-            status = self.status,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1e3,
-            "request forwarded"
-        );
-    }
-
-    fn print(&self, outcome: &str) {
-        let mut line = format!(
-            "{} {} {} {} {}ms",
-            utc_time_of_day(SystemTime::now()),
-            self.method,
-            self.path,
-            outcome,
-            self.started.elapsed().as_millis()
-        );
-        if let Some(id) = &self.request_id {
-            line.push_str("  ");
-            line.push_str(id);
-        }
-        // stdout may be a closed pipe (`tunnel start | head -1`); losing a log line
-        // then is right, failing the tunnel is not.
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
-    }
-}
-
-fn error_outcome(code: ErrorCode) -> String {
-    let name = serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{code:?}"));
-    format!("error {name}")
-}
-
-/// `HH:MM:SS` in UTC; the log is read next to the terminal's clock, a date is noise.
-fn utc_time_of_day(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-/// Whether a close reason ends the tunnel for good or calls for a reconnect.
-fn end_for(reason: CloseReason) -> SessionEnd {
-    match reason {
-        CloseReason::Server { code, message } if is_fatal(code) => {
-            SessionEnd::Fatal { code, message }
-        }
-        CloseReason::Server { message, .. } => {
-            SessionEnd::Lost(format!("the server ended the session: {message}"))
-        }
-        CloseReason::IdleTimeout(silent) => SessionEnd::Lost(format!(
-            "no word from the server for {} s",
-            silent.as_secs()
-        )),
-        CloseReason::Protocol(message) => SessionEnd::Lost(format!("protocol error: {message}")),
-        CloseReason::Local => SessionEnd::Lost("closed locally".into()),
-        CloseReason::Renew => SessionEnd::Renew,
-    }
-}
-
-/// Server refusals that a new connection would only meet again.
-pub fn is_fatal(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::UnknownTunnel
-            | ErrorCode::Unauthorized
-            | ErrorCode::UnsupportedVersion
-            | ErrorCode::TunnelInUse
-    )
-}
-
 async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn reserve(tx: Option<mpsc::Sender<Bytes>>) -> Option<OwnedPermit<Bytes>> {
-    match tx {
-        Some(tx) => tx.reserve_owned().await.ok(),
         None => std::future::pending().await,
     }
 }
@@ -639,45 +439,4 @@ where
         }
     })
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fatal_codes_end_the_tunnel_others_reconnect() {
-        let server = |code| CloseReason::Server {
-            code,
-            message: "m".into(),
-        };
-        assert!(matches!(
-            end_for(server(ErrorCode::UnknownTunnel)),
-            SessionEnd::Fatal { .. }
-        ));
-        assert!(matches!(
-            end_for(server(ErrorCode::TunnelInUse)),
-            SessionEnd::Fatal { .. }
-        ));
-        assert!(matches!(
-            end_for(server(ErrorCode::Internal)),
-            SessionEnd::Lost(_)
-        ));
-        assert!(matches!(
-            end_for(CloseReason::IdleTimeout(Duration::from_secs(61))),
-            SessionEnd::Lost(_)
-        ));
-    }
-
-    #[test]
-    fn log_helpers() {
-        assert_eq!(
-            utc_time_of_day(UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3661)),
-            "01:01:01"
-        );
-        assert_eq!(
-            error_outcome(ErrorCode::OriginRefused),
-            "error origin_refused"
-        );
-    }
 }

@@ -17,9 +17,10 @@
 //!   emulators.
 //! - [`item`]: records to and from DynamoDB items, field by field.
 //! - [`store`]: [`DynamoStore`], one conditional request per `Store` operation; by
-//!   job: tunnels, domains, clients and connections in `store/mod.rs` (with the one
-//!   paging helper, `query_all`), the request log in `store/log.rs`, the offline inbox
-//!   in `store/inbox.rs`, the rate-limit buckets in `store/limits.rs`.
+//!   job: tunnels, domains and clients in `store/mod.rs`, connections in
+//!   `store/connections.rs`, the request log in `store/log.rs`, the offline inbox in
+//!   `store/inbox.rs`, the rate-limit buckets in `store/limits.rs`, and the one way a
+//!   Query is paged (`Pages`, `query_all`) in `store/pages.rs`.
 //! - [`log_bucket`]: the request log's stored form (deflated JSON), and the S3 bucket
 //!   holding exchanges too large for their item ([`log_bucket::LogBucket`]).
 //! - [`limiter`]: rate-limit buckets shared by every sandbox (failed
@@ -27,8 +28,10 @@
 //! - [`connections`]: the `Connections` port over API Gateway's `@connections`.
 //! - [`functions`]: the Lambda functions' shared code, one module per trigger; each
 //!   binary in `src/bin/` (one per function, named after it) is a few lines over it.
-//!   `functions::stored_body`: large bodies through the bucket's `body/` with
-//!   presigned URLs for the client.
+//!   `functions::proxy` is tunnel-proxy's driver, read top to bottom; each step of it
+//!   is a sibling module (`incoming`, `reconnect`, `captured`, `deliver`, `channel`,
+//!   `held`, `upload`, `answer`, `outcome`, `metered`). `functions::stored_body`:
+//!   large bodies through the bucket's `body/` with presigned URLs for the client.
 
 pub mod config;
 pub mod connections;

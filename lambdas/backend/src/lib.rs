@@ -22,7 +22,8 @@
 //!   log in memory written behind to the file (`embedded/memlog.rs`, sans-IO;
 //!   `logfile.rs`, the table and its writer thread; `log_codec.rs`, the compact row
 //!   encoding; `log_migrate.rs`, an older data dir's log moved on open), its offline
-//!   inboxes (`embedded/inbox.rs`), and the contract suite every adapter must pass.
+//!   inboxes (`embedded/inbox.rs`), a tunnel's expiry, sweep and removal with all it
+//!   holds (`embedded/lifecycle.rs`), and the contract suite every adapter must pass.
 //! - [`connections`]: the `Connections` port.
 //! - [`auth`]: API keys (hashed, constant-time checked) and HS256 session tokens.
 //! - [`auth_limit`]: failed authentications limited per source address (REST and

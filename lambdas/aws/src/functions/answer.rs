@@ -30,10 +30,21 @@ use tunnel_backend::store::Store;
 
 use super::captured::{Captured, end, ended, refuse};
 use super::channel::Channel;
-use super::proxy::{LIVENESS_PROBE, Outcome, RESPONSE_TIMEOUT, whole_with};
+use super::outcome::{Outcome, whole_with};
 use super::stored_body::{Plan, next_piece};
 use super::upload::Upload;
 use super::url_head;
+
+/// How long the client may take to start answering: under API Gateway's 29 s so a
+/// CloudFront origin timeout (30 s default) never fires first.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// While an answer is awaited, how often silence is checked against the client's
+/// connection record. A client killed mid-request sends nothing more; only API
+/// Gateway's `$disconnect` tells, by deleting the record, and without this check its
+/// requester waited the whole [`RESPONSE_TIMEOUT`] for a 504. One strongly consistent
+/// read per period of silence: answers quicker than this cost nothing.
+pub const LIVENESS_PROBE: Duration = Duration::from_millis(750);
 
 /// How tunnel-proxy runs its exchanges: parts reordered (concurrent relay
 /// invocations), CREDIT per the deployment's window, and a body that goes silent

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, Outcome as InspectOutcome};
 use tokio::sync::oneshot;
-use tunnel_backend::handlers::admission::Refusal;
+use tunnel_backend::Backend;
+use tunnel_backend::handlers::admission::{Refusal, Refused};
 use tunnel_backend::handlers::inspect::Recording;
+use tunnel_backend::model::TunnelRecord;
 use tunnel_backend::telemetry;
 
-use super::metered::Tally;
-use super::proxy::{Outcome, answer};
+use super::metered::{Tally, note};
+use super::outcome::{Outcome, answer};
+use super::proxy::Forward;
 
 /// An exchange being captured, stored when it ends.
 pub(super) struct Captured {
@@ -21,6 +24,66 @@ pub(super) struct Captured {
     pub(super) store: Arc<dyn tunnel_backend::store::Store>,
     pub(super) keep: usize,
     pub(super) done: Option<oneshot::Sender<Exchange>>,
+}
+
+impl Captured {
+    /// Starts capturing `f`, the request `request_id` to `tunnel`; `done` gets the
+    /// exchange once stored (a replay's).
+    pub(super) fn start(
+        backend: &Backend,
+        f: &Forward,
+        tunnel: &TunnelRecord,
+        request_id: &str,
+        done: Option<oneshot::Sender<Exchange>>,
+    ) -> Self {
+        let mut recording = Recording::start(
+            tunnel,
+            request_id,
+            &f.method,
+            &f.path,
+            &f.remote_addr,
+            &f.headers,
+            f.received_ms,
+            backend.config.capture_bytes,
+        );
+        recording.request_body(&f.body);
+        if let Some(of) = &f.replay_of {
+            recording.replay_of(of);
+        }
+        Self {
+            tally: f.tally.clone(),
+            recording,
+            store: backend.store.clone(),
+            keep: backend.config.log_keep,
+            done,
+        }
+    }
+}
+
+/// Answers a request admission refused. Where the refusal names the tunnel
+/// ([`Refused::logged`]) it is captured with its answer (`start` starts the
+/// capture); before that, nothing names a log to put it in, and it is only noted
+/// for the metrics line.
+pub(super) async fn refused_admission(
+    r: Refused,
+    tally: Option<&Arc<Tally>>,
+    start: impl FnOnce(&TunnelRecord) -> Captured,
+) -> Outcome {
+    let Some(tunnel) = &r.logged else {
+        if let (Some(t), Refusal::RateLimited { .. }) = (tally, &r.refusal) {
+            t.rate_limited
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(kind) = r.refusal.error_kind() {
+            note(tally, kind);
+        }
+        return answer(&r.refusal);
+    };
+    let mut capture = start(tunnel);
+    if r.capture.hide_share_token {
+        capture.recording.hide_share_token(None);
+    }
+    refused(&r.refusal, capture).await
 }
 
 /// Finishes and stores a capture. A store failure costs the record, not the answer.

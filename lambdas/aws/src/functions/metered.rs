@@ -9,7 +9,7 @@ use bytes::Bytes;
 use lambda_runtime::streaming::Response;
 use tunnel_backend::telemetry::{self, Emf};
 
-use super::proxy::Outcome;
+use super::outcome::Outcome;
 
 /// What went wrong with one public request, noted wherever it is found out and
 /// printed with the request's metrics line once its answer has gone out.

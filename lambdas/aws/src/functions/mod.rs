@@ -5,8 +5,13 @@
 pub mod answer;
 pub mod captured;
 pub mod channel;
+pub mod deliver;
+pub mod held;
+pub mod incoming;
 pub mod metered;
+pub mod outcome;
 pub mod proxy;
+pub mod reconnect;
 pub mod relay;
 pub mod replay;
 pub mod rest;
@@ -217,6 +222,14 @@ pub fn backend_from_env() -> Result<Backend, ConfigError> {
         // Shared by every sandbox: a guessing loop spread over many must still stop.
         failures: Arc::new(crate::limiter::DynamoLimiter::new(store)),
     })
+}
+
+/// The value of the header `name` in an event's headers, where it is text.
+fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// JSON log lines, which CloudWatch Logs Insights can query; level from `RUST_LOG`.

@@ -186,11 +186,7 @@ pub fn routes_of(name: &str) -> Vec<Route> {
 }
 
 fn header(event: &ApiGatewayProxyRequest, name: &str) -> Option<String> {
-    event
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    super::header(&event.headers, name)
 }
 
 fn respond(resp: ApiResponse) -> ApiGatewayProxyResponse {

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use client_core::inbox::HeldRequest;
 use tunnel_backend::store::StoreError;
 
-use super::{DynamoStore, backend, query_all};
+use super::pages::{Pages, query_all};
+use super::{DynamoStore, backend};
 use crate::item::{FromItem, ToItem, attr, n, peek_n, s};
 
 /// Inbox keys read per Query while taking: the oldest is almost always the one
@@ -223,12 +224,10 @@ impl DynamoStore {
         tunnel_id: &str,
         now: u64,
     ) -> Result<Option<HeldRequest>, StoreError> {
-        let mut start = None;
-        loop {
-            // Keys and expiry only: the item itself comes back from the delete, so a
-            // page of large bodies is never read just to take the first.
-            let out = self
-                .client
+        // Keys and expiry only: the item itself comes back from the delete, so a page
+        // of large bodies is never read just to take the first.
+        let mut pages = Pages::of(
+            self.client
                 .query()
                 .table_name(&self.tables.inbox)
                 .key_condition_expression("#t = :t AND #s > :zero")
@@ -240,12 +239,10 @@ impl DynamoStore {
                 .projection_expression("#s, #e")
                 .consistent_read(true)
                 .scan_index_forward(true)
-                .limit(INBOX_TAKE_PAGE)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("Query", e))?;
-            for found in out.items.unwrap_or_default() {
+                .limit(INBOX_TAKE_PAGE),
+        );
+        while let Some((items, _)) = pages.next().await? {
+            for found in items {
                 let Some(seq) = found.get(attr::SEQ).cloned() else {
                     continue;
                 };
@@ -284,11 +281,8 @@ impl DynamoStore {
                 let _ = self.release_held(tunnel_id).await;
                 return HeldRequest::from_item(old).map(Some);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(None),
-            }
         }
+        Ok(None)
     }
 
     pub(super) async fn inbox_count(&self, tunnel_id: &str, now: u64) -> Result<u64, StoreError> {

@@ -27,9 +27,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use client_core::inbox::HeldRequest;
 use client_core::inspect::Exchange;
 use tunnel_backend::config::DEFAULT_LOG_TTL_SECS;
@@ -37,22 +36,18 @@ use tunnel_backend::model::{ClientRecord, ConnectionRecord, DomainRecord, Tunnel
 use tunnel_backend::store::{LogPage, LogQuery, Store, StoreError};
 
 use crate::config::{ConfigError, DynamoConfig, TableNames};
-use crate::item::{FromItem, Item, ToItem, attr, n, peek_n, s};
+use crate::item::{FromItem, Item, ToItem, attr, n, s};
 use crate::log_bucket::LogBucket;
 use crate::tables::CLIENT_INDEX;
 
+mod connections;
 mod inbox;
 mod limits;
 mod log;
+mod pages;
 
-/// API Gateway closes every WebSocket connection after 2 hours.
-pub const CONNECTION_MAX_AGE_SECS: u64 = 2 * 60 * 60;
-
-/// Slack added to a connection's expiry, so that clock skew between the function that
-/// stamped `connected_at` and API Gateway can never hide a connection that is still
-/// open. A record outliving its socket by this much is harmless: posting to it gives
-/// 410 Gone, which the senders already handle.
-pub const CONNECTION_EXPIRY_MARGIN_SECS: u64 = 10 * 60;
+pub use connections::{CONNECTION_EXPIRY_MARGIN_SECS, CONNECTION_MAX_AGE_SECS};
+use pages::query_all;
 
 /// The code DynamoDB puts in a transaction's cancellation reasons for a failed condition.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
@@ -81,28 +76,6 @@ where
     R: std::fmt::Debug,
 {
     StoreError::Backend(format!("DynamoDB {operation}: {}", DisplayErrorContext(e)))
-}
-
-/// Every page of `query`, read one after another: the items (none for a
-/// `Select::Count` query) and the count DynamoDB reported. For the queries that need
-/// all of a partition; a listing that stops at a page's end pages itself.
-async fn query_all(query: QueryFluentBuilder) -> Result<(Vec<Item>, u64), StoreError> {
-    let (mut items, mut count) = (Vec::new(), 0u64);
-    let mut start = None;
-    loop {
-        let out = query
-            .clone()
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| backend("Query", e))?;
-        count += u64::try_from(out.count).unwrap_or(0);
-        items.extend(out.items.unwrap_or_default());
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok((items, count)),
-        }
-    }
 }
 
 fn build(e: BuildError) -> StoreError {
@@ -505,48 +478,7 @@ impl Store for DynamoStore {
         connection_id: &str,
         now: u64,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tunnels)
-            .key(attr::TUNNEL_ID, s(tunnel_id))
-            .update_expression("SET connection_id = :c REMOVE #e")
-            .condition_expression(
-                "attribute_exists(tunnel_id) AND \
-                 (attribute_not_exists(connection_id) OR connection_id = :c) AND \
-                 (attribute_not_exists(#e) OR #e > :now)",
-            )
-            .expression_attribute_names("#e", attr::EXPIRES_AT)
-            .expression_attribute_values(":c", s(connection_id))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let old = out.attributes.map(TunnelRecord::from_item).transpose()?;
-                // The claim is cleared only if it had an expiry. Should this second
-                // write fail, CONNECT fails and the client's next connection (which
-                // takes the tunnel over) clears it.
-                match old {
-                    Some(t) if t.expires_at.is_some() => self.set_claim_expiry(&t, None).await,
-                    _ => Ok(()),
-                }
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                // The condition cannot say which part failed. A tunnel that exists
-                // (unexpired) now existed at the check (ids are never reused), so
-                // another connection held it then, even if it has let go since.
-                match self.get_tunnel(tunnel_id, now).await? {
-                    Some(_) => Err(StoreError::TunnelInUse(tunnel_id.to_owned())),
-                    None => Err(StoreError::NotFound("tunnel")),
-                }
-            }
-            Err(e) => Err(backend("UpdateItem", e)),
-        }
+        self.connection_attach(tunnel_id, connection_id, now).await
     }
 
     async fn detach_connection(
@@ -555,83 +487,23 @@ impl Store for DynamoStore {
         connection_id: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        // The condition also fails on a missing item, so a deleted tunnel is never
-        // recreated as a stub by this update.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tunnels)
-            .key(attr::TUNNEL_ID, s(tunnel_id))
-            .update_expression("REMOVE connection_id SET #e = :e")
-            .condition_expression("connection_id = :c")
-            .expression_attribute_names("#e", attr::EXPIRES_AT)
-            .expression_attribute_values(":c", s(connection_id))
-            .expression_attribute_values(":e", n(expires_at))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            // Known gap: should the claim's write fail, the claim keeps no expiry
-            // while its tunnel has one, so the name stays taken after the tunnel
-            // expires, until its owner resumes or stops it.
-            Ok(out) => match out.attributes.map(TunnelRecord::from_item).transpose()? {
-                Some(t) => self.set_claim_expiry(&t, Some(expires_at)).await,
-                None => Ok(()),
-            },
-            // Another connection serves it, or the tunnel is gone: nothing to undo.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend("UpdateItem", e)),
-        }
+        self.connection_detach(tunnel_id, connection_id, expires_at)
+            .await
     }
 
     async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
-        let mut item = connection.to_item();
-        let expires_at = connection
-            .connected_at
-            .saturating_add(CONNECTION_MAX_AGE_SECS + CONNECTION_EXPIRY_MARGIN_SECS);
-        item.insert(attr::EXPIRES_AT.to_owned(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.tables.connections)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| backend("PutItem", e))?;
-        Ok(())
+        self.connection_put(connection).await
     }
 
     async fn get_connection(
         &self,
         connection_id: &str,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let Some(item) = self
-            .get(&self.tables.connections, attr::CONNECTION_ID, connection_id)
-            .await?
-        else {
-            return Ok(None);
-        };
-        // TTL deletion runs lazily (up to days late), so an expired item may still be
-        // there: it describes a socket API Gateway has already closed.
-        if peek_n(&item, attr::EXPIRES_AT).is_some_and(|t| t <= (self.clock)()) {
-            return Ok(None);
-        }
-        ConnectionRecord::from_item(item).map(Some)
+        self.connection_get(connection_id).await
     }
 
     async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.tables.connections)
-            .key(attr::CONNECTION_ID, s(connection_id))
-            .send()
-            .await
-            .map_err(|e| backend("DeleteItem", e))?;
-        Ok(())
+        self.connection_delete(connection_id).await
     }
 
     fn bounds_log_by_count(&self) -> bool {
