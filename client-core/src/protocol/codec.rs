@@ -423,7 +423,11 @@ mod tests {
         for b in 0u8..0x80 {
             let s = char::from(b).to_string();
             let written = serde_json::to_string(&s).unwrap().len() - 2;
-            assert_eq!(encoded_len(&s), (written, matches!(b, b'\r' | b'\n' | 0)), "{b:#x}");
+            assert_eq!(
+                encoded_len(&s),
+                (written, matches!(b, b'\r' | b'\n' | 0)),
+                "{b:#x}"
+            );
         }
         assert_eq!(encoded_len("a\u{e9}\"\u{1}"), (1 + 2 + 2 + 6, false));
         // The first header that could split the head is named, after the size check.
