@@ -19,7 +19,7 @@ sources that define them:
               functions::BODY_BUCKET_ACCESS, the S3 calls of
               functions/stored_body.rs and its BODY_PREFIX (bodies in transit)
   routes      functions::rest::ROUTES, functions::WS_ROUTES
-  ingress     proxy.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
+  ingress     functions/incoming.rs TUNNEL_HOST_HEADER, ORIGIN_SECRET_HEADER;
               client-core RESERVED_SUBDOMAINS
   console     web-console/src/services/config.rs (what config.json holds); the
               console distribution serves the REST routes' /v1/* from the REST API
@@ -136,6 +136,7 @@ def read_facts(root: Path) -> dict:
     mod_rs = (aws / "functions/mod.rs").read_text()
     rest_rs = (aws / "functions/rest.rs").read_text()
     proxy_rs = (aws / "functions/proxy.rs").read_text()
+    incoming_rs = (aws / "functions/incoming.rs").read_text()
     config_rs = (aws / "config.rs").read_text()
     tables_rs = (aws / "tables.rs").read_text()
     item_rs = (aws / "item.rs").read_text()
@@ -246,7 +247,7 @@ def read_facts(root: Path) -> dict:
     log_ttl = _secs(re.search(r"pub const DEFAULT_LOG_TTL_SECS: u64 = ([^;]+);", backend_config_rs).group(1))
 
     reserved = re.findall(r'"([a-z0-9-]+)"', _const_block(domain_rs, "pub const RESERVED_SUBDOMAINS"))
-    headers = dict(re.findall(r'pub const (\w+_HEADER): &str = "([^"]+)";', proxy_rs))
+    headers = dict(re.findall(r'pub const (\w+_HEADER): &str = "([^"]+)";', incoming_rs))
     config_struct = re.search(r"pub struct Config \{(.*?)\n\}", console_config_rs, re.S)
     console_config = re.findall(r"pub (\w+): String", config_struct.group(1)) if config_struct else []
     return {
