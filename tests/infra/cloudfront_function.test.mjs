@@ -13,12 +13,13 @@ import vm from 'node:vm';
 const ROOT = new URL('../../', import.meta.url);
 const CODE = readFileSync(new URL('infra/functions/tunnel-host.js', ROOT), 'utf8');
 const CLOUDFRONT_TF = readFileSync(new URL('infra/cloudfront.tf', ROOT), 'utf8');
-const PROXY_RS = readFileSync(new URL('lambdas/aws/src/functions/proxy.rs', ROOT), 'utf8');
+// The proxy's incoming request step defines them (functions/incoming.rs).
+const INCOMING_RS = readFileSync(new URL('lambdas/aws/src/functions/incoming.rs', ROOT), 'utf8');
 
 // The header tunnel-proxy reads the tunnel's host from (TUNNEL_HOST_HEADER).
-const TUNNEL_HOST_HEADER = PROXY_RS.match(/pub const TUNNEL_HOST_HEADER: &str = "([^"]+)";/)[1];
+const TUNNEL_HOST_HEADER = INCOMING_RS.match(/pub const TUNNEL_HOST_HEADER: &str = "([^"]+)";/)[1];
 // The header it reads the viewer's address from (TUNNEL_VIEWER_HEADER).
-const TUNNEL_VIEWER_HEADER = PROXY_RS.match(/pub const TUNNEL_VIEWER_HEADER: &str = "([^"]+)";/)[1];
+const TUNNEL_VIEWER_HEADER = INCOMING_RS.match(/pub const TUNNEL_VIEWER_HEADER: &str = "([^"]+)";/)[1];
 
 // CloudFront Functions quota: 10 KB of code per function.
 // https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html#limits-functions
