@@ -8,7 +8,8 @@
 # Usage: scripts/package-lambdas.sh [--arch x86_64|arm64] [--profile P] [--keep-debuginfo]
 #   --arch            default x86_64
 #   --profile         cargo profile, default release (what is deployed); CI packs
-#                     --profile dev: the same zips and GLIBC check, minutes sooner
+#                     --profile lambda-check (Cargo.toml): the same zips and GLIBC
+#                     check, minutes sooner
 #   --keep-debuginfo  keep the release profile's line tables in the bootstrap
 #                     (~74 MB, ~17 MB zip) instead of `objcopy --strip-debug`
 #                     (~13 MB, ~5 MB zip; the symbol table stays, so
