@@ -3,7 +3,12 @@
 # against tunnel-server + `tunnel start` + nginx, with `perf record` on the server and
 # the client, then each one's hottest symbols (self time, and with children).
 #
-#   bench/profile.sh [small|bulk] [SECONDS]      release binaries from bench/run.sh's build
+#   bench/profile.sh [small|bulk|latency] [SECONDS]   release binaries from bench/run.sh's build
+#                                                latency: small GETs at 1 connection, wrk's
+#                                                p50/p99 beside the server's own (from its
+#                                                log lines' latency_ms)
+#   PROFILE_SERVER_ARGS='--capture-bytes 0' ...  more tunnel-server flags (word-split)
+#   PROFILE_SERVER_ENV='MALLOC_ARENA_MAX=2' ...  environment for tunnel-server only
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
 #   PROFILE_KEEP=1 bench/profile.sh ...          keep the work directory (perf data, logs)
 #   PROFILE_CALL_GRAPH=dwarf bench/profile.sh    call graphs through Rust code (the release
@@ -47,8 +52,10 @@ PIDS+=($!)
 wait_port "$NGINX_PORT"
 
 PORT="$(free_port)"
-"$BIN/tunnel-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
-  --api-rate off --public-rate off --register-rate off >"$WORK/server.out" 2>"$WORK/server.err" &
+# shellcheck disable=SC2086 # the knobs are word lists
+env ${PROFILE_SERVER_ENV:-} "$BIN/tunnel-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  --api-rate off --public-rate off --register-rate off --log-format json ${PROFILE_SERVER_ARGS:-} \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER=$!
 PIDS+=("$SERVER")
 wait_port "$PORT"
@@ -62,7 +69,8 @@ for _ in $(seq 200); do grep -q '^http' "$WORK/cli.out" && break; sleep 0.05; do
 case "$MODE" in
   small) path=/1k.bin; conns=16 ;;
   bulk) path=/10m.bin; conns=2 ;;
-  *) echo "mode: small or bulk" >&2; exit 2 ;;
+  latency) path=/1k.bin; conns=1 ;;
+  *) echo "mode: small, bulk or latency" >&2; exit 2 ;;
 esac
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
 [ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; PROFILE_KEEP=1 cleanup; exit 1; }
@@ -77,7 +85,21 @@ if [ -z "${PROFILE_NO_PERF:-}" ]; then
 fi
 s0="$(cpu_ticks "$SERVER")"
 c0="$(cpu_ticks "$CLI")"
-wrk -t1 -c"$conns" -d"${SECS}s" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
+lines0="$(wc -l <"$WORK/server.err")"
+wrk -t1 -c"$conns" -d"${SECS}s" -H "Host: prof.localhost" -s "$ROOT/bench/wrk/report.lua" \
+  "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
+if [ "$MODE" = latency ]; then
+  # The server's own time per request (accept of the head to the answer's head handed
+  # to hyper), from the log lines of this run: is the tail the server's or the client's?
+  tail -n +"$((lines0 + 1))" "$WORK/server.err" | python3 -c '
+import json, sys
+ms = sorted(json.loads(l)["fields"]["latency_ms"] for l in sys.stdin
+            if "public request answered" in l)
+pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))] * 1e3
+if ms:
+    print("server latency_ms: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d lines)"
+          % (pick(0.5), pick(0.9), pick(0.99), ms[-1] * 1e3, len(ms)))'
+fi
 s1="$(cpu_ticks "$SERVER")"
 c1="$(cpu_ticks "$CLI")"
 n="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
