@@ -7,6 +7,9 @@
 #                                                latency: small GETs at 1 connection, wrk's
 #                                                p50/p99 beside the server's own (from its
 #                                                log lines' latency_ms)
+#   bench/profile.sh load [SECONDS]              bench/run.sh's load on our path (small GETs at
+#                                                16 and 1 connections, 10 MiB GETs and POSTs
+#                                                at 2), then the server's VmHWM; no perf
 #   PROFILE_SERVER_ARGS='--capture-bytes 0' ...  more tunnel-server flags (word-split)
 #   PROFILE_SERVER_ENV='MALLOC_ARENA_MAX=2' ...  environment for tunnel-server only
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
@@ -38,14 +41,18 @@ NGINX_PORT="$(free_port)"
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/10m.bin"
+cp "$WORK/www/1k.bin" "$WORK/www/upload" # POST /upload's 405 becomes 200 with it
 chmod 755 "$WORK" "$WORK/www" && chmod 644 "$WORK/www"/*   # nginx workers run as nobody
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; sendfile on; tcp_nodelay on; keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p; fastcgi_temp_path $WORK/nginx/f;
+  client_max_body_size 20m; client_body_buffer_size 16m; client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p; fastcgi_temp_path $WORK/nginx/f;
   uwsgi_temp_path $WORK/nginx/u; scgi_temp_path $WORK/nginx/s;
-  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; } }
+  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www;
+    # POST /upload reads the whole body before answering, as in bench/run.sh.
+    location = /upload { mirror /_drain; mirror_request_body on; error_page 405 =200 /1k.bin; }
+    location = /_drain { internal; return 204; } } }
 CONF
 "$(command -v nginx || echo /usr/sbin/nginx)" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 PIDS+=($!)
@@ -70,13 +77,27 @@ case "$MODE" in
   small) path=/1k.bin; conns=16 ;;
   bulk) path=/10m.bin; conns=2 ;;
   latency) path=/1k.bin; conns=1 ;;
-  *) echo "mode: small, bulk or latency" >&2; exit 2 ;;
+  load) path=/1k.bin; conns=16 ;;
+  *) echo "mode: small, bulk, latency or load" >&2; exit 2 ;;
 esac
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
 [ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; PROFILE_KEEP=1 cleanup; exit 1; }
 wrk -t1 -c"$conns" -d1s -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 HZ="$(getconf CLK_TCK)"
+if [ "$MODE" = load ]; then
+  url="http://127.0.0.1:$PORT"
+  s0="$(cpu_ticks "$SERVER")"
+  for t in "16 /1k.bin 0" "1 /1k.bin 0" "2 /10m.bin 0" "2 /upload $((10 * 1024 * 1024))"; do
+    read -r c p b <<<"$t"
+    WRK_POST_BYTES="$b" wrk -t1 -c"$c" -d"${SECS}s" --timeout 30s -H "Host: prof.localhost" \
+      -s "$ROOT/bench/wrk/report.lua" "$url$p" | grep '^WRK_RESULT' | sed "s|^|$c conn $p: |"
+  done
+  s1="$(cpu_ticks "$SERVER")"
+  awk -v s="$((s1 - s0))" -v hz="$HZ" 'BEGIN { printf "server CPU over the load: %.2f s\n", s / hz }'
+  awk '/^Vm(RSS|HWM)/ {printf "server %s %.1f MiB\n", $1, $2 / 1024}' "/proc/$SERVER/status"
+  exit 0
+fi
 if [ -z "${PROFILE_NO_PERF:-}" ]; then
   perf record -F 999 --call-graph "${PROFILE_CALL_GRAPH:-fp}" -o "$WORK/server.data" -p "$SERVER" -- sleep "$SECS" >/dev/null 2>&1 &
   P1=$!
