@@ -3,17 +3,18 @@
 # against tunnel-server + `tunnel start` + nginx, with `perf record` on the server and
 # the client, then each one's hottest symbols (self time, and with children).
 #
-#   bench/profile.sh [small|bulk|latency] [SECONDS]   release binaries from bench/run.sh's build
+#   bench/profile.sh [small|bulk|post|latency] [SECONDS]  release binaries from bench/run.sh's
+#                                                build (post: 10 MiB POSTs, as bench/run.sh's;
 #                                                latency: small GETs at 1 connection, wrk's
-#                                                p50/p99 beside the server's own (from its
+#                                                p50/p99 beside the server's own, from its
 #                                                log lines' latency_ms)
 #   bench/profile.sh load [SECONDS]              bench/run.sh's load on our path (small GETs at
 #                                                16 and 1 connections, 10 MiB GETs and POSTs
 #                                                at 2), then the server's VmHWM; no perf
-#   PROFILE_SERVER_ARGS='--capture-bytes 0' ...  more tunnel-server flags (word-split)
-#   PROFILE_SERVER_ENV='MALLOC_ARENA_MAX=2' ...  environment for tunnel-server only
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
 #   PROFILE_KEEP=1 bench/profile.sh ...          keep the work directory (perf data, logs)
+#   PROFILE_SERVER_ARGS="--capture-bytes 0" ...  more tunnel-server flags
+#   PROFILE_SERVER_ENV="MALLOC_ARENA_MAX=2" ...  environment for tunnel-server only
 #   PROFILE_CALL_GRAPH=dwarf bench/profile.sh    call graphs through Rust code (the release
 #                                                build has no frame pointers; default fp)
 # Needs perf (linux-perf) besides what scripts/setup.sh bench installs. Loopback only.
@@ -40,17 +41,18 @@ wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/n
 NGINX_PORT="$(free_port)"
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+cp "$WORK/www/1k.bin" "$WORK/www/upload" # POST to a static file: 405, made 200 below
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/10m.bin"
-cp "$WORK/www/1k.bin" "$WORK/www/upload" # POST /upload's 405 becomes 200 with it
 chmod 755 "$WORK" "$WORK/www" && chmod 644 "$WORK/www"/*   # nginx workers run as nobody
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; sendfile on; tcp_nodelay on; keepalive_requests 1000000;
-  client_max_body_size 20m; client_body_buffer_size 16m; client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p; fastcgi_temp_path $WORK/nginx/f;
+  client_max_body_size 20m; client_body_buffer_size 16m;
+  client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p; fastcgi_temp_path $WORK/nginx/f;
   uwsgi_temp_path $WORK/nginx/u; scgi_temp_path $WORK/nginx/s;
   server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www;
-    # POST /upload reads the whole body before answering, as in bench/run.sh.
+    # As in bench/run.sh: nginx reads the whole body before it answers with 1 KiB.
     location = /upload { mirror /_drain; mirror_request_body on; error_page 405 =200 /1k.bin; }
     location = /_drain { internal; return 204; } } }
 CONF
@@ -74,15 +76,20 @@ PIDS+=("$CLI")
 for _ in $(seq 200); do grep -q '^http' "$WORK/cli.out" && break; sleep 0.05; done
 
 case "$MODE" in
-  small) path=/1k.bin; conns=16 ;;
-  bulk) path=/10m.bin; conns=2 ;;
-  latency) path=/1k.bin; conns=1 ;;
-  load) path=/1k.bin; conns=16 ;;
-  *) echo "mode: small, bulk, latency or load" >&2; exit 2 ;;
+  small) path=/1k.bin; conns=16; post=0 ;;
+  bulk) path=/10m.bin; conns=2; post=0 ;;
+  post) path=/upload; conns=2; post=$((10 * 1024 * 1024)) ;;
+  latency) path=/1k.bin; conns=1; post=0 ;;
+  load) path=/1k.bin; conns=16; post=0 ;;
+  *) echo "mode: small, bulk, post, latency or load" >&2; exit 2 ;;
 esac
-code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
+export WRK_POST_BYTES="$post" # read by bench/wrk/report.lua: 0 sends GETs
+data=()
+[ "$post" = 0 ] || { head -c "$post" /dev/zero >"$WORK/post.bin"; data=(--data-binary @"$WORK/post.bin"); }
+code="$(curl -s -o /dev/null -w '%{http_code}' "${data[@]}" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path")"
 [ "$code" = 200 ] || { echo "GET $path through the tunnel: $code; see $WORK" >&2; cat "$WORK/cli.out" >&2; trap - EXIT; PROFILE_KEEP=1 cleanup; exit 1; }
-wrk -t1 -c"$conns" -d1s -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
+LUA=(-s "$ROOT/bench/wrk/report.lua")
+wrk -t1 -c"$conns" -d1s "${LUA[@]}" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 HZ="$(getconf CLK_TCK)"
 if [ "$MODE" = load ]; then
@@ -91,7 +98,7 @@ if [ "$MODE" = load ]; then
   for t in "16 /1k.bin 0" "1 /1k.bin 0" "2 /10m.bin 0" "2 /upload $((10 * 1024 * 1024))"; do
     read -r c p b <<<"$t"
     WRK_POST_BYTES="$b" wrk -t1 -c"$c" -d"${SECS}s" --timeout 30s -H "Host: prof.localhost" \
-      -s "$ROOT/bench/wrk/report.lua" "$url$p" | grep '^WRK_RESULT' | sed "s|^|$c conn $p: |"
+      "${LUA[@]}" "$url$p" | grep '^WRK_RESULT' | sed "s|^|$c conn $p: |"
   done
   s1="$(cpu_ticks "$SERVER")"
   awk -v s="$((s1 - s0))" -v hz="$HZ" 'BEGIN { printf "server CPU over the load: %.2f s\n", s / hz }'
@@ -107,11 +114,10 @@ fi
 s0="$(cpu_ticks "$SERVER")"
 c0="$(cpu_ticks "$CLI")"
 lines0="$(wc -l <"$WORK/server.err")"
-wrk -t1 -c"$conns" -d"${SECS}s" -H "Host: prof.localhost" -s "$ROOT/bench/wrk/report.lua" \
-  "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
+wrk -t1 -c"$conns" -d"${SECS}s" "${LUA[@]}" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
 if [ "$MODE" = latency ]; then
-  # The server's own time per request (accept of the head to the answer's head handed
-  # to hyper), from the log lines of this run: is the tail the server's or the client's?
+  # The server's own time per request (its head in to the answer's head handed to
+  # hyper, the tunnel client's round trip included), from this run's log lines.
   tail -n +"$((lines0 + 1))" "$WORK/server.err" | python3 -c '
 import json, sys
 ms = sorted(json.loads(l)["fields"]["latency_ms"] for l in sys.stdin
@@ -124,8 +130,9 @@ fi
 s1="$(cpu_ticks "$SERVER")"
 c1="$(cpu_ticks "$CLI")"
 n="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
-awk -v s="$((s1 - s0))" -v c="$((c1 - c0))" -v n="$n" -v hz="$HZ" 'BEGIN {
-  printf "CPU per request: server %.1f us, client %.1f us (%d requests)\n", s / hz / n * 1e6, c / hz / n * 1e6, n }'
+awk -v s="$((s1 - s0))" -v c="$((c1 - c0))" -v n="$n" -v hz="$HZ" -v post="$post" 'BEGIN {
+  printf "CPU per request: server %.1f us, client %.1f us (%d requests)\n", s / hz / n * 1e6, c / hz / n * 1e6, n
+  if (post > 0) printf "CPU per MB sent: server %.2f ms, client %.2f ms\n", s / hz / (n * post / 1e6) * 1e3, c / hz / (n * post / 1e6) * 1e3 }'
 # The server's memory after the load: its request log is full (500 exchanges).
 awk '/^Vm(RSS|HWM)/ {printf "server %s %.1f MiB\n", $1, $2 / 1024}' "/proc/$SERVER/status"
 [ -z "${PROFILE_NO_PERF:-}" ] || exit 0
