@@ -3,11 +3,18 @@
 # against tunnel-server + `tunnel start` + nginx, with `perf record` on the server and
 # the client, then each one's hottest symbols (self time, and with children).
 #
-#   bench/profile.sh [small|bulk|post] [SECONDS] release binaries from bench/run.sh's build
-#                                                (post: 10 MiB POSTs, as bench/run.sh's)
+#   bench/profile.sh [small|bulk|post|latency] [SECONDS]  release binaries from bench/run.sh's
+#                                                build (post: 10 MiB POSTs, as bench/run.sh's;
+#                                                latency: small GETs at 1 connection, wrk's
+#                                                p50/p99 beside the server's own, from its
+#                                                log lines' latency_ms)
+#   bench/profile.sh load [SECONDS]              bench/run.sh's load on our path (small GETs at
+#                                                16 and 1 connections, 10 MiB GETs and POSTs
+#                                                at 2), then the server's VmHWM; no perf
 #   PROFILE_NO_PERF=1 bench/profile.sh small 5   only the CPU per request (utime+stime)
 #   PROFILE_KEEP=1 bench/profile.sh ...          keep the work directory (perf data, logs)
 #   PROFILE_SERVER_ARGS="--capture-bytes 0" ...  more tunnel-server flags
+#   PROFILE_SERVER_ENV="MALLOC_ARENA_MAX=2" ...  environment for tunnel-server only
 #   PROFILE_CALL_GRAPH=dwarf bench/profile.sh    call graphs through Rust code (the release
 #                                                build has no frame pointers; default fp)
 # Needs perf (linux-perf) besides what scripts/setup.sh bench installs. Loopback only.
@@ -54,8 +61,10 @@ PIDS+=($!)
 wait_port "$NGINX_PORT"
 
 PORT="$(free_port)"
-"$BIN/tunnel-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
-  --api-rate off --public-rate off --register-rate off ${PROFILE_SERVER_ARGS:-} >"$WORK/server.out" 2>"$WORK/server.err" &
+# shellcheck disable=SC2086 # the knobs are word lists
+env ${PROFILE_SERVER_ENV:-} "$BIN/tunnel-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  --api-rate off --public-rate off --register-rate off --log-format json ${PROFILE_SERVER_ARGS:-} \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER=$!
 PIDS+=("$SERVER")
 wait_port "$PORT"
@@ -70,7 +79,9 @@ case "$MODE" in
   small) path=/1k.bin; conns=16; post=0 ;;
   bulk) path=/10m.bin; conns=2; post=0 ;;
   post) path=/upload; conns=2; post=$((10 * 1024 * 1024)) ;;
-  *) echo "mode: small, bulk or post" >&2; exit 2 ;;
+  latency) path=/1k.bin; conns=1; post=0 ;;
+  load) path=/1k.bin; conns=16; post=0 ;;
+  *) echo "mode: small, bulk, post, latency or load" >&2; exit 2 ;;
 esac
 export WRK_POST_BYTES="$post" # read by bench/wrk/report.lua: 0 sends GETs
 data=()
@@ -81,6 +92,19 @@ LUA=(-s "$ROOT/bench/wrk/report.lua")
 wrk -t1 -c"$conns" -d1s "${LUA[@]}" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" >/dev/null # warm-up
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
 HZ="$(getconf CLK_TCK)"
+if [ "$MODE" = load ]; then
+  url="http://127.0.0.1:$PORT"
+  s0="$(cpu_ticks "$SERVER")"
+  for t in "16 /1k.bin 0" "1 /1k.bin 0" "2 /10m.bin 0" "2 /upload $((10 * 1024 * 1024))"; do
+    read -r c p b <<<"$t"
+    WRK_POST_BYTES="$b" wrk -t1 -c"$c" -d"${SECS}s" --timeout 30s -H "Host: prof.localhost" \
+      "${LUA[@]}" "$url$p" | grep '^WRK_RESULT' | sed "s|^|$c conn $p: |"
+  done
+  s1="$(cpu_ticks "$SERVER")"
+  awk -v s="$((s1 - s0))" -v hz="$HZ" 'BEGIN { printf "server CPU over the load: %.2f s\n", s / hz }'
+  awk '/^Vm(RSS|HWM)/ {printf "server %s %.1f MiB\n", $1, $2 / 1024}' "/proc/$SERVER/status"
+  exit 0
+fi
 if [ -z "${PROFILE_NO_PERF:-}" ]; then
   perf record -F 999 --call-graph "${PROFILE_CALL_GRAPH:-fp}" -o "$WORK/server.data" -p "$SERVER" -- sleep "$SECS" >/dev/null 2>&1 &
   P1=$!
@@ -89,7 +113,20 @@ if [ -z "${PROFILE_NO_PERF:-}" ]; then
 fi
 s0="$(cpu_ticks "$SERVER")"
 c0="$(cpu_ticks "$CLI")"
+lines0="$(wc -l <"$WORK/server.err")"
 wrk -t1 -c"$conns" -d"${SECS}s" "${LUA[@]}" -H "Host: prof.localhost" "http://127.0.0.1:$PORT$path" | tee "$WORK/wrk.out"
+if [ "$MODE" = latency ]; then
+  # The server's own time per request (its head in to the answer's head handed to
+  # hyper, the tunnel client's round trip included), from this run's log lines.
+  tail -n +"$((lines0 + 1))" "$WORK/server.err" | python3 -c '
+import json, sys
+ms = sorted(json.loads(l)["fields"]["latency_ms"] for l in sys.stdin
+            if "public request answered" in l)
+pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))] * 1e3
+if ms:
+    print("server latency_ms: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d lines)"
+          % (pick(0.5), pick(0.9), pick(0.99), ms[-1] * 1e3, len(ms)))'
+fi
 s1="$(cpu_ticks "$SERVER")"
 c1="$(cpu_ticks "$CLI")"
 n="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"

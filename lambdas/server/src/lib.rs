@@ -14,7 +14,13 @@
 //! - [`socket`]: one task per client WebSocket.
 //! - [`ingress`]: public requests admitted, held or refused, captured on the way; what
 //!   becomes of each (forward, hold, refuse) is `tunnel_backend::handlers::admission`'s
-//!   call, the same on AWS.
+//!   call, the same on AWS. The driver's pieces, by job:
+//!   - [`heads`]: the request's head as text for admission and capture, as the origin
+//!     is to get it, and header lines back into HTTP;
+//!   - [`checked`]: an admitted request made what the origin gets (body checked whole
+//!     when the policy needs it, credentials taken out, path as admitted);
+//!   - [`hold`]: an admitted request held in an offline tunnel's inbox;
+//!   - [`answer`]: the refusal pages the ingress answers with, noted in the capture.
 //! - [`relay`]: an admitted request out to its client (head at once, body after)
 //!   and the answer back as HTTP, from the exchange machine's events.
 //! - [`stream`]: one exchange in flight: the shared machine
@@ -44,8 +50,12 @@
 //! port's requests with the real Lambda binaries; this crate links no AWS SDK.
 
 pub mod acme;
+pub mod answer;
+pub mod checked;
 pub mod console;
 pub mod control;
+pub mod heads;
+pub mod hold;
 pub mod hub;
 pub mod ingress;
 pub mod inspector;

@@ -22,10 +22,10 @@ use tunnel_backend::handlers::admission::Refusal;
 use tunnel_backend::handlers::exchange::Event;
 use tunnel_backend::handlers::proxy::{Target, end_to_end};
 
+use crate::answer::{answer_for, fail};
+use crate::heads::{copy_headers, declared_length, origin_headers};
 use crate::hub::UpgradeSlot;
-use crate::ingress::{
-    RequestBody, answer_for, copy_headers, declared_length, fail, origin_headers,
-};
+use crate::ingress::RequestBody;
 use crate::inspector::Capture;
 use crate::pipe::Pipe;
 use crate::stream::Stream;

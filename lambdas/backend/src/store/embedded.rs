@@ -67,27 +67,34 @@ pub const LOG_WRITE_BEHIND_MS: u64 = 1000;
 /// Bytes of whole exchanges (headers and captured bodies) the request log keeps in
 /// memory once they are in the file. Past it, the oldest keep only their summary in
 /// memory and are read from the file when shown. Those not yet written stay whole
-/// whatever this says; reaching it makes the writer write at once.
-pub const LOG_MEMORY_BYTES: usize = 16 * 1024 * 1024;
+/// whatever this says; reaching it makes the writer write at once. 8 MiB (16 before)
+/// and the halved [`LOG_UNWRITTEN_BYTES`], with the smaller [`CACHE_BYTES`], took the
+/// server's peak under load from 78 to 54 MiB at the same CPU (docs/benchmarks.md,
+/// "Server tail and memory").
+pub const LOG_MEMORY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Bytes of whole exchanges the request log holds before they are in the file (a
 /// write-behind window's worth, or more when the file is slower than the traffic).
 /// Past it, a new exchange is kept without its bodies (sizes kept, marked truncated),
 /// as the inspector's queue does: the soak test's 2 MB bodies at full speed held
 /// 280 MiB here without it. It also bounds one write's transaction.
-pub const LOG_UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
+pub const LOG_UNWRITTEN_BYTES: usize = 16 * 1024 * 1024;
 
 /// Bytes of captured bodies a second the request log writes to its file. Past it an
 /// exchange is written without its bodies (sizes kept, marked truncated), newest
 /// first keeping theirs; the log in memory still shows them whole while it holds them
-/// (`LOG_MEMORY_BYTES`). Bodies cost the file far more than records: 10 MiB POSTs at
+/// ([`LOG_MEMORY_BYTES`]). Bodies cost the file far more than records: 10 MiB POSTs at
 /// full speed wrote 24 MiB of them a second, a third of the server's CPU
 /// (docs/benchmarks.md). Small requests never come near it: a full log of 1 KiB
 /// exchanges, written each window, is under 1 MiB.
 pub const LOG_FILE_BODY_BYTES_PER_SEC: usize = 4 * 1024 * 1024;
 
-/// redb's page cache. Its default (1 GiB) grows with the request log's bodies.
-pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page cache. Its default (1 GiB) grows with the request log's bodies. The
+/// routing table and the log in memory answer every hot read, so the cache serves
+/// only the log's writes and reads of exchanges shed past [`LOG_MEMORY_BYTES`]: at
+/// 32 MiB it held about 14 MiB more of the server's peak under `bench/profile.sh
+/// load` (docs/benchmarks.md, "Server tail and memory").
+pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The embedded [`Store`].
 #[derive(Debug)]
