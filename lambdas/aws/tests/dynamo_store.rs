@@ -285,7 +285,7 @@ async fn captured_requests_expire_at_their_ttl() {
     let at = |clock: fn() -> u64| store.clone().with_clock(clock).with_log_ttl(TTL);
     let x = contract::exchange("t", 1_000_000, "GET", "/", 200);
     at(|| 1_000)
-        .put_exchanges(std::slice::from_ref(&x), 1)
+        .put_exchanges(vec![x.clone()], 1)
         .await
         .unwrap();
     let raw = store
@@ -398,10 +398,7 @@ async fn small_exchanges_stay_in_their_item_large_ones_go_to_the_bucket() {
 
     // A small GET: one write unit (under 1 KB), no object.
     let small = contract::exchange("t", 1_000_000, "GET", "/", 200);
-    store
-        .put_exchanges(std::slice::from_ref(&small), 1)
-        .await
-        .unwrap();
+    store.put_exchanges(vec![small.clone()], 1).await.unwrap();
     let item = raw_item(&store, &small).await;
     assert!(billed_size(&item) < 1024, "{} bytes", billed_size(&item));
     assert!(item.contains_key("exchange") && !item.contains_key("object"));
@@ -422,7 +419,7 @@ async fn small_exchanges_stay_in_their_item_large_ones_go_to_the_bucket() {
         (x, len) = (next, len + 8);
     };
     store
-        .put_exchanges(&[x.clone(), over.clone()], 1)
+        .put_exchanges(vec![x.clone(), over.clone()], 1)
         .await
         .unwrap();
     let item = raw_item(&store, &x).await;
@@ -453,10 +450,7 @@ async fn small_exchanges_stay_in_their_item_large_ones_go_to_the_bucket() {
     if let Some(r) = &mut big.response {
         r.body = client_core::inspect::CapturedBody::full(vec![b'b'; 1024 * 1024]);
     }
-    store
-        .put_exchanges(std::slice::from_ref(&big), 1)
-        .await
-        .unwrap();
+    store.put_exchanges(vec![big.clone()], 1).await.unwrap();
     let item = raw_item(&store, &big).await;
     let key = object_key("t", &big.request_id);
     assert_eq!(item.get("object"), Some(&AttributeValue::S(key.clone())));
@@ -491,10 +485,7 @@ async fn small_exchanges_stay_in_their_item_large_ones_go_to_the_bucket() {
 
     // A store without the bucket cannot keep a large exchange, and says why.
     let bare = DynamoStore::new(store.client().clone(), store.tables().clone());
-    let err = bare
-        .put_exchanges(std::slice::from_ref(&big), 1)
-        .await
-        .unwrap_err();
+    let err = bare.put_exchanges(vec![big.clone()], 1).await.unwrap_err();
     assert!(err.to_string().contains("TUNNEL_LOG_BUCKET"), "{err}");
 
     // Clearing the log removes the objects with the items.

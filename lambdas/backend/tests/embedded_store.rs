@@ -107,7 +107,7 @@ async fn the_sweep_removes_expired_tunnels_with_what_they_held() {
     for t in [&gone, &kept] {
         store.create_tunnel(t, NOW).await.unwrap();
         store
-            .put_exchanges(&[exchange(&t.tunnel_id, 1)], 10)
+            .put_exchanges(vec![exchange(&t.tunnel_id, 1)], 10)
             .await
             .unwrap();
         store
@@ -139,7 +139,10 @@ async fn claiming_an_expired_domain_removes_the_old_tunnel() {
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let old = record("t1", "name", Some(NOW + TTL));
     store.create_tunnel(&old, NOW).await.unwrap();
-    store.put_exchanges(&[exchange("t1", 1)], 10).await.unwrap();
+    store
+        .put_exchanges(vec![exchange("t1", 1)], 10)
+        .await
+        .unwrap();
     let new = TunnelRecord {
         client_id: "c2".into(),
         ..record("t2", "name", None)
@@ -179,12 +182,12 @@ async fn the_request_log_survives_reopening_whole() {
     let xs: Vec<_> = (1..=4).map(|n| with_bodies("t1", n)).collect();
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        store.put_exchanges(&xs[..2], 3).await.unwrap();
+        store.put_exchanges(xs[..2].to_vec(), 3).await.unwrap();
         store.flush_log().unwrap();
         // The third and fourth only in memory at close; the first pushed out.
-        store.put_exchanges(&xs[2..], 3).await.unwrap();
+        store.put_exchanges(xs[2..].to_vec(), 3).await.unwrap();
         store
-            .put_exchanges(&[with_bodies("t2", 9)], 3)
+            .put_exchanges(vec![with_bodies("t2", 9)], 3)
             .await
             .unwrap();
     }
@@ -212,7 +215,10 @@ async fn the_request_log_survives_reopening_whole() {
 async fn the_log_is_written_behind_within_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    store.put_exchanges(&[exchange("t1", 1)], 10).await.unwrap();
+    store
+        .put_exchanges(vec![exchange("t1", 1)], 10)
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let window = std::time::Duration::from_millis(tunnel_backend::store::LOG_WRITE_BEHIND_MS);
     while store.logged_in_file("t1").unwrap() == 0 {
@@ -231,9 +237,15 @@ async fn a_cleared_log_stays_gone_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        store.put_exchanges(&[exchange("t1", 1)], 10).await.unwrap();
+        store
+            .put_exchanges(vec![exchange("t1", 1)], 10)
+            .await
+            .unwrap();
         store.flush_log().unwrap();
-        store.put_exchanges(&[exchange("t2", 1)], 10).await.unwrap();
+        store
+            .put_exchanges(vec![exchange("t2", 1)], 10)
+            .await
+            .unwrap();
         store.clear_exchanges("t1").await.unwrap();
         store.clear_exchanges("t2").await.unwrap();
     }

@@ -133,9 +133,7 @@ impl Inspector {
         keep: usize,
         exchange: &Exchange,
     ) -> Result<(), tunnel_backend::store::StoreError> {
-        store
-            .put_exchanges(std::slice::from_ref(exchange), keep)
-            .await?;
+        store.put_exchanges(vec![exchange.clone()], keep).await?;
         let _ = self.feed.send(Arc::new(ExchangeSummary::from(exchange)));
         Ok(())
     }
@@ -211,19 +209,20 @@ async fn store_batch(
     if batch.is_empty() {
         return;
     }
-    match store.put_exchanges(batch, keep).await {
+    // The summaries and the byte count first: the batch itself goes to the log.
+    let summaries: Vec<_> = batch.iter().map(ExchangeSummary::from).collect();
+    let written: usize = batch.iter().map(body_bytes).sum();
+    match store.put_exchanges(std::mem::take(batch), keep).await {
         Ok(()) => {
-            for x in batch.iter() {
-                let _ = feed.send(Arc::new(ExchangeSummary::from(x)));
+            for s in summaries {
+                let _ = feed.send(Arc::new(s));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, lost = batch.len(), "cannot store captured requests")
+            tracing::warn!(error = %e, lost = summaries.len(), "cannot store captured requests")
         }
     }
-    let written: usize = batch.iter().map(body_bytes).sum();
     queued_bytes.fetch_sub(written, Ordering::Relaxed);
-    batch.clear();
 }
 
 /// Where a finished capture goes.

@@ -93,14 +93,13 @@ pub(super) async fn end(capture: Option<Captured>, outcome: InspectOutcome) {
         t.error(kind);
     }
     let exchange = c.recording.finish(outcome, now_ms());
-    if let Err(e) = c
-        .store
-        .put_exchanges(std::slice::from_ref(&exchange), c.keep)
-        .await
-    {
-        tracing::warn!(error = %e, request_id = %exchange.request_id, "cannot store captured request");
+    // A replay's caller gets the exchange too: only then is a copy made.
+    let done = c.done.map(|done| (done, exchange.clone()));
+    let request_id = exchange.request_id.clone();
+    if let Err(e) = c.store.put_exchanges(vec![exchange], c.keep).await {
+        tracing::warn!(error = %e, %request_id, "cannot store captured request");
     }
-    if let Some(done) = c.done {
+    if let Some((done, exchange)) = done {
         let _ = done.send(exchange);
     }
 }

@@ -510,8 +510,12 @@ impl Store for DynamoStore {
         false
     }
 
-    async fn put_exchanges(&self, exchanges: &[Exchange], _keep: usize) -> Result<(), StoreError> {
-        self.log_put(exchanges).await
+    async fn put_exchanges(
+        &self,
+        exchanges: Vec<Exchange>,
+        _keep: usize,
+    ) -> Result<(), StoreError> {
+        self.log_put(&exchanges).await
     }
 
     async fn get_exchange(

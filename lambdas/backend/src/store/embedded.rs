@@ -468,7 +468,7 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn put_exchanges(&self, exchanges: &[Exchange], keep: usize) -> Result<(), StoreError> {
+    async fn put_exchanges(&self, exchanges: Vec<Exchange>, keep: usize) -> Result<(), StoreError> {
         self.log.put(exchanges, keep);
         Ok(())
     }

@@ -145,8 +145,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Appends exchanges to their tunnels' request logs. Each log keeps at most `keep`
     /// exchanges where the adapter bounds by count (the embedded store drops the oldest);
-    /// an adapter that bounds by age instead (DynamoDB's TTL) may keep more.
-    async fn put_exchanges(&self, exchanges: &[Exchange], keep: usize) -> Result<(), StoreError>;
+    /// an adapter that bounds by age instead (DynamoDB's TTL) may keep more. Taken by
+    /// value: the log keeps them, and a captured body can be a mebibyte to copy.
+    async fn put_exchanges(&self, exchanges: Vec<Exchange>, keep: usize) -> Result<(), StoreError>;
 
     /// True when [`Self::put_exchanges`] bounds each log by count (`keep`); false when
     /// the adapter bounds it by age instead.

@@ -257,7 +257,7 @@ pub trait Replayer: Send + Sync {
     /// there too.
     async fn record(&self, b: &Backend, exchange: &Exchange) -> Result<(), StoreError> {
         b.store
-            .put_exchanges(std::slice::from_ref(exchange), b.config.log_keep)
+            .put_exchanges(vec![exchange.clone()], b.config.log_keep)
             .await
     }
 }

@@ -75,15 +75,15 @@ pub(super) async fn request_log(store: &dyn Store, p: &str) {
         })
         .collect();
     store
-        .put_exchanges(&xs[..2], SUITE_KEEP)
+        .put_exchanges(xs[..2].to_vec(), SUITE_KEEP)
         .await
         .expect("put");
     store
-        .put_exchanges(&xs[2..], SUITE_KEEP)
+        .put_exchanges(xs[2..].to_vec(), SUITE_KEEP)
         .await
         .expect("put");
     store
-        .put_exchanges(&[exchange(&t2, 1_000, "GET", "/other", 200)], SUITE_KEEP)
+        .put_exchanges(vec![exchange(&t2, 1_000, "GET", "/other", 200)], SUITE_KEEP)
         .await
         .expect("put");
     let got = page(store, &t1, None, &all, 10).await;
@@ -143,7 +143,7 @@ pub(super) async fn request_log(store: &dyn Store, p: &str) {
     // an adapter bounding by age tests its expiry itself).
     let newest = exchange(&t1, 2_000, "GET", "/new", 200);
     store
-        .put_exchanges(std::slice::from_ref(&newest), SUITE_KEEP)
+        .put_exchanges(vec![newest.clone()], SUITE_KEEP)
         .await
         .expect("put");
     let got = page(store, &t1, None, &all, 10).await;

@@ -145,7 +145,7 @@ impl Shared {
     }
 
     /// Puts exchanges in the log, waking the writer if they took it past its budget.
-    pub(super) fn put(&self, exchanges: &[Exchange], keep: usize) {
+    pub(super) fn put(&self, exchanges: Vec<Exchange>, keep: usize) {
         let mut state = self.state();
         if state.log.put(exchanges, keep) && !state.early {
             state.early = true;

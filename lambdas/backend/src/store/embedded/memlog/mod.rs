@@ -186,10 +186,9 @@ impl MemLog {
     /// Appends exchanges to their tunnels' logs, each kept to its newest `keep`. A
     /// request id already in the log is replaced. Answers whether the whole exchanges
     /// held are now over the budget (the writer should write them out early).
-    pub(super) fn put(&mut self, exchanges: &[Exchange], keep: usize) -> bool {
-        for x in exchanges {
+    pub(super) fn put(&mut self, exchanges: Vec<Exchange>, keep: usize) -> bool {
+        for mut x in exchanges {
             let seq = self.seq();
-            let mut x = x.clone();
             let mut weight = weight(&x);
             if self.unwritten_bytes + weight > self.unwritten_budget {
                 crate::handlers::inspect::strip_bodies(&mut x);

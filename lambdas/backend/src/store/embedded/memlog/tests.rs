@@ -20,7 +20,7 @@ fn an_exchange_pushed_out_before_the_write_is_never_written() {
     let xs: Vec<_> = (1..=5)
         .map(|ms| exchange("t", ms, "GET", "/", 200))
         .collect();
-    log.put(&xs, 2);
+    log.put(xs.clone(), 2);
     let batch = log.take_batch(0);
     assert_eq!(batch.tunnels.len(), 1);
     let written: Vec<_> = batch.tunnels[0]
@@ -44,10 +44,10 @@ fn written_exchanges_pushed_out_are_trimmed_below_the_oldest_kept() {
     let xs: Vec<_> = (1..=4)
         .map(|ms| exchange("t", ms, "GET", "/", 200))
         .collect();
-    log.put(&xs[..2], 2);
+    log.put(xs[..2].to_vec(), 2);
     let first = log.take_batch(0);
     log.written(&first);
-    log.put(&xs[2..3], 2);
+    log.put(xs[2..3].to_vec(), 2);
     let batch = log.take_batch(0);
     assert_eq!(
         batch.tunnels[0].trim,
@@ -65,11 +65,11 @@ fn written_exchanges_pushed_out_are_trimmed_below_the_oldest_kept() {
 fn a_log_that_keeps_nothing_trims_everything() {
     let mut log = MemLog::new(usize::MAX, usize::MAX);
     let x = exchange("t", 1, "GET", "/", 200);
-    log.put(std::slice::from_ref(&x), 1);
+    log.put(vec![x.clone()], 1);
     let b = log.take_batch(0);
     log.written(&b);
-    log.put(&[], 0);
-    log.put(&[exchange("t", 2, "GET", "/", 200)], 0);
+    log.put(Vec::new(), 0);
+    log.put(vec![exchange("t", 2, "GET", "/", 200)], 0);
     let b = log.take_batch(0);
     assert_eq!(b.tunnels[0].trim, Some(Trim::All));
     assert_eq!(log.count("t"), 0);
@@ -79,11 +79,11 @@ fn a_log_that_keeps_nothing_trims_everything() {
 fn a_replaced_entry_is_written_again_and_not_marked_by_the_older_write() {
     let mut log = MemLog::new(usize::MAX, usize::MAX);
     let x = exchange("t", 1, "GET", "/", 200);
-    log.put(std::slice::from_ref(&x), 5);
+    log.put(vec![x.clone()], 5);
     let old = log.take_batch(0);
     let mut newer = x.clone();
     newer.path = "/newer".into();
-    log.put(std::slice::from_ref(&newer), 5);
+    log.put(vec![newer.clone()], 5);
     log.written(&old);
     let b = log.take_batch(0);
     assert_eq!(b.puts(), 1, "the newer version is still owed");
@@ -99,8 +99,11 @@ fn past_the_budget_the_oldest_written_exchanges_keep_only_their_summary() {
     let each = weight(&xs[0]);
     // Room for exactly two whole exchanges.
     let mut log = MemLog::new(2 * each, usize::MAX);
-    assert!(!log.put(&xs[..2], 10), "at the budget is not over it");
-    assert!(log.put(&xs[2..3], 10), "one more is over");
+    assert!(
+        !log.put(xs[..2].to_vec(), 10),
+        "at the budget is not over it"
+    );
+    assert!(log.put(xs[2..3].to_vec(), 10), "one more is over");
     // Unwritten exchanges stay whole whatever the budget.
     assert!(xs[..3].iter().all(|x| whole(&log, x)));
     let b = log.take_batch(0);
@@ -111,7 +114,7 @@ fn past_the_budget_the_oldest_written_exchanges_keep_only_their_summary() {
     assert_eq!(log.held_bytes(), 2 * each);
     assert_eq!(log.count("t"), 3, "its summary is still listed");
     // Pushed out of the log, an entry frees its share.
-    log.put(&xs[3..], 1);
+    log.put(xs[3..].to_vec(), 1);
     assert_eq!(log.held_bytes(), each);
 }
 
@@ -128,9 +131,9 @@ fn past_the_unwritten_budget_an_exchange_comes_in_without_its_bodies() {
             x
         })
         .collect();
-    log.put(&xs[..2], 10);
+    log.put(xs[..2].to_vec(), 10);
     assert_eq!(log.stripped(), 0, "exactly at the budget: whole");
-    log.put(&xs[2..], 10);
+    log.put(xs[2..].to_vec(), 10);
     assert_eq!(log.stripped(), 1);
     let Lookup::Whole(third) = log.get("t", &xs[2].request_id) else {
         panic!("held in memory")
@@ -142,15 +145,15 @@ fn past_the_unwritten_budget_an_exchange_comes_in_without_its_bodies() {
     log.written(&b);
     let mut fourth = big.clone();
     fourth.request_id = exchange("t", 4, "POST", "/", 200).request_id;
-    log.put(&[fourth], 10);
+    log.put(vec![fourth], 10);
     assert_eq!(log.stripped(), 1);
 }
 
 #[test]
 fn clearing_forgets_the_log_and_what_it_owed() {
     let mut log = MemLog::new(usize::MAX, usize::MAX);
-    log.put(&[exchange("t", 1, "GET", "/", 200)], 5);
-    log.put(&[exchange("u", 1, "GET", "/", 200)], 5);
+    log.put(vec![exchange("t", 1, "GET", "/", 200)], 5);
+    log.put(vec![exchange("u", 1, "GET", "/", 200)], 5);
     log.clear("t");
     assert_eq!(log.count("t"), 0);
     assert_eq!(log.held_bytes(), weight(&exchange("u", 1, "GET", "/", 200)));
@@ -167,7 +170,7 @@ fn pages_follow_the_cursor_newest_first() {
         .iter()
         .map(|&ms| exchange("t", ms, "GET", "/", 200))
         .collect();
-    log.put(&xs, 10);
+    log.put(xs.clone(), 10);
     let all = Filter::default();
     let first = log.list("t", None, &all, 2);
     assert_eq!(ids(&first), [3, 2]);
@@ -175,7 +178,7 @@ fn pages_follow_the_cursor_newest_first() {
     assert_eq!(ids(&rest), [1]);
     assert_eq!(rest.next, None);
     // Trimmed by request id too: the oldest arrival goes.
-    log.put(&[exchange("t", 4, "GET", "/", 200)], 3);
+    log.put(vec![exchange("t", 4, "GET", "/", 200)], 3);
     assert_eq!(ids(&log.list("t", None, &all, 10)), [4, 3, 2]);
 }
 
@@ -186,7 +189,7 @@ fn bodies_past_the_rate_are_written_without_them_newest_first_keeping_theirs() {
     let xs: Vec<_> = (1..=3)
         .map(|ms| exchange("t", ms, "POST", "/", 200))
         .collect();
-    log.put(&xs, 10);
+    log.put(xs.clone(), 10);
     let batch = log.take_batch(0);
     let written: Vec<_> = batch.tunnels[0]
         .puts
@@ -219,7 +222,7 @@ fn bodies_past_the_rate_are_written_without_them_newest_first_keeping_theirs() {
     let more: Vec<_> = (4..=5)
         .map(|ms| exchange("t", ms, "POST", "/", 200))
         .collect();
-    log.put(&more, 10);
+    log.put(more.clone(), 10);
     let batch = log.take_batch(999);
     assert_eq!(
         log.left_out(),
@@ -227,7 +230,7 @@ fn bodies_past_the_rate_are_written_without_them_newest_first_keeping_theirs() {
         "999 ms earned 9 bytes: one exchange of 5, not two"
     );
     log.written(&batch);
-    log.put(&[exchange("t", 6, "POST", "/", 200)], 10);
+    log.put(vec![exchange("t", 6, "POST", "/", 200)], 10);
     log.take_batch(1_000);
     assert_eq!(log.left_out(), 2, "1 ms more earned the byte that makes 5");
 }
