@@ -15,10 +15,17 @@
 #
 #   fuzz/run.sh [SECONDS]          FUZZ_TARGETS="frame_decode sse_parser" limits the set
 #                                  FUZZ_JOBS=1 runs them one after another
+#                                  FUZZ_SANITIZER=address builds with ASan
+#
+# No sanitizer by default: the workspace denies `unsafe_code` (one reviewed exception,
+# not on any fuzzed path), so AddressSanitizer has nothing of ours to watch, and the
+# targets look for panics, wrong answers and hangs, which libFuzzer sees without it.
+# Measured on 2 cores (load 5-6): the build 290 s with ASan, 151 s without.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-30}"
 jobs="${FUZZ_JOBS:-$(nproc)}"
+sanitizer="${FUZZ_SANITIZER:-none}"
 
 skip() {
   echo "fuzz: skipped: $*" >&2
@@ -29,7 +36,7 @@ cargo +nightly --version >/dev/null 2>&1 || skip "no nightly toolchain (rustup t
 cargo fuzz --version >/dev/null 2>&1 || skip "cargo-fuzz is not installed (cargo install cargo-fuzz)"
 
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
-cargo +nightly fuzz build
+cargo +nightly fuzz build -s "$sanitizer"
 # Everything is built: the runs below only check freshness, not compile.
 
 # One target: its output in its log, its exit status as the function's.
@@ -37,7 +44,7 @@ fuzz_one() {
   local t="$1"
   mkdir -p "scratch/$t"
   # -timeout: one input running longer than 10 s is a hang, reported like a crash.
-  cargo +nightly fuzz run "$t" "scratch/$t" "corpus/$t" -- \
+  cargo +nightly fuzz run -s "$sanitizer" "$t" "scratch/$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"scratch/$t.log" 2>&1
 }
@@ -68,7 +75,7 @@ while ((${#running[@]})); do reap; done
 
 if ((${#failed[@]})); then
   echo "fuzz: failures in ${failed[*]}: reproduce with" >&2
-  echo "  cargo +nightly fuzz run <target> artifacts/<target>/<file>" >&2
+  echo "  cargo +nightly fuzz run -s $sanitizer <target> artifacts/<target>/<file>" >&2
   exit 1
 fi
 echo "fuzz: every target ran ${secs}s without a crash or hang" >&2
