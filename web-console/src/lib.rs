@@ -7,7 +7,7 @@
 //! # Layout
 //!
 //! - [`app`]: the root component, the routes, and the login guard.
-//! - [`pages`]: one component per route (login, tunnels, inspector).
+//! - [`pages`]: one component per route (login, tunnels, inspector, not found).
 //! - [`components`]: the pieces pages are made of.
 //! - [`hooks`]: session, API, timers, and the reducers behind the tunnel list and the
 //!   inspector.

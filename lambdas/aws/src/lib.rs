@@ -30,7 +30,7 @@
 //!   binary in `src/bin/` (one per function, named after it) is a few lines over it.
 //!   `functions::proxy` is tunnel-proxy's driver, read top to bottom; each step of it
 //!   is a sibling module (`incoming`, `reconnect`, `captured`, `deliver`, `channel`,
-//!   `held`, `upload`, `answer`, `outcome`, `metered`). `functions::stored_body`:
+//!   `held`, `upload`, `answer`, `url_head`, `outcome`, `metered`). `functions::stored_body`:
 //!   large bodies through the bucket's `body/` with presigned URLs for the client.
 
 pub mod config;

@@ -15,11 +15,16 @@
 //!   in order, end, cancel, credit, upgrade, timeouts) as a sans-IO machine both
 //!   ingresses drive; `handlers::policy` keeps an access policy (`policy/stored.rs`),
 //!   checks a public request against it (`policy/check.rs`) and merges a change
-//!   into it (`policy/merge.rs`).
+//!   into it (`policy/merge.rs`); `handlers::inbox` holds requests while a tunnel
+//!   is offline, `handlers::inspect` captures exchanges and serves the request log
+//!   and replays (`inspect/strip.rs`: what a log keeps past its body budgets),
+//!   `handlers::stats` a tunnel's state and recent traffic from its log,
+//!   `handlers::webhook` the senders' signature checks.
 //! - [`api`]: the REST control plane as one router over the handlers.
 //! - [`store`]: the `Store` port, the embedded (redb) adapter with its in-memory
 //!   routing table of tunnels and domain claims (`embedded/routes.rs`), its request
-//!   log in memory written behind to the file (`embedded/memlog.rs`, sans-IO;
+//!   log in memory written behind to the file (`embedded/memlog/`, sans-IO, with
+//!   `body_rate.rs`, how fast bodies may go into the file;
 //!   `logfile.rs`, the table and its writer thread; `log_codec.rs`, the compact row
 //!   encoding; `log_migrate.rs`, an older data dir's log moved on open), its offline
 //!   inboxes (`embedded/inbox.rs`), a tunnel's expiry, sweep and removal with all it

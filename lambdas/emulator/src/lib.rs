@@ -56,6 +56,7 @@
 //! - [`s3_proxy`]: [`S3Proxy`], the same for S3.
 //! - [`presigned`]: what S3 refuses of a presigned URL (SigV4 in the query), checked
 //!   by the S3 pass-through.
+//! - `serve`: the accept loop the Runtime API and both pass-throughs share.
 //!
 //! Everything but the binary's own `--listen` binds `127.0.0.1:0`; nothing listens beyond
 //! loopback unless `--listen` says so.

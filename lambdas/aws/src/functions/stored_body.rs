@@ -18,7 +18,7 @@
 //!
 //! Why one PUT and no multipart: a request body is at most the Function URL's
 //! invocation payload (`MAX_REQUEST_BODY`, 4.5 MiB), an answer at most what a
-//! streamed Function URL response carries (20 MB), and a single PUT takes 5 GB.
+//! streamed Function URL response carries (200 MB), and a single PUT takes 5 GB.
 
 use std::time::Duration;
 

@@ -16,6 +16,7 @@
 //! [`LOG_WRITE_BEHIND_MS`] of the log; a clean close ([`EmbeddedStore::flush_log`],
 //! or dropping the store) loses nothing.
 
+mod body_rate;
 mod inbox;
 mod lifecycle;
 mod log_codec;
@@ -75,6 +76,15 @@ pub const LOG_MEMORY_BYTES: usize = 16 * 1024 * 1024;
 /// as the inspector's queue does: the soak test's 2 MB bodies at full speed held
 /// 280 MiB here without it. It also bounds one write's transaction.
 pub const LOG_UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
+
+/// Bytes of captured bodies a second the request log writes to its file. Past it an
+/// exchange is written without its bodies (sizes kept, marked truncated), newest
+/// first keeping theirs; the log in memory still shows them whole while it holds them
+/// (`LOG_MEMORY_BYTES`). Bodies cost the file far more than records: 10 MiB POSTs at
+/// full speed wrote 24 MiB of them a second, a third of the server's CPU
+/// (docs/benchmarks.md). Small requests never come near it: a full log of 1 KiB
+/// exchanges, written each window, is under 1 MiB.
+pub const LOG_FILE_BODY_BYTES_PER_SEC: usize = 4 * 1024 * 1024;
 
 /// redb's page cache. Its default (1 GiB) grows with the request log's bodies.
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -151,7 +161,8 @@ impl EmbeddedStore {
             );
         }
         *routes.write().unwrap_or_else(PoisonError::into_inner) = Routes::load(&db)?;
-        let mut log = MemLog::new(LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES);
+        let mut log = MemLog::new(LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES)
+            .with_body_rate(LOG_FILE_BODY_BYTES_PER_SEC as u64);
         let unreadable = logfile::load(&db, &mut log)?;
         if unreadable > 0 {
             tracing::warn!(

@@ -18,6 +18,10 @@ use crate::Backend;
 use crate::model::TunnelRecord;
 use crate::store::{LogQuery, StoreError};
 
+mod strip;
+
+pub use strip::{strip_bodies, without_bodies};
+
 /// Exchanges per page when the caller does not say.
 pub const DEFAULT_PAGE: usize = 50;
 
@@ -78,22 +82,6 @@ impl RequestIds {
 
 /// Largest suffix an id can carry.
 const SUFFIX_MAX: u64 = (1 << (8 * REQUEST_ID_RANDOM_BYTES)) - 1;
-
-/// Drops an exchange's captured bodies, keeping their sizes and marking them
-/// truncated: the record still says what went by. What a log does when the bodies
-/// waiting for storage are past their budget.
-pub fn strip_bodies(x: &mut Exchange) {
-    let strip = |b: &mut client_core::inspect::CapturedBody| {
-        if !b.bytes.is_empty() {
-            b.bytes = Vec::new();
-            b.truncated = true;
-        }
-    };
-    strip(&mut x.request.body);
-    if let Some(r) = &mut x.response {
-        strip(&mut r.body);
-    }
-}
 
 /// True when `id` has the shape [`new_request_id`] gives (so it can be a cursor or a
 /// key without further escaping).
@@ -404,18 +392,6 @@ pub async fn replay_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stripping_keeps_sizes_and_marks_only_bodies_that_had_bytes() {
-        let mut x = crate::store::contract::exchange("t", 1, "POST", "/", 200);
-        x.request.body = client_core::inspect::CapturedBody::full(vec![1; 10]);
-        x.response.as_mut().unwrap().body = client_core::inspect::CapturedBody::default();
-        strip_bodies(&mut x);
-        assert!(x.request.body.bytes.is_empty() && x.request.body.truncated);
-        assert_eq!(x.request.body.size, 10);
-        let response = x.response.unwrap().body;
-        assert!(!response.truncated, "an empty body is not cut");
-    }
 
     fn tunnel(redact: bool) -> TunnelRecord {
         TunnelRecord {

@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client_core::inspect::Exchange;
 use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
@@ -108,6 +108,8 @@ fn write(tx: &WriteTransaction, batch: &Batch) -> Result<(), StoreError> {
 pub(super) struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// The log's clock for its body rate (monotonic).
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -128,6 +130,7 @@ impl Shared {
                 stop: false,
             }),
             wake: Condvar::new(),
+            since: Instant::now(),
         }
     }
 
@@ -159,7 +162,8 @@ pub(super) fn flush(
     shared: &Shared,
 ) -> Result<usize, StoreError> {
     let _writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    let batch = shared.with(MemLog::take_batch);
+    let now_ms = u64::try_from(shared.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let batch = shared.with(|log| log.take_batch(now_ms));
     if batch.is_empty() {
         return Ok(0);
     }

@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 use client_core::inspect::{Exchange, ExchangeSummary, Filter};
 
+use super::body_rate::BodyRate;
+use crate::handlers::inspect::without_bodies;
 use crate::store::LogPage;
 
 /// One exchange of a log.
@@ -112,6 +114,10 @@ pub(super) struct MemLog {
     unwritten_budget: usize,
     /// Exchanges kept without their bodies for that reason.
     stripped: u64,
+    /// How fast bodies may go into the file; past it an exchange is written without.
+    body_rate: BodyRate,
+    /// Exchanges written to the file without their bodies for that reason.
+    left_out: u64,
     next_seq: u64,
 }
 
@@ -140,8 +146,17 @@ impl MemLog {
             unwritten_bytes: 0,
             unwritten_budget,
             stripped: 0,
+            body_rate: BodyRate::new(u64::MAX),
+            left_out: 0,
             next_seq: 0,
         }
+    }
+
+    /// The same log, writing at most `per_sec` bytes of bodies a second to the file
+    /// (see [`BodyRate`]); unbounded otherwise.
+    pub(super) fn with_body_rate(mut self, per_sec: u64) -> Self {
+        self.body_rate = BodyRate::new(per_sec);
+        self
     }
 
     /// Adds an exchange the file already holds (read back at start), summary only.
@@ -211,10 +226,13 @@ impl MemLog {
         self.held_bytes > self.budget
     }
 
-    /// What the file lacks: the unwritten exchanges of each dirty tunnel, and the
-    /// rows of exchanges pushed out since the last batch. Until [`Self::written`] or
+    /// What the file lacks at `now_ms` (monotonic): the unwritten exchanges of each
+    /// dirty tunnel, and the rows of exchanges pushed out since the last batch. An
+    /// exchange whose bodies are past the body rate goes without them (newest first
+    /// get theirs: they stay in the log longest). Until [`Self::written`] or
     /// [`Self::failed`] is called with it, the same exchanges are not taken again.
-    pub(super) fn take_batch(&mut self) -> Batch {
+    pub(super) fn take_batch(&mut self, now_ms: u64) -> Batch {
+        self.body_rate.refill(now_ms);
         let mut batch = Batch::default();
         for tunnel_id in std::mem::take(&mut self.dirty) {
             let Some(log) = self.tunnels.get_mut(&tunnel_id) else {
@@ -225,12 +243,18 @@ impl MemLog {
                     .first_key_value()
                     .map_or(Trim::All, |(id, _)| Trim::Below(id.clone()))
             });
-            let puts: Vec<_> = log
-                .entries
-                .values()
-                .filter(|e| !e.written)
-                .filter_map(|e| e.whole.clone().map(|x| (e.seq, x)))
-                .collect();
+            let mut puts = Vec::new();
+            for e in log.entries.values().rev().filter(|e| !e.written) {
+                let Some(x) = &e.whole else { continue };
+                if self.body_rate.take(body_bytes(x)) {
+                    puts.push((e.seq, x.clone()));
+                } else {
+                    self.left_out += 1;
+                    puts.push((e.seq, Arc::new(without_bodies(x))));
+                }
+            }
+            // Oldest first again: in key order, the file's inserts are appends.
+            puts.reverse();
             if trim.is_some() || !puts.is_empty() {
                 batch.tunnels.push(TunnelBatch {
                     tunnel_id,
@@ -367,11 +391,23 @@ impl MemLog {
         self.stripped
     }
 
+    /// Exchanges written to the file without their bodies, past the body rate.
+    #[cfg(test)]
+    pub(super) fn left_out(&self) -> u64 {
+        self.left_out
+    }
+
     /// Bytes of whole exchanges held.
     #[cfg(test)]
     pub(super) fn held_bytes(&self) -> usize {
         self.held_bytes
     }
+}
+
+/// The captured body bytes of an exchange: what the file's body rate counts.
+fn body_bytes(x: &Exchange) -> u64 {
+    let response = x.response.as_ref().map_or(0, |r| r.body.bytes.len());
+    (x.request.body.bytes.len() + response) as u64
 }
 
 /// What `e` counts against the unwritten budget.
@@ -388,183 +424,4 @@ fn unhold(held: &mut BTreeMap<u64, (String, String)>, held_bytes: &mut usize, e:
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use client_core::inspect::{CapturedBody, Filter};
-
-    use super::*;
-    use crate::store::contract::exchange;
-
-    fn ids(page: &LogPage) -> Vec<u64> {
-        page.exchanges.iter().map(|s| s.received_ms).collect()
-    }
-
-    fn whole(log: &MemLog, x: &Exchange) -> bool {
-        matches!(log.get(&x.tunnel_id, &x.request_id), Lookup::Whole(_))
-    }
-
-    #[test]
-    fn an_exchange_pushed_out_before_the_write_is_never_written() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        let xs: Vec<_> = (1..=5)
-            .map(|ms| exchange("t", ms, "GET", "/", 200))
-            .collect();
-        log.put(&xs, 2);
-        let batch = log.take_batch();
-        assert_eq!(batch.tunnels.len(), 1);
-        let written: Vec<_> = batch.tunnels[0]
-            .puts
-            .iter()
-            .map(|(_, x)| x.timings.received_ms)
-            .collect();
-        assert_eq!(written, [4, 5], "only the two kept are written");
-        assert_eq!(
-            batch.tunnels[0].trim, None,
-            "the file holds nothing to trim"
-        );
-        log.written(&batch);
-        assert!(log.take_batch().is_empty(), "nothing more is owed");
-        assert_eq!(ids(&log.list("t", None, &Filter::default(), 10)), [5, 4]);
-    }
-
-    #[test]
-    fn written_exchanges_pushed_out_are_trimmed_below_the_oldest_kept() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        let xs: Vec<_> = (1..=4)
-            .map(|ms| exchange("t", ms, "GET", "/", 200))
-            .collect();
-        log.put(&xs[..2], 2);
-        let first = log.take_batch();
-        log.written(&first);
-        log.put(&xs[2..3], 2);
-        let batch = log.take_batch();
-        assert_eq!(
-            batch.tunnels[0].trim,
-            Some(Trim::Below(xs[1].request_id.clone()))
-        );
-        assert_eq!(batch.puts(), 1);
-        // A failed write is owed again, trim and all.
-        log.failed(&batch);
-        let again = log.take_batch();
-        assert_eq!(again.tunnels[0].trim, batch.tunnels[0].trim);
-        assert_eq!(again.puts(), 1);
-    }
-
-    #[test]
-    fn a_log_that_keeps_nothing_trims_everything() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        let x = exchange("t", 1, "GET", "/", 200);
-        log.put(std::slice::from_ref(&x), 1);
-        let b = log.take_batch();
-        log.written(&b);
-        log.put(&[], 0);
-        log.put(&[exchange("t", 2, "GET", "/", 200)], 0);
-        let b = log.take_batch();
-        assert_eq!(b.tunnels[0].trim, Some(Trim::All));
-        assert_eq!(log.count("t"), 0);
-    }
-
-    #[test]
-    fn a_replaced_entry_is_written_again_and_not_marked_by_the_older_write() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        let x = exchange("t", 1, "GET", "/", 200);
-        log.put(std::slice::from_ref(&x), 5);
-        let old = log.take_batch();
-        let mut newer = x.clone();
-        newer.path = "/newer".into();
-        log.put(std::slice::from_ref(&newer), 5);
-        log.written(&old);
-        let b = log.take_batch();
-        assert_eq!(b.puts(), 1, "the newer version is still owed");
-        assert_eq!(b.tunnels[0].puts[0].1.path, "/newer");
-        assert_eq!(log.count("t"), 1);
-    }
-
-    #[test]
-    fn past_the_budget_the_oldest_written_exchanges_keep_only_their_summary() {
-        let xs: Vec<_> = (1..=4)
-            .map(|ms| exchange("t", ms, "GET", "/", 200))
-            .collect();
-        let each = weight(&xs[0]);
-        // Room for exactly two whole exchanges.
-        let mut log = MemLog::new(2 * each, usize::MAX);
-        assert!(!log.put(&xs[..2], 10), "at the budget is not over it");
-        assert!(log.put(&xs[2..3], 10), "one more is over");
-        // Unwritten exchanges stay whole whatever the budget.
-        assert!(xs[..3].iter().all(|x| whole(&log, x)));
-        let b = log.take_batch();
-        log.written(&b);
-        assert!(!whole(&log, &xs[0]), "the oldest goes to the file only");
-        assert!(matches!(log.get("t", &xs[0].request_id), Lookup::InFile));
-        assert!(whole(&log, &xs[1]) && whole(&log, &xs[2]));
-        assert_eq!(log.held_bytes(), 2 * each);
-        assert_eq!(log.count("t"), 3, "its summary is still listed");
-        // Pushed out of the log, an entry frees its share.
-        log.put(&xs[3..], 1);
-        assert_eq!(log.held_bytes(), each);
-    }
-
-    #[test]
-    fn past_the_unwritten_budget_an_exchange_comes_in_without_its_bodies() {
-        let mut big = exchange("t", 1, "POST", "/", 200);
-        big.request.body = CapturedBody::full(vec![1; 1000]);
-        let each = weight(&big);
-        let mut log = MemLog::new(usize::MAX, 2 * each);
-        let xs: Vec<_> = (1..=3)
-            .map(|ms| {
-                let mut x = big.clone();
-                x.request_id = exchange("t", ms, "POST", "/", 200).request_id;
-                x
-            })
-            .collect();
-        log.put(&xs[..2], 10);
-        assert_eq!(log.stripped(), 0, "exactly at the budget: whole");
-        log.put(&xs[2..], 10);
-        assert_eq!(log.stripped(), 1);
-        let Lookup::Whole(third) = log.get("t", &xs[2].request_id) else {
-            panic!("held in memory")
-        };
-        assert!(third.request.body.bytes.is_empty() && third.request.body.truncated);
-        assert_eq!(third.request.body.size, 1000, "its size is kept");
-        // Written, the budget is free again.
-        let b = log.take_batch();
-        log.written(&b);
-        let mut fourth = big.clone();
-        fourth.request_id = exchange("t", 4, "POST", "/", 200).request_id;
-        log.put(&[fourth], 10);
-        assert_eq!(log.stripped(), 1);
-    }
-
-    #[test]
-    fn clearing_forgets_the_log_and_what_it_owed() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        log.put(&[exchange("t", 1, "GET", "/", 200)], 5);
-        log.put(&[exchange("u", 1, "GET", "/", 200)], 5);
-        log.clear("t");
-        assert_eq!(log.count("t"), 0);
-        assert_eq!(log.held_bytes(), weight(&exchange("u", 1, "GET", "/", 200)));
-        let b = log.take_batch();
-        assert_eq!(b.tunnels.len(), 1);
-        assert_eq!(b.tunnels[0].tunnel_id, "u");
-    }
-
-    #[test]
-    fn pages_follow_the_cursor_newest_first() {
-        let mut log = MemLog::new(usize::MAX, usize::MAX);
-        // Finished out of order: listed by request id (arrival), not by put order.
-        let xs: Vec<_> = [3, 1, 2]
-            .iter()
-            .map(|&ms| exchange("t", ms, "GET", "/", 200))
-            .collect();
-        log.put(&xs, 10);
-        let all = Filter::default();
-        let first = log.list("t", None, &all, 2);
-        assert_eq!(ids(&first), [3, 2]);
-        let rest = log.list("t", first.next.as_deref(), &all, 2);
-        assert_eq!(ids(&rest), [1]);
-        assert_eq!(rest.next, None);
-        // Trimmed by request id too: the oldest arrival goes.
-        log.put(&[exchange("t", 4, "GET", "/", 200)], 3);
-        assert_eq!(ids(&log.list("t", None, &all, 10)), [4, 3, 2]);
-    }
-}
+mod tests;
