@@ -29,7 +29,7 @@
 //!   shows (fed by the driver and `start`), its ratatui view, and the terminal's
 //!   set-up and restoring.
 //! - [`origin`]: forwards one request to the local origin with hyper and streams the
-//!   answer back.
+//!   answer back; the request body it reads, ended or cut, in `origin/body.rs`.
 //! - [`stored`]: bodies by URL (AWS: presigned S3): a large request body fetched from
 //!   REQUEST's `body_url`, a large answer of known length put at its `answer_url`.
 //! - [`origin_tls`]: certificate checks for `https://` origins (`--origin-ca`,

@@ -63,7 +63,13 @@ fn init_logs(format: LogFormat) {
         .with_writer(std::io::stderr);
     // A second subscriber (tests that call main twice) is no error worth stopping for.
     let _ = if json {
-        logs.json().try_init()
+        // The format tunnel-server and the Lambdas write too (no spans on the CLI's
+        // lines, so the span list the stock default adds would never show).
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .event_format(client_core::json_log::JsonLine::new())
+            .try_init()
     } else {
         logs.try_init()
     };

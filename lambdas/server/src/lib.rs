@@ -43,8 +43,6 @@
 //! - [`startup`]: what `tunnel-server` and `tunnel-emulator` (the AWS deployment,
 //!   crate `tunnel-emulator`) share at start-up: log format, data dir and token key,
 //!   rates, shutdown signals.
-//! - [`json_log`]: the JSON log line (`--log-format json`), the stock format's bytes
-//!   without re-parsing the request span's fields on every line.
 //!
 //! [`serve`] and [`Handler`] also carry `tunnel-emulator`, which answers the same
 //! port's requests with the real Lambda binaries; this crate links no AWS SDK.
@@ -59,7 +57,6 @@ pub mod hold;
 pub mod hub;
 pub mod ingress;
 pub mod inspector;
-pub mod json_log;
 pub mod live;
 pub mod metrics;
 pub mod pipe;

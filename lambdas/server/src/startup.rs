@@ -41,7 +41,7 @@ pub fn init_logs(format: LogFormat) {
         logs.json()
             .with_current_span(true)
             .with_span_list(false)
-            .event_format(crate::json_log::JsonLine::default())
+            .event_format(client_core::json_log::JsonLine::new())
             .init();
     } else {
         logs.init();

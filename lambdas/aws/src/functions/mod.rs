@@ -242,6 +242,6 @@ pub fn init_tracing() {
         // The current span carries a proxied request's id.
         .with_current_span(true)
         .with_span_list(false)
-        .without_time()
+        .event_format(client_core::json_log::JsonLine::without_time())
         .init();
 }

@@ -8,6 +8,9 @@
 //! (`JsonFields` writes it from a `BTreeMap`), so here it is copied into the line as is,
 //! with the span's `name` appended. Everything else is written as the stock format
 //! writes it, key by key; the test below holds the two formats to the same bytes.
+//!
+//! One line for every native binary: `tunnel` (`--log-format json`), `tunnel-server`
+//! and the Lambda functions (without the timestamp: CloudWatch stamps each line).
 
 use std::fmt;
 use std::io;
@@ -22,17 +25,31 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// One JSON object per event: `timestamp`, `level`, `fields`, `target`, and `span`
-/// (the current span's fields and `name`) when there is one.
+/// One JSON object per event: `timestamp` (unless [`JsonLine::without_time`]),
+/// `level`, `fields`, `target`, and `span` (the current span's fields and `name`) when
+/// there is one.
 #[derive(Debug)]
 pub struct JsonLine<T = SystemTime> {
     timer: T,
+    /// The stock format leaves the key out, not only its value, without a timer.
+    timestamp: bool,
 }
 
 impl JsonLine {
     /// Lines stamped with the system clock, as the stock format's default.
     pub fn new() -> Self {
-        Self { timer: SystemTime }
+        Self {
+            timer: SystemTime,
+            timestamp: true,
+        }
+    }
+
+    /// Lines with no `timestamp` key, as the stock format's `without_time()`.
+    pub fn without_time() -> JsonLine<()> {
+        JsonLine {
+            timer: (),
+            timestamp: false,
+        }
     }
 }
 
@@ -57,9 +74,13 @@ where
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         // The timestamp and level never need escaping.
-        writer.write_str(r#"{"timestamp":""#)?;
-        self.timer.format_time(&mut writer)?;
-        write!(writer, r#"","level":"{}","fields":"#, meta.level())?;
+        if self.timestamp {
+            writer.write_str(r#"{"timestamp":""#)?;
+            self.timer.format_time(&mut writer)?;
+            write!(writer, r#"","level":"{}","fields":"#, meta.level())?;
+        } else {
+            write!(writer, r#"{{"level":"{}","fields":"#, meta.level())?;
+        }
         let mut out = serde_json::Serializer::new(FmtWrite(&mut writer));
         event
             .field_map()
@@ -200,33 +221,67 @@ mod tests {
             .in_scope(|| tracing::info!("a span field called name"));
     }
 
-    fn lines(ours: bool) -> String {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Format {
+        Stock,
+        Ours,
+    }
+
+    fn lines(format: Format, timestamp: bool) -> String {
         let out = Lines::default();
         let builder = tracing_subscriber::fmt()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(out.clone());
-        if ours {
-            let subscriber = builder.event_format(JsonLine { timer: Fixed }).finish();
-            tracing::subscriber::with_default(subscriber, events);
-        } else {
-            let subscriber = builder.with_timer(Fixed).finish();
-            tracing::subscriber::with_default(subscriber, events);
+        match (format, timestamp) {
+            (Format::Ours, true) => {
+                let line = JsonLine {
+                    timer: Fixed,
+                    timestamp: true,
+                };
+                let subscriber = builder.event_format(line).finish();
+                tracing::subscriber::with_default(subscriber, events);
+            }
+            (Format::Ours, false) => {
+                let subscriber = builder.event_format(JsonLine::without_time()).finish();
+                tracing::subscriber::with_default(subscriber, events);
+            }
+            (Format::Stock, true) => {
+                let subscriber = builder.with_timer(Fixed).finish();
+                tracing::subscriber::with_default(subscriber, events);
+            }
+            (Format::Stock, false) => {
+                let subscriber = builder.without_time().finish();
+                tracing::subscriber::with_default(subscriber, events);
+            }
         }
         String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
     }
 
-    #[test]
-    fn lines_are_the_stock_json_format_byte_for_byte() {
-        let stock = lines(false);
-        assert_eq!(stock.lines().count(), 7, "{stock}");
-        assert!(stock.contains(r#""span":{"caller_request_id":"#), "{stock}");
-        let ours = lines(true);
+    fn assert_same(ours: &str, stock: &str) {
         for (ours, stock) in ours.lines().zip(stock.lines()) {
             assert_eq!(ours, stock);
         }
         assert_eq!(ours, stock);
+    }
+
+    #[test]
+    fn lines_are_the_stock_json_format_byte_for_byte() {
+        let stock = lines(Format::Stock, true);
+        assert_eq!(stock.lines().count(), 7, "{stock}");
+        assert!(stock.contains(r#""span":{"caller_request_id":"#), "{stock}");
+        assert!(stock.starts_with(r#"{"timestamp":"2026-"#), "{stock}");
+        assert_same(&lines(Format::Ours, true), &stock);
+    }
+
+    #[test]
+    fn lines_without_time_are_the_stock_format_without_time() {
+        let stock = lines(Format::Stock, false);
+        assert_eq!(stock.lines().count(), 7, "{stock}");
+        assert!(stock.starts_with(r#"{"level":"INFO","fields":"#), "{stock}");
+        assert!(!stock.contains("timestamp"), "{stock}");
+        assert_same(&lines(Format::Ours, false), &stock);
     }
 
     #[test]
