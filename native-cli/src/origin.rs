@@ -18,6 +18,7 @@ use client_core::session::{RequestHead, SWITCHING_PROTOCOLS, is_upgrade_request}
 use client_core::target::{HostHeader, OriginScheme, OriginTarget};
 use futures_util::FutureExt as _;
 use http::header::{HOST, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::BodyExt as _;
 use hyper::body::{Body as _, Frame};
@@ -34,6 +35,8 @@ use crate::origin_tls::{OriginTls, OriginTlsError, hint};
 use crate::stored::{BodyUrls, stores_answer};
 
 mod body;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use body::{BodySender, ForwardBody};
 
@@ -81,7 +84,13 @@ pub struct Origin {
     client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
     target: OriginTarget,
     authority: String,
+    /// The target's scheme and authority as every request's URI takes them, parsed
+    /// once: only the path and query are new per request.
+    uri_base: (Scheme, Authority),
     host_header: HostHeader,
+    /// `Host` for every request that [`HostHeader`] does not take from the public
+    /// one, made once; `Err` the message when that value cannot be a header value.
+    host_value: Result<HeaderValue, String>,
     timeout: Duration,
     /// Fetches request bodies from and puts answers at body URLs.
     bodies: BodyUrls,
@@ -121,11 +130,22 @@ impl Origin {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(https);
+        let scheme = match target.scheme {
+            OriginScheme::Http => Scheme::HTTP,
+            OriginScheme::Https => Scheme::HTTPS,
+        };
+        let authority = target.authority();
+        // A target is a host name or an IP address and a port, which always parse.
+        let uri_authority = Authority::try_from(authority.as_str())
+            .unwrap_or_else(|e| unreachable!("the origin {authority:?} is an authority: {e}"));
+        let host_header = HostHeader::default();
         Ok(Self {
             client,
-            authority: target.authority(),
+            host_value: fixed_host(&host_header, &target),
+            uri_base: (scheme, uri_authority),
+            authority,
             target,
-            host_header: HostHeader::default(),
+            host_header,
             timeout: ORIGIN_TIMEOUT,
             bodies: BodyUrls::default(),
             told: Arc::default(),
@@ -140,6 +160,7 @@ impl Origin {
 
     /// The same origin sent `Host` as `host_header` says.
     pub fn with_host_header(mut self, host_header: HostHeader) -> Self {
+        self.host_value = fixed_host(&host_header, &self.target);
         self.host_header = host_header;
         self
     }
@@ -363,41 +384,58 @@ impl Origin {
                 head.path
             ));
         }
-        let uri: Uri = format!("{}{}", self.target.url(), head.path)
-            .parse()
-            .map_err(|e| cannot(&format!("the request target {:?}", head.path), &e))?;
         let method = Method::from_bytes(head.method.as_bytes())
             .map_err(|e| cannot(&format!("the method {:?}", head.method), &e))?;
-        let public_host = head
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.as_str());
-        let host_value = self.host_header.value(&self.target, public_host);
-        let host = HeaderValue::from_str(&host_value)
-            .map_err(|e| cannot(&format!("with Host {host_value:?}"), &e))?;
+        // The path's own bytes, checked but not copied (the clone shares them, kept
+        // for the message); scheme and authority are the origin's, parsed once.
+        let target = Bytes::from(head.path);
+        let bad_target = |e: &dyn std::fmt::Display| {
+            cannot(
+                &format!("the request target {:?}", String::from_utf8_lossy(&target)),
+                e,
+            )
+        };
+        let path = PathAndQuery::from_maybe_shared(target.clone()).map_err(|e| bad_target(&e))?;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.uri_base.0.clone());
+        uri.authority = Some(self.uri_base.1.clone());
+        uri.path_and_query = Some(path);
+        let uri = Uri::from_parts(uri).map_err(|e| bad_target(&e))?;
+        let host = match &self.host_header {
+            HostHeader::Preserve => match head
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            {
+                Some((_, public)) => HeaderValue::from_str(public)
+                    .map_err(|e| cannot(&format!("with Host {public:?}"), &e))?,
+                None => self.host_value.clone()?,
+            },
+            _ => self.host_value.clone()?,
+        };
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        let mut host_seen = false;
+        headers.reserve(head.headers.len());
+        let mut host = Some(host);
         for (name, value) in head.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| cannot(&format!("the header name {name:?}"), &e))?;
             if name == HOST {
                 // The first Host line becomes the origin's; a repeated one is dropped,
                 // since a request with two Hosts is refused by most servers.
-                if !host_seen {
-                    headers.append(HOST, host.clone());
-                    host_seen = true;
+                if let Some(host) = host.take() {
+                    headers.append(HOST, host);
                 }
                 continue;
             }
-            let value = HeaderValue::from_bytes(value.as_bytes())
+            // The value's own bytes, checked but not copied.
+            let value = HeaderValue::from_maybe_shared(Bytes::from(value))
                 .map_err(|e| cannot(&format!("the value of header {name}"), &e))?;
             headers.append(name, value);
         }
-        if !host_seen {
+        if let Some(host) = host {
             headers.append(HOST, host);
         }
         Ok(request)
@@ -447,6 +485,13 @@ impl Origin {
     }
 }
 
+/// `Host` as `host_header` says it for a request without one of its own (or for
+/// every request, unless it preserves the public one).
+fn fixed_host(host_header: &HostHeader, target: &OriginTarget) -> Result<HeaderValue, String> {
+    let value = host_header.value(target, None);
+    HeaderValue::from_str(&value).map_err(|e| format!("cannot forward with Host {value:?}: {e}"))
+}
+
 fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut cause = Some(error);
     while let Some(e) = cause {
@@ -464,14 +509,14 @@ fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::E
 fn response_headers(headers: &HeaderMap) -> Headers {
     let connection = headers.get_all(http::header::CONNECTION);
     let hop = HopByHop::from_connection(connection.iter().filter_map(|v| v.to_str().ok()));
-    headers
-        .iter()
-        .filter(|(name, _)| !hop.contains(name.as_str()))
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+    // One allocation per string: the list sized once, each name and value copied once.
+    let mut out = Headers::with_capacity(headers.len());
+    for (name, value) in headers {
+        if hop.contains(name.as_str()) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.push((name.as_str().to_owned(), value));
+    }
+    out
 }
