@@ -417,7 +417,9 @@ impl Origin {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        headers.reserve(head.headers.len());
+        // Sized once (the codec's MAX_HEADER_COUNT keeps it far under `HeaderMap`'s
+        // limit; a failure would only mean growing as before).
+        let _ = headers.try_reserve(head.headers.len());
         let mut host = Some(host);
         for (name, value) in head.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
