@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use client_core::clock::now_ms;
 use client_core::inspect::{Exchange, ExchangeSummary, Outcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tunnel_backend::handlers::inspect::{Recording, strip_bodies};
+use tunnel_backend::handlers::inspect::{Recording, body_bytes, strip_bodies};
 use tunnel_backend::store::Store;
 
 /// Finished exchanges waiting for the writer.
@@ -69,10 +69,6 @@ pub struct Inspector {
 }
 
 /// Captured body bytes of an exchange.
-fn body_bytes(x: &Exchange) -> usize {
-    x.request.body.bytes.len() + x.response.as_ref().map_or(0, |r| r.body.bytes.len())
-}
-
 impl Inspector {
     /// Starts the writer task over `store`, keeping `keep` exchanges per tunnel.
     pub fn start(store: Arc<dyn Store>, keep: usize) -> Arc<Self> {

@@ -87,7 +87,7 @@ pub const LOG_UNWRITTEN_BYTES: usize = 16 * 1024 * 1024;
 /// full speed wrote 24 MiB of them a second, a third of the server's CPU
 /// (docs/benchmarks.md). Small requests never come near it: a full log of 1 KiB
 /// exchanges, written each window, is under 1 MiB.
-pub const LOG_FILE_BODY_BYTES_PER_SEC: usize = 4 * 1024 * 1024;
+pub const LOG_FILE_BODY_BYTES_PER_SEC: u64 = 4 * 1024 * 1024;
 
 /// redb's page cache. Its default (1 GiB) grows with the request log's bodies. The
 /// routing table and the log in memory answer every hot read, so the cache serves
@@ -169,7 +169,7 @@ impl EmbeddedStore {
         }
         *routes.write().unwrap_or_else(PoisonError::into_inner) = Routes::load(&db)?;
         let mut log = MemLog::new(LOG_MEMORY_BYTES, LOG_UNWRITTEN_BYTES)
-            .with_body_rate(LOG_FILE_BODY_BYTES_PER_SEC as u64);
+            .with_body_rate(LOG_FILE_BODY_BYTES_PER_SEC);
         let unreadable = logfile::load(&db, &mut log)?;
         if unreadable > 0 {
             tracing::warn!(

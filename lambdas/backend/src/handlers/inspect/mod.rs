@@ -20,7 +20,7 @@ use crate::store::{LogQuery, StoreError};
 
 mod strip;
 
-pub use strip::{strip_bodies, without_bodies};
+pub use strip::{body_bytes, strip_bodies, without_bodies};
 
 /// Exchanges per page when the caller does not say.
 pub const DEFAULT_PAGE: usize = 50;

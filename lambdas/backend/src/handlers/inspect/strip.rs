@@ -3,6 +3,12 @@
 
 use client_core::inspect::{CapturedBody, Exchange, Message, ResponseRecord};
 
+/// The captured body bytes an exchange carries (request and response): what the
+/// byte budgets of the inspector's queue and of the log count.
+pub fn body_bytes(x: &Exchange) -> usize {
+    x.request.body.bytes.len() + x.response.as_ref().map_or(0, |r| r.body.bytes.len())
+}
+
 /// A body's record without its bytes; marked truncated when it had any.
 fn bare(b: &CapturedBody) -> CapturedBody {
     CapturedBody {

@@ -14,7 +14,8 @@
 //! ([`Lookup::InFile`]); and those not yet written by a second budget, past which a
 //! new exchange is kept without its bodies (sizes kept, marked truncated), as the
 //! inspector's queue does, so a writer slower than the traffic costs bodies, not
-//! memory.
+//! memory. What goes into the file is bounded too: bodies at most at a rate
+//! ([`BodyRate`]), past which an exchange is written without them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use client_core::inspect::{Exchange, ExchangeSummary, Filter};
 
 use super::body_rate::BodyRate;
-use crate::handlers::inspect::without_bodies;
+use crate::handlers::inspect::{body_bytes, without_bodies};
 use crate::store::LogPage;
 
 /// One exchange of a log.
@@ -245,7 +246,7 @@ impl MemLog {
             let mut puts = Vec::new();
             for e in log.entries.values().rev().filter(|e| !e.written) {
                 let Some(x) = &e.whole else { continue };
-                if self.body_rate.take(body_bytes(x)) {
+                if self.body_rate.take(body_bytes(x) as u64) {
                     puts.push((e.seq, x.clone()));
                 } else {
                     self.left_out += 1;
@@ -401,12 +402,6 @@ impl MemLog {
     pub(super) fn held_bytes(&self) -> usize {
         self.held_bytes
     }
-}
-
-/// The captured body bytes of an exchange: what the file's body rate counts.
-fn body_bytes(x: &Exchange) -> u64 {
-    let response = x.response.as_ref().map_or(0, |r| r.body.bytes.len());
-    (x.request.body.bytes.len() + response) as u64
 }
 
 /// What `e` counts against the unwritten budget.
