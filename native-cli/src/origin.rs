@@ -85,8 +85,9 @@ pub struct Origin {
     target: OriginTarget,
     authority: String,
     /// The target's scheme and authority as every request's URI takes them, parsed
-    /// once: only the path and query are new per request.
-    uri_base: (Scheme, Authority),
+    /// once: only the path and query are new per request. `Err` the message when the
+    /// target cannot be a URI's authority (a target built by hand, not parsed).
+    uri_base: Result<(Scheme, Authority), String>,
     host_header: HostHeader,
     /// `Host` for every request that [`HostHeader`] does not take from the public
     /// one, made once; `Err` the message when that value cannot be a header value.
@@ -135,14 +136,14 @@ impl Origin {
             OriginScheme::Https => Scheme::HTTPS,
         };
         let authority = target.authority();
-        // A target is a host name or an IP address and a port, which always parse.
-        let uri_authority = Authority::try_from(authority.as_str())
-            .unwrap_or_else(|e| unreachable!("the origin {authority:?} is an authority: {e}"));
+        let uri_base = Authority::try_from(authority.as_str())
+            .map(|a| (scheme, a))
+            .map_err(|e| cannot(&format!("to the origin {authority:?}"), &e));
         let host_header = HostHeader::default();
         Ok(Self {
             client,
             host_value: fixed_host(&host_header, &target),
-            uri_base: (scheme, uri_authority),
+            uri_base,
             authority,
             target,
             host_header,
@@ -377,7 +378,6 @@ impl Origin {
         head: RequestHead,
         body: ForwardBody,
     ) -> Result<Request<ForwardBody>, String> {
-        let cannot = |what: &str, e: &dyn std::fmt::Display| format!("cannot forward {what}: {e}");
         if !head.path.starts_with('/') {
             return Err(format!(
                 "cannot forward the request target {:?}: only paths are supported",
@@ -396,9 +396,10 @@ impl Origin {
             )
         };
         let path = PathAndQuery::from_maybe_shared(target.clone()).map_err(|e| bad_target(&e))?;
+        let (scheme, authority) = self.uri_base.clone()?;
         let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(self.uri_base.0.clone());
-        uri.authority = Some(self.uri_base.1.clone());
+        uri.scheme = Some(scheme);
+        uri.authority = Some(authority);
         uri.path_and_query = Some(path);
         let uri = Uri::from_parts(uri).map_err(|e| bad_target(&e))?;
         let host = match &self.host_header {
@@ -491,7 +492,12 @@ impl Origin {
 /// every request, unless it preserves the public one).
 fn fixed_host(host_header: &HostHeader, target: &OriginTarget) -> Result<HeaderValue, String> {
     let value = host_header.value(target, None);
-    HeaderValue::from_str(&value).map_err(|e| format!("cannot forward with Host {value:?}: {e}"))
+    HeaderValue::from_str(&value).map_err(|e| cannot(&format!("with Host {value:?}"), &e))
+}
+
+/// Why a request cannot be forwarded: the one shape of `build_request`'s errors.
+fn cannot(what: &str, e: &dyn std::fmt::Display) -> String {
+    format!("cannot forward {what}: {e}")
 }
 
 fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {

@@ -147,3 +147,14 @@ fn response_headers_drop_hop_by_hop_and_named_ones_keeping_order_and_repeats() {
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
     );
 }
+
+#[test]
+fn a_hand_built_target_that_is_no_authority_fails_each_request_not_the_start() {
+    // `OriginTarget::parse` refuses such a host; one built by hand must not panic.
+    let origin = Origin::new("bad host", 3000);
+    let err = build(&origin, head("GET", "/", &[])).unwrap_err();
+    assert!(
+        err.starts_with("cannot forward to the origin \"bad host:3000\""),
+        "{err}"
+    );
+}
